@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.utils import timezone
+
+
+class AppendOnlyError(Exception):
+    """Raised on any attempt to change or remove an audit entry."""
+
+
+class AuditEntryQuerySet(models.QuerySet):
+    def update(self, **kwargs):
+        raise AppendOnlyError("Audit entries are append-only: they cannot be updated.")
+
+    def delete(self):
+        raise AppendOnlyError("Audit entries are append-only: they cannot be deleted.")
+
+
+class AuditEntry(models.Model):
+    """One thing that happened, who did it, and to which job. Written by audit.services only.
+
+    Append-only in the ORM (save of an existing entry, update and delete raise) and in the
+    database (a trigger refuses UPDATE; see migration 0002).
+    """
+
+    class Event(models.TextChoices):
+        SET_ACTION_REQUESTED = "set_action.requested", "Set Action requested"
+        JOB_SUCCEEDED = "job.succeeded", "Job succeeded"
+        JOB_FAILED = "job.failed", "Job failed"
+        JOB_UNKNOWN = "job.unknown", "Job outcome unknown"
+        JOB_RETRIED = "job.retried", "Job retried"
+        JOB_DEDUPLICATED = "job.deduplicated", "Duplicate job removed"
+        LEGACY_IMPORTED = "legacy.imported", "Legacy data imported"
+        AUTH_LOGIN = "auth.login", "Signed in"
+        AUTH_LOGIN_FAILED = "auth.login_failed", "Sign-in failed"
+        AUTH_LOGOUT = "auth.logout", "Signed out"
+
+    created_at = models.DateTimeField(default=timezone.now, db_index=True)
+    # SET_NULL is the one update the database allows: the username below keeps the record.
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    actor_username = models.CharField(max_length=150, blank=True)
+    # Imported legacy entries carry events outside these choices ("legacy.<action>").
+    event = models.CharField(max_length=64, choices=Event.choices)
+    # By value, not a foreign key: an entry outlives its job unchanged.
+    job_id = models.UUIDField(null=True, blank=True, db_index=True)
+    ip_address = models.GenericIPAddressField(null=True, blank=True)
+    details = models.JSONField(default=dict, blank=True)
+
+    objects = AuditEntryQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+        verbose_name = "audit entry"
+        verbose_name_plural = "audit log"
+
+    def __str__(self) -> str:
+        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.event} {self.actor_username}"
+
+    def save(self, *args, **kwargs) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("Audit entries are append-only: an entry cannot be changed.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise AppendOnlyError("Audit entries are append-only: an entry cannot be deleted.")

@@ -1,0 +1,45 @@
+"""The one way to write the audit trail."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.http import HttpRequest
+
+from audit.models import AuditEntry
+
+
+def audit_record(
+    *,
+    event: str,
+    actor: AbstractBaseUser | AnonymousUser | None = None,
+    actor_username: str = "",
+    job_id: uuid.UUID | str | None = None,
+    ip_address: str | None = None,
+    details: dict[str, Any] | None = None,
+) -> AuditEntry:
+    """Append one entry to the audit trail and return it.
+
+    `actor_username` defaults to the actor's username; give it alone for someone without an
+    account (a failed sign-in). Call it inside the transaction of the change it records, so
+    that the change and its entry are committed together or not at all.
+    """
+    if actor is not None and not actor.is_authenticated:
+        actor = None
+    return AuditEntry.objects.create(
+        event=event,
+        actor=actor,
+        actor_username=actor_username or (actor.get_username() if actor else ""),
+        job_id=job_id,
+        ip_address=ip_address,
+        details=details or {},
+    )
+
+
+def client_ip(request: HttpRequest | None) -> str | None:
+    """The address the request came from, as the server saw it."""
+    if request is None:
+        return None
+    return request.META.get("REMOTE_ADDR") or None

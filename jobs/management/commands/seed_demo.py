@@ -1,0 +1,64 @@
+from __future__ import annotations
+
+import os
+import secrets
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from jobs.models import Cluster
+
+DEMO_USERS = [
+    # username, group, is_staff, is_superuser
+    ("operator", "Operators", False, False),
+    ("auditor", "Auditors", True, False),
+    ("admin", None, True, True),
+]
+DEMO_CLUSTER = {"name": "local", "base_url": "http://127.0.0.1:9100"}
+
+
+class Command(BaseCommand):
+    help = (
+        "Creates the demo users operator (Operators), auditor (Auditors, staff) and admin "
+        "(superuser), and an active cluster 'local' at http://127.0.0.1:9100, the fake cluster. "
+        "Passwords come from TMS_DEMO_OPERATOR_PASSWORD, TMS_DEMO_AUDITOR_PASSWORD and "
+        "TMS_DEMO_ADMIN_PASSWORD, or are generated and printed once. Anything that already "
+        "exists is left as it is, so running it again changes nothing."
+    )
+
+    @transaction.atomic
+    def handle(self, **options) -> None:
+        User = get_user_model()
+        created = []
+        for username, group_name, is_staff, is_superuser in DEMO_USERS:
+            if User.objects.filter(username=username).exists():
+                continue
+            env_name = f"TMS_DEMO_{username.upper()}_PASSWORD"
+            password = os.environ.get(env_name) or secrets.token_urlsafe(12)
+            user = User.objects.create_user(
+                username=username,
+                password=password,
+                is_staff=is_staff,
+                is_superuser=is_superuser,
+            )
+            if group_name:
+                user.groups.add(Group.objects.get(name=group_name))
+            shown = (
+                f"password from {env_name}" if env_name in os.environ else f"password: {password}"
+            )
+            self.stdout.write(f"Created user {username} ({shown})")
+            created.append(username)
+
+        _, cluster_created = Cluster.objects.get_or_create(
+            name=DEMO_CLUSTER["name"], defaults={"base_url": DEMO_CLUSTER["base_url"]}
+        )
+        if cluster_created:
+            self.stdout.write(f"Created cluster local at {DEMO_CLUSTER['base_url']}")
+            created.append("cluster local")
+
+        if created:
+            self.stdout.write(self.style.SUCCESS(f"seed_demo: created {', '.join(created)}."))
+        else:
+            self.stdout.write("seed_demo: everything already exists; nothing created.")

@@ -1,0 +1,171 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+
+class Cluster(models.Model):
+    """A TMS cluster whose HTTP API runs Set Actions. Operators pick one; nobody types a URL."""
+
+    name = models.CharField(max_length=100, unique=True)
+    base_url = models.CharField(
+        max_length=500,
+        validators=[URLValidator(schemes=["http", "https"])],
+        help_text="For example https://tms-eu1.example.net (http or https only).",
+    )
+    action_path = models.CharField(
+        max_length=200,
+        default="/api/set_action",
+        help_text="Path of the Set Action endpoint, appended to the base URL.",
+    )
+    timeout_seconds = models.PositiveIntegerField(
+        default=30,
+        validators=[MinValueValidator(1), MaxValueValidator(600)],
+        help_text="The most a whole call to the cluster may take.",
+    )
+    max_cids_per_request = models.PositiveIntegerField(
+        default=500,
+        validators=[MinValueValidator(1)],
+        help_text="Larger submissions are split into one job per chunk of this size.",
+    )
+    verify_tls = models.BooleanField(default=True)
+    is_active = models.BooleanField(default=True)
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(base_url__startswith="http://") | Q(base_url__startswith="https://"),
+                name="cluster_base_url_http_or_https",
+            ),
+            models.CheckConstraint(
+                condition=Q(timeout_seconds__gte=1), name="cluster_timeout_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_cids_per_request__gte=1), name="cluster_max_cids_positive"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class JobAction(models.IntegerChoices):
+    TRANS_BEGIN = 1, "Trans-Begin"
+    PE_ENABLE = 2, "PE-Enable"
+    T_ENABLE = 3, "T-Enable"
+    PE_FINALIZE = 4, "PE-Finalize"
+    PE_DIRECT = 5, "PE-Direct"
+
+
+class JobStatus(models.TextChoices):
+    IN_PROGRESS = "IN_PROGRESS", "In progress"
+    SUCCESS = "SUCCESS", "Success"
+    FAILED = "FAILED", "Failed"
+    # The process died mid-call: the cluster may or may not have applied the action.
+    UNKNOWN = "UNKNOWN", "Unknown outcome"
+
+
+class Job(models.Model):
+    """One call of a Set Action against one cluster, recorded before the cluster is called."""
+
+    Action = JobAction
+    Status = JobStatus
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="jobs"
+    )
+    # Not limited to the choices in the database: legacy data holds codes outside them.
+    action = models.PositiveSmallIntegerField(choices=JobAction.choices)
+    legacy_action_name = models.CharField(
+        max_length=100, blank=True, help_text="The action's name as the legacy dashboard wrote it."
+    )
+    cluster = models.ForeignKey(
+        Cluster, on_delete=models.PROTECT, null=True, blank=True, related_name="jobs"
+    )
+    cluster_url = models.CharField(max_length=500, help_text="The cluster URL when the job ran.")
+    batch_id = models.UUIDField(null=True, blank=True, db_index=True)
+    status = models.CharField(
+        max_length=16, choices=JobStatus.choices, default=JobStatus.IN_PROGRESS
+    )
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error_message = models.TextField(blank=True)
+    response_summary = models.TextField(blank=True)
+    request_payload = models.JSONField(default=dict, blank=True)
+    customer_count = models.PositiveIntegerField(default=0)
+    # NULL, not "", when absent: the per-user unique constraint applies only to keys that are set.
+    idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    retry_of = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="retries"
+    )
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        permissions = [
+            ("run_set_action", "Can run Set Actions"),
+            ("view_all_jobs", "Can view every operator's jobs"),
+        ]
+        indexes = [
+            models.Index(fields=["-created_at"], name="job_created_idx"),
+            models.Index(fields=["status", "-created_at"], name="job_status_created_idx"),
+            models.Index(fields=["user", "-created_at"], name="job_user_created_idx"),
+        ]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["user", "idempotency_key"],
+                condition=Q(idempotency_key__isnull=False),
+                name="job_unique_idempotency_key_per_user",
+            ),
+            models.CheckConstraint(
+                condition=Q(status__in=JobStatus.values), name="job_status_valid"
+            ),
+            models.CheckConstraint(
+                condition=Q(http_status__isnull=True) | Q(http_status__range=(100, 599)),
+                name="job_http_status_range",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return str(self.id)
+
+    @property
+    def action_label(self) -> str:
+        """The name; for a code outside the five, the legacy name or "Unknown action (N)"."""
+        if self.action in self.Action.values:
+            return self.Action(self.action).label
+        return self.legacy_action_name or f"Unknown action ({self.action})"
+
+
+class JobCustomer(models.Model):
+    """A customer (CID) that a job touched, with that customer's outcome when the cluster said."""
+
+    class Outcome(models.TextChoices):
+        SUCCESS = "SUCCESS", "Success"
+        FAILED = "FAILED", "Failed"
+
+    # The unique (job, cid) index serves lookups by job, so the foreign key needs none of its own.
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="customers", db_index=False)
+    cid = models.CharField(max_length=64, db_index=True)
+    # NULL until the cluster reports per-customer results, which not every cluster does.
+    outcome = models.CharField(  # noqa: DJ001
+        max_length=16, choices=Outcome.choices, null=True, blank=True
+    )
+    message = models.TextField(null=True, blank=True)  # noqa: DJ001
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["job", "cid"], name="jobcustomer_unique_job_cid"),
+        ]
+
+    def __str__(self) -> str:
+        return self.cid

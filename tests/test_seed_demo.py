@@ -1,0 +1,59 @@
+from __future__ import annotations
+
+import io
+
+from django.contrib.auth import authenticate, get_user_model
+from django.core.management import call_command
+
+from jobs.models import Cluster
+
+
+def seed(monkeypatch, **passwords: str) -> str:
+    for name in ("OPERATOR", "AUDITOR", "ADMIN"):
+        monkeypatch.delenv(f"TMS_DEMO_{name}_PASSWORD", raising=False)
+    for name, value in passwords.items():
+        monkeypatch.setenv(f"TMS_DEMO_{name.upper()}_PASSWORD", value)
+    out = io.StringIO()
+    call_command("seed_demo", stdout=out)
+    return out.getvalue()
+
+
+def test_seed_demo_creates_users_groups_and_local_cluster(db, monkeypatch):
+    output = seed(monkeypatch, operator="op-secret-123")
+    User = get_user_model()
+    operator = User.objects.get(username="operator")
+    assert operator.has_perm("jobs.run_set_action")
+    assert not operator.is_staff
+    assert not operator.has_perm("jobs.view_all_jobs")
+    auditor = User.objects.get(username="auditor")
+    assert auditor.is_staff and not auditor.is_superuser
+    assert auditor.has_perm("jobs.view_all_jobs")
+    assert auditor.has_perm("audit.view_auditentry")
+    assert not auditor.has_perm("jobs.run_set_action")
+    assert User.objects.get(username="admin").is_superuser
+
+    assert authenticate(username="operator", password="op-secret-123") == operator
+    assert "password from TMS_DEMO_OPERATOR_PASSWORD" in output
+    assert "op-secret-123" not in output
+
+    cluster = Cluster.objects.get(name="local")
+    assert cluster.base_url == "http://127.0.0.1:9100"
+    assert cluster.is_active
+
+
+def test_seed_demo_prints_generated_passwords_that_work(db, monkeypatch):
+    output = seed(monkeypatch)
+    line = next(line for line in output.splitlines() if line.startswith("Created user admin"))
+    password = line.rsplit("password: ", 1)[1].rstrip(")")
+    assert authenticate(username="admin", password=password) is not None
+
+
+def test_seed_demo_twice_creates_nothing_new(db, monkeypatch):
+    seed(monkeypatch)
+    User = get_user_model()
+    before = (User.objects.count(), Cluster.objects.count(), list(User.objects.values("password")))
+    output = seed(monkeypatch, admin="changed-later-456")
+    after = (User.objects.count(), Cluster.objects.count(), list(User.objects.values("password")))
+    assert after == before
+    assert "nothing created" in output
+    assert "password" not in output

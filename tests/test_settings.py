@@ -1,0 +1,95 @@
+"""Start-up refuses missing or malformed configuration, naming the variable."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SETTING_NAMES = [
+    "DEBUG",
+    "SECRET_KEY",
+    "ALLOWED_HOSTS",
+    "DATABASE_URL",
+    "TIME_ZONE",
+    "LOG_LEVEL",
+    "SECURE_COOKIES",
+    "CSRF_TRUSTED_ORIGINS",
+]
+
+
+def start(**overrides: str) -> subprocess.CompletedProcess:
+    """Load the settings in a fresh interpreter with exactly these variables set."""
+    env = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
+    env["DJANGO_SETTINGS_MODULE"] = "tmsdash.settings"
+    env.update(overrides)
+    return subprocess.run(
+        [sys.executable, "-c", "import django; django.setup(); print('started')"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def test_refuses_to_start_without_secret_key_when_debug_is_off():
+    result = start()
+    assert result.returncode != 0
+    assert "SECRET_KEY is not set" in result.stderr
+
+
+def test_debug_on_starts_without_secret_key():
+    result = start(DEBUG="true")
+    assert result.returncode == 0, result.stderr
+    assert "started" in result.stdout
+
+
+def test_starts_with_secret_key_and_debug_off():
+    result = start(SECRET_KEY="k" * 50)
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DEBUG", "maybe"),
+        ("DATABASE_URL", "mysql://u:hunter2@db/tms"),
+        ("DATABASE_URL", "not a url"),
+        ("TIME_ZONE", "Mars/Olympus"),
+        ("LOG_LEVEL", "LOUD"),
+        ("SECURE_COOKIES", "2"),
+    ],
+)
+def test_malformed_value_stops_start_up_naming_the_variable(name, value):
+    result = start(SECRET_KEY="k" * 50, **{name: value})
+    assert result.returncode != 0
+    assert f"The environment variable {name} is malformed" in result.stderr
+    # Values can be secrets (a database password): never echoed.
+    assert "hunter2" not in result.stderr
+
+
+def test_postgres_url_selects_postgresql():
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import django; django.setup(); from django.conf import settings; "
+            "print(settings.DATABASES['default']['ENGINE'])",
+        ],
+        cwd=ROOT,
+        env={
+            **os.environ,
+            "DJANGO_SETTINGS_MODULE": "tmsdash.settings",
+            "SECRET_KEY": "k" * 50,
+            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
+        },
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.stdout.strip() == "django.db.backends.postgresql", result.stderr

@@ -1,0 +1,201 @@
+"""Settings for tmsdash, read from the environment.
+
+Every variable is listed, with its default and meaning, in `.env.example` and the README.
+A malformed value stops start-up with an ImproperlyConfigured error that names the variable;
+a value is never echoed back, since some (SECRET_KEY, DATABASE_URL) are secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import zoneinfo
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+T = TypeVar("T")
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = BASE_DIR / "var"
+
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+def _bool(raw: str) -> bool:
+    value = raw.strip().lower()
+    if value in _TRUE:
+        return True
+    if value in _FALSE:
+        return False
+    raise ValueError("expected one of: " + ", ".join(sorted(_TRUE | _FALSE)))
+
+
+def _list(raw: str) -> list[str]:
+    return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def _time_zone(raw: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(raw)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError("expected an IANA time zone name such as UTC or Europe/Berlin") from None
+    return raw
+
+
+def _log_level(raw: str) -> str:
+    level = raw.strip().upper()
+    if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
+        raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return level
+
+
+_ENGINES = {"django.db.backends.sqlite3": "sqlite", "django.db.backends.postgresql": "postgres"}
+
+
+def _database(raw: str) -> dict:
+    config = environ.Env.db_url_config(raw) if re.match(r"^[a-z0-9+]+://", raw) else {}
+    if config.get("ENGINE") not in _ENGINES:
+        raise ValueError(
+            "expected sqlite:////absolute/path.sqlite3 or postgres://user:password@host:port/name"
+        )
+    return config
+
+
+def env(name: str, parse: Callable[[str], T], default: T) -> T:
+    """The variable `name` parsed by `parse`, or `default` when it is unset or empty."""
+    raw = os.environ.get(name, "")
+    if raw == "":
+        return default
+    try:
+        return parse(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(
+            f"The environment variable {name} is malformed: {exc}."
+        ) from None
+
+
+DEBUG = env("DEBUG", _bool, False)
+
+SECRET_KEY = env("SECRET_KEY", str, "")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperlyConfigured(
+            "The environment variable SECRET_KEY is not set. It is required when DEBUG is off: "
+            "set it to a long random string (see .env.example), or set DEBUG=true for development."
+        )
+    SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-on"  # noqa: S105
+
+ALLOWED_HOSTS = env("ALLOWED_HOSTS", _list, ["127.0.0.1", "localhost"])
+CSRF_TRUSTED_ORIGINS = env("CSRF_TRUSTED_ORIGINS", _list, [])
+
+# Behind HTTPS, cookies must never travel in clear.
+SECURE_COOKIES = env("SECURE_COOKIES", _bool, False)
+SESSION_COOKIE_SECURE = SECURE_COOKIES
+CSRF_COOKIE_SECURE = SECURE_COOKIES
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_tasks",
+    "django_tasks_db",
+    "jobs",
+    "audit",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "tmsdash.urls"
+WSGI_APPLICATION = "tmsdash.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": env("DATABASE_URL", _database, {"ENGINE": "django.db.backends.sqlite3"}),
+}
+if _ENGINES[DATABASES["default"]["ENGINE"]] == "sqlite":
+    DATABASES["default"]["NAME"] = DATABASES["default"].get("NAME") or str(VAR_DIR / "db.sqlite3")
+    # Concurrent writers wait for each other instead of failing with "database is locked":
+    # WAL lets readers and one writer work at once, IMMEDIATE takes the write lock when a
+    # transaction begins (a deferred transaction that reads and then writes cannot wait for
+    # it), and the busy timeout is how long a writer waits.
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+    # A file, not memory, so that tests of concurrency use real locks and real connections.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test.sqlite3")}
+    VAR_DIR.mkdir(exist_ok=True)
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = env("TIME_ZONE", _time_zone, "UTC")
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+LOG_LEVEL = env("LOG_LEVEL", _log_level, "INFO")
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+    },
+    "root": {"handlers": ["console"], "level": "WARNING"},
+    "loggers": {
+        "jobs": {"level": LOG_LEVEL},
+        "audit": {"level": LOG_LEVEL},
+    },
+}
