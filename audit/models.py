@@ -30,6 +30,7 @@ class AuditEntry(models.Model):
         JOB_FAILED = "job.failed", "Job failed"
         JOB_UNKNOWN = "job.unknown", "Job outcome unknown"
         JOB_RETRIED = "job.retried", "Job retried"
+        JOB_LATE_RESULT = "job.late_result", "Result arrived after the job was reaped"
         JOB_DEDUPLICATED = "job.deduplicated", "Duplicate job removed"
         LEGACY_IMPORTED = "legacy.imported", "Legacy data imported"
         AUTH_LOGIN = "auth.login", "Signed in"

@@ -71,6 +71,15 @@ class JobStatus(models.TextChoices):
     UNKNOWN = "UNKNOWN", "Unknown outcome"
 
 
+class JobQuerySet(models.QuerySet):
+    def in_progress(self) -> JobQuerySet:
+        return self.filter(status=JobStatus.IN_PROGRESS)
+
+    def failed(self) -> JobQuerySet:
+        """Jobs that need attention: FAILED, and UNKNOWN (the outcome is not known)."""
+        return self.filter(status__in=[JobStatus.FAILED, JobStatus.UNKNOWN])
+
+
 class Job(models.Model):
     """One call of a Set Action against one cluster, recorded before the cluster is called."""
 
@@ -91,6 +100,9 @@ class Job(models.Model):
     )
     cluster_url = models.CharField(max_length=500, help_text="The cluster URL when the job ran.")
     batch_id = models.UUIDField(null=True, blank=True, db_index=True)
+    batch_seq = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The job's place (1, 2, ...) among its batch's chunks."
+    )
     status = models.CharField(
         max_length=16, choices=JobStatus.choices, default=JobStatus.IN_PROGRESS
     )
@@ -101,6 +113,21 @@ class Job(models.Model):
     customer_count = models.PositiveIntegerField(default=0)
     # NULL, not "", when absent: the per-user unique constraint applies only to keys that are set.
     idempotency_key = models.CharField(max_length=100, null=True, blank=True)  # noqa: DJ001
+    submission_digest = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="SHA-256 of the submission's action, cluster and customers, set on the job "
+        "that holds the idempotency key, to refuse the same key with other content.",
+    )
+    token_fingerprint = models.CharField(
+        max_length=64, blank=True, help_text="Keyed HMAC of the operator's token; never the token."
+    )
+    legacy_id = models.CharField(
+        max_length=100,
+        blank=True,
+        db_index=True,
+        help_text="The job's id in the legacy dashboard, for imported jobs.",
+    )
     retry_of = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="retries"
     )
@@ -108,6 +135,8 @@ class Job(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = JobQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]
@@ -144,6 +173,46 @@ class Job(models.Model):
         if self.action in self.Action.values:
             return self.Action(self.action).label
         return self.legacy_action_name or f"Unknown action ({self.action})"
+
+
+class FailedJob(Job):
+    """FAILED and UNKNOWN jobs: the admins' front door."""
+
+    class Meta:
+        proxy = True
+        verbose_name = "failed job"
+
+
+class JobToken(models.Model):
+    """The operator's token for a job that has not ended, encrypted (see jobs.tokens).
+
+    Deleted in the transaction that ends the job, so no token outlives the call it was for.
+    """
+
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    ciphertext = models.TextField()
+
+    def __str__(self) -> str:
+        return f"token for {self.job_id}"
+
+
+class InFlightCustomer(models.Model):
+    """A customer with a job in progress on a cluster: at most one per (cluster, customer).
+
+    The unique constraint is the conflict guard; the rows are deleted when the job ends.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="+")
+    cid = models.CharField(max_length=64)
+    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "cid"], name="inflight_unique_cluster_cid"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cid} on {self.cluster_id} ({self.job_id})"
 
 
 class JobCustomer(models.Model):
