@@ -19,6 +19,13 @@ SETTING_NAMES = [
     "LOG_LEVEL",
     "SECURE_COOKIES",
     "CSRF_TRUSTED_ORIGINS",
+    "TMS_ALLOWED_CLUSTER_HOSTS",
+    "TMS_CID_PATTERN",
+    "TMS_MAX_CIDS",
+    "TMS_REAP_GRACE",
+    "TMS_QUEUE_EXPIRY",
+    "TMS_WORKER_CONCURRENCY",
+    "TMS_TOKEN_KEY",
 ]
 
 
@@ -63,6 +70,13 @@ def test_starts_with_secret_key_and_debug_off():
         ("TIME_ZONE", "Mars/Olympus"),
         ("LOG_LEVEL", "LOUD"),
         ("SECURE_COOKIES", "2"),
+        ("TMS_CID_PATTERN", "[unclosed"),
+        ("TMS_MAX_CIDS", "0"),
+        ("TMS_MAX_CIDS", "lots"),
+        ("TMS_REAP_GRACE", "-1"),
+        ("TMS_QUEUE_EXPIRY", "10m"),
+        ("TMS_WORKER_CONCURRENCY", "0"),
+        ("TMS_TOKEN_KEY", "too-short"),
     ],
 )
 def test_malformed_value_stops_start_up_naming_the_variable(name, value):

@@ -7,6 +7,9 @@ a value is never echoed back, since some (SECRET_KEY, DATABASE_URL) are secrets.
 
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import os
 import re
 import zoneinfo
@@ -52,6 +55,38 @@ def _log_level(raw: str) -> str:
     if level not in {"DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"}:
         raise ValueError("expected DEBUG, INFO, WARNING, ERROR or CRITICAL")
     return level
+
+
+def _positive_int(raw: str) -> int:
+    value = int(raw)
+    if value < 1:
+        raise ValueError("expected a whole number of at least 1")
+    return value
+
+
+def _seconds(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("expected a whole number of seconds, 0 or more")
+    return value
+
+
+def _regex(raw: str) -> str:
+    try:
+        re.compile(raw)
+    except re.error as exc:
+        raise ValueError(f"not a valid regular expression ({exc})") from None
+    return raw
+
+
+def _fernet_key(raw: str) -> str:
+    try:
+        valid = len(base64.urlsafe_b64decode(raw.encode())) == 32
+    except (binascii.Error, ValueError):
+        valid = False
+    if not valid:
+        raise ValueError("expected a Fernet key: 32 bytes in URL-safe base64 (44 characters)")
+    return raw
 
 
 _ENGINES = {"django.db.backends.sqlite3": "sqlite", "django.db.backends.postgresql": "postgres"}
@@ -182,6 +217,26 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+
+# The dashboard's own settings.
+# Hosts that a Cluster's base URL may name (empty: any host).
+TMS_ALLOWED_CLUSTER_HOSTS = env("TMS_ALLOWED_CLUSTER_HOSTS", _list, [])
+TMS_CID_PATTERN = env("TMS_CID_PATTERN", _regex, r"^[A-Za-z0-9_-]{1,64}$")
+TMS_MAX_CIDS = env("TMS_MAX_CIDS", _positive_int, 100_000)
+# A started job with no result this long after its cluster's timeout is reaped as UNKNOWN.
+TMS_REAP_GRACE = env("TMS_REAP_GRACE", _seconds, 60)
+# A job that no worker started within this many seconds is reaped as FAILED.
+TMS_QUEUE_EXPIRY = env("TMS_QUEUE_EXPIRY", _seconds, 600)
+TMS_WORKER_CONCURRENCY = env("TMS_WORKER_CONCURRENCY", _positive_int, 4)
+# Encrypts operators' tokens while their jobs run. Derived from SECRET_KEY when unset, so
+# rotating SECRET_KEY makes the tokens of jobs still queued unreadable (they then fail).
+TMS_TOKEN_KEY = env(
+    "TMS_TOKEN_KEY",
+    _fernet_key,
+    base64.urlsafe_b64encode(
+        hashlib.sha256(f"tmsdash-token-key:{SECRET_KEY}".encode()).digest()
+    ).decode(),
+)
 
 LOG_LEVEL = env("LOG_LEVEL", _log_level, "INFO")
 LOGGING = {
