@@ -1,19 +1,27 @@
-"""The fake cluster: the contract it speaks, its counts and its loopback-only rule."""
+"""The fake cluster: the contract it speaks, its counts, its loopback-only rule and its command."""
 
 from __future__ import annotations
 
 import http.client
+import io
 import json
 import logging
+import os
+import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 
 from jobs.fake_cluster import FakeCluster, loopback_host
 from jobs.upstream import call_set_action
 
+ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "tok-77c1e0-SECRET"
 VALID = {"job_id": "job-1", "action": 1, "action_name": "Trans-Begin", "cids": ["C1"]}
 
@@ -261,3 +269,67 @@ def test_loopback_hosts_are_accepted():
     assert loopback_host("127.0.0.5") == "127.0.0.5"
     assert loopback_host("::1") == "::1"
     assert loopback_host("localhost") == "127.0.0.1"
+
+
+@pytest.mark.parametrize("host", ["0.0.0.0", "10.0.0.1", "tms.example.net"])  # noqa: S104
+def test_command_refuses_a_non_loopback_host(host):
+    out = io.StringIO()
+    with pytest.raises(CommandError, match=r"--host.*loopback only"):
+        call_command("fake_cluster", "--host", host, stdout=out)
+    assert out.getvalue() == ""
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--port", "70000", "not a port number"),
+        ("--port", "-1", "not a port number"),
+        ("--slow-seconds", "soon", "not a number of seconds"),
+        ("--slow-seconds", "-2", "not a number of seconds"),
+    ],
+)
+def test_command_refuses_bad_port_and_delay(option, value, message):
+    with pytest.raises(CommandError, match=message):
+        call_command("fake_cluster", option, value, stdout=io.StringIO())
+
+
+def test_command_reports_a_port_in_use():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(CommandError, match=f"Cannot listen on http://127.0.0.1:{port}"):
+            call_command("fake_cluster", "--port", str(port), stdout=io.StringIO())
+
+
+@pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGINT])
+def test_command_serves_until_stopped_by_a_signal(stop_signal):
+    env = {**os.environ, "SECRET_KEY": os.environ.get("SECRET_KEY") or "test-only"}
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "fake_cluster", "--port", "0", "--slow-seconds", "1"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        first_line = process.stdout.readline()
+        assert first_line.startswith("Fake cluster listening on http://127.0.0.1:")
+        port = int(first_line.split("http://127.0.0.1:")[1].split()[0])
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        connection.request("GET", "/_counts")
+        response = connection.getresponse()
+        assert (response.status, json.loads(response.read())) == (200, {})
+        connection.close()
+        process.send_signal(stop_signal)
+        rest, errors = process.communicate(timeout=10)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 0, errors
+    assert rest.strip().splitlines()[-1] == (
+        "Fake cluster stopped after 0 Set Action request(s) for 0 job(s)."
+    )
+    assert "Traceback" not in errors
