@@ -1,0 +1,549 @@
+"""The one seam to a cluster's Set Action API.
+
+`call_set_action` makes one POST and turns every answer or failure (HTTP errors, timeouts,
+refused connections, TLS errors, odd bodies) into an `UpstreamResult`; it never raises for
+anything the cluster or the network does. Nothing else in the project imports `requests`.
+
+The cluster's timeout bounds the whole call. Connecting may take at most
+CONNECT_TIMEOUT_SECONDS of it; the wait for the status line and headers gets what connecting
+left; the body is read under a watchdog that shuts the connection down at the deadline, so a
+body that trickles in cannot stretch the call. One limit remains: each read of the status
+line and headers is bounded, but a server that sends its headers a line at a time can make
+the call last longer than the timeout (the result is still a timeout).
+
+The operator's token goes into the Authorization header and nowhere else: it is never logged,
+and any text that came from the cluster is redacted before it reaches a result, since a
+cluster may echo the token back in an error message.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http
+import http.client
+import json
+import logging
+import os
+import re
+import socket
+import ssl
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, replace
+from typing import Any
+
+import requests
+import urllib3
+from urllib3.util import Timeout
+
+import tmsdash
+
+logger = logging.getLogger(__name__)
+
+CONNECT_TIMEOUT_SECONDS = 5.0
+MAX_RESPONSE_BYTES = 1024 * 1024
+MAX_ERROR_CHARS = 1000
+# How many failed customers the error message names; the rest are counted.
+NAMED_FAILED_CUSTOMERS = 5
+MAX_CUSTOMER_MESSAGE_CHARS = 500
+MAX_REASON_CHARS = 100
+USER_AGENT = f"tmsdash/{tmsdash.__version__}"
+
+_READ_CHUNK_BYTES = 64 * 1024
+# Visible ASCII only: anything else in a header value is refused by requests with an error
+# that quotes the value, which would put the token into an exception.
+_HEADER_VALUE = re.compile(r"[\x21-\x7e]+")
+_INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+_WHITESPACE = re.compile(r"\s+")
+
+
+@dataclass(frozen=True)
+class CustomerResult:
+    cid: str
+    success: bool
+    message: str  # "" when the cluster gave none
+
+
+@dataclass(frozen=True)
+class UpstreamResult:
+    success: bool
+    http_status: int | None  # None when there was no complete HTTP answer
+    error_message: str  # "" on success; at most MAX_ERROR_CHARS characters
+    summary: str  # the job's response_summary; "" when nothing sensible
+    customer_results: tuple[CustomerResult, ...]
+    duration_ms: int
+
+
+def call_set_action(
+    *,
+    base_url: str,
+    action_path: str,
+    job_id: str,
+    action: int,
+    action_name: str,
+    cids: list[str],
+    token: str,
+    timeout_seconds: float,
+    verify_tls: bool,
+) -> UpstreamResult:
+    """POST one Set Action to `base_url + action_path` and describe what came of it.
+
+    `timeout_seconds` bounds the whole call: connecting (at most CONNECT_TIMEOUT_SECONDS of
+    it), waiting for the answer, and reading a body however slowly it arrives. Redirects are
+    never followed, and at most MAX_RESPONSE_BYTES of the body are read.
+    """
+    started = time.monotonic()
+    clean = functools.partial(_clean, token=token)
+    if not _HEADER_VALUE.fullmatch(token):
+        result = _failed(None, "The token is empty or has characters not allowed in a header")
+    else:
+        result = _post(
+            url=base_url + action_path,
+            payload={"job_id": job_id, "action": action, "action_name": action_name, "cids": cids},
+            job_id=job_id,
+            token=token,
+            timeout_seconds=timeout_seconds,
+            verify_tls=verify_tls,
+            cids=cids,
+            clean=clean,
+        )
+    result = replace(result, duration_ms=int((time.monotonic() - started) * 1000))
+    logger.info(
+        "Set Action call for job %s: %s, HTTP %s, %d ms",
+        job_id,
+        "success" if result.success else "failed",
+        result.http_status if result.http_status is not None else "none",
+        result.duration_ms,
+    )
+    return result
+
+
+class _BearerAuth(requests.auth.AuthBase):
+    """Sends the token as a bearer token.
+
+    Given as `auth`, it also stops requests from replacing the header with credentials it
+    finds in a ~/.netrc, which it does when no auth is given.
+    """
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
+
+
+class _DeadlinePassed(Exception):
+    pass
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class _Watchdog:
+    """Shuts the connection down when the deadline passes, ending any read blocked on it.
+
+    A socket timeout bounds each read, not their sum: a body sent a few bytes at a time never
+    trips it. Shutting the socket down from another thread makes the blocked read return at
+    once, whatever the framing of the body, and for TLS too. The watchdog holds a duplicate of
+    the socket's descriptor, so it can never shut down a descriptor number reused by another
+    connection after this one closed.
+    """
+
+    def __init__(self, response: requests.Response, seconds: float) -> None:
+        try:
+            self._sock: socket.socket | None = socket.socket(fileno=os.dup(response.raw.fileno()))
+        except (OSError, ValueError, AttributeError):
+            self._sock = None  # No socket left: the body has been read already.
+        self._lock = threading.Lock()
+        self._stopped = False
+        self.fired = False
+        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Watchdog:
+        self._timer.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        with self._lock:
+            self._stopped = True
+        self._timer.cancel()
+        if self._sock is not None:
+            self._sock.close()
+
+    def _fire(self) -> None:
+        with self._lock:
+            if self._stopped:
+                return
+            self.fired = True
+            if self._sock is not None:
+                # An OSError means the peer is gone already: nothing is left to interrupt.
+                with contextlib.suppress(OSError):
+                    self._sock.shutdown(socket.SHUT_RDWR)
+
+
+def _post(
+    *,
+    url: str,
+    payload: dict[str, Any],
+    job_id: str,
+    token: str,
+    timeout_seconds: float,
+    verify_tls: bool,
+    cids: list[str],
+    clean: Callable[[str, int], str],
+) -> UpstreamResult:
+    deadline = time.monotonic() + timeout_seconds
+    connect_timeout = min(CONNECT_TIMEOUT_SECONDS, timeout_seconds)
+    headers = {
+        "Idempotency-Key": job_id,
+        "Accept": "application/json",
+        "User-Agent": USER_AGENT,
+    }
+    try:
+        with requests.Session() as session:
+            response = session.post(
+                url,
+                json=payload,
+                headers=headers,
+                auth=_BearerAuth(token),
+                # `total` makes the wait for the status line use only the time connecting left.
+                timeout=Timeout(connect=connect_timeout, total=timeout_seconds),
+                allow_redirects=False,
+                stream=True,
+                verify=verify_tls,
+            )
+            with response:
+                return _answer(
+                    response,
+                    deadline=deadline,
+                    timeout_seconds=timeout_seconds,
+                    cids=cids,
+                    clean=clean,
+                )
+    except requests.ConnectTimeout:
+        if connect_timeout < timeout_seconds:
+            return _failed(None, f"Connection failed: no connection within {connect_timeout:g}s")
+        return _timed_out(timeout_seconds)
+    except requests.Timeout:
+        return _timed_out(timeout_seconds)
+    except (
+        requests.exceptions.InvalidURL,
+        requests.exceptions.InvalidSchema,
+        requests.exceptions.MissingSchema,
+    ):
+        return _failed(None, "Connection failed: the cluster's URL is not valid")
+    except requests.ConnectionError as exc:
+        return _failed(None, f"Connection failed: {_short_reason(exc)}")
+    except requests.RequestException as exc:
+        # Only the class name: the text of some of these quotes the request.
+        return _failed(None, f"Request failed: {type(exc).__name__}")
+
+
+def _answer(
+    response: requests.Response,
+    *,
+    deadline: float,
+    timeout_seconds: float,
+    cids: list[str],
+    clean: Callable[[str, int], str],
+) -> UpstreamResult:
+    status = response.status_code
+    content_type = clean(
+        response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower(), 100
+    )
+    if time.monotonic() >= deadline:
+        # The status line and headers arrived, but only after the deadline.
+        return _timed_out(timeout_seconds)
+    if not 100 <= status <= 599:
+        # A job's http_status must be a real status; keep the odd one in the text only.
+        return _failed(None, f"Unrecognised HTTP status {status} from cluster")
+    if 300 <= status < 400:
+        location = response.headers.get("Location")
+        if location:
+            return _failed(status, f"Unexpected redirect to {clean(location, 500)}")
+        return _failed(status, f"Unexpected redirect (HTTP {status}) without a Location")
+
+    try:
+        body = _read_body(response, deadline)
+    except _DeadlinePassed:
+        return _timed_out(timeout_seconds)
+    except _BodyTooLarge:
+        if 200 <= status < 300:
+            return _failed(status, f"Response from cluster is larger than 1 MiB (HTTP {status})")
+        return _failed(status, f"API returned status {status}: {_reason(response, clean)}")
+    except (urllib3.exceptions.HTTPError, OSError):
+        return _failed(
+            None,
+            f"Connection failed: the connection broke while reading the answer (HTTP {status})",
+        )
+
+    if not 200 <= status < 300:
+        message = _error_text(_json_object(body, content_type), clean) or _plain_text(
+            body, content_type, clean
+        )
+        return _failed(
+            status, f"API returned status {status}: {message or _reason(response, clean)}"
+        )
+    return _interpret(status, content_type or "no content type", body, cids, clean)
+
+
+def _read_body(response: requests.Response, deadline: float) -> bytes:
+    """The body, read in chunks until the deadline; raises past the deadline or the cap."""
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+        raise _BodyTooLarge
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise _DeadlinePassed
+    body = bytearray()
+    with _Watchdog(response, remaining) as watchdog:
+        try:
+            for chunk in response.raw.stream(_READ_CHUNK_BYTES, decode_content=True):
+                body += chunk
+                if len(body) > MAX_RESPONSE_BYTES:
+                    raise _BodyTooLarge
+        except (urllib3.exceptions.HTTPError, OSError) as exc:
+            # The socket's own timeout can end a read a moment before the watchdog fires.
+            if watchdog.fired or isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+                raise _DeadlinePassed from None
+            raise
+    # A body delimited by the connection's end looks complete when the watchdog cut it.
+    if watchdog.fired:
+        raise _DeadlinePassed
+    return bytes(body)
+
+
+def _interpret(
+    status: int,
+    content_type: str,
+    body: bytes,
+    cids: list[str],
+    clean: Callable[[str, int], str],
+) -> UpstreamResult:
+    """A 2xx answer: success only with a success marker and no failed or unknown customer."""
+    unrecognised = f"Unrecognised response from cluster (HTTP {status}, {content_type})"
+    if not _is_json(content_type):
+        return _failed(status, unrecognised)
+    data = _json_object(body, content_type)
+    if data is None:
+        return _failed(status, f"{unrecognised}: not a JSON object")
+
+    state = data.get("status")
+    state = state.strip().lower() if isinstance(state, str) else ""
+    reported_failure = data.get("success") is False or state in {"error", "failed"}
+    reported_success = data.get("success") is True or state == "success"
+    results = _customer_results(data.get("results"), cids, clean)
+    customer_results = results.customers if results else ()
+
+    if reported_failure:
+        message = _error_text(data, clean) or (
+            f"Cluster reported a failure without a message (HTTP {status})"
+        )
+        problems = [message, *(results.problems(len(cids)) if results else [])]
+        return _failed(status, "; ".join(problems), customer_results=customer_results)
+    if not reported_success:
+        return _failed(status, f"{unrecognised}: no success or status field")
+
+    message = data.get("message")
+    message = clean(message, MAX_ERROR_CHARS) if isinstance(message, str) else ""
+    if results is None:
+        return _failed(status, f"{unrecognised}: malformed results", summary=message)
+    problems = results.problems(len(cids))
+    if problems:
+        return _failed(
+            status, "; ".join(problems), summary=message, customer_results=customer_results
+        )
+    return UpstreamResult(
+        success=True,
+        http_status=status,
+        error_message="",
+        summary=message or f"Cluster accepted {len(cids)} customer(s)",
+        customer_results=customer_results,
+        duration_ms=0,
+    )
+
+
+@dataclass(frozen=True)
+class _Results:
+    customers: tuple[CustomerResult, ...]
+    unknown_cids: tuple[str, ...]
+
+    def problems(self, sent: int) -> list[str]:
+        found = []
+        failed = [c for c in self.customers if not c.success]
+        if failed:
+            named = ", ".join(
+                f"{c.cid} ({_shorten(c.message, MAX_REASON_CHARS)})" if c.message else c.cid
+                for c in failed[:NAMED_FAILED_CUSTOMERS]
+            )
+            more = len(failed) - NAMED_FAILED_CUSTOMERS
+            if more > 0:
+                named += f" and {more} more"
+            noun = "customer" if sent == 1 else "customers"
+            found.append(f"{len(failed)} of {sent} {noun} failed: {named}")
+        if self.unknown_cids:
+            named = ", ".join(self.unknown_cids[:NAMED_FAILED_CUSTOMERS])
+            more = len(self.unknown_cids) - NAMED_FAILED_CUSTOMERS
+            if more > 0:
+                named += f" and {more} more"
+            found.append(f"Cluster reported on customers not in the request: {named}")
+        return found
+
+
+def _customer_results(
+    raw: object, cids: list[str], clean: Callable[[str, int], str]
+) -> _Results | None:
+    """The cluster's per-customer results, one per sent CID; None when they are malformed.
+
+    A CID reported twice keeps its first place, and a failure in either report wins. CIDs that
+    were not sent are left out of the results and named separately.
+    """
+    if raw is None:
+        return _Results(customers=(), unknown_cids=())
+    if not isinstance(raw, list):
+        return None
+    sent = set(cids)
+    by_cid: dict[str, CustomerResult] = {}
+    unknown: dict[str, None] = {}
+    for entry in raw:
+        if not isinstance(entry, dict):
+            return None
+        cid, success, message = entry.get("cid"), entry.get("success"), entry.get("message")
+        if not isinstance(cid, str) or not isinstance(success, bool):
+            return None
+        if message is not None and not isinstance(message, str):
+            return None
+        if cid not in sent:
+            unknown[clean(cid, 64)] = None
+            continue
+        result = CustomerResult(
+            cid=cid, success=success, message=clean(message or "", MAX_CUSTOMER_MESSAGE_CHARS)
+        )
+        earlier = by_cid.get(cid)
+        if earlier is None or (earlier.success and not success):
+            by_cid[cid] = result
+    return _Results(customers=tuple(by_cid.values()), unknown_cids=tuple(unknown))
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or content_type.endswith("+json")
+
+
+def _json_object(body: bytes, content_type: str) -> dict[str, Any] | None:
+    if not _is_json(content_type):
+        return None
+    try:
+        data = json.loads(body)
+    except (ValueError, RecursionError):
+        return None
+    return data if isinstance(data, dict) else None
+
+
+def _error_text(data: dict[str, Any] | None, clean: Callable[[str, int], str]) -> str:
+    """The cluster's explanation: `message`, `error` or `detail`, the first one given."""
+    if data is None:
+        return ""
+    for key in ("message", "error", "detail"):
+        value = data.get(key)
+        if isinstance(value, dict | list):
+            value = json.dumps(value, ensure_ascii=False)
+        if isinstance(value, str) and value.strip():
+            return clean(value, MAX_ERROR_CHARS)
+    return ""
+
+
+def _plain_text(body: bytes, content_type: str, clean: Callable[[str, int], str]) -> str:
+    if content_type != "text/plain":
+        return ""
+    return clean(body.decode("utf-8", errors="replace"), MAX_ERROR_CHARS)
+
+
+def _reason(response: requests.Response, clean: Callable[[str, int], str]) -> str:
+    reason = clean(response.reason or "", 200)
+    if reason:
+        return reason
+    try:
+        return http.HTTPStatus(response.status_code).phrase
+    except ValueError:
+        return "no reason given"
+
+
+def _short_reason(exc: BaseException) -> str:
+    """A few words for an operator about why no connection was made; never the request."""
+    causes = list(_causes(exc))
+    for cause in causes:
+        if isinstance(cause, urllib3.exceptions.NameResolutionError | socket.gaierror):
+            return "the cluster's host name could not be resolved"
+    for cause in causes:
+        if isinstance(cause, ssl.SSLCertVerificationError):
+            return f"TLS certificate not accepted ({cause.verify_message})"
+        if isinstance(cause, ssl.SSLError):
+            return f"TLS error ({cause.reason or type(cause).__name__})"
+    for cause in causes:
+        if isinstance(cause, ConnectionRefusedError):
+            return "connection refused"
+        # Before ConnectionResetError, of which it is a subclass.
+        if isinstance(cause, http.client.RemoteDisconnected):
+            return "the cluster closed the connection without answering"
+        if isinstance(cause, ConnectionResetError):
+            return "connection reset by the cluster"
+    for cause in causes:
+        if isinstance(cause, OSError) and cause.strerror:
+            return cause.strerror
+    return type(causes[-1]).__name__
+
+
+def _causes(exc: BaseException) -> Iterator[BaseException]:
+    """The exception and everything it wraps, outermost first."""
+    seen: list[BaseException] = []
+    pending = [exc]
+    while pending:
+        current = pending.pop(0)
+        if any(current is done for done in seen):
+            continue
+        seen.append(current)
+        yield current
+        reason = getattr(current, "reason", None)
+        wrapped = [reason, current.__cause__, current.__context__, *current.args]
+        pending.extend(item for item in wrapped if isinstance(item, BaseException))
+
+
+def _clean(text: str, limit: int, *, token: str) -> str:
+    """Text from the cluster made safe to store and show: no token, no control characters,
+    whitespace collapsed, at most `limit` characters."""
+    # Redact before cutting anything, so that no cut can leave part of the token behind.
+    text = text.replace(token, "[redacted]") if token else text
+    text = text[: limit * 4]
+    text = "".join(" " if unicodedata.category(ch) in _INVISIBLE_CATEGORIES else ch for ch in text)
+    return _shorten(_WHITESPACE.sub(" ", text).strip(), limit)
+
+
+def _shorten(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _failed(
+    http_status: int | None,
+    error: str,
+    *,
+    summary: str = "",
+    customer_results: tuple[CustomerResult, ...] = (),
+) -> UpstreamResult:
+    return UpstreamResult(
+        success=False,
+        http_status=http_status,
+        error_message=_shorten(error, MAX_ERROR_CHARS),
+        summary=summary,
+        customer_results=customer_results,
+        duration_ms=0,
+    )
+
+
+def _timed_out(timeout_seconds: float) -> UpstreamResult:
+    return _failed(None, f"Request timeout after {timeout_seconds:g}s")
