@@ -4,6 +4,18 @@ import pytest
 from django.contrib.auth.models import Group
 from model_bakery import baker
 
+from jobs.fake_cluster import FakeCluster
+
+# The fake cluster answers a CID starting SLOW after this long; test clusters time out sooner.
+SLOW_SECONDS = 4
+CLUSTER_TIMEOUT = 2
+
+
+@pytest.fixture(scope="session")
+def fake_cluster():
+    with FakeCluster(slow_seconds=SLOW_SECONDS) as server:
+        yield server
+
 
 @pytest.fixture
 def operator(db):
@@ -13,5 +25,17 @@ def operator(db):
 
 
 @pytest.fixture
-def cluster(db):
-    return baker.make("jobs.Cluster", name="eu1", base_url="http://127.0.0.1:9100")
+def cluster(db, fake_cluster):
+    return baker.make(
+        "jobs.Cluster",
+        name="eu1",
+        base_url=fake_cluster.url,
+        timeout_seconds=CLUSTER_TIMEOUT,
+        is_active=True,
+    )
+
+
+@pytest.fixture
+def immediate_tasks(settings):
+    """Tasks run in-process as soon as they are enqueued (after the submit commits)."""
+    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}

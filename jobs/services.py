@@ -1,0 +1,582 @@
+"""Every change to a job's state goes through this module.
+
+A job's life: `job_submit` records it (IN_PROGRESS, not started) and enqueues its task when the
+transaction commits; `job_run`, the task's body, claims it (started), calls the cluster outside
+any transaction, and records the outcome (SUCCESS or FAILED); `job_reap_stale` ends what a dead
+process left behind (UNKNOWN) or what no worker picked up (FAILED). Each transition is a
+compare-and-set on the status, written with its audit entry in one transaction, so a terminal
+state never changes and the cluster is called at most once per job.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import re
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from functools import partial
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from audit.services import audit_record
+from jobs import upstream
+from jobs.models import Cluster, InFlightCustomer, Job, JobCustomer, JobToken
+from jobs.tokens import InvalidToken, token_decrypt, token_encrypt, token_fingerprint
+
+logger = logging.getLogger(__name__)
+
+Event = AuditEntry.Event
+Status = Job.Status
+
+MAX_ERROR_LENGTH = 1000
+MAX_TOKEN_LENGTH = 4096
+MAX_KEY_LENGTH = 100
+ERRORS_NAMED = 10
+# Rows per INSERT and per IN (...) list: within SQLite's and PostgreSQL's parameter limits.
+CHUNK = 2000
+
+INTERRUPTED = (
+    "Interrupted: no result was recorded. The cluster may have applied the action; "
+    "check before retrying."
+)
+NOT_STARTED = "Not started: no worker picked the job up in time"
+KEY_CHANGED_MESSAGE = (
+    "The operator's token could not be decrypted (TMS_TOKEN_KEY or SECRET_KEY changed "
+    "since the job was submitted); the cluster was not called."
+)
+
+ACTION_ALIASES = {
+    **{label.lower(): code for code, label in Job.Action.choices},
+    "tran-begin": Job.Action.TRANS_BEGIN,
+}
+
+
+class CustomerConflict(ValidationError):
+    """Some customers already have a job in progress on the cluster."""
+
+    def __init__(self, message: str, *, job_ids: list[uuid.UUID]) -> None:
+        super().__init__({"cids": [message]})
+        self.job_ids = job_ids
+
+
+def _chunks(items: Sequence, size: int) -> list[Sequence]:
+    return [items[i : i + size] for i in range(0, len(items), size)]
+
+
+def _name_some(items: list[str]) -> str:
+    shown = ", ".join(items[:ERRORS_NAMED])
+    return shown + (f" and {len(items) - ERRORS_NAMED} more" if len(items) > ERRORS_NAMED else "")
+
+
+def parse_action(value: int | str) -> int:
+    """An action code from a code (1-5) or a name in any case (the legacy `tran-begin` too)."""
+    text = str(value).strip()
+    if text.isdigit() and int(text) in Job.Action.values:
+        return int(text)
+    if text.lower() in ACTION_ALIASES:
+        return int(ACTION_ALIASES[text.lower()])
+    names = ", ".join(Job.Action.labels)
+    raise ValidationError({"action": [f"Unknown action {text!r}: choose one of {names}."]})
+
+
+def parse_cids(cids: str | Sequence[str], positions: Sequence[str] | None = None) -> list[str]:
+    """Customer IDs, split on commas, white space and new lines, blanks and repeats dropped.
+
+    Each must match TMS_CID_PATTERN. `positions` names where each item of a sequence stands
+    (for example "line 4" of a CSV file); by default "item N".
+    """
+    if isinstance(cids, str):
+        items = [c for c in re.split(r"[,\s]+", cids) if c]
+        positions = None
+    else:
+        items = [c.strip() for c in cids]
+    labels = positions or [f"item {n}" for n in range(1, len(items) + 1)]
+    pattern = re.compile(settings.TMS_CID_PATTERN)
+    seen: dict[str, None] = {}
+    bad = []
+    for value, label in zip(items, labels, strict=True):
+        if not value:
+            continue
+        if not pattern.fullmatch(value):
+            bad.append(f"{value[:70]!r} ({label})")
+        seen.setdefault(value, None)
+    if bad:
+        raise ValidationError({"cids": [f"{len(bad)} invalid customer ID(s): {_name_some(bad)}."]})
+    if not seen:
+        raise ValidationError({"cids": ["Give at least one customer ID."]})
+    if len(seen) > settings.TMS_MAX_CIDS:
+        raise ValidationError(
+            {
+                "cids": [
+                    f"{len(seen)} customer IDs; the most one submission may hold is "
+                    f"{settings.TMS_MAX_CIDS}."
+                ]
+            }
+        )
+    return list(seen)
+
+
+def _token_errors(token: str) -> list[str]:
+    # Never repeat the token in a message.
+    if not token:
+        return ["Give the cluster API token."]
+    if len(token) > MAX_TOKEN_LENGTH:
+        return [f"The token is longer than {MAX_TOKEN_LENGTH} characters."]
+    if any(ord(c) < 32 or ord(c) == 127 for c in token):
+        return ["The token contains control characters (a pasted line break?)."]
+    return []
+
+
+def _active_cluster(cluster: Cluster | str) -> Cluster:
+    lookup = {"pk": cluster.pk} if isinstance(cluster, Cluster) else {"name": cluster}
+    found = Cluster.objects.filter(is_active=True, **lookup).first()
+    if found is None:
+        raise ValidationError({"cluster": [f"No active cluster {cluster!s}."]})
+    return found
+
+
+def _digest(action: int, cluster: Cluster, cids: list[str]) -> str:
+    text = f"{action}\n{cluster.pk}\n" + "\n".join(cids)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _validated(*, user, action, cluster, cids, cid_positions, token, idempotency_key):
+    """Every input checked before anything is written; all problems reported together."""
+    if not user.has_perm("jobs.run_set_action"):
+        raise PermissionDenied("You may not run Set Actions.")
+    errors: dict[str, list[str]] = {}
+    values = {}
+    for name, parse in (
+        ("action", lambda: parse_action(action)),
+        ("cluster", lambda: _active_cluster(cluster)),
+        ("cids", lambda: parse_cids(cids, cid_positions)),
+    ):
+        try:
+            values[name] = parse()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if token_errors := _token_errors(token):
+        errors["token"] = token_errors
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_KEY_LENGTH:
+        errors["idempotency_key"] = [f"An idempotency key has 1 to {MAX_KEY_LENGTH} characters."]
+    if errors:
+        raise ValidationError(errors)
+    return values["action"], values["cluster"], values["cids"]
+
+
+def _replay(user, key: str, digest: str) -> list[Job] | None:
+    """The jobs an earlier submit with this key made, or None; refuses other content."""
+    first = Job.objects.filter(user=user, idempotency_key=key).first()
+    if first is None:
+        return None
+    if first.submission_digest != digest:
+        raise ValidationError(
+            {
+                "idempotency_key": [
+                    f"This idempotency key was used for another submission (job {first.pk}) "
+                    "with a different action, cluster or customers."
+                ]
+            }
+        )
+    if first.batch_id is None:
+        return [first]
+    return list(Job.objects.filter(batch_id=first.batch_id).order_by("batch_seq"))
+
+
+def _conflicting_job_ids(cluster: Cluster, cids: list[str]) -> list[uuid.UUID]:
+    job_ids: set[uuid.UUID] = set()
+    for part in _chunks(cids, CHUNK):
+        job_ids.update(
+            InFlightCustomer.objects.filter(cluster=cluster, cid__in=part).values_list(
+                "job_id", flat=True
+            )
+        )
+    return sorted(job_ids)
+
+
+def _enqueue(job_ids: list[uuid.UUID]) -> None:
+    from jobs.tasks import run_job
+
+    for job_id in job_ids:
+        run_job.enqueue(str(job_id))
+
+
+def _create(*, user, action, cluster, cids, token, key, digest, retry_of, ip_address):
+    chunks = _chunks(cids, cluster.max_cids_per_request)
+    batch_id = uuid.uuid4() if len(chunks) > 1 else None
+    now = timezone.now()
+    fingerprint = token_fingerprint(token)
+    action_name = Job.Action(action).label
+    jobs = []
+    for seq, chunk in enumerate(chunks, start=1):
+        job_id = uuid.uuid4()
+        jobs.append(
+            Job(
+                id=job_id,
+                user=user,
+                action=action,
+                cluster=cluster,
+                cluster_url=cluster.base_url,
+                batch_id=batch_id,
+                batch_seq=seq if batch_id else None,
+                request_payload={
+                    "job_id": str(job_id),
+                    "action": action,
+                    "action_name": action_name,
+                    "cids": list(chunk),
+                },
+                customer_count=len(chunk),
+                # The key and digest live on the first job; the batch id finds the rest.
+                idempotency_key=key if seq == 1 else None,
+                submission_digest=digest if seq == 1 else "",
+                token_fingerprint=fingerprint,
+                retry_of=retry_of,
+                created_at=now,
+            )
+        )
+    with transaction.atomic():
+        Job.objects.bulk_create(jobs)
+        JobToken.objects.bulk_create(
+            [JobToken(job=job, ciphertext=token_encrypt(token)) for job in jobs]
+        )
+        for job, chunk in zip(jobs, chunks, strict=True):
+            JobCustomer.objects.bulk_create(
+                [JobCustomer(job=job, cid=cid) for cid in chunk], batch_size=CHUNK
+            )
+            # The conflict guard: unique (cluster, cid) among jobs in progress.
+            InFlightCustomer.objects.bulk_create(
+                [InFlightCustomer(cluster=cluster, cid=cid, job=job) for cid in chunk],
+                batch_size=CHUNK,
+            )
+        for job in jobs:
+            audit_record(
+                event=Event.SET_ACTION_REQUESTED,
+                actor=user,
+                job_id=job.pk,
+                ip_address=ip_address,
+                details={
+                    "action": action_name,
+                    "cluster": cluster.name,
+                    "customers": job.customer_count,
+                    "batch_id": str(batch_id) if batch_id else None,
+                    "batch_seq": job.batch_seq,
+                    "retry_of": str(retry_of.pk) if retry_of else None,
+                    "token_fingerprint": fingerprint,
+                },
+            )
+        if retry_of is not None:
+            audit_record(
+                event=Event.JOB_RETRIED,
+                actor=user,
+                job_id=retry_of.pk,
+                ip_address=ip_address,
+                details={"new_jobs": [str(job.pk) for job in jobs]},
+            )
+        transaction.on_commit(partial(_enqueue, [job.pk for job in jobs]), robust=True)
+    for job in jobs:
+        logger.info(
+            "job %s submitted: %s on %s, %d customer(s)",
+            job.pk,
+            action_name,
+            cluster.name,
+            job.customer_count,
+        )
+    return jobs
+
+
+def job_submit(
+    *,
+    user,
+    action: int | str,
+    cluster: Cluster | str,
+    cids: str | Sequence[str],
+    token: str,
+    idempotency_key: str | None = None,
+    ip_address: str | None = None,
+    cid_positions: Sequence[str] | None = None,
+    retry_of: Job | None = None,
+) -> list[Job]:
+    """Record a Set Action as one job (or one per chunk of the cluster's
+    `max_cids_per_request`, sharing a batch id) and enqueue each job's task on commit.
+
+    Raises ValidationError (by field) for bad input and CustomerConflict when a customer has
+    a job in progress on the cluster; either way nothing is written. The same user and
+    idempotency key again returns the first submit's jobs and writes nothing; the same key
+    with other content is refused. Safe under concurrent submits: the database's unique
+    constraints decide, not a check made before the insert.
+    """
+    action, cluster, cid_list = _validated(
+        user=user,
+        action=action,
+        cluster=cluster,
+        cids=cids,
+        cid_positions=cid_positions,
+        token=token,
+        idempotency_key=idempotency_key,
+    )
+    digest = _digest(action, cluster, cid_list)
+    for _attempt in range(3):
+        if idempotency_key and (jobs := _replay(user, idempotency_key, digest)) is not None:
+            return jobs
+        try:
+            return _create(
+                user=user,
+                action=action,
+                cluster=cluster,
+                cids=cid_list,
+                token=token,
+                key=idempotency_key,
+                digest=digest,
+                retry_of=retry_of,
+                ip_address=ip_address,
+            )
+        except IntegrityError:
+            # Another submit won a race: the same key (replayed above on the next attempt)
+            # or the same customers (named below). If neither is there any more, the other
+            # job ended in between, and trying again is right.
+            if (
+                idempotency_key
+                and Job.objects.filter(user=user, idempotency_key=idempotency_key).exists()
+            ):
+                continue
+            if conflicts := _conflicting_job_ids(cluster, cid_list):
+                raise CustomerConflict(
+                    "Some customers already have a job in progress on cluster "
+                    f"{cluster.name}: job(s) {_name_some([str(j) for j in conflicts])}. "
+                    "Wait for them to end.",
+                    job_ids=conflicts,
+                ) from None
+    raise CustomerConflict(
+        "The customers' jobs kept changing while this was submitted; submit again.", job_ids=[]
+    )
+
+
+def job_retry(
+    *,
+    job: Job,
+    user,
+    token: str,
+    confirm_unknown: bool = False,
+    idempotency_key: str | None = None,
+    ip_address: str | None = None,
+) -> list[Job]:
+    """Submit a FAILED or UNKNOWN job again as new job(s) with `retry_of` set.
+
+    Same action and cluster; the customers that failed when the cluster reported per-customer
+    outcomes, otherwise all of them. A new token is required. An UNKNOWN job may already have
+    been applied, so it needs `confirm_unknown`. The old job is never changed.
+    """
+    if job.user_id != user.pk and not user.has_perm("jobs.view_all_jobs"):
+        raise PermissionDenied("You may not retry another operator's job.")
+    if job.status not in (Status.FAILED, Status.UNKNOWN):
+        raise ValidationError(
+            f"Only a FAILED or UNKNOWN job can be retried; this one is {job.status}."
+        )
+    if job.status == Status.UNKNOWN and not confirm_unknown:
+        raise ValidationError(
+            {
+                "confirm_unknown": [
+                    "The cluster may already have applied this job's action: confirm that "
+                    "you checked before retrying it."
+                ]
+            }
+        )
+    if job.cluster is None:
+        raise ValidationError("This job has no cluster (it was imported); it cannot be retried.")
+    customers = job.customers.order_by("pk")
+    failed = list(
+        customers.filter(outcome=JobCustomer.Outcome.FAILED).values_list("cid", flat=True)
+    )
+    cids = failed or list(customers.values_list("cid", flat=True))
+    return job_submit(
+        user=user,
+        action=job.action,
+        cluster=job.cluster,
+        cids=cids,
+        token=token,
+        idempotency_key=idempotency_key,
+        ip_address=ip_address,
+        retry_of=job,
+    )
+
+
+def _end(
+    job_id: uuid.UUID,
+    *,
+    condition: Q,
+    status: str,
+    event: str,
+    details: dict,
+    http_status: int | None = None,
+    error_message: str = "",
+    response_summary: str = "",
+    outcomes: Sequence[upstream.CustomerResult] = (),
+) -> bool:
+    """Move an IN_PROGRESS job matching `condition` to `status`, with its audit entry.
+
+    Releases the job's customers and deletes its token in the same transaction. Returns
+    False, changing nothing, when the job is no longer IN_PROGRESS or no longer matches.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        ended = Job.objects.filter(condition, pk=job_id, status=Status.IN_PROGRESS).update(
+            status=status,
+            http_status=http_status,
+            error_message=error_message[:MAX_ERROR_LENGTH],
+            response_summary=response_summary,
+            finished_at=now,
+            updated_at=now,
+        )
+        if not ended:
+            return False
+        if outcomes:
+            _record_outcomes(job_id, outcomes)
+        JobToken.objects.filter(job_id=job_id).delete()
+        InFlightCustomer.objects.filter(job_id=job_id).delete()
+        job = Job.objects.select_related("user").only("user__username", "user_id").get(pk=job_id)
+        audit_record(event=event, actor=job.user, job_id=job_id, details=details)
+    logger.info("job %s ended %s: %s", job_id, status, error_message or response_summary)
+    return True
+
+
+def _record_outcomes(job_id: uuid.UUID, outcomes: Sequence[upstream.CustomerResult]) -> None:
+    by_cid = {result.cid: result for result in outcomes}
+    # Results for customers the job does not hold are ignored.
+    rows = [
+        row
+        for row in JobCustomer.objects.filter(job_id=job_id).iterator(chunk_size=CHUNK)
+        if row.cid in by_cid
+    ]
+    for row in rows:
+        result = by_cid[row.cid]
+        row.outcome = JobCustomer.Outcome.SUCCESS if result.success else JobCustomer.Outcome.FAILED
+        row.message = result.message[:MAX_ERROR_LENGTH]
+    JobCustomer.objects.bulk_update(rows, ["outcome", "message"], batch_size=CHUNK)
+
+
+def job_run(*, job_id: uuid.UUID) -> bool:
+    """Run a job: claim it, call its cluster once, record the outcome. The task's body.
+
+    Returns False without calling the cluster when the claim fails: the job was already
+    started (a second delivery of the task), has ended, or was reaped.
+    """
+    started = timezone.now()
+    claimed = Job.objects.filter(
+        pk=job_id, status=Status.IN_PROGRESS, started_at__isnull=True
+    ).update(started_at=started, updated_at=started)
+    if not claimed:
+        logger.warning("job %s not run: it was already started or has ended", job_id)
+        return False
+    job = Job.objects.select_related("cluster").get(pk=job_id)
+    logger.info("job %s started on %s", job_id, job.cluster)
+    ciphertext = JobToken.objects.filter(job_id=job_id).values_list("ciphertext", flat=True)
+    try:
+        token = token_decrypt(ciphertext.get())
+    except (JobToken.DoesNotExist, InvalidToken):
+        _end(
+            job_id,
+            condition=Q(),
+            status=Status.FAILED,
+            event=Event.JOB_FAILED,
+            error_message=KEY_CHANGED_MESSAGE,
+            details={"reason": "token_unreadable"},
+        )
+        return True
+
+    cids = list(job.customers.order_by("pk").values_list("cid", flat=True))
+    # No transaction is open here: the claim is committed, and the result is recorded in a
+    # new short transaction below.
+    result = upstream.call_set_action(
+        base_url=job.cluster.base_url,
+        action_path=job.cluster.action_path,
+        job_id=str(job_id),
+        action=job.action,
+        action_name=job.action_label,
+        cids=cids,
+        token=token,
+        timeout_seconds=job.cluster.timeout_seconds,
+        verify_tls=job.cluster.verify_tls,
+    )
+    status = Status.SUCCESS if result.success else Status.FAILED
+    details = {
+        "http_status": result.http_status,
+        "duration_ms": result.duration_ms,
+        "error": result.error_message[:MAX_ERROR_LENGTH],
+    }
+    recorded = _end(
+        job_id,
+        condition=Q(started_at=started),
+        status=status,
+        event=Event.JOB_SUCCEEDED if result.success else Event.JOB_FAILED,
+        details=details,
+        http_status=result.http_status,
+        error_message=result.error_message,
+        response_summary=result.summary,
+        outcomes=result.customer_results,
+    )
+    if not recorded:
+        # The reaper ended the job while the call was out; its state stands, and the late
+        # result goes into the audit log so nothing the cluster said is lost.
+        audit_record(
+            event=Event.JOB_LATE_RESULT,
+            job_id=job_id,
+            details={**details, "outcome": status, "summary": result.summary},
+        )
+        logger.warning("job %s: result %s arrived after the job was reaped", job_id, status)
+    return True
+
+
+@dataclass
+class ReapReport:
+    unknown: list[uuid.UUID] = field(default_factory=list)
+    expired: list[uuid.UUID] = field(default_factory=list)
+
+
+def job_reap_stale(*, now: datetime | None = None) -> ReapReport:
+    """End the jobs nothing will end: never calls a cluster.
+
+    A started job still IN_PROGRESS longer than its cluster's timeout plus TMS_REAP_GRACE
+    becomes UNKNOWN (its worker died mid-call; the cluster may have applied it). A job no
+    worker started within TMS_QUEUE_EXPIRY becomes FAILED, and its task, should it run
+    later, does nothing.
+    """
+    now = now or timezone.now()
+    report = ReapReport()
+    grace = timedelta(seconds=settings.TMS_REAP_GRACE)
+    running = Job.objects.in_progress().filter(started_at__isnull=False)
+    for cluster in Cluster.objects.filter(pk__in=running.values("cluster_id")):
+        cutoff = now - timedelta(seconds=cluster.timeout_seconds) - grace
+        for job_id in running.filter(cluster=cluster, started_at__lt=cutoff).values_list(
+            "pk", flat=True
+        ):
+            if _end(
+                job_id,
+                condition=Q(started_at__lt=cutoff),
+                status=Status.UNKNOWN,
+                event=Event.JOB_UNKNOWN,
+                error_message=INTERRUPTED,
+                details={"reason": "interrupted"},
+            ):
+                report.unknown.append(job_id)
+
+    expiry = now - timedelta(seconds=settings.TMS_QUEUE_EXPIRY)
+    queued = Job.objects.in_progress().filter(started_at__isnull=True, created_at__lt=expiry)
+    for job_id in queued.values_list("pk", flat=True):
+        if _end(
+            job_id,
+            condition=Q(started_at__isnull=True),
+            status=Status.FAILED,
+            event=Event.JOB_FAILED,
+            error_message=NOT_STARTED,
+            details={"reason": "not_started"},
+        ):
+            report.expired.append(job_id)
+    return report

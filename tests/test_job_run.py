@@ -1,0 +1,112 @@
+"""Running a job against the real fake cluster records every outcome truthfully."""
+
+from __future__ import annotations
+
+import datetime as dt
+import threading
+
+import pytest
+from django.db import connections
+from django.utils import timezone
+
+from audit.models import AuditEntry
+from jobs.models import InFlightCustomer, Job, JobToken
+from jobs.services import INTERRUPTED, job_reap_stale, job_run, job_submit
+from tests.conftest import CLUSTER_TIMEOUT
+from tests.helpers import TOKEN, wait_until
+
+
+@pytest.fixture
+def run(operator, cluster, immediate_tasks, django_capture_on_commit_callbacks):
+    """Submit and run one job through the task, as a worker would; return it reloaded."""
+
+    def run(cids: str, token: str = TOKEN) -> Job:
+        with django_capture_on_commit_callbacks(execute=True):
+            [job] = job_submit(
+                user=operator, action="PE-Enable", cluster=cluster, cids=cids, token=token
+            )
+        job.refresh_from_db()
+        return job
+
+    return run
+
+
+def test_success_records_summary_outcomes_and_releases_everything(run, fake_cluster):
+    job = run("C1 C2")
+    assert (job.status, job.http_status, job.error_message) == ("SUCCESS", 200, "")
+    assert job.response_summary == "Applied PE-Enable to 2 customer(s)"
+    assert job.started_at <= job.finished_at
+    assert set(job.customers.values_list("cid", "outcome")) == {
+        ("C1", "SUCCESS"),
+        ("C2", "SUCCESS"),
+    }
+    assert not JobToken.objects.filter(job=job).exists()
+    assert not InFlightCustomer.objects.filter(job=job).exists()
+    entry = AuditEntry.objects.get(job_id=job.pk, event="job.succeeded")
+    assert entry.details["http_status"] == 200
+    assert entry.details["duration_ms"] >= 0
+    assert fake_cluster.count(str(job.pk)) == 1
+
+
+@pytest.mark.parametrize(
+    ("cids", "token", "http_status", "error"),
+    [
+        ("C1", "bad-token", 401, "API returned status 401: Invalid token"),
+        ("E500", TOKEN, 500, "API returned status 500: "),
+        ("REJECT1", TOKEN, 200, ""),
+        ("HTML1", TOKEN, 200, "Unrecognised response from cluster (HTTP 200, text/html"),
+        ("REDIRECT1", TOKEN, 302, "Unexpected redirect to "),
+        ("SLOW1", TOKEN, None, f"Request timeout after {CLUSTER_TIMEOUT}s"),
+    ],
+)
+def test_failures_are_recorded_with_http_status_and_error(run, cids, token, http_status, error):
+    job = run(cids, token)
+    assert job.status == "FAILED"
+    assert job.http_status == http_status
+    assert job.error_message.startswith(error) and job.error_message
+    assert len(job.error_message) <= 1000
+    assert AuditEntry.objects.filter(job_id=job.pk, event="job.failed").count() == 1
+    assert not JobToken.objects.filter(job=job).exists()
+    assert not InFlightCustomer.objects.filter(job=job).exists()
+
+
+def test_unreachable_cluster_fails_without_http_status(run, cluster):
+    cluster.base_url = "http://127.0.0.1:9"  # discard port: nothing listens
+    cluster.save()
+    job = run("C1")
+    assert (job.status, job.http_status) == ("FAILED", None)
+    assert job.error_message.startswith("Connection failed: ")
+
+
+def test_partial_failure_stores_per_customer_outcomes(run):
+    job = run("C1 PARTIAL7 C3")
+    assert job.status == "FAILED"
+    assert job.error_message.startswith("1 of 3 customers failed: PARTIAL7")
+    outcomes = dict(job.customers.values_list("cid", "outcome"))
+    assert outcomes == {"C1": "SUCCESS", "PARTIAL7": "FAILED", "C3": "SUCCESS"}
+    assert job.customers.get(cid="PARTIAL7").message
+
+
+def test_running_a_job_twice_calls_the_cluster_once(run, fake_cluster):
+    job = run("C1")
+    assert job_run(job_id=job.pk) is False
+    assert fake_cluster.count(str(job.pk)) == 1
+    assert AuditEntry.objects.filter(job_id=job.pk, event="job.succeeded").count() == 1
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_result_after_reap_goes_to_the_audit_log_only(operator, cluster, fake_cluster):
+    [job] = job_submit(user=operator, action=1, cluster=cluster, cids="SLOW-late", token=TOKEN)
+    worker = threading.Thread(target=lambda: (job_run(job_id=job.pk), connections.close_all()))
+    worker.start()
+    # The call is out: the reaper (run as if long after) declares the job's outcome unknown.
+    wait_until(lambda: fake_cluster.count(str(job.pk)) == 1)
+    report = job_reap_stale(now=timezone.now() + dt.timedelta(hours=1))
+    assert report.unknown == [job.pk]
+    worker.join()
+    job.refresh_from_db()
+    assert (job.status, job.error_message) == ("UNKNOWN", INTERRUPTED)
+    late = AuditEntry.objects.get(job_id=job.pk, event="job.late_result")
+    assert late.details["outcome"] == "FAILED"
+    assert late.details["error"].startswith("Request timeout")
+    assert not AuditEntry.objects.filter(job_id=job.pk, event="job.failed").exists()

@@ -1,0 +1,95 @@
+"""Jobs run by real `manage.py db_worker` processes, including one killed mid-call."""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from audit.models import AuditEntry
+from jobs.models import InFlightCustomer, Job, JobToken
+from jobs.services import INTERRUPTED, job_reap_stale, job_submit
+from jobs.tasks import run_job
+from tests.helpers import TOKEN, database_url, wait_until
+
+ROOT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+def worker(*args: str) -> subprocess.Popen:
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "tmsdash.settings",
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker", "--interval", "0.05", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def run_batch() -> str:
+    """Run a worker until the queue is empty; return its output."""
+    process = worker("--batch")
+    output, _ = process.communicate(timeout=120)
+    assert process.returncode == 0, output
+    return output
+
+
+def test_worker_runs_a_submitted_job_once(operator, cluster, fake_cluster):
+    [job] = job_submit(user=operator, action=3, cluster=cluster, cids="C1 C2", token=TOKEN)
+    output = run_batch()
+    job.refresh_from_db()
+    assert (job.status, job.http_status) == ("SUCCESS", 200)
+    assert fake_cluster.count(str(job.pk)) == 1
+    assert TOKEN not in output
+
+
+def test_task_delivered_twice_calls_the_cluster_once(operator, cluster, fake_cluster):
+    [job] = job_submit(user=operator, action=3, cluster=cluster, cids="C1", token=TOKEN)
+    run_job.enqueue(str(job.pk))
+    run_batch()
+    job.refresh_from_db()
+    assert job.status == "SUCCESS"
+    assert fake_cluster.count(str(job.pk)) == 1
+    assert AuditEntry.objects.filter(job_id=job.pk, event="job.succeeded").count() == 1
+
+
+def test_worker_killed_mid_call_leaves_a_job_the_reaper_makes_unknown(
+    operator, cluster, fake_cluster
+):
+    # The cluster holds the call (SLOW answers after the fake's delay) while the worker dies.
+    cluster.timeout_seconds = 60
+    cluster.save()
+    [job] = job_submit(user=operator, action=1, cluster=cluster, cids="SLOW-kill", token=TOKEN)
+    process = worker()
+    try:
+        wait_until(lambda: fake_cluster.count(str(job.pk)) == 1, timeout=60)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=30)
+
+    job.refresh_from_db()
+    assert job.status == "IN_PROGRESS" and job.started_at is not None
+    # Not yet past the cluster's timeout plus the grace: left alone.
+    assert job_reap_stale().unknown == []
+    later = job.started_at + dt.timedelta(seconds=cluster.timeout_seconds + 61)
+    assert job_reap_stale(now=later).unknown == [job.pk]
+    job.refresh_from_db()
+    assert (job.status, job.error_message, job.http_status) == ("UNKNOWN", INTERRUPTED, None)
+    assert not JobToken.objects.filter(job=job).exists()
+    assert not InFlightCustomer.objects.filter(job=job).exists()
+
+    # Another worker finds nothing to run: the cluster still received exactly one request.
+    run_batch()
+    assert fake_cluster.count(str(job.pk)) == 1
+    assert Job.objects.get(pk=job.pk).status == "UNKNOWN"
