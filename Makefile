@@ -27,7 +27,7 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/pyth
 run: $(VENV)/.runtime-installed
 	$(RUN_ENV) $(PY) manage.py migrate --no-input
 	$(RUN_ENV) $(PY) manage.py seed_demo
-	$(RUN_ENV) $(PY) manage.py runserver $(HOST_PORT)
+	$(RUN_ENV) $(PY) manage.py run_dashboard --addrport $(HOST_PORT)
 
 test: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
