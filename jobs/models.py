@@ -79,6 +79,12 @@ class JobQuerySet(models.QuerySet):
         """Jobs that need attention: FAILED, and UNKNOWN (the outcome is not known)."""
         return self.filter(status__in=[JobStatus.FAILED, JobStatus.UNKNOWN])
 
+    def visible_to(self, user) -> JobQuerySet:
+        """Everyone's jobs for users with jobs.view_all_jobs (auditors); else their own."""
+        if user.has_perm("jobs.view_all_jobs"):
+            return self
+        return self.filter(user=user)
+
 
 class Job(models.Model):
     """One call of a Set Action against one cluster, recorded before the cluster is called."""
