@@ -14,8 +14,10 @@ import json
 import re
 import uuid
 from collections.abc import Sequence
+from functools import reduce
 from http import HTTPStatus
 from itertools import chain
+from operator import or_
 from typing import Any
 from urllib.parse import urlencode
 
@@ -508,23 +510,29 @@ def csv_row(job: Job) -> list[str]:
 def job_search_q(term: str) -> Q:
     """Jobs that one search word finds: by id or its beginning, operator, customer, legacy id.
 
-    Usernames and customers are looked up first, so that the list query is an OR of indexed
-    conditions (a subquery inside an OR would make PostgreSQL read every job).
+    Each kind of match is looked up first on its own index, and only the kinds that find
+    something go into the list's query. A single indexed condition is read in the list's order,
+    one page at a time; an OR of several makes the database collect and sort every match, and a
+    subquery inside an OR would make PostgreSQL read every job.
     """
-    q = Q(legacy_id=term)
+    conditions = []
+    if Job.objects.filter(legacy_id=term).exists():
+        conditions.append(Q(legacy_id=term))
     bounds = uuid_prefix_bounds(term)
-    if bounds:
-        q |= Q(pk__range=bounds)
+    if bounds and Job.objects.filter(pk__range=bounds).exists():
+        conditions.append(Q(pk__range=bounds))
     user_ids = list(get_user_model().objects.filter(username=term).values_list("pk", flat=True))
     if user_ids:
-        q |= Q(user_id__in=user_ids)
+        conditions.append(Q(user_id__in=user_ids))
     customer_jobs = JobCustomer.objects.filter(cid=term).values_list("job_id", flat=True)
     job_ids = list(customer_jobs[: CID_SEARCH_ID_LIST_MAX + 1])
     if len(job_ids) > CID_SEARCH_ID_LIST_MAX:
-        q |= Q(pk__in=customer_jobs)
+        conditions.append(Q(pk__in=customer_jobs))
     elif job_ids:
-        q |= Q(pk__in=job_ids)
-    return q
+        conditions.append(Q(pk__in=job_ids))
+    if not conditions:
+        return Q(pk__in=[])
+    return reduce(or_, conditions)
 
 
 @admin.register(FailedJob)

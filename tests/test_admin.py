@@ -299,6 +299,12 @@ def test_search_by_legacy_id_is_exact(admin_client, operator):
     assert listed(admin_client.get(JOBS, {"q": "L-1234"})) == [imported]
 
 
+def test_search_that_matches_nothing_lists_nothing(admin_client, operator):
+    job = make_job(user=operator, legacy_id="L-1")
+    JobCustomer.objects.create(job=job, cid="CUST-1")
+    assert listed(admin_client.get(JOBS, {"q": "nobody"})) == []
+
+
 def test_search_with_two_words_finds_jobs_matching_both(admin_client, operator):
     both = make_job(user=operator)
     JobCustomer.objects.create(job=both, cid="CUST-1")
