@@ -8,15 +8,11 @@ sortable, and the date hierarchy reads the first and last dates instead of every
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
-import re
-import uuid
 from collections.abc import Sequence
 from functools import reduce
 from http import HTTPStatus
-from itertools import chain
 from operator import or_
 from typing import Any
 from urllib.parse import urlencode
@@ -37,7 +33,8 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator, capfirst
 
-from jobs.models import Cluster, FailedJob, Job, JobCustomer
+from jobs.csvexport import jobs_csv_response
+from jobs.models import Cluster, FailedJob, Job, JobCustomer, uuid_prefix_bounds
 from jobs.validators import validate_cluster_base_url
 
 STATUS_COLOURS = {
@@ -58,8 +55,6 @@ CUSTOMERS_SHOWN = 100
 # A customer found in more jobs than this is searched by subquery instead of a list of ids
 # (SQLite accepts at most 32,766 parameters in one statement).
 CID_SEARCH_ID_LIST_MAX = 5_000
-CSV_FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
-_HEX_PREFIX = re.compile(r"[0-9a-fA-F-]{1,36}")
 
 
 class CappedCountPaginator(Paginator):
@@ -183,29 +178,10 @@ class CheapDateHierarchyChangeList(ChangeList):
         }
 
 
-def uuid_prefix_bounds(term: str) -> tuple[uuid.UUID, uuid.UUID] | None:
-    """The lowest and highest UUIDs that start with `term`, or None if it cannot start one.
-
-    A range on the primary key uses its index on both engines, where LIKE on a UUID would not.
-    """
-    if not _HEX_PREFIX.fullmatch(term):
-        return None
-    digits = term.replace("-", "").lower()
-    if not digits or len(digits) > 32:
-        return None
-    return uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
-
-
 def json_block(value: Any) -> SafeString:
     """`value` as indented JSON in a <pre>, escaped."""
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
     return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', text)
-
-
-def csv_cell(value: Any) -> str:
-    """`value` as CSV text that a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(CSV_FORMULA_STARTS) else text
 
 
 def status_badge(status: str) -> SafeString:
@@ -256,13 +232,6 @@ class FailedStatusFilter(admin.SimpleListFilter):
         return queryset.filter(status=self.value()) if self.value() else queryset
 
 
-class _Echo:
-    """A file-like object whose write returns its argument, to stream what csv.writer writes."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
 class ReadOnlyAdmin(admin.ModelAdmin):
     """History: nobody adds, changes or deletes through the admin, superusers included."""
 
@@ -303,6 +272,7 @@ class LargeTableAdmin(ReadOnlyAdmin):
 class JobAdmin(LargeTableAdmin):
     list_display = (
         "short_id",
+        "ui_page",
         "operator",
         "action_name",
         "cluster_name",
@@ -340,6 +310,7 @@ class JobAdmin(LargeTableAdmin):
             {
                 "fields": (
                     "id",
+                    "ui_page",
                     "status_badge",
                     "action_name",
                     "user",
@@ -377,7 +348,13 @@ class JobAdmin(LargeTableAdmin):
             },
         ),
     )
-    readonly_fields = ("status_badge", "action_name", "customer_list", "request_json")
+    readonly_fields = (
+        "ui_page",
+        "status_badge",
+        "action_name",
+        "customer_list",
+        "request_json",
+    )
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return CheapDateHierarchyChangeList
@@ -385,6 +362,11 @@ class JobAdmin(LargeTableAdmin):
     @admin.display(description="job id")
     def short_id(self, job: Job) -> SafeString:
         return format_html('<code title="{}">{}</code>', job.pk, str(job.pk)[:8])
+
+    @admin.display(description="operator UI")
+    def ui_page(self, job: Job) -> SafeString:
+        # The page where an operator can retry the job with a new token.
+        return format_html('<a href="{}">job page</a>', reverse("job_detail", args=[job.pk]))
 
     @admin.display(description="operator")
     def operator(self, job: Job) -> str:
@@ -460,51 +442,7 @@ class JobAdmin(LargeTableAdmin):
 
     @admin.action(description="Export the selected jobs as CSV", permissions=["view"])
     def export_csv(self, request: HttpRequest, queryset: QuerySet) -> StreamingHttpResponse:
-        jobs = queryset.select_related("user", "cluster").iterator(chunk_size=2_000)
-        writer = csv.writer(_Echo())
-        lines = (writer.writerow(row) for row in chain([CSV_HEADER], map(csv_row, jobs)))
-        response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-        filename = f"jobs-{timezone.now():%Y%m%d-%H%M%S}.csv"
-        response["Content-Disposition"] = f'attachment; filename="{filename}"'
-        return response
-
-
-CSV_HEADER = [
-    "job id",
-    "created",
-    "operator",
-    "action",
-    "cluster",
-    "cluster URL",
-    "status",
-    "HTTP status",
-    "error",
-    "customers",
-    "started",
-    "finished",
-    "legacy id",
-]
-
-
-def csv_row(job: Job) -> list[str]:
-    return [
-        csv_cell(value)
-        for value in (
-            job.pk,
-            job.created_at.isoformat(),
-            job.user.get_username(),
-            job.action_label,
-            job.cluster.name if job.cluster else "",
-            job.cluster_url,
-            job.status,
-            job.http_status,
-            job.error_message,
-            job.customer_count,
-            job.started_at.isoformat() if job.started_at else "",
-            job.finished_at.isoformat() if job.finished_at else "",
-            job.legacy_id,
-        )
-    ]
+        return jobs_csv_response(queryset.select_related("user", "cluster").iterator(2_000))
 
 
 def job_search_q(term: str) -> Q:

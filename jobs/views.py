@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import csv
-import re
-from collections.abc import Iterator
-
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.contrib.auth.views import LoginView
@@ -19,15 +15,13 @@ from django.views.decorators.http import require_POST
 
 from audit.models import AuditEntry
 from audit.services import client_ip
+from jobs.csvexport import jobs_csv_response
 from jobs.forms import JobFilterForm, RetryForm, SetActionForm
 from jobs.models import Job, JobCustomer
 from jobs.services import CustomerConflict, job_retry, job_submit
 
 JOBS_PER_PAGE = 50
 CUSTOMERS_PER_PAGE = 100
-JOB_ID_PREFIX = re.compile(r"^[0-9a-fA-F-]{4,36}$")
-# A cell starting with one of these could be read as a formula by a spreadsheet.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _add_service_errors(form, exc: ValidationError, rename: dict[str, str] | None = None) -> None:
@@ -166,7 +160,7 @@ def _filtered_jobs(request: HttpRequest) -> tuple[JobFilterForm, object]:
     if form.is_bound and form.is_valid():
         jobs = form.filter(jobs)
         if q := form.cleaned_data.get("q", "").strip():
-            jobs = jobs.filter(id__startswith=q) if JOB_ID_PREFIX.match(q) else jobs.none()
+            jobs = jobs.id_starts_with(q)
     elif form.is_bound:
         jobs = jobs.none()
     return form, jobs
@@ -194,60 +188,10 @@ def _customer_visible(request: HttpRequest, cid: str) -> bool:
     ).exists()
 
 
-def _csv_cell(value) -> str:
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
-
-
-class _Echo:
-    def write(self, value: str) -> str:
-        return value
-
-
-CSV_HEADER = [
-    "Job ID",
-    "Operator",
-    "Action",
-    "Cluster",
-    "Customers",
-    "Status",
-    "HTTP",
-    "Error",
-    "Created",
-    "Updated",
-]
-
-
-def _csv_rows(jobs) -> Iterator[list[str]]:
-    yield CSV_HEADER
-    for job in jobs.iterator(chunk_size=2000):
-        yield [
-            _csv_cell(cell)
-            for cell in (
-                job.pk,
-                job.user.username,
-                job.action_label,
-                job.cluster or job.cluster_url,
-                job.customer_count,
-                job.status,
-                job.http_status,
-                job.error_message,
-                job.created_at.isoformat(),
-                job.updated_at.isoformat(),
-            )
-        ]
-
-
 @login_required
 def job_export(request: HttpRequest) -> StreamingHttpResponse:
     _form, jobs = _filtered_jobs(request)
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        (writer.writerow(row) for row in _csv_rows(jobs)), content_type="text/csv"
-    )
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="tmsdash-jobs-{stamp}.csv"'
-    return response
+    return jobs_csv_response(jobs.iterator(chunk_size=2000))
 
 
 @login_required

@@ -14,6 +14,7 @@ from django.urls import reverse
 from model_bakery import baker
 
 from jobs import admin as jobs_admin
+from jobs.csvexport import csv_cell
 from jobs.models import Cluster, FailedJob, Job, JobCustomer
 from tests.admin_helpers import ago, at, make_auditor, make_job, make_superuser
 
@@ -413,7 +414,7 @@ def export(client, url: str, jobs: list[Job]):
 def csv_rows(response) -> list[list[str]]:
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
-    assert response["Content-Disposition"].startswith('attachment; filename="jobs-')
+    assert response["Content-Disposition"].startswith('attachment; filename="tmsdash-jobs-')
     text = b"".join(response.streaming_content).decode()
     return list(csv.reader(io.StringIO(text)))
 
@@ -432,7 +433,7 @@ def test_export_csv_writes_the_selected_jobs(admin_client, operator, cluster):
 
     rows = csv_rows(export(admin_client, JOBS, [chosen]))
 
-    assert rows[0][:3] == ["job id", "created", "operator"]
+    assert rows[0][:4] == ["job id", "created", "updated", "operator"]
     assert len(rows) == 2
     row = dict(zip(rows[0], rows[1], strict=True))
     assert row["job id"] == str(chosen.pk)
@@ -454,9 +455,9 @@ def test_export_csv_neutralises_cells_a_spreadsheet_would_run(admin_client, oper
 
 
 def test_export_csv_leaves_harmless_cells_alone():
-    assert jobs_admin.csv_cell("fine =not at start") == "fine =not at start"
-    assert jobs_admin.csv_cell(None) == ""
-    assert jobs_admin.csv_cell(404) == "404"
+    assert csv_cell("fine =not at start") == "fine =not at start"
+    assert csv_cell(None) == ""
+    assert csv_cell(404) == "404"
 
 
 def test_export_is_the_only_action_and_there_is_no_retry(admin_client, operator):
@@ -506,3 +507,10 @@ def test_failed_job_page_opens_from_the_failed_list(admin_client, operator):
     url = reverse("admin:jobs_failedjob_change", args=[job.pk])
     assert f'href="{url}"' in admin_client.get(FAILED).content.decode()
     assert admin_client.get(url).context["original"] == FailedJob.objects.get(pk=job.pk)
+
+
+def test_each_job_links_to_its_operator_ui_page_for_retry(admin_client, operator):
+    job = make_job(user=operator, status=Job.Status.FAILED)
+    page = reverse("job_detail", args=[job.pk])
+    assert f'href="{page}"' in admin_client.get(FAILED).content.decode()
+    assert f'href="{page}"' in admin_client.get(change_url(job)).content.decode()
