@@ -5,11 +5,12 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.contrib.auth.models import Group, User
+from django.contrib.auth.models import User
 from django.utils import timezone
 from model_bakery import baker
 
 from jobs.models import Job
+from tests.helpers import make_user
 
 
 def make_job(**kwargs: Any) -> Job:
@@ -26,9 +27,7 @@ def make_superuser() -> User:
 
 def make_auditor(username: str = "aud1") -> User:
     """A staff member of Auditors, as seed_demo makes the demo auditor."""
-    user = User.objects.create_user(username=username, is_staff=True)
-    user.groups.add(Group.objects.get(name="Auditors"))
-    return user
+    return make_user(username, "Auditors", is_staff=True)
 
 
 def at(year: int, month: int, day: int, hour: int = 12) -> dt.datetime:

@@ -6,7 +6,6 @@ import csv
 import io
 
 import pytest
-from django.contrib.auth.models import Group
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
@@ -14,21 +13,17 @@ from model_bakery import baker
 
 from audit.models import AuditEntry
 from jobs.models import Job, JobCustomer
-from tests.helpers import TOKEN, row_counts
+from tests.helpers import TOKEN, make_user, row_counts
 
 
 @pytest.fixture
 def other_operator(db):
-    user = baker.make("auth.User", username="op2")
-    user.groups.add(Group.objects.get(name="Operators"))
-    return user
+    return make_user("op2", "Operators")
 
 
 @pytest.fixture
 def auditor(db):
-    user = baker.make("auth.User", username="aud", is_staff=True)
-    user.groups.add(Group.objects.get(name="Auditors"))
-    return user
+    return make_user("aud", "Auditors", is_staff=True)
 
 
 @pytest.fixture
@@ -84,13 +79,12 @@ def test_set_action_form_is_only_for_operators(client, operator, auditor):
     assert b'name="idempotency_key"' in response.content
 
 
-def test_operator_lands_on_set_action_and_auditor_on_jobs_after_sign_in(client, django_user_model):
+def test_operator_lands_on_set_action_and_auditor_on_jobs_after_sign_in(client, db):
     for username, group, landing in [
         ("o", "Operators", "set_action"),
         ("a", "Auditors", "job_list"),
     ]:
-        user = django_user_model.objects.create_user(username=username, password="pw-12345-x")
-        user.groups.add(Group.objects.get(name=group))
+        make_user(username, group, password="pw-12345-x")
         response = client.post(reverse("login"), {"username": username, "password": "pw-12345-x"})
         assert response["Location"] == reverse(landing)
 
