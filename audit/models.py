@@ -58,6 +58,11 @@ class AuditEntry(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-id"]
+        # The audit log's filter by event and search by username, in its newest-first order.
+        indexes = [
+            models.Index(fields=["event", "-created_at"], name="audit_event_created_idx"),
+            models.Index(fields=["actor_username", "-created_at"], name="audit_actor_created_idx"),
+        ]
         verbose_name = "audit entry"
         verbose_name_plural = "audit log"
 

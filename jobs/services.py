@@ -132,6 +132,9 @@ def _token_errors(token: str) -> list[str]:
         return [f"The token is longer than {MAX_TOKEN_LENGTH} characters."]
     if any(ord(c) < 32 or ord(c) == 127 for c in token):
         return ["The token contains control characters (a pasted line break?)."]
+    # It travels in an HTTP header, which takes visible ASCII only (see jobs.upstream).
+    if not all(33 <= ord(c) <= 126 for c in token):
+        return ["The token may hold only visible ASCII characters, without spaces."]
     return []
 
 

@@ -1,10 +1,10 @@
 from __future__ import annotations
 
 import pytest
-from django.contrib.auth.models import Group
 from model_bakery import baker
 
 from jobs.fake_cluster import FakeCluster
+from tests.helpers import make_user
 
 # The fake cluster answers a CID starting SLOW after this long; test clusters time out sooner.
 SLOW_SECONDS = 4
@@ -19,9 +19,7 @@ def fake_cluster():
 
 @pytest.fixture
 def operator(db):
-    user = baker.make("auth.User", username="op1")
-    user.groups.add(Group.objects.get(name="Operators"))
-    return user
+    return make_user("op1", "Operators")
 
 
 @pytest.fixture

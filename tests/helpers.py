@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable
 from urllib.parse import quote
 
 from django.apps import apps
-from django.db import connection
+from django.contrib.auth.models import Group, User
+from django.db import connection, connections
 
 # A token the tests search for everywhere it must not be.
 TOKEN = "tok-7Q2x-must-never-be-stored-or-logged"
@@ -31,3 +33,41 @@ def database_url() -> str:
         return f"sqlite:///{db['NAME']}"
     auth = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
     return f"postgres://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def make_user(username: str, group: str | None = None, **fields) -> User:
+    """A user without a password (hashing one is slow), in `group` when given."""
+    user = User.objects.create_user(username=username, **fields)
+    if group:
+        user.groups.add(Group.objects.get(name=group))
+    return user
+
+
+THREADS = 8
+
+
+def run_concurrently(work: Callable[[int], object]) -> tuple[list, list[BaseException]]:
+    """Run work(0) .. work(THREADS - 1) in threads released at the same moment.
+
+    Returns what the calls returned and what they raised. Each thread closes its database
+    connections, as a request or a worker would.
+    """
+    barrier = threading.Barrier(THREADS)
+    results: list = []
+    errors: list[BaseException] = []
+
+    def target(n: int) -> None:
+        try:
+            barrier.wait()
+            results.append(work(n))
+        except BaseException as exc:
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    threads = [threading.Thread(target=target, args=(n,)) for n in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, errors

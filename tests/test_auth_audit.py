@@ -51,14 +51,9 @@ def test_sign_out_by_get_is_refused(client, user):
     assert not AuditEntry.objects.filter(event=AuditEntry.Event.AUTH_LOGOUT).exists()
 
 
-def test_pages_require_sign_in(client):
-    response = client.get(reverse("home"))
-    assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
-
-
-def test_signed_in_user_sees_home(client, user):
+def test_signed_in_pages_show_the_username_and_sign_out(client, user):
     client.force_login(user)
-    response = client.get(reverse("home"))
+    response = client.get(reverse("job_list"))
     assert response.status_code == 200
-    assert b"Signed in as <strong>op1</strong>" in response.content
+    assert b'<span class="who">op1</span>' in response.content
+    assert b'id="sign-out"' in response.content

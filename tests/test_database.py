@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 from django.core.management import call_command
-from django.db import connection, connections
+from django.db import connection, transaction
 from django.db.migrations.executor import MigrationExecutor
 from model_bakery import baker
 
 from audit.models import AuditEntry
 from audit.services import audit_record
 from jobs.models import Job, JobCustomer
+from tests.helpers import THREADS, run_concurrently
 
 sqlite_only = pytest.mark.skipif(
     connection.vendor != "sqlite", reason="SQLite connection settings; PostgreSQL has none"
@@ -53,7 +52,6 @@ def test_sqlite_uses_wal_normal_sync_and_a_long_busy_timeout():
     assert connection.settings_dict["OPTIONS"]["transaction_mode"] == "IMMEDIATE"
 
 
-THREADS = 8
 WRITES_PER_THREAD = 25
 
 
@@ -64,34 +62,19 @@ def test_concurrent_writers_all_succeed(operator):
     A deferred SQLite transaction that reads and then writes fails at once with "database is
     locked" when another writer holds the lock; IMMEDIATE transactions wait for it instead.
     """
-    barrier = threading.Barrier(THREADS)
-    errors: list[BaseException] = []
 
     def writer(n: int) -> None:
-        from django.db import transaction
+        for i in range(WRITES_PER_THREAD):
+            with transaction.atomic():
+                Job.objects.filter(user=operator).count()
+                job = baker.make(Job, user=operator, action=1, cluster_url="http://127.0.0.1:9100")
+                JobCustomer.objects.create(job=job, cid=f"T{n}-{i}")
+                audit_record(event=AuditEntry.Event.SET_ACTION_REQUESTED, job_id=job.id)
 
-        try:
-            barrier.wait()
-            for i in range(WRITES_PER_THREAD):
-                with transaction.atomic():
-                    Job.objects.filter(user=operator).count()
-                    job = baker.make(
-                        Job, user=operator, action=1, cluster_url="http://127.0.0.1:9100"
-                    )
-                    JobCustomer.objects.create(job=job, cid=f"T{n}-{i}")
-                    audit_record(event=AuditEntry.Event.SET_ACTION_REQUESTED, job_id=job.id)
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=writer, args=(n,)) for n in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-
+    _, errors = run_concurrently(writer)
     assert errors == []
     assert Job.objects.count() == THREADS * WRITES_PER_THREAD
     assert JobCustomer.objects.count() == THREADS * WRITES_PER_THREAD
-    assert AuditEntry.objects.filter(event="set_action.requested").count() == 200
+    assert AuditEntry.objects.filter(event="set_action.requested").count() == (
+        THREADS * WRITES_PER_THREAD
+    )

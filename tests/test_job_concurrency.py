@@ -2,40 +2,11 @@
 
 from __future__ import annotations
 
-import threading
-from collections.abc import Callable
-
 import pytest
-from django.db import connections
 
 from jobs.models import InFlightCustomer, Job, JobCustomer
 from jobs.services import CustomerConflict, job_submit
-from tests.helpers import TOKEN
-
-THREADS = 8
-
-
-def run_concurrently(work: Callable[[int], object]) -> tuple[list, list[BaseException]]:
-    """Run work(0..THREADS-1) in threads released at the same moment."""
-    barrier = threading.Barrier(THREADS)
-    results: list = []
-    errors: list[BaseException] = []
-
-    def target(n: int) -> None:
-        try:
-            barrier.wait()
-            results.append(work(n))
-        except BaseException as exc:
-            errors.append(exc)
-        finally:
-            connections.close_all()
-
-    threads = [threading.Thread(target=target, args=(n,)) for n in range(THREADS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return results, errors
+from tests.helpers import THREADS, TOKEN, run_concurrently
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)

@@ -159,6 +159,8 @@ def test_cids_over_the_clusters_chunk_size_make_a_batch(operator, cluster):
         ("token", {"token": ""}),
         ("token", {"token": "x" * 4097}),
         ("token", {"token": "abc\ndef"}),
+        ("token", {"token": "abc def"}),
+        ("token", {"token": "tökén"}),
         ("idempotency_key", {"idempotency_key": "k" * 101}),
     ],
 )

@@ -1,0 +1,595 @@
+"""The admin for jobs and clusters: failed jobs first, job history read-only, tables of millions.
+
+Lists are built for tables of millions of rows: the paginator counts at most
+`CappedCountPaginator.cap` rows instead of the whole table, every filter matches an index whose
+order is the list's order (newest first), facets are off, only the indexed "created" column is
+sortable, and the date hierarchy reads the first and last dates instead of every distinct day.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Sequence
+from functools import reduce
+from http import HTTPStatus
+from operator import or_
+from typing import Any
+from urllib.parse import urlencode
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.admin import actions as admin_actions
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import ChangeList
+from django.contrib.auth import get_user_model
+from django.core.paginator import Page, Paginator
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
+from django.urls import reverse
+from django.utils import formats, timezone
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+from django.utils.safestring import SafeString
+from django.utils.text import Truncator, capfirst
+
+from jobs.csvexport import jobs_csv_response
+from jobs.models import Cluster, FailedJob, Job, JobCustomer, uuid_prefix_bounds
+from jobs.validators import validate_cluster_base_url
+
+STATUS_COLOURS = {
+    Job.Status.SUCCESS: "#4caf50",
+    Job.Status.FAILED: "#dc3545",
+    Job.Status.IN_PROGRESS: "#2196f3",
+    Job.Status.UNKNOWN: "#ffc107",
+}
+OTHER_STATUS_COLOUR = "#999"
+# White text is unreadable on amber.
+DARK_TEXT_ON = {"#ffc107"}
+# The codes offered by the HTTP status filter. Each is an equality on an indexed column, so the
+# list stays in index order; ranges such as "all 5xx" would make the database sort every match.
+# Any other code can still be asked for in the address, e.g. ?http_status=418.
+HTTP_STATUS_CHOICES = (200, 201, 202, 204, 400, 401, 403, 404, 408, 409, 422, 429, *range(500, 505))
+NO_ANSWER = "none"
+CUSTOMERS_SHOWN = 100
+# A customer found in more jobs than this is searched by subquery instead of a list of ids
+# (SQLite accepts at most 32,766 parameters in one statement).
+CID_SEARCH_ID_LIST_MAX = 5_000
+
+
+class CappedCountPaginator(Paginator):
+    """A paginator for tables of millions: a bounded count, and a page read by its ids first.
+
+    It counts at most `cap` matching rows, so that no page load costs a full COUNT(*). Beyond
+    the cap the list shows "more than 10,000" and its first 10,000 rows; filters, search and
+    the date hierarchy narrow it further.
+
+    A page is read in two steps: the ids of its rows, from the list's table alone, then those
+    rows by id with `select_related` joined. Asked for both at once, SQLite sorts every matching
+    row before it keeps a page of them (tens of milliseconds per 100,000 matches); asked for
+    the ids alone, it reads one page from an index.
+    """
+
+    cap = 10_000
+
+    def __init__(
+        self, *args: Any, select_related: Sequence[str] | bool = (), **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.select_related = select_related
+
+    def page(self, number: int | str) -> Page:
+        page = super().page(number)
+        ids = list(page.object_list.values_list("pk", flat=True))
+        rows = self.object_list.model._default_manager.all()
+        if self.select_related is True:
+            rows = rows.select_related()
+        elif self.select_related:
+            rows = rows.select_related(*self.select_related)
+        by_id = rows.in_bulk(ids)
+        page.object_list = [by_id[pk] for pk in ids if pk in by_id]
+        return page
+
+    @cached_property
+    def count(self) -> int:
+        return min(self._counted, self.cap)
+
+    @cached_property
+    def capped(self) -> bool:
+        return self._counted > self.cap
+
+    @cached_property
+    def _counted(self) -> int:
+        return self.object_list.order_by().values("pk")[: self.cap + 1].count()
+
+
+class CheapDateHierarchyChangeList(ChangeList):
+    """A change list whose date hierarchy costs two one-row queries.
+
+    Django's lists the distinct years, months or days of the matching rows, which reads every
+    row (a million on the jobs table). This one offers the calendar units between the first
+    and the last matching date, so a unit in between may hold no rows.
+    """
+
+    def date_hierarchy_links(self) -> dict[str, Any]:
+        name = self.date_hierarchy
+        year_field, month_field, day_field = (f"{name}__{p}" for p in ("year", "month", "day"))
+        year, month, day = (self.params.get(f) for f in (year_field, month_field, day_field))
+
+        def link(filters: dict[str, Any]) -> str:
+            return self.get_query_string(filters, [f"{name}__"])
+
+        if year and month and day:
+            date = dt.date(int(year), int(month), int(day))
+            return {
+                "show": True,
+                "back": {
+                    "link": link({year_field: year, month_field: month}),
+                    "title": capfirst(formats.date_format(date, "YEAR_MONTH_FORMAT")),
+                },
+                "choices": [{"title": capfirst(formats.date_format(date, "MONTH_DAY_FORMAT"))}],
+            }
+        # Two queries, not one MIN/MAX aggregate: SQLite answers a lone MIN or MAX (or a LIMIT 1)
+        # from the end of an index, but reads the whole index for both together.
+        dates = self.queryset.values_list(name, flat=True)
+        earliest = dates.order_by(name).first()
+        if earliest is None:
+            return {"show": False}
+        latest = dates.order_by(f"-{name}").first()
+        first, last = (timezone.localtime(d).date() for d in (earliest, latest))
+        if not year and first.year == last.year:
+            year = str(first.year)
+            if first.month == last.month:
+                month = str(first.month)
+        if year and month:
+            days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+            return {
+                "show": True,
+                "back": {"link": link({year_field: year}), "title": year},
+                "choices": [
+                    {
+                        "link": link({year_field: year, month_field: month, day_field: d.day}),
+                        "title": capfirst(formats.date_format(d, "MONTH_DAY_FORMAT")),
+                    }
+                    for d in days
+                ],
+            }
+        if year:
+            return {
+                "show": True,
+                "back": {"link": link({}), "title": "All dates"},
+                "choices": [
+                    {
+                        "link": link({year_field: year, month_field: m}),
+                        "title": capfirst(
+                            formats.date_format(dt.date(int(year), m, 1), "YEAR_MONTH_FORMAT")
+                        ),
+                    }
+                    for m in range(first.month, last.month + 1)
+                ],
+            }
+        return {
+            "show": True,
+            "back": None,
+            "choices": [
+                {"link": link({year_field: str(y)}), "title": str(y)}
+                for y in range(first.year, last.year + 1)
+            ],
+        }
+
+
+def json_block(value: Any) -> SafeString:
+    """`value` as indented JSON in a <pre>, escaped."""
+    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
+    return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', text)
+
+
+def status_badge(status: str) -> SafeString:
+    colour = STATUS_COLOURS.get(status, OTHER_STATUS_COLOUR)
+    text_colour = "#212529" if colour in DARK_TEXT_ON else "#fff"
+    return format_html(
+        '<span class="status-badge" style="background:{};color:{};padding:1px 6px;'
+        'border-radius:3px;font-weight:bold;white-space:nowrap">{}</span>',
+        colour,
+        text_colour,
+        status,
+    )
+
+
+class OperatorFilter(admin.RelatedFieldListFilter):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "operator"
+
+
+class HttpStatusFilter(admin.SimpleListFilter):
+    title = "HTTP status"
+    parameter_name = "http_status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        codes = [(str(code), f"{code} {HTTPStatus(code).phrase}") for code in HTTP_STATUS_CHOICES]
+        return [*codes, (NO_ANSWER, "No answer")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = self.value()
+        if value is None:
+            return queryset
+        if value == NO_ANSWER:
+            return queryset.filter(http_status__isnull=True)
+        if not value.isdigit():
+            raise admin.options.IncorrectLookupParameters(f"Not an HTTP status: {value!r}")
+        return queryset.filter(http_status=int(value))
+
+
+class FailedStatusFilter(admin.SimpleListFilter):
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple]:
+        return [(s.value, s.label) for s in (Job.Status.FAILED, Job.Status.UNKNOWN)]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        return queryset.filter(status=self.value()) if self.value() else queryset
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """History: nobody adds, changes or deletes through the admin, superusers included."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+class LargeTableAdmin(ReadOnlyAdmin):
+    """List settings for tables of millions of rows (see the module docstring)."""
+
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+
+    def get_paginator(
+        self,
+        request: HttpRequest,
+        queryset: QuerySet,
+        per_page: int,
+        orphans: int = 0,
+        allow_empty_first_page: bool = True,
+    ) -> CappedCountPaginator:
+        return CappedCountPaginator(
+            queryset,
+            per_page,
+            orphans,
+            allow_empty_first_page,
+            select_related=self.list_select_related,
+        )
+
+
+@admin.register(Job)
+class JobAdmin(LargeTableAdmin):
+    list_display = (
+        "short_id",
+        "ui_page",
+        "operator",
+        "action_name",
+        "cluster_name",
+        "status_badge",
+        "http_status",
+        "error_short",
+        "customers",
+        "created",
+    )
+    list_display_links = ("short_id",)
+    list_select_related = ("user", "cluster")
+    list_filter = (
+        "status",
+        "action",
+        "cluster",
+        HttpStatusFilter,
+        ("user", OperatorFilter),
+        ("created_at", admin.DateFieldListFilter),
+    )
+    date_hierarchy = "created_at"
+    # Sorting by any other column would sort the whole table.
+    sortable_by = ("created",)
+    # These only make the search box appear: get_search_results does the searching.
+    search_fields = ("id", "user__username", "customers__cid", "legacy_id")
+    search_help_text = (
+        "A job id or its beginning, an operator's username, a customer ID, or a legacy job id "
+        "(exact). Several words: jobs matching all of them."
+    )
+    actions = ("export_csv",)
+    # Actions apply to the ticked rows; no "select all N" across pages.
+    actions_selection_counter = False
+    fieldsets = (
+        (
+            None,
+            {
+                "fields": (
+                    "id",
+                    "ui_page",
+                    "status_badge",
+                    "action_name",
+                    "user",
+                    "cluster",
+                    "cluster_url",
+                    "http_status",
+                    "error_message",
+                    "response_summary",
+                )
+            },
+        ),
+        ("Customers", {"fields": ("customer_count", "customer_list")}),
+        ("Times", {"fields": ("created_at", "started_at", "finished_at", "updated_at")}),
+        (
+            "Request",
+            {
+                "fields": (
+                    "request_json",
+                    "idempotency_key",
+                    "submission_digest",
+                    "token_fingerprint",
+                )
+            },
+        ),
+        (
+            "Origin",
+            {
+                "fields": (
+                    "batch_id",
+                    "batch_seq",
+                    "retry_of",
+                    "legacy_id",
+                    "legacy_action_name",
+                )
+            },
+        ),
+    )
+    readonly_fields = (
+        "ui_page",
+        "status_badge",
+        "action_name",
+        "customer_list",
+        "request_json",
+    )
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return CheapDateHierarchyChangeList
+
+    @admin.display(description="job id")
+    def short_id(self, job: Job) -> SafeString:
+        return format_html('<code title="{}">{}</code>', job.pk, str(job.pk)[:8])
+
+    @admin.display(description="operator UI")
+    def ui_page(self, job: Job) -> SafeString:
+        # The page where an operator can retry the job with a new token.
+        return format_html('<a href="{}">job page</a>', reverse("job_detail", args=[job.pk]))
+
+    @admin.display(description="operator")
+    def operator(self, job: Job) -> str:
+        return job.user.get_username()
+
+    @admin.display(description="action")
+    def action_name(self, job: Job) -> str:
+        return job.action_label
+
+    @admin.display(description="cluster")
+    def cluster_name(self, job: Job) -> str:
+        return job.cluster.name if job.cluster else job.cluster_url
+
+    @admin.display(description="status")
+    def status_badge(self, job: Job) -> SafeString:
+        return status_badge(job.status)
+
+    @admin.display(description="error")
+    def error_short(self, job: Job) -> SafeString | str:
+        if not job.error_message:
+            return ""
+        return format_html(
+            '<span title="{}">{}</span>',
+            job.error_message,
+            Truncator(job.error_message).chars(60),
+        )
+
+    @admin.display(description="customers")
+    def customers(self, job: Job) -> int:
+        return job.customer_count
+
+    @admin.display(description="created", ordering="created_at")
+    def created(self, job: Job) -> dt.datetime:
+        return job.created_at
+
+    @admin.display(description=f"customers (first {CUSTOMERS_SHOWN})")
+    def customer_list(self, job: Job) -> SafeString:
+        # One row more than shown tells whether there are more, without counting them.
+        rows = list(
+            job.customers.order_by("cid").values_list("cid", "outcome", "message")[
+                : CUSTOMERS_SHOWN + 1
+            ]
+        )
+        table = format_html(
+            "<table><thead><tr><th>customer ID</th><th>outcome</th><th>message</th></tr>"
+            "</thead><tbody>{}</tbody></table>",
+            format_html_join(
+                "",
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                (
+                    (cid, outcome or "", message or "")
+                    for cid, outcome, message in rows[:CUSTOMERS_SHOWN]
+                ),
+            ),
+        )
+        if len(rows) <= CUSTOMERS_SHOWN:
+            return table
+        url = reverse("admin:jobs_jobcustomer_changelist") + "?" + urlencode({"job": job.pk})
+        return format_html(
+            '{}<p><a href="{}">All {} customers of this job</a></p>', table, url, job.customer_count
+        )
+
+    @admin.display(description="request payload")
+    def request_json(self, job: Job) -> SafeString:
+        return json_block(job.request_payload)
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        for term in search_term.split():
+            queryset = queryset.filter(job_search_q(term))
+        return queryset, False
+
+    @admin.action(description="Export the selected jobs as CSV", permissions=["view"])
+    def export_csv(self, request: HttpRequest, queryset: QuerySet) -> StreamingHttpResponse:
+        return jobs_csv_response(queryset.select_related("user", "cluster").iterator(2_000))
+
+
+def job_search_q(term: str) -> Q:
+    """Jobs that one search word finds: by id or its beginning, operator, customer, legacy id.
+
+    Each kind of match is looked up first on its own index, and only the kinds that find
+    something go into the list's query. A single indexed condition is read in the list's order,
+    one page at a time; an OR of several makes the database collect and sort every match, and a
+    subquery inside an OR would make PostgreSQL read every job.
+    """
+    conditions = []
+    if Job.objects.filter(legacy_id=term).exists():
+        conditions.append(Q(legacy_id=term))
+    bounds = uuid_prefix_bounds(term)
+    if bounds and Job.objects.filter(pk__range=bounds).exists():
+        conditions.append(Q(pk__range=bounds))
+    user_ids = list(get_user_model().objects.filter(username=term).values_list("pk", flat=True))
+    if user_ids:
+        conditions.append(Q(user_id__in=user_ids))
+    customer_jobs = JobCustomer.objects.filter(cid=term).values_list("job_id", flat=True)
+    job_ids = list(customer_jobs[: CID_SEARCH_ID_LIST_MAX + 1])
+    if len(job_ids) > CID_SEARCH_ID_LIST_MAX:
+        conditions.append(Q(pk__in=customer_jobs))
+    elif job_ids:
+        conditions.append(Q(pk__in=job_ids))
+    if not conditions:
+        return Q(pk__in=[])
+    return reduce(or_, conditions)
+
+
+@admin.register(FailedJob)
+class FailedJobAdmin(JobAdmin):
+    list_filter = (FailedStatusFilter, *JobAdmin.list_filter[1:])
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet:
+        return super().get_queryset(request).failed()
+
+    def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # A proxy has permissions of its own; seeing failed jobs is seeing jobs.
+        return request.user.has_perm("jobs.view_job")
+
+
+@admin.register(JobCustomer)
+class JobCustomerAdmin(LargeTableAdmin):
+    """The customers of a job, linked from the job's page (?job=<id>)."""
+
+    list_display = ("cid", "outcome", "message_short", "job_link")
+    # The unique (job, cid) index gives this order without a sort.
+    ordering = ("job", "cid")
+    sortable_by = ()
+    search_fields = ("cid",)
+    search_help_text = "A customer ID (exact)."
+
+    def has_module_permission(self, request: HttpRequest) -> bool:
+        # Reached from a job's page; the index lists jobs, not millions of customer rows.
+        return False
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet, search_term: str
+    ) -> tuple[QuerySet, bool]:
+        terms = search_term.split()
+        return (queryset.filter(cid__in=terms) if terms else queryset), False
+
+    @admin.display(description="message")
+    def message_short(self, customer: JobCustomer) -> SafeString | str:
+        if not customer.message:
+            return ""
+        return format_html(
+            '<span title="{}">{}</span>', customer.message, Truncator(customer.message).chars(60)
+        )
+
+    @admin.display(description="job")
+    def job_link(self, customer: JobCustomer) -> SafeString:
+        url = reverse("admin:jobs_job_change", args=[customer.job_id])
+        return format_html('<a href="{}"><code>{}</code></a>', url, customer.job_id)
+
+
+class ClusterForm(forms.ModelForm):
+    class Meta:
+        model = Cluster
+        fields = (
+            "name",
+            "base_url",
+            "action_path",
+            "timeout_seconds",
+            "max_cids_per_request",
+            "verify_tls",
+            "is_active",
+        )
+
+    def clean_base_url(self) -> str:
+        value = self.cleaned_data["base_url"]
+        validate_cluster_base_url(value)
+        return value
+
+
+@admin.register(Cluster)
+class ClusterAdmin(admin.ModelAdmin):
+    form = ClusterForm
+    list_display = (
+        "name",
+        "base_url",
+        "is_active",
+        "timeout_seconds",
+        "max_cids_per_request",
+        "verify_tls",
+    )
+    list_filter = ("is_active",)
+    search_fields = ("name", "base_url")
+    actions = ("delete_selected",)
+
+    def delete_view(
+        self, request: HttpRequest, object_id: str, extra_context: dict | None = None
+    ) -> HttpResponse:
+        # Job.cluster is PROTECT: instead of Django's page listing every protected job (there
+        # may be millions), say what to do and go back to the cluster.
+        cluster = self.get_object(request, unquote(object_id))
+        if (
+            cluster is not None
+            and self.has_delete_permission(request, cluster)
+            and cluster.jobs.exists()
+        ):
+            self.message_user(request, refusal([cluster.name]), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:jobs_cluster_change", args=[cluster.pk]))
+        return super().delete_view(request, object_id, extra_context)
+
+    @admin.action(description="Delete selected clusters", permissions=["delete"])
+    def delete_selected(self, request: HttpRequest, queryset: QuerySet) -> HttpResponse | None:
+        # Replaces Django's action of the same name, which would list every protected job.
+        in_use = list(
+            queryset.filter(Exists(Job.objects.filter(cluster=OuterRef("pk")))).values_list(
+                "name", flat=True
+            )
+        )
+        if in_use:
+            self.message_user(request, refusal(in_use), messages.ERROR)
+            return None
+        return admin_actions.delete_selected(self, request, queryset)
+
+
+def refusal(names: list[str]) -> str:
+    """Why clusters with jobs are not deleted, and what to do instead."""
+    if len(names) == 1:
+        subject, them = f"The cluster {names[0]} has", "it"
+    else:
+        subject, them = f"The clusters {', '.join(names)} have", "them"
+    return (
+        f"{subject} jobs, which are history: nothing was deleted. "
+        f"Deactivate {them} instead (untick “Is active” and save)."
+    )

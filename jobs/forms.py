@@ -1,0 +1,152 @@
+"""Forms of the operator UI: they parse input; the rules live in jobs.services."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, time
+
+from django import forms
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.utils import timezone
+
+from jobs.csvinput import MAX_CSV_BYTES, csv_read_cids
+from jobs.models import Cluster, Job
+
+
+class SetActionForm(forms.Form):
+    action = forms.TypedChoiceField(choices=Job.Action.choices, coerce=int)
+    cluster = forms.ModelChoiceField(
+        queryset=Cluster.objects.filter(is_active=True), empty_label=None
+    )
+    cids = forms.CharField(
+        label="Customer IDs",
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 5, "placeholder": "C1001, C1002\nC1003"}),
+        help_text="Separated by commas, spaces or new lines.",
+    )
+    csv_file = forms.FileField(
+        label="or a CSV file",
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+        help_text="A column headed cid, customer_id or CID, or a single column; at most 5 MB.",
+    )
+    token = forms.CharField(
+        label="Cluster API token",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}, render_value=False),
+    )
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        # Made when the form is shown: a resubmission of this very form replays, not repeats.
+        self.fields["idempotency_key"].initial = uuid.uuid4().hex
+
+    def clean_csv_file(self):
+        upload = self.cleaned_data.get("csv_file")
+        if upload is None:
+            return None
+        if upload.size > MAX_CSV_BYTES:
+            raise ValidationError("The CSV file is larger than 5 MB.")
+        return csv_read_cids(upload.read())
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("cids", "").strip() and cleaned.get("csv_file"):
+            raise ValidationError("Give customer IDs or a CSV file, not both.")
+        # A CSV file that was refused already has its own error.
+        given = cleaned.get("cids", "").strip() or cleaned.get("csv_file")
+        if not given and "csv_file" not in self.errors:
+            self.add_error("cids", "Give customer IDs, or choose a CSV file.")
+        return cleaned
+
+    def submission(self) -> dict:
+        """The arguments for jobs.services.job_submit."""
+        data = self.cleaned_data
+        if data.get("csv_file"):
+            cids, positions = data["csv_file"]
+        else:
+            cids, positions = data["cids"], None
+        return {
+            "action": data["action"],
+            "cluster": data["cluster"],
+            "cids": cids,
+            "cid_positions": positions,
+            "token": data["token"],
+            "idempotency_key": data["idempotency_key"],
+        }
+
+
+class RetryForm(forms.Form):
+    retry_token = forms.CharField(
+        label="Cluster API token",
+        strip=False,
+        widget=forms.PasswordInput(attrs={"autocomplete": "off"}, render_value=False),
+    )
+    confirm_unknown = forms.BooleanField(
+        required=False,
+        label="I checked the cluster: this job's action was not applied, or applying it "
+        "again is safe.",
+    )
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["idempotency_key"].initial = uuid.uuid4().hex
+
+
+class JobFilterForm(forms.Form):
+    status = forms.ChoiceField(choices=[("", "Any status"), *Job.Status.choices], required=False)
+    action = forms.TypedChoiceField(
+        choices=[("", "Any action"), *Job.Action.choices], coerce=int, required=False
+    )
+    cluster = forms.ModelChoiceField(
+        queryset=Cluster.objects.all(), required=False, empty_label="Any cluster"
+    )
+    operator = forms.ModelChoiceField(
+        queryset=get_user_model()
+        .objects.filter(jobs__isnull=False)
+        .distinct()
+        .order_by("username"),
+        to_field_name="username",
+        required=False,
+        empty_label="Any operator",
+    )
+    created_from = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="From"
+    )
+    created_to = forms.DateField(
+        required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To"
+    )
+    q = forms.CharField(
+        required=False,
+        max_length=100,
+        label="Search",
+        widget=forms.TextInput(attrs={"placeholder": "Job id or customer ID"}),
+    )
+
+    def __init__(self, *args, may_see_others: bool, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        if not may_see_others:
+            del self.fields["operator"]
+
+    def filter(self, jobs):
+        """The jobs that match every filter given (dates are whole days, in TIME_ZONE)."""
+        data = self.cleaned_data
+        if data.get("status"):
+            jobs = jobs.filter(status=data["status"])
+        if data.get("action") not in (None, ""):
+            jobs = jobs.filter(action=data["action"])
+        if data.get("cluster"):
+            jobs = jobs.filter(cluster=data["cluster"])
+        if data.get("operator"):
+            jobs = jobs.filter(user=data["operator"])
+        zone = timezone.get_current_timezone()
+        if data.get("created_from"):
+            jobs = jobs.filter(
+                created_at__gte=datetime.combine(data["created_from"], time.min, zone)
+            )
+        if data.get("created_to"):
+            jobs = jobs.filter(created_at__lte=datetime.combine(data["created_to"], time.max, zone))
+        return jobs
