@@ -5,18 +5,23 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 
 from django.contrib.auth.models import User
 from playwright.sync_api import Locator, Page, expect
 
 from jobs.models import Cluster
 
+ROOT = Path(__file__).resolve().parents[2]
+# Git-ignored: each test's last screen, and its worker's output.
+RESULTS = ROOT / "test-results" / "e2e"
 PASSWORD = "e2e-Pass-4-browser-tests"
 # A job reaches its end well within this (milliseconds) once a worker runs.
 JOB_TIMEOUT = 20_000
 UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
-JOB_URL = re.compile(rf"/jobs/(?P<id>{UUID})/$")
-BATCH_URL = re.compile(rf"/batches/(?P<id>{UUID})/$")
+# Plain groups: Playwright hands these patterns to JavaScript, which has no (?P<name>...).
+JOB_URL = re.compile(rf"/jobs/({UUID})/$")
+BATCH_URL = re.compile(rf"/batches/({UUID})/$")
 COLOURS = {
     "SUCCESS": "rgb(76, 175, 80)",
     "FAILED": "rgb(220, 53, 69)",
@@ -49,7 +54,7 @@ def set_action(page: Page, *, cluster: Cluster, token: str, cids: str) -> str:
     fill_set_action(page, cluster=cluster, token=token, cids=cids)
     page.click("#submit-set-action")
     expect(page).to_have_url(JOB_URL)
-    return JOB_URL.search(page.url)["id"]
+    return JOB_URL.search(page.url)[1]
 
 
 def job_badge(page: Page) -> Locator:

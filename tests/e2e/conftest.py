@@ -12,11 +12,9 @@ from django.db import connections
 from playwright.sync_api import Browser, Page, sync_playwright
 
 from jobs.models import Cluster
-from tests.e2e import PASSWORD
+from tests.e2e import PASSWORD, RESULTS, ROOT
 from tests.helpers import database_url
 
-ROOT = Path(__file__).resolve().parents[2]
-RESULTS = ROOT / "test-results" / "e2e"
 CHROMIUM = Path("/usr/bin/chromium")
 # Playwright cannot download its own browser on these machines; Debian's Chromium it is.
 # Without the background-networking flags Chromium calls home at start-up, and this machine's
