@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connections
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from jobs.models import Cluster
 from tests.e2e import PASSWORD, RESULTS, ROOT
@@ -30,6 +30,8 @@ CHROMIUM_ARGS = [
 ]
 VIEWPORT = {"width": 1200, "height": 800}
 WORKER_STOP_SECONDS = 10
+# Pages answer within a second here; the margin is for a loaded machine, not for slowness.
+expect.set_options(timeout=10_000)
 
 
 @pytest.fixture(scope="package")
