@@ -1,0 +1,67 @@
+"""Real-browser tests: Playwright drives Debian's Chromium against a live server, a real
+`db_worker` process and the fake cluster. The helpers below act as an operator would.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from django.contrib.auth.models import User
+from playwright.sync_api import Locator, Page, expect
+
+from jobs.models import Cluster
+
+ROOT = Path(__file__).resolve().parents[2]
+# Git-ignored: each test's last screen, and its worker's output.
+RESULTS = ROOT / "test-results" / "e2e"
+PASSWORD = "e2e-Pass-4-browser-tests"
+# A job reaches its end well within this (milliseconds) once a worker runs.
+JOB_TIMEOUT = 20_000
+UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+# Plain groups: Playwright hands these patterns to JavaScript, which has no (?P<name>...).
+JOB_URL = re.compile(rf"/jobs/({UUID})/$")
+BATCH_URL = re.compile(rf"/batches/({UUID})/$")
+COLOURS = {
+    "SUCCESS": "rgb(76, 175, 80)",
+    "FAILED": "rgb(220, 53, 69)",
+    "IN_PROGRESS": "rgb(33, 150, 243)",
+}
+
+
+def sign_in(page: Page, user: User, *, next: str = "/") -> None:
+    """Sign in through the login page, which then shows the page `next`."""
+    page.goto(f"/accounts/login/?next={next}")
+    page.fill("#id_username", user.username)
+    page.fill("#id_password", PASSWORD)
+    page.click("button[type=submit]")
+    expect(page.locator(".who")).to_have_text(user.username)
+
+
+def fill_set_action(
+    page: Page, *, cluster: Cluster, token: str, cids: str = "", action: str = "3"
+) -> None:
+    """Open Set Action and fill in its form, without submitting it."""
+    page.goto("/")
+    page.select_option("#id_action", action)
+    page.select_option("#id_cluster", str(cluster.pk))
+    page.fill("#id_cids", cids)
+    page.fill("#id_token", token)
+
+
+def set_action(page: Page, *, cluster: Cluster, token: str, cids: str) -> str:
+    """Submit a Set Action for one job; return the job id from the page it redirects to."""
+    fill_set_action(page, cluster=cluster, token=token, cids=cids)
+    page.click("#submit-set-action")
+    expect(page).to_have_url(JOB_URL)
+    return JOB_URL.search(page.url)[1]
+
+
+def job_badge(page: Page) -> Locator:
+    return page.locator("#job-status .badge")
+
+
+def expect_status(badge: Locator, status: str) -> None:
+    """Wait until the badge shows `status`, in its colour."""
+    expect(badge).to_have_attribute("data-status", status, timeout=JOB_TIMEOUT)
+    expect(badge).to_have_css("background-color", COLOURS[status])
