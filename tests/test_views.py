@@ -355,3 +355,16 @@ def test_customer_history_shows_each_jobs_outcome_for_own_jobs_only(
     rows = list(response.context["page"])
     assert [row.job_id for row in rows] == [mine.pk]
     assert "locked" in response.content.decode()
+
+
+def test_refusals_keep_the_dashboards_navigation(
+    client, auditor, operator, other_operator, cluster
+):
+    client.force_login(auditor)
+    forbidden = client.get(reverse("set_action"))
+    assert forbidden.status_code == 403
+    assert b"Not allowed" in forbidden.content and b'id="sign-out"' in forbidden.content
+    client.force_login(operator)
+    missing = client.get(reverse("job_detail", args=[make_job(other_operator, cluster).pk]))
+    assert missing.status_code == 404
+    assert b"Not found" in missing.content and b'id="sign-out"' in missing.content
