@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-from collections.abc import Sequence
 from functools import reduce
 from http import HTTPStatus
 from operator import or_
@@ -23,18 +22,17 @@ from django.contrib.admin import actions as admin_actions
 from django.contrib.admin.utils import unquote
 from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
-from django.core.paginator import Page, Paginator
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import reverse
 from django.utils import formats, timezone
-from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator, capfirst
 
 from jobs.csvexport import jobs_csv_response
 from jobs.models import Cluster, FailedJob, Job, JobCustomer, uuid_prefix_bounds
+from jobs.pagination import CappedCountPaginator
 from jobs.validators import validate_cluster_base_url
 
 STATUS_COLOURS = {
@@ -55,52 +53,6 @@ CUSTOMERS_SHOWN = 100
 # A customer found in more jobs than this is searched by subquery instead of a list of ids
 # (SQLite accepts at most 32,766 parameters in one statement).
 CID_SEARCH_ID_LIST_MAX = 5_000
-
-
-class CappedCountPaginator(Paginator):
-    """A paginator for tables of millions: a bounded count, and a page read by its ids first.
-
-    It counts at most `cap` matching rows, so that no page load costs a full COUNT(*). Beyond
-    the cap the list shows "more than 10,000" and its first 10,000 rows; filters, search and
-    the date hierarchy narrow it further.
-
-    A page is read in two steps: the ids of its rows, from the list's table alone, then those
-    rows by id with `select_related` joined. Asked for both at once, SQLite sorts every matching
-    row before it keeps a page of them (tens of milliseconds per 100,000 matches); asked for
-    the ids alone, it reads one page from an index.
-    """
-
-    cap = 10_000
-
-    def __init__(
-        self, *args: Any, select_related: Sequence[str] | bool = (), **kwargs: Any
-    ) -> None:
-        super().__init__(*args, **kwargs)
-        self.select_related = select_related
-
-    def page(self, number: int | str) -> Page:
-        page = super().page(number)
-        ids = list(page.object_list.values_list("pk", flat=True))
-        rows = self.object_list.model._default_manager.all()
-        if self.select_related is True:
-            rows = rows.select_related()
-        elif self.select_related:
-            rows = rows.select_related(*self.select_related)
-        by_id = rows.in_bulk(ids)
-        page.object_list = [by_id[pk] for pk in ids if pk in by_id]
-        return page
-
-    @cached_property
-    def count(self) -> int:
-        return min(self._counted, self.cap)
-
-    @cached_property
-    def capped(self) -> bool:
-        return self._counted > self.cap
-
-    @cached_property
-    def _counted(self) -> int:
-        return self.object_list.order_by().values("pk")[: self.cap + 1].count()
 
 
 class CheapDateHierarchyChangeList(ChangeList):

@@ -18,6 +18,7 @@ from audit.services import client_ip
 from jobs.csvexport import jobs_csv_response
 from jobs.forms import JobFilterForm, RetryForm, SetActionForm
 from jobs.models import Job, JobCustomer
+from jobs.pagination import CappedCountPaginator
 from jobs.services import CustomerConflict, job_retry, job_submit
 
 JOBS_PER_PAGE = 50
@@ -172,7 +173,8 @@ def job_list(request: HttpRequest) -> HttpResponse:
     if q and _customer_visible(request, q):
         return redirect("customer_history", cid=q)
     form, jobs = _filtered_jobs(request)
-    page = Paginator(jobs, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    paginator = CappedCountPaginator(jobs, JOBS_PER_PAGE, select_related=("user", "cluster"))
+    page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
     query.pop("partial", None)

@@ -368,3 +368,12 @@ def test_refusals_keep_the_dashboards_navigation(
     missing = client.get(reverse("job_detail", args=[make_job(other_operator, cluster).pk]))
     assert missing.status_code == 404
     assert b"Not found" in missing.content and b'id="sign-out"' in missing.content
+
+
+def test_jobs_list_counts_no_further_than_the_cap(as_operator, operator, cluster, monkeypatch):
+    monkeypatch.setattr("jobs.pagination.CappedCountPaginator.cap", 2)
+    monkeypatch.setattr("jobs.views.JOBS_PER_PAGE", 1)
+    for _ in range(4):
+        make_job(operator, cluster)
+    content = as_operator.get(reverse("job_list")).content.decode()
+    assert "Page 1 of 2 (more than 2 matches" in content
