@@ -416,6 +416,26 @@ def test_interrupted_audit_import_resumes_without_copies(db, tmp_path):
     assert sorted(events) == ["legacy.A0", "legacy.A1", "legacy.A2", "legacy.A3"]
 
 
+def test_job_removed_by_dedupe_is_not_imported_again(db, tmp_path):
+    server = legacy_job(
+        job_id="server", status="SUCCESS", http_status=200, created_at="2026-01-29T10:07:31"
+    )
+    page = legacy_job(
+        job_id="page",
+        response_summary="Successfully processed 2 customer(s)",
+        created_at="2026-01-29T10:07:31.663000",
+    )
+    write_jobs_db(tmp_path / "jobs.db", [server, page])
+    run_import("--jobs-db", str(tmp_path / "jobs.db"))
+    call_command("dedupe_jobs", "--apply", stdout=io.StringIO())
+    assert list(Job.objects.values_list("legacy_id", flat=True)) == ["server"]
+
+    output = run_import("--jobs-db", str(tmp_path / "jobs.db"))
+
+    assert list(Job.objects.values_list("legacy_id", flat=True)) == ["server"]
+    assert "1 removed earlier by dedupe_jobs" in output
+
+
 def test_dry_run_writes_nothing_and_reports_what_it_would_do(db, tmp_path):
     write_jobs_db(tmp_path / "jobs.db", [legacy_job(user_id="newbie"), legacy_job()])
     write_audit_db(tmp_path / "audit.db", [audit_row()])
