@@ -34,6 +34,8 @@ DEFAULT_WINDOW = 2.0
 PAGE_SUMMARY_RE = re.compile(r"Successfully processed \d+ customer\(s\)")
 # Neighbours whose customers are fetched at once: bounds both memory and query size.
 _RESOLVE_BATCH = 2000
+# Ids per lookup query, well under every database's limit on query parameters.
+_QUERY_BATCH = 500
 
 
 @dataclass(frozen=True)
@@ -159,22 +161,29 @@ def _groups(chains: list[list[_Job]], window: dt.timedelta) -> Iterator[Duplicat
     if not chains:
         return
     ids = [job.pk for chain in chains for job in chain]
-    details = {
-        pk: rest
-        for pk, *rest in Job.objects.filter(pk__in=ids).values_list(
-            "pk", "http_status", "response_summary", "status", "legacy_action_name"
-        )
-    }
+    details: dict[uuid.UUID, list] = {}
     customers: dict[uuid.UUID, set[str]] = defaultdict(set)
-    for job_id, cid in JobCustomer.objects.filter(job_id__in=ids).values_list("job_id", "cid"):
-        customers[job_id].add(cid)
-    retried = set(Job.objects.filter(retry_of__in=ids).values_list("retry_of_id", flat=True))
+    retried: set[uuid.UUID] = set()
+    for start in range(0, len(ids), _QUERY_BATCH):
+        batch = ids[start : start + _QUERY_BATCH]
+        for pk, *rest in Job.objects.filter(pk__in=batch).values_list(
+            "pk", "http_status", "response_summary", "status", "legacy_action_name"
+        ):
+            details[pk] = rest
+        for job_id, cid in JobCustomer.objects.filter(job_id__in=batch).values_list(
+            "job_id", "cid"
+        ):
+            customers[job_id].add(cid)
+        retried.update(Job.objects.filter(retry_of__in=batch).values_list("retry_of_id", flat=True))
     User = get_user_model()
-    usernames = dict(
-        User.objects.filter(pk__in={chain[0].user_id for chain in chains}).values_list(
-            "pk", User.USERNAME_FIELD
+    user_ids = sorted({chain[0].user_id for chain in chains})
+    usernames: dict[int, str] = {}
+    for start in range(0, len(user_ids), _QUERY_BATCH):
+        usernames.update(
+            User.objects.filter(pk__in=user_ids[start : start + _QUERY_BATCH]).values_list(
+                "pk", User.USERNAME_FIELD
+            )
         )
-    )
     for chain in chains:
         by_customers: dict[frozenset[str], list[_Job]] = defaultdict(list)
         for job in chain:
