@@ -1,6 +1,7 @@
 """Time import_legacy and dedupe_jobs on a large legacy file, with each command's peak memory.
 
-    .venv/bin/python bench/legacy_bench.py [--jobs 1000000] [--apply] [--postgres URL]
+    .venv/bin/python bench/legacy_bench.py [--jobs 1000000] [--audit-rows 0] [--apply]
+                                           [--postgres URL]
 
 Everything goes under /tmp/legacy_bench (override with --dir): the legacy file (generated
 once by legacy_generate.py, reused while its size matches) and a fresh SQLite database
@@ -50,16 +51,23 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument("--dir", type=Path, default=Path(tempfile.gettempdir()) / "legacy_bench")
+    parser.add_argument("--audit-rows", type=int, default=0, help="Also import an audit.db.")
     parser.add_argument("--apply", action="store_true", help="Also time dedupe_jobs --apply.")
     parser.add_argument("--postgres", metavar="URL", help="Use this PostgreSQL database.")
     args = parser.parse_args()
     args.dir.mkdir(parents=True, exist_ok=True)
     legacy = args.dir / "jobs.db"
-    marker = args.dir / f"jobs.db.{args.jobs}"
+    audit = args.dir / "audit.db"
+    marker = args.dir / f"jobs.db.{args.jobs}.{args.audit_rows}"
     if not (legacy.exists() and marker.exists()):
         generator = Path(__file__).resolve().parent / "legacy_generate.py"
         subprocess.run(  # noqa: S603 (our own script)
-            [sys.executable, str(generator), "--jobs", str(args.jobs), "--out", str(legacy)],
+            [
+                sys.executable,
+                str(generator),
+                *("--jobs", str(args.jobs), "--out", str(legacy)),
+                *("--audit-rows", str(args.audit_rows)),
+            ],
             check=True,
         )
         marker.touch()
@@ -74,6 +82,8 @@ def main() -> None:
         env["DATABASE_URL"] = f"sqlite:///{database}"
     run("migrate", ["migrate", "--no-input"], env, args.dir / "migrate.log")
     common = ["--jobs-db", str(legacy), "--timezone", "UTC"]
+    if args.audit_rows:
+        common += ["--audit-db", str(audit)]
     run("import_legacy", ["import_legacy", *common], env, args.dir / "import.log")
     run("import_legacy again", ["import_legacy", *common], env, args.dir / "import2.log")
     run("dedupe_jobs (report)", ["dedupe_jobs"], env, args.dir / "dedupe.log")

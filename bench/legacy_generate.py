@@ -1,12 +1,14 @@
 """Write a large legacy jobs.db (v3 schema) for the import and dedupe benchmarks.
 
     python bench/legacy_generate.py [--jobs 1000000] [--out /tmp/legacy_bench/jobs.db]
+                                    [--audit-rows 0]
 
 About three customers per job, a copy made by the double-submit bug for about 2% of the jobs
 (0.3-1.8 s after the server's job, the page's summary, no HTTP status), every timestamp format
 the legacy app wrote, some jobs known only by an action name, some ids that are not UUIDs,
-a token in every payload and a few customer rows whose job is gone. Seeded: the same
-arguments write the same file. Takes under a minute for a million jobs.
+a token in every payload and a few customer rows whose job is gone. With --audit-rows, also
+an audit.db next to it (sign-ins and Set Actions, some details holding a password). Seeded:
+the same arguments write the same files. Takes under a minute for a million jobs.
 """
 
 from __future__ import annotations
@@ -176,12 +178,66 @@ def generate(path: Path, jobs: int, seed: int = 7) -> tuple[int, int]:
     return written, customers
 
 
+AUDIT_SCHEMA = """
+CREATE TABLE audit_log (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    timestamp TEXT DEFAULT CURRENT_TIMESTAMP,
+    username TEXT,
+    action TEXT,
+    details TEXT,
+    ip_address TEXT,
+    status TEXT
+);
+"""
+
+
+def generate_audit(path: Path, rows: int, seed: int = 11) -> None:
+    rng = random.Random(seed)  # noqa: S311 (sample data, not secrets)
+    path.unlink(missing_ok=True)
+    con = sqlite3.connect(path)
+    con.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + AUDIT_SCHEMA)
+    moment = dt.datetime(2025, 1, 1)
+    batch: list[tuple] = []
+    for n in range(rows):
+        moment += dt.timedelta(seconds=rng.uniform(1, 60))
+        if rng.random() < 0.2:
+            action, details = "LOGIN", f'{{"user": "x", "password": "pw-{n}"}}'
+        else:
+            code, name = rng.choice(ACTIONS)
+            action, details = "SET_ACTION", f'{{"action": "{name}", "cid_count": {code}}}'
+        batch.append(
+            (
+                moment.strftime("%Y-%m-%d %H:%M:%S"),
+                rng.choice(USERS),
+                action,
+                details,
+                f"10.9.{rng.randrange(256)}.{rng.randrange(256)}",
+                "success",
+            )
+        )
+        if len(batch) >= BATCH:
+            con.executemany(
+                "INSERT INTO audit_log (timestamp, username, action, details, ip_address, status)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                batch,
+            )
+            batch.clear()
+    con.executemany(
+        "INSERT INTO audit_log (timestamp, username, action, details, ip_address, status)"
+        " VALUES (?, ?, ?, ?, ?, ?)",
+        batch,
+    )
+    con.commit()
+    con.close()
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--jobs", type=int, default=1_000_000)
     parser.add_argument(
         "--out", type=Path, default=Path(tempfile.gettempdir()) / "legacy_bench" / "jobs.db"
     )
+    parser.add_argument("--audit-rows", type=int, default=0)
     args = parser.parse_args()
     started = time.monotonic()
     jobs, customers = generate(args.out, args.jobs)
@@ -189,6 +245,10 @@ def main() -> None:
         f"wrote {args.out}: {jobs:,} jobs, {customers:,} customer rows "
         f"in {time.monotonic() - started:.1f} s"
     )
+    if args.audit_rows:
+        audit = args.out.with_name("audit.db")
+        generate_audit(audit, args.audit_rows)
+        print(f"wrote {audit}: {args.audit_rows:,} audit rows")
 
 
 if __name__ == "__main__":

@@ -130,7 +130,8 @@ class Command(BaseCommand):
 
     def _print_group(self, group: DuplicateGroup, removed: list[uuid.UUID]) -> None:
         if self.stdout.isatty():
-            self.stdout.write("\r", ending="")
+            # Back to the start of the progress line and clear it.
+            self.stdout.write("\r\x1b[K", ending="")
         self.stdout.write(
             f"{group.username} | {group.action_label} | {group.cluster_url or '(no cluster)'} | "
             f"{group.customer_count} customer(s)"
