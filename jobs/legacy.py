@@ -784,10 +784,9 @@ def _audit_entry(row: tuple, ctx: _Context) -> tuple[AuditEntry | None, str]:
     parsed = _payload(details)
     if parsed != {}:
         record["legacy_details"] = parsed
-    if isinstance(parsed, dict) and isinstance(parsed.get("job_id"), str):
-        job_id: uuid.UUID | None = legacy_job_uuid(parsed["job_id"])
-    else:
-        job_id = None
+    # The job an entry is about, when its details name one, under the id it was imported with.
+    named_job = parsed.get("job_id") if isinstance(parsed, dict) else None
+    job_id = legacy_job_uuid(named_job) if isinstance(named_job, str) and named_job else None
     ip_text = _text(ip_address).strip()
     try:
         ip: str | None = str(ipaddress.ip_address(ip_text))

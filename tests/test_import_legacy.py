@@ -322,6 +322,7 @@ def test_audit_rows_become_legacy_entries(db, tmp_path):
         [
             audit_row(timestamp="2026-01-29 09:31:15", username="alice", ip_address="10.9.91.40"),
             audit_row(action="LOGIN", username="nobody", ip_address="not-an-ip", details="hi"),
+            audit_row(details=json.dumps({"job_id": "job-42", "cid_count": 1})),
         ],
     )
     run_import("--jobs-db", str(tmp_path / "jobs.db"), "--audit-db", str(tmp_path / "audit.db"))
@@ -340,6 +341,9 @@ def test_audit_rows_become_legacy_entries(db, tmp_path):
     assert second.actor_username == "nobody"
     assert second.ip_address is None
     assert second.details["legacy_details"] == "hi"
+    assert AuditEntry.objects.get(details__legacy_id=3).job_id == uuid.uuid5(
+        LEGACY_NAMESPACE, "job-42"
+    )
     # Audit rows never create accounts.
     assert not get_user_model().objects.filter(username="nobody").exists()
 
