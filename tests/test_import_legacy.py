@@ -12,12 +12,12 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
-from django.db import connection
 from model_bakery import baker
 
 from audit.models import AuditEntry
 from jobs.legacy import LEGACY_NAMESPACE, NO_RESULT, legacy_import
 from jobs.models import Job, JobCustomer
+from tests.helpers import database_text
 from tests.legacy_files import (
     CLUSTER_URL,
     audit_row,
@@ -42,16 +42,6 @@ def row_counts() -> dict[str, int]:
         "users": get_user_model().objects.count(),
         "audit": AuditEntry.objects.count(),
     }
-
-
-def all_database_text() -> str:
-    """Every row of every table, as text: what a leaked secret would show up in."""
-    rows = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
-            rows.extend(repr(row) for row in cursor.fetchall())
-    return "\n".join(rows)
 
 
 def sha256(path) -> str:
@@ -304,7 +294,7 @@ def test_no_secret_from_the_legacy_files_reaches_the_database(db, tmp_path):
     )
     run_import("--jobs-db", str(tmp_path / "jobs.db"), "--audit-db", str(tmp_path / "audit.db"))
 
-    dump = all_database_text()
+    dump = database_text()
     assert "CUST1" in dump
     assert [secret for secret in planted if secret in dump] == []
     kept = Job.objects.get(legacy_id="json").request_payload

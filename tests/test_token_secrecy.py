@@ -6,22 +6,11 @@ import datetime as dt
 import logging
 
 import pytest
-from django.db import connection
 from django.utils import timezone
 
 from jobs.models import Job
 from jobs.services import job_reap_stale, job_submit
-from tests.helpers import TOKEN
-
-
-def database_text() -> str:
-    """Every row of every table, as text."""
-    dump = []
-    with connection.cursor() as cursor:
-        for table in connection.introspection.table_names():
-            cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
-            dump.extend(repr(row) for row in cursor.fetchall())
-    return "\n".join(dump)
+from tests.helpers import TOKEN, database_text
 
 
 def log_text(caplog) -> str:
