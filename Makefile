@@ -6,11 +6,17 @@ HOST_PORT ?= 127.0.0.1:8000
 
 # `make run` is a local demo: DEBUG on unless the environment says otherwise.
 RUN_ENV := DEBUG=$${DEBUG:-true}
-# Tests need a SECRET_KEY (DEBUG is off in tests) and run on TEST_DATABASE_URL when it is set.
-TEST_ENV := SECRET_KEY=$${SECRET_KEY:-insecure-key-for-tests-only} \
+# Tests need a SECRET_KEY (DEBUG is off in tests), read no local .env, and run on
+# TEST_DATABASE_URL when it is set.
+TEST_ENV := SECRET_KEY=$${SECRET_KEY:-insecure-key-for-tests-only} ENV_FILE=/dev/null \
 	$(if $(TEST_DATABASE_URL),DATABASE_URL=$(TEST_DATABASE_URL))
 
 .PHONY: run test lint format clean
+
+# Local settings kept between runs, so that manage.py commands work in this checkout without
+# exporting anything: a generated SECRET_KEY, readable by this user only.
+.env:
+	umask 077 && $(PYTHON) -c "import secrets; print('SECRET_KEY=' + secrets.token_urlsafe(50))" > $@
 
 $(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +30,12 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/pyth
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime-installed $@
 
-run: $(VENV)/.runtime-installed
+run: .env $(VENV)/.runtime-installed
 	$(RUN_ENV) $(PY) manage.py migrate --no-input
 	$(RUN_ENV) $(PY) manage.py seed_demo
 	$(RUN_ENV) $(PY) manage.py run_dashboard --addrport $(HOST_PORT)
 
-test: $(VENV)/.dev-installed
+test: .env $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(TEST_ENV) $(PY) manage.py check

@@ -29,19 +29,23 @@ SETTING_NAMES = [
 ]
 
 
-def start(**overrides: str) -> subprocess.CompletedProcess:
-    """Load the settings in a fresh interpreter with exactly these variables set."""
+def run_python(argv: list[str], overrides: dict[str, str]) -> subprocess.CompletedProcess:
+    """Run in a fresh interpreter with none of the settings' variables set but `overrides`.
+
+    No local .env either, unless `overrides` names one in ENV_FILE.
+    """
     env = {k: v for k, v in os.environ.items() if k not in SETTING_NAMES}
-    env["DJANGO_SETTINGS_MODULE"] = "tmsdash.settings"
+    env.update({"DJANGO_SETTINGS_MODULE": "tmsdash.settings", "ENV_FILE": "/dev/null"})
     env.update(overrides)
     return subprocess.run(
-        [sys.executable, "-c", "import django; django.setup(); print('started')"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
+        [sys.executable, *argv], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60
     )
+
+
+def start(show: str = "'started'", **overrides: str) -> subprocess.CompletedProcess:
+    """Load the settings with exactly these variables set and print `show` (an expression)."""
+    code = f"import django; django.setup(); from django.conf import settings; print({show})"
+    return run_python(["-c", code], overrides)
 
 
 def test_refuses_to_start_without_secret_key_when_debug_is_off():
@@ -88,22 +92,31 @@ def test_malformed_value_stops_start_up_naming_the_variable(name, value):
 
 
 def test_postgres_url_selects_postgresql():
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import django; django.setup(); from django.conf import settings; "
-            "print(settings.DATABASES['default']['ENGINE'])",
-        ],
-        cwd=ROOT,
-        env={
-            **os.environ,
-            "DJANGO_SETTINGS_MODULE": "tmsdash.settings",
-            "SECRET_KEY": "k" * 50,
-            "DATABASE_URL": "postgres://postgres@127.0.0.1:5432/postgres",
-        },
-        capture_output=True,
-        text=True,
-        timeout=60,
+    result = start(
+        "settings.DATABASES['default']['ENGINE']",
+        SECRET_KEY="k" * 50,
+        DATABASE_URL="postgres://postgres@127.0.0.1:5432/postgres",
     )
     assert result.stdout.strip() == "django.db.backends.postgresql", result.stderr
+
+
+def test_env_file_fills_in_what_the_environment_leaves_unset(tmp_path):
+    env_file = tmp_path / "local.env"
+    env_file.write_text(f"SECRET_KEY={'f' * 50}\nTIME_ZONE=Europe/Berlin\n")
+    result = start("settings.SECRET_KEY, settings.TIME_ZONE", ENV_FILE=str(env_file))
+    assert result.stdout.strip() == f"{'f' * 50} Europe/Berlin", result.stderr
+
+
+def test_environment_wins_over_the_env_file(tmp_path):
+    env_file = tmp_path / "local.env"
+    env_file.write_text(f"SECRET_KEY={'f' * 50}\nTIME_ZONE=Europe/Berlin\n")
+    result = start("settings.TIME_ZONE", ENV_FILE=str(env_file), TIME_ZONE="Asia/Tokyo")
+    assert result.stdout.strip() == "Asia/Tokyo", result.stderr
+
+
+def test_manage_py_reports_a_configuration_error_in_one_line():
+    result = run_python(["manage.py", "makemigrations", "--check", "--dry-run"], {})
+    assert result.returncode == 1
+    assert result.stderr.startswith("tmsdash: The environment variable SECRET_KEY is not set.")
+    assert result.stderr.count("\n") == 1
+    assert "Traceback" not in result.stderr

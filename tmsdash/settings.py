@@ -114,6 +114,13 @@ def env(name: str, parse: Callable[[str], T], default: T) -> T:
         ) from None
 
 
+# A local .env file (git-ignored; `make` writes one with a generated SECRET_KEY) fills in what
+# the environment leaves unset; the environment always wins. ENV_FILE names another file, or
+# /dev/null for none, as `make test` does to keep the suite independent of local settings.
+_ENV_FILE = Path(os.environ.get("ENV_FILE") or BASE_DIR / ".env")
+if _ENV_FILE.is_file():
+    environ.Env.read_env(_ENV_FILE)
+
 DEBUG = env("DEBUG", _bool, False)
 
 SECRET_KEY = env("SECRET_KEY", str, "")
@@ -121,7 +128,8 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
             "The environment variable SECRET_KEY is not set. It is required when DEBUG is off: "
-            "set it to a long random string (see .env.example), or set DEBUG=true for development."
+            "set it to a long random string (see .env.example; `make run` and `make test` write "
+            "one into .env), or set DEBUG=true for development."
         )
     SECRET_KEY = "insecure-development-key-only-used-when-DEBUG-is-on"  # noqa: S105
 
