@@ -17,31 +17,16 @@ import argparse
 import datetime as dt
 import random
 import sqlite3
+import sys
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-SCHEMA = """
-CREATE TABLE jobs (
-    job_id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    action_code INTEGER,
-    action_name TEXT,
-    cluster_url TEXT,
-    batch_id TEXT,
-    request_payload TEXT,
-    response_summary TEXT,
-    status TEXT DEFAULT 'success',
-    created_at TEXT DEFAULT CURRENT_TIMESTAMP
-, http_status INTEGER, error_message TEXT, updated_at TEXT);
-CREATE TABLE job_customers (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL,
-    cid TEXT NOT NULL,
-    FOREIGN KEY (job_id) REFERENCES jobs(job_id)
-);
-"""
+# The legacy schema is stated once, with the tests' legacy files.
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from tests.legacy_files import AUDIT_SCHEMA, CUSTOMERS_INDEX, TABLES
+
 ACTIONS = [
     (1, "Trans-Begin"),
     (2, "PE-Enable"),
@@ -71,7 +56,7 @@ def generate(path: Path, jobs: int, seed: int = 7) -> tuple[int, int]:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.unlink(missing_ok=True)
     con = sqlite3.connect(path)
-    con.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + SCHEMA)
+    con.executescript("PRAGMA journal_mode=OFF; PRAGMA synchronous=OFF;" + TABLES["v3"])
     moment = dt.datetime(2025, 1, 1)
     job_rows: list[tuple] = []
     customer_rows: list[tuple] = []
@@ -172,23 +157,10 @@ def generate(path: Path, jobs: int, seed: int = 7) -> tuple[int, int]:
         if len(job_rows) >= BATCH:
             flush()
     flush()
-    con.execute("CREATE INDEX idx_job_customers_job ON job_customers(job_id)")
+    con.executescript(CUSTOMERS_INDEX)
     con.commit()
     con.close()
     return written, customers
-
-
-AUDIT_SCHEMA = """
-CREATE TABLE audit_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    timestamp TEXT DEFAULT CURRENT_TIMESTAMP,
-    username TEXT,
-    action TEXT,
-    details TEXT,
-    ip_address TEXT,
-    status TEXT
-);
-"""
 
 
 def generate_audit(path: Path, rows: int, seed: int = 11) -> None:
