@@ -13,9 +13,9 @@ from django.core.management.base import CommandError
 from model_bakery import baker
 
 from audit.models import AuditEntry
-from jobs.dedupe import job_find_duplicates, job_remove_duplicates
-from jobs.management.commands.dedupe_jobs import Command
 from jobs.models import Job, JobCustomer
+from legacy.dedupe import job_find_duplicates, job_remove_duplicates
+from legacy.management.commands.dedupe_jobs import Command
 from tests.legacy_files import legacy_job, write_jobs_db
 
 URL = "https://tms-east.example.internal:8443"

@@ -15,8 +15,8 @@ from django.core.management.base import CommandError
 from model_bakery import baker
 
 from audit.models import AuditEntry
-from jobs.legacy import LEGACY_NAMESPACE, NO_RESULT, legacy_import
 from jobs.models import Job, JobCustomer
+from legacy.importer import LEGACY_NAMESPACE, NO_RESULT, legacy_import
 from tests.helpers import database_text
 from tests.legacy_files import (
     CLUSTER_URL,

@@ -155,6 +155,7 @@ INSTALLED_APPS = [
     "django_tasks_db",
     "jobs",
     "audit",
+    "legacy",
 ]
 
 MIDDLEWARE = [

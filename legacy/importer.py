@@ -34,7 +34,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from audit.models import AuditEntry
 from audit.services import audit_record
 from jobs.models import Cluster, Job, JobCustomer
-from jobs.redact import redact, redact_text
+from legacy.redact import redact, redact_text
 
 # Never change it: a legacy id that is not a UUID becomes uuid5(LEGACY_NAMESPACE, id), and every
 # later run must map it to the same job.

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.legacy import LegacyFileError, LegacyImportReport, legacy_import
+from legacy.importer import LegacyFileError, LegacyImportReport, legacy_import
 
 
 def _zone(raw: str) -> zoneinfo.ZoneInfo:

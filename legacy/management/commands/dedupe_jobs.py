@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
-from jobs.dedupe import DEFAULT_WINDOW, DedupeReport, DuplicateGroup, job_dedupe
+from legacy.dedupe import DEFAULT_WINDOW, DedupeReport, DuplicateGroup, job_dedupe
 
 
 def _window(raw: str) -> float:
