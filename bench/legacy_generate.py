@@ -23,9 +23,9 @@ import time
 import uuid
 from pathlib import Path
 
-# The legacy schema is stated once, with the tests' legacy files.
+# The legacy schema is stated once, in legacy.schema.
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from tests.legacy_files import AUDIT_SCHEMA, CUSTOMERS_INDEX, TABLES
+from legacy.schema import AUDIT_SCHEMA, CUSTOMERS_INDEX, TABLES
 
 ACTIONS = [
     (1, "Trans-Begin"),

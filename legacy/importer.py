@@ -35,6 +35,7 @@ from audit.models import AuditEntry
 from audit.services import audit_record
 from jobs.models import Cluster, Job, JobCustomer
 from legacy.redact import redact, redact_text
+from legacy.schema import AUDIT_COLUMNS, JOB_COLUMNS, V3_JOB_COLUMNS
 
 # Never change it: a legacy id that is not a UUID becomes uuid5(LEGACY_NAMESPACE, id), and every
 # later run must map it to the same job.
@@ -61,23 +62,9 @@ _QUERY_BATCH = 500
 # The largest value a PositiveSmallIntegerField holds on every database.
 _MAX_ACTION_CODE = 32767
 
-_JOB_COLUMNS = (
-    "job_id",
-    "user_id",
-    "action_code",
-    "action_name",
-    "cluster_url",
-    "batch_id",
-    "request_payload",
-    "response_summary",
-    "status",
-    "created_at",
-    "http_status",
-    "error_message",
-    "updated_at",
-)
-_V3_COLUMNS = {"http_status", "error_message", "updated_at"}
-_AUDIT_COLUMNS = ("timestamp", "username", "action", "details", "ip_address", "status")
+_JOB_COLUMNS = tuple(name for name, _ in (*JOB_COLUMNS, *V3_JOB_COLUMNS))
+_V3_COLUMNS = {name for name, _ in V3_JOB_COLUMNS}
+_AUDIT_COLUMNS = tuple(name for name, _ in AUDIT_COLUMNS)
 
 # Field types whose Python values the database drivers take as they are; the others (UUID,
 # datetime, JSON) go through the field's own conversion for the database in use.

@@ -1,7 +1,6 @@
 """Build small legacy dashboard files, of each schema generation, for the import tests.
 
-The schemas follow the facts of the legacy app: v1 has a FOREIGN KEY from jobs.user_id to a
-users table, v2 dropped it, v3 added http_status, error_message and updated_at with ALTER TABLE.
+The schemas are the importer's own, in legacy.schema.
 """
 
 from __future__ import annotations
@@ -13,54 +12,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-_JOBS_COLUMNS = """
-    job_id TEXT PRIMARY KEY,
-    user_id TEXT NOT NULL,
-    action_code INTEGER,
-    action_name TEXT,
-    cluster_url TEXT,
-    batch_id TEXT,
-    request_payload TEXT,
-    response_summary TEXT,
-    status TEXT DEFAULT 'success',
-    created_at TEXT DEFAULT CURRENT_TIMESTAMP"""
-
-_CUSTOMERS = """
-CREATE TABLE job_customers (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    job_id TEXT NOT NULL,
-    cid TEXT NOT NULL,
-    FOREIGN KEY (job_id) REFERENCES jobs(job_id)
-);
-"""
-# Apart from the tables, so that the benchmark's generator can add it after a bulk load.
-CUSTOMERS_INDEX = "CREATE INDEX idx_job_customers_job ON job_customers(job_id);\n"
-
-# The legacy jobs.db of each generation, as the samples in ../shared/legacy/ have them.
-TABLES = {
-    "v1": "CREATE TABLE users (user_id TEXT PRIMARY KEY, display_name TEXT);\n"
-    f"CREATE TABLE jobs ({_JOBS_COLUMNS},\n"
-    "    FOREIGN KEY (user_id) REFERENCES users(user_id)\n);" + _CUSTOMERS,
-    "v2": f"CREATE TABLE jobs ({_JOBS_COLUMNS}\n);" + _CUSTOMERS,
-    "v3": f"CREATE TABLE jobs ({_JOBS_COLUMNS}\n);"
-    + _CUSTOMERS
-    + "ALTER TABLE jobs ADD COLUMN http_status INTEGER;\n"
-    "ALTER TABLE jobs ADD COLUMN error_message TEXT;\n"
-    "ALTER TABLE jobs ADD COLUMN updated_at TEXT;\n",
-}
-SCHEMAS = {generation: tables + CUSTOMERS_INDEX for generation, tables in TABLES.items()}
-
-AUDIT_SCHEMA = """
-CREATE TABLE audit_log (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    timestamp TEXT DEFAULT CURRENT_TIMESTAMP,
-    username TEXT,
-    action TEXT,
-    details TEXT,
-    ip_address TEXT,
-    status TEXT
-);
-"""
+from legacy.schema import AUDIT_SCHEMA, SCHEMAS
 
 CLUSTER_URL = "https://tms-east.example.internal:8443"
 
