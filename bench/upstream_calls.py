@@ -26,7 +26,7 @@ import django
 
 django.setup()
 
-from jobs.fake_cluster import FakeCluster  # noqa: E402
+from devtools.fake_cluster import FakeCluster  # noqa: E402
 from jobs.upstream import call_set_action  # noqa: E402
 
 BENCH_TOKEN = "bench-token"  # noqa: S105 (the fake accepts any token but bad-token)

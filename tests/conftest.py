@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 from model_bakery import baker
 
-from jobs.fake_cluster import FakeCluster
+from devtools.fake_cluster import FakeCluster
 from tests.helpers import make_user
 
 # The fake cluster answers a CID starting SLOW after this long; test clusters time out sooner.

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from jobs.fake_cluster import FakeCluster, loopback_host
+from devtools.fake_cluster import FakeCluster, loopback_host
 from jobs.upstream import call_set_action
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -247,11 +247,11 @@ def test_huge_answer_is_over_1_mib(fake):
 
 def test_fake_never_logs_the_token(fake, caplog):
     caplog.set_level(logging.DEBUG)
-    caplog.set_level(logging.DEBUG, logger="jobs")
+    caplog.set_level(logging.DEBUG, logger="devtools")
     for cids in (["C1"], ["E500"], ["HUGE"], ["TRICKLE"]):
         call(fake, "job-log", cids, timeout_seconds=0.5)
     send(fake, body=b"{not json")
-    assert any(r.name == "jobs.fake_cluster" for r in caplog.records)
+    assert any(r.name == "devtools.fake_cluster" for r in caplog.records)
     assert not [r for r in caplog.records if TOKEN in r.getMessage()]
 
 

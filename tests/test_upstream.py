@@ -19,8 +19,8 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 import tmsdash
+from devtools.fake_cluster import FakeCluster
 from jobs import upstream
-from jobs.fake_cluster import FakeCluster
 from jobs.upstream import (
     MAX_ERROR_CHARS,
     MAX_RESPONSE_BYTES,

@@ -156,6 +156,7 @@ INSTALLED_APPS = [
     "jobs",
     "audit",
     "legacy",
+    "devtools",
 ]
 
 MIDDLEWARE = [
@@ -260,5 +261,6 @@ LOGGING = {
     "loggers": {
         "jobs": {"level": LOG_LEVEL},
         "audit": {"level": LOG_LEVEL},
+        "devtools": {"level": LOG_LEVEL},
     },
 }

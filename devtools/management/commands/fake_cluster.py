@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.fake_cluster import SET_ACTION_PATH, FakeCluster, loopback_host
+from devtools.fake_cluster import SET_ACTION_PATH, FakeCluster, loopback_host
 
 
 def _host(value: str) -> str:
