@@ -10,7 +10,8 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from audit.models import AuditEntry
-from jobs.admin import LargeTableAdmin, json_block, uuid_prefix_bounds
+from lib.admin import LargeTableAdmin, json_block
+from lib.uuids import uuid_prefix_bounds
 
 
 @admin.register(AuditEntry)

@@ -1,15 +1,13 @@
 """The admin for jobs and clusters: failed jobs first, job history read-only, tables of millions.
 
-Lists are built for tables of millions of rows: the paginator counts at most
-`CappedCountPaginator.cap` rows instead of the whole table, every filter matches an index whose
-order is the list's order (newest first), facets are off, only the indexed "created" column is
-sortable, and the date hierarchy reads the first and last dates instead of every distinct day.
+The job lists are built on lib.admin's large-table base (a capped count, no facets, a cheap date
+hierarchy); on top of it every filter here matches an index whose order is the list's order
+(newest first), and only the indexed "created" column is sortable.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-import json
 from functools import reduce
 from http import HTTPStatus
 from operator import or_
@@ -20,20 +18,19 @@ from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import actions as admin_actions
 from django.contrib.admin.utils import unquote
-from django.contrib.admin.views.main import ChangeList
 from django.contrib.auth import get_user_model
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.urls import reverse
-from django.utils import formats, timezone
 from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
-from django.utils.text import Truncator, capfirst
+from django.utils.text import Truncator
 
 from jobs.csvexport import jobs_csv_response
-from jobs.models import Cluster, FailedJob, Job, JobCustomer, uuid_prefix_bounds
-from jobs.pagination import CappedCountPaginator
+from jobs.models import Cluster, FailedJob, Job, JobCustomer
 from jobs.validators import validate_cluster_base_url
+from lib.admin import LargeTableAdmin, json_block
+from lib.uuids import uuid_prefix_bounds
 
 STATUS_COLOURS = {
     Job.Status.SUCCESS: "#4caf50",
@@ -53,87 +50,6 @@ CUSTOMERS_SHOWN = 100
 # A customer found in more jobs than this is searched by subquery instead of a list of ids
 # (SQLite accepts at most 32,766 parameters in one statement).
 CID_SEARCH_ID_LIST_MAX = 5_000
-
-
-class CheapDateHierarchyChangeList(ChangeList):
-    """A change list whose date hierarchy costs two one-row queries.
-
-    Django's lists the distinct years, months or days of the matching rows, which reads every
-    row (a million on the jobs table). This one offers the calendar units between the first
-    and the last matching date, so a unit in between may hold no rows.
-    """
-
-    def date_hierarchy_links(self) -> dict[str, Any]:
-        name = self.date_hierarchy
-        year_field, month_field, day_field = (f"{name}__{p}" for p in ("year", "month", "day"))
-        year, month, day = (self.params.get(f) for f in (year_field, month_field, day_field))
-
-        def link(filters: dict[str, Any]) -> str:
-            return self.get_query_string(filters, [f"{name}__"])
-
-        if year and month and day:
-            date = dt.date(int(year), int(month), int(day))
-            return {
-                "show": True,
-                "back": {
-                    "link": link({year_field: year, month_field: month}),
-                    "title": capfirst(formats.date_format(date, "YEAR_MONTH_FORMAT")),
-                },
-                "choices": [{"title": capfirst(formats.date_format(date, "MONTH_DAY_FORMAT"))}],
-            }
-        # Two queries, not one MIN/MAX aggregate: SQLite answers a lone MIN or MAX (or a LIMIT 1)
-        # from the end of an index, but reads the whole index for both together.
-        dates = self.queryset.values_list(name, flat=True)
-        earliest = dates.order_by(name).first()
-        if earliest is None:
-            return {"show": False}
-        latest = dates.order_by(f"-{name}").first()
-        first, last = (timezone.localtime(d).date() for d in (earliest, latest))
-        if not year and first.year == last.year:
-            year = str(first.year)
-            if first.month == last.month:
-                month = str(first.month)
-        if year and month:
-            days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
-            return {
-                "show": True,
-                "back": {"link": link({year_field: year}), "title": year},
-                "choices": [
-                    {
-                        "link": link({year_field: year, month_field: month, day_field: d.day}),
-                        "title": capfirst(formats.date_format(d, "MONTH_DAY_FORMAT")),
-                    }
-                    for d in days
-                ],
-            }
-        if year:
-            return {
-                "show": True,
-                "back": {"link": link({}), "title": "All dates"},
-                "choices": [
-                    {
-                        "link": link({year_field: year, month_field: m}),
-                        "title": capfirst(
-                            formats.date_format(dt.date(int(year), m, 1), "YEAR_MONTH_FORMAT")
-                        ),
-                    }
-                    for m in range(first.month, last.month + 1)
-                ],
-            }
-        return {
-            "show": True,
-            "back": None,
-            "choices": [
-                {"link": link({year_field: str(y)}), "title": str(y)}
-                for y in range(first.year, last.year + 1)
-            ],
-        }
-
-
-def json_block(value: Any) -> SafeString:
-    """`value` as indented JSON in a <pre>, escaped."""
-    text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-    return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', text)
 
 
 def status_badge(status: str) -> SafeString:
@@ -182,42 +98,6 @@ class FailedStatusFilter(admin.SimpleListFilter):
 
     def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
         return queryset.filter(status=self.value()) if self.value() else queryset
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """History: nobody adds, changes or deletes through the admin, superusers included."""
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-
-class LargeTableAdmin(ReadOnlyAdmin):
-    """List settings for tables of millions of rows (see the module docstring)."""
-
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-
-    def get_paginator(
-        self,
-        request: HttpRequest,
-        queryset: QuerySet,
-        per_page: int,
-        orphans: int = 0,
-        allow_empty_first_page: bool = True,
-    ) -> CappedCountPaginator:
-        return CappedCountPaginator(
-            queryset,
-            per_page,
-            orphans,
-            allow_empty_first_page,
-            select_related=self.list_select_related,
-        )
 
 
 @admin.register(Job)
@@ -307,9 +187,6 @@ class JobAdmin(LargeTableAdmin):
         "customer_list",
         "request_json",
     )
-
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
-        return CheapDateHierarchyChangeList
 
     @admin.display(description="job id")
     def short_id(self, job: Job) -> SafeString:

@@ -1,6 +1,5 @@
 from __future__ import annotations
 
-import re
 import uuid
 
 from django.conf import settings
@@ -8,6 +7,8 @@ from django.core.validators import MaxValueValidator, MinValueValidator, URLVali
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+
+from lib.uuids import uuid_prefix_bounds
 
 
 class Cluster(models.Model):
@@ -70,22 +71,6 @@ class JobStatus(models.TextChoices):
     FAILED = "FAILED", "Failed"
     # The process died mid-call: the cluster may or may not have applied the action.
     UNKNOWN = "UNKNOWN", "Unknown outcome"
-
-
-_HEX_PREFIX = re.compile(r"[0-9a-fA-F-]{1,36}")
-
-
-def uuid_prefix_bounds(term: str) -> tuple[uuid.UUID, uuid.UUID] | None:
-    """The lowest and highest UUIDs that start with `term`, or None if it cannot start one.
-
-    A range on the primary key uses its index on both engines, where LIKE on a UUID would not.
-    """
-    if not _HEX_PREFIX.fullmatch(term):
-        return None
-    digits = term.replace("-", "").lower()
-    if not digits or len(digits) > 32:
-        return None
-    return uuid.UUID(digits.ljust(32, "0")), uuid.UUID(digits.ljust(32, "f"))
 
 
 class JobQuerySet(models.QuerySet):

@@ -18,8 +18,8 @@ from audit.services import client_ip
 from jobs.csvexport import jobs_csv_response
 from jobs.forms import JobFilterForm, RetryForm, SetActionForm
 from jobs.models import Job, JobCustomer
-from jobs.pagination import CappedCountPaginator
 from jobs.services import CustomerConflict, job_retry, job_submit
+from lib.pagination import CappedCountPaginator
 
 JOBS_PER_PAGE = 50
 CUSTOMERS_PER_PAGE = 100

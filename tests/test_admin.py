@@ -16,6 +16,7 @@ from model_bakery import baker
 from jobs import admin as jobs_admin
 from jobs.csvexport import csv_cell
 from jobs.models import Cluster, FailedJob, Job, JobCustomer
+from lib.pagination import CappedCountPaginator
 from tests.admin_helpers import ago, at, make_auditor, make_job, make_superuser
 
 JOBS = reverse("admin:jobs_job_changelist")
@@ -468,7 +469,7 @@ def test_export_is_the_only_action_and_there_is_no_retry(admin_client, operator)
 
 
 def test_list_says_more_than_when_it_stopped_counting(admin_client, operator, monkeypatch):
-    monkeypatch.setattr(jobs_admin.CappedCountPaginator, "cap", 3)
+    monkeypatch.setattr(CappedCountPaginator, "cap", 3)
     for _ in range(5):
         make_job(user=operator)
 

@@ -12,8 +12,8 @@ from django.urls import reverse
 from model_bakery import baker
 
 from audit.services import audit_record
-from jobs import admin as jobs_admin
 from jobs.models import Cluster, Job, JobCustomer
+from lib.admin import LargeTableAdmin
 from tests.admin_helpers import make_job, make_superuser
 
 LISTS = [
@@ -63,9 +63,9 @@ def test_list_queries_do_not_grow_with_rows(admin_client, url):
 @pytest.mark.parametrize("url", LISTS)
 def test_paged_list_queries_do_not_grow_with_rows_per_page(admin_client, monkeypatch, url):
     add_rows(0, 60)
-    monkeypatch.setattr(jobs_admin.LargeTableAdmin, "list_per_page", 5)
+    monkeypatch.setattr(LargeTableAdmin, "list_per_page", 5)
     few = queries_and_rows(admin_client, url)
-    monkeypatch.setattr(jobs_admin.LargeTableAdmin, "list_per_page", 50)
+    monkeypatch.setattr(LargeTableAdmin, "list_per_page", 50)
     many = queries_and_rows(admin_client, url)
 
     assert (few[1], many[1]) == (5, 50)

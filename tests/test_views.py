@@ -371,7 +371,7 @@ def test_refusals_keep_the_dashboards_navigation(
 
 
 def test_jobs_list_counts_no_further_than_the_cap(as_operator, operator, cluster, monkeypatch):
-    monkeypatch.setattr("jobs.pagination.CappedCountPaginator.cap", 2)
+    monkeypatch.setattr("lib.pagination.CappedCountPaginator.cap", 2)
     monkeypatch.setattr("jobs.views.JOBS_PER_PAGE", 1)
     for _ in range(4):
         make_job(operator, cluster)
