@@ -1,4 +1,4 @@
-"""The one way to write the audit trail."""
+"""The one way to write the audit trail: one entry at a time, or many imported at once."""
 
 from __future__ import annotations
 
@@ -36,6 +36,16 @@ def audit_record(
         ip_address=ip_address,
         details=details or {},
     )
+
+
+def audit_bulk_append(entries: list[AuditEntry]) -> None:
+    """Append many entries built elsewhere, in one statement per batch of 500.
+
+    For imports of history (a legacy audit file can hold millions of rows, and one INSERT per
+    row would be far too slow). It only adds new entries, which the append-only guard allows;
+    call it inside the transaction of the change it records.
+    """
+    AuditEntry.objects.bulk_create(entries, batch_size=500)
 
 
 def client_ip(request: HttpRequest | None) -> str | None:

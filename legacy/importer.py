@@ -32,7 +32,7 @@ from django.db import DEFAULT_DB_ALIAS, connection, connections, models, transac
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 from audit.models import AuditEntry
-from audit.services import audit_record
+from audit.services import audit_bulk_append, audit_record
 from jobs.models import Cluster, Job, JobCustomer
 from legacy.redact import redact, redact_text
 from legacy.schema import AUDIT_COLUMNS, JOB_COLUMNS, V3_JOB_COLUMNS
@@ -745,7 +745,7 @@ def _import_audit(
             entry.actor_id = ctx.users[entry.actor_username]
         if entries and not ctx.dry_run:
             with transaction.atomic():
-                _audit_bulk_create(entries)
+                audit_bulk_append(entries)
         report.audit_imported += len(entries)
         if progress:
             progress("audit entries", report.audit_read, total)
@@ -793,13 +793,3 @@ def _audit_entry(row: tuple, ctx: _Context) -> tuple[AuditEntry | None, str]:
         ),
         "",
     )
-
-
-def _audit_bulk_create(entries: list[AuditEntry]) -> None:
-    """Append imported legacy entries in one statement per batch.
-
-    The one place that writes the audit trail without audit_record(): a legacy audit file can
-    hold millions of rows, and one INSERT per row would make the import far too slow. It only
-    adds new entries, which the append-only guard allows.
-    """
-    AuditEntry.objects.bulk_create(entries, batch_size=500)
