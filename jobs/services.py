@@ -30,6 +30,7 @@ from audit.services import audit_record
 from jobs import upstream
 from jobs.models import Cluster, InFlightCustomer, Job, JobCustomer, JobToken
 from jobs.tokens import InvalidToken, token_decrypt, token_encrypt, token_fingerprint
+from lib.chunks import batched
 
 logger = logging.getLogger(__name__)
 
@@ -65,10 +66,6 @@ class CustomerConflict(ValidationError):
     def __init__(self, message: str, *, job_ids: list[uuid.UUID]) -> None:
         super().__init__({"cids": [message]})
         self.job_ids = job_ids
-
-
-def _chunks(items: Sequence, size: int) -> list[Sequence]:
-    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _name_some(items: list[str]) -> str:
@@ -196,7 +193,7 @@ def _replay(user, key: str, digest: str) -> list[Job] | None:
 
 def _conflicting_job_ids(cluster: Cluster, cids: list[str]) -> list[uuid.UUID]:
     job_ids: set[uuid.UUID] = set()
-    for part in _chunks(cids, CHUNK):
+    for part in batched(cids, CHUNK):
         job_ids.update(
             InFlightCustomer.objects.filter(cluster=cluster, cid__in=part).values_list(
                 "job_id", flat=True
@@ -213,7 +210,7 @@ def _enqueue(job_ids: list[uuid.UUID]) -> None:
 
 
 def _create(*, user, action, cluster, cids, token, key, digest, retry_of, ip_address):
-    chunks = _chunks(cids, cluster.max_cids_per_request)
+    chunks = list(batched(cids, cluster.max_cids_per_request))
     batch_id = uuid.uuid4() if len(chunks) > 1 else None
     now = timezone.now()
     fingerprint = token_fingerprint(token)

@@ -28,6 +28,7 @@ from django.db.models import Case, F, Func, Q, Value, When
 from audit.models import AuditEntry
 from audit.services import audit_record
 from jobs.models import Job, JobCustomer
+from lib.chunks import batched
 
 DEFAULT_WINDOW = 2.0
 # The summary the legacy page gave the copy it created.
@@ -164,8 +165,7 @@ def _groups(chains: list[list[_Job]], window: dt.timedelta) -> Iterator[Duplicat
     details: dict[uuid.UUID, list] = {}
     customers: dict[uuid.UUID, set[str]] = defaultdict(set)
     retried: set[uuid.UUID] = set()
-    for start in range(0, len(ids), _QUERY_BATCH):
-        batch = ids[start : start + _QUERY_BATCH]
+    for batch in batched(ids, _QUERY_BATCH):
         for pk, *rest in Job.objects.filter(pk__in=batch).values_list(
             "pk", "http_status", "response_summary", "status", "legacy_action_name"
         ):
@@ -178,12 +178,8 @@ def _groups(chains: list[list[_Job]], window: dt.timedelta) -> Iterator[Duplicat
     User = get_user_model()
     user_ids = sorted({chain[0].user_id for chain in chains})
     usernames: dict[int, str] = {}
-    for start in range(0, len(user_ids), _QUERY_BATCH):
-        usernames.update(
-            User.objects.filter(pk__in=user_ids[start : start + _QUERY_BATCH]).values_list(
-                "pk", User.USERNAME_FIELD
-            )
-        )
+    for batch in batched(user_ids, _QUERY_BATCH):
+        usernames.update(User.objects.filter(pk__in=batch).values_list("pk", User.USERNAME_FIELD))
     for chain in chains:
         by_customers: dict[frozenset[str], list[_Job]] = defaultdict(list)
         for job in chain:

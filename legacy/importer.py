@@ -36,6 +36,7 @@ from audit.services import audit_bulk_append, audit_record
 from jobs.models import Cluster, Job, JobCustomer
 from legacy.redact import redact, redact_text
 from legacy.schema import AUDIT_COLUMNS, JOB_COLUMNS, V3_JOB_COLUMNS
+from lib.chunks import batched
 
 # Never change it: a legacy id that is not a UUID becomes uuid5(LEGACY_NAMESPACE, id), and every
 # later run must map it to the same job.
@@ -317,17 +318,6 @@ def _order_key(value: object) -> tuple:
     return (3, value)
 
 
-def _batched(items: Iterable, size: int) -> Iterator[list]:
-    batch = []
-    for item in items:
-        batch.append(item)
-        if len(batch) >= size:
-            yield batch
-            batch = []
-    if batch:
-        yield batch
-
-
 # Jobs
 
 
@@ -349,7 +339,7 @@ def _import_jobs(
     report.generation = _generation(con, columns)
     total = con.execute("SELECT count(*) FROM jobs").fetchone()[0] if progress else 0
     rows = _jobs_with_customers(con, columns, report)
-    for chunk in _batched(rows, chunk_size):
+    for chunk in batched(rows, chunk_size):
         if not chunks.take():
             report.complete = False
             return
@@ -399,7 +389,7 @@ def _import_job_chunk(
     # Ids first: a job already here (a second run, a resumed one) is not converted at all.
     ids = [legacy_job_uuid(legacy_id) if (legacy_id := _text(row[0])) else None for row, _ in chunk]
     present = set()
-    for batch in _batched((pk for pk in ids if pk is not None), _QUERY_BATCH):
+    for batch in batched((pk for pk in ids if pk is not None), _QUERY_BATCH):
         present.update(Job.objects.filter(pk__in=batch).values_list("pk", flat=True))
     fresh = []
     for (row, raw_cids), job_id in zip(chunk, ids, strict=True):
@@ -616,7 +606,7 @@ def _resolve_users(
         return
     User = get_user_model()
     found: dict[str, int] = {}
-    for batch in _batched(sorted(missing), _QUERY_BATCH):
+    for batch in batched(sorted(missing), _QUERY_BATCH):
         found.update(
             User.objects.filter(**{f"{User.USERNAME_FIELD}__in": batch}).values_list(
                 User.USERNAME_FIELD, "pk"
@@ -725,7 +715,7 @@ def _import_audit(
     select = _select("audit_log", (id_column, *_AUDIT_COLUMNS), columns | {"rowid"})
     total = con.execute("SELECT count(*) FROM audit_log").fetchone()[0] if progress else 0
     present = _imported_audit_ids()
-    for chunk in _batched(con.execute(f"{select} ORDER BY {id_column}"), chunk_size):
+    for chunk in batched(con.execute(f"{select} ORDER BY {id_column}"), chunk_size):
         if not chunks.take():
             report.complete = False
             return
