@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import re
 import uuid
 
 from django.conf import settings
@@ -63,6 +64,23 @@ class JobAction(models.IntegerChoices):
     T_ENABLE = 3, "T-Enable"
     PE_FINALIZE = 4, "PE-Finalize"
     PE_DIRECT = 5, "PE-Direct"
+
+    @classmethod
+    def from_name(cls, name: str) -> JobAction | None:
+        """The action a name means, or None. Case, spaces and punctuation do not count, so
+        "PE-Enable", "pe_enable" and "PE ENABLE" are one action; the legacy dashboard's
+        "tran-begin" is Trans-Begin."""
+        return _ACTIONS_BY_NAME.get(_fold_action_name(name))
+
+
+def _fold_action_name(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", name.lower())
+
+
+_ACTIONS_BY_NAME = {
+    **{_fold_action_name(action.label): action for action in JobAction},
+    "tranbegin": JobAction.TRANS_BEGIN,
+}
 
 
 class JobStatus(models.TextChoices):

@@ -54,11 +54,6 @@ KEY_CHANGED_MESSAGE = (
     "since the job was submitted); the cluster was not called."
 )
 
-ACTION_ALIASES = {
-    **{label.lower(): code for code, label in Job.Action.choices},
-    "tran-begin": Job.Action.TRANS_BEGIN,
-}
-
 
 class CustomerConflict(ValidationError):
     """Some customers already have a job in progress on the cluster."""
@@ -74,12 +69,12 @@ def _name_some(items: list[str]) -> str:
 
 
 def parse_action(value: int | str) -> int:
-    """An action code from a code (1-5) or a name in any case (the legacy `tran-begin` too)."""
+    """An action code from a code (1-5) or a name in any spelling (see JobAction.from_name)."""
     text = str(value).strip()
     if text.isdigit() and int(text) in Job.Action.values:
         return int(text)
-    if text.lower() in ACTION_ALIASES:
-        return int(ACTION_ALIASES[text.lower()])
+    if (action := Job.Action.from_name(text)) is not None:
+        return int(action)
     names = ", ".join(Job.Action.labels)
     raise ValidationError({"action": [f"Unknown action {text!r}: choose one of {names}."]})
 

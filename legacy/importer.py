@@ -44,14 +44,6 @@ LEGACY_NAMESPACE = uuid.UUID("f81223ab-462f-4259-aee3-e593a7ce7fc4")
 
 NO_RESULT = "No result was recorded by the legacy dashboard"
 
-_ACTIONS_BY_NAME = {
-    "transbegin": Job.Action.TRANS_BEGIN,
-    "tranbegin": Job.Action.TRANS_BEGIN,
-    "peenable": Job.Action.PE_ENABLE,
-    "tenable": Job.Action.T_ENABLE,
-    "pefinalize": Job.Action.PE_FINALIZE,
-    "pedirect": Job.Action.PE_DIRECT,
-}
 _UNKNOWN_ACTION = 0
 # Jobs (with their customers) per transaction. Large on purpose: on SQLite each commit of
 # rows spread over the created_at and CID indexes costs a WAL checkpoint; a million jobs took
@@ -546,8 +538,8 @@ def _action(raw_code: object, name: str) -> tuple[int, str]:
     if code is not None:
         # Not storable, but never dropped: shown by its name, or by the code as written.
         return _UNKNOWN_ACTION, name or str(raw_code)
-    folded = re.sub(r"[^a-z0-9]", "", name.lower())
-    return _ACTIONS_BY_NAME.get(folded, _UNKNOWN_ACTION), name
+    action = Job.Action.from_name(name)
+    return (_UNKNOWN_ACTION if action is None else int(action)), name
 
 
 _PLAIN_STATUSES = {"SUCCESS", "FAILED", "IN_PROGRESS", ""}

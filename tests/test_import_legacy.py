@@ -16,6 +16,7 @@ from model_bakery import baker
 
 from audit.models import AuditEntry
 from jobs.models import Job, JobCustomer
+from jobs.services import parse_action
 from legacy.importer import LEGACY_NAMESPACE, NO_RESULT, legacy_import
 from tests.helpers import database_text
 from tests.legacy_files import (
@@ -144,6 +145,15 @@ def test_action_by_code_else_by_name_in_any_spelling_and_unknown_kept(db, tmp_pa
     assert jobs["odd-name"].action_label == "Frobnicate"
     assert jobs["odd-name"].legacy_action_name == "Frobnicate"
     assert jobs["lower"].action_label == "Trans-Begin"
+
+
+@pytest.mark.parametrize(
+    "spelling", ["tran-begin", "TRANS_BEGIN", "pe enable", "T-Enable", "pe_finalize", "PEDirect"]
+)
+def test_import_and_set_action_read_action_names_alike(db, tmp_path, spelling):
+    write_jobs_db(tmp_path / "jobs.db", [legacy_job(action_code=None, action_name=spelling)])
+    run_import("--jobs-db", str(tmp_path / "jobs.db"))
+    assert Job.objects.get().action == parse_action(spelling)
 
 
 @pytest.mark.parametrize(

@@ -46,6 +46,8 @@ def submit(user, on_cluster, cids="C1 C2", **overrides):
         ("pe-enable", 2),
         (" T-Enable ", 3),
         ("PE-FINALIZE", 4),
+        ("pe_finalize", 4),
+        ("PE Direct", 5),
         ("pe-direct", 5),
     ],
 )
