@@ -7,6 +7,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 
 from devtools.fake_cluster import SET_ACTION_PATH, FakeCluster, loopback_host
+from lib.argtypes import port, seconds
 
 
 def _host(value: str) -> str:
@@ -14,22 +15,6 @@ def _host(value: str) -> str:
         return loopback_host(value)
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _port(value: str) -> int:
-    if not value.isdigit() or int(value) > 65535:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a port number (0 to 65535)")
-    return int(value)
-
-
-def _seconds(value: str) -> float:
-    try:
-        seconds = float(value)
-    except ValueError:
-        seconds = -1.0
-    if not 0 <= seconds <= 3600:
-        raise argparse.ArgumentTypeError(f"{value!r} is not a number of seconds from 0 to 3600")
-    return seconds
 
 
 class Command(BaseCommand):
@@ -47,11 +32,11 @@ class Command(BaseCommand):
             "--host", type=_host, default="127.0.0.1", help="A loopback address (127.0.0.1)."
         )
         parser.add_argument(
-            "--port", type=_port, default=9100, help="The port (9100; 0 picks a free one)."
+            "--port", type=port, default=9100, help="The port (9100; 0 picks a free one)."
         )
         parser.add_argument(
             "--slow-seconds",
-            type=_seconds,
+            type=seconds(maximum=3600),
             default=35.0,
             help="How long SLOW and TRICKLE answers take (35, past the default 30 s timeout).",
         )

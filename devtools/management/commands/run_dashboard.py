@@ -5,22 +5,16 @@ import subprocess
 import sys
 import threading
 import time
-from argparse import ArgumentTypeError
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs.services import job_reap_stale
+from lib.argtypes import positive_int
 
 HOUSEKEEPING_SECONDS = 60
 STOP_SECONDS = 15
-
-
-def positive_int(value: str) -> int:
-    if not value.isdigit() or int(value) < 1:
-        raise ArgumentTypeError("expected a whole number of at least 1")
-    return int(value)
 
 
 class Command(BaseCommand):

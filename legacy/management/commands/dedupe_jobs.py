@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import math
 import uuid
 
 from django.contrib.auth import get_user_model
@@ -10,29 +9,7 @@ from django.core.management.base import BaseCommand, CommandError
 from django.utils import timezone
 
 from legacy.dedupe import DEFAULT_WINDOW, DedupeReport, DuplicateGroup, job_dedupe
-
-
-def _window(raw: str) -> float:
-    try:
-        value = float(raw)
-    except ValueError:
-        value = math.nan
-    if not math.isfinite(value) or value < 0:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of seconds, 0 or more")
-    return value
-
-
-def _moment(raw: str) -> dt.datetime:
-    """A date (midnight at its start) or a date and time; without an offset, in TIME_ZONE."""
-    try:
-        value = dt.datetime.fromisoformat(raw.strip())
-    except ValueError:
-        raise argparse.ArgumentTypeError(
-            f"{raw!r} is not a date: use YYYY-MM-DD or YYYY-MM-DDTHH:MM[:SS]"
-        ) from None
-    if timezone.is_naive(value):
-        value = timezone.make_aware(value)
-    return value
+from lib.argtypes import moment, seconds
 
 
 def _when(moment: dt.datetime) -> str:
@@ -57,21 +34,21 @@ class Command(BaseCommand):
     def add_arguments(self, parser: argparse.ArgumentParser) -> None:
         parser.add_argument(
             "--window",
-            type=_window,
+            type=seconds(),
             default=DEFAULT_WINDOW,
             metavar="SECONDS",
             help=f"Largest gap from the group's first job (default {DEFAULT_WINDOW:g}).",
         )
         parser.add_argument(
             "--since",
-            type=_moment,
+            type=moment,
             metavar="DATE",
             help="Only jobs created at or after this (YYYY-MM-DD or an ISO date and time; "
             "without an offset, in TIME_ZONE).",
         )
         parser.add_argument(
             "--until",
-            type=_moment,
+            type=moment,
             metavar="DATE",
             help="Only jobs created before this (a date means its midnight: "
             "--since 2026-01-29 --until 2026-01-30 is that one day).",

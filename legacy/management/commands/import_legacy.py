@@ -7,15 +7,7 @@ from pathlib import Path
 from django.core.management.base import BaseCommand, CommandError
 
 from legacy.importer import LegacyFileError, LegacyImportReport, legacy_import
-
-
-def _zone(raw: str) -> zoneinfo.ZoneInfo:
-    try:
-        return zoneinfo.ZoneInfo(raw)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise argparse.ArgumentTypeError(
-            f"{raw!r} is not an IANA time zone name such as UTC or Europe/Berlin"
-        ) from None
+from lib.argtypes import time_zone
 
 
 def _reasons(skipped: dict[str, int]) -> str:
@@ -42,7 +34,7 @@ class Command(BaseCommand):
         )
         parser.add_argument(
             "--timezone",
-            type=_zone,
+            type=time_zone,
             metavar="ZONE",
             help="The legacy server's local time zone, for times it wrote without an offset "
             "(default: TIME_ZONE). CURRENT_TIMESTAMP text is UTC whatever this says.",
