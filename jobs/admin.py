@@ -26,21 +26,13 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
+from jobs.badges import status_badge
 from jobs.csvexport import jobs_csv_response
 from jobs.models import Cluster, FailedJob, Job, JobCustomer
 from jobs.validators import validate_cluster_base_url
 from lib.admin import LargeTableAdmin, json_block
 from lib.uuids import uuid_prefix_bounds
 
-STATUS_COLOURS = {
-    Job.Status.SUCCESS: "#4caf50",
-    Job.Status.FAILED: "#dc3545",
-    Job.Status.IN_PROGRESS: "#2196f3",
-    Job.Status.UNKNOWN: "#ffc107",
-}
-OTHER_STATUS_COLOUR = "#999"
-# White text is unreadable on amber.
-DARK_TEXT_ON = {"#ffc107"}
 # The codes offered by the HTTP status filter. Each is an equality on an indexed column, so the
 # list stays in index order; ranges such as "all 5xx" would make the database sort every match.
 # Any other code can still be asked for in the address, e.g. ?http_status=418.
@@ -50,18 +42,6 @@ CUSTOMERS_SHOWN = 100
 # A customer found in more jobs than this is searched by subquery instead of a list of ids
 # (SQLite accepts at most 32,766 parameters in one statement).
 CID_SEARCH_ID_LIST_MAX = 5_000
-
-
-def status_badge(status: str) -> SafeString:
-    colour = STATUS_COLOURS.get(status, OTHER_STATUS_COLOUR)
-    text_colour = "#212529" if colour in DARK_TEXT_ON else "#fff"
-    return format_html(
-        '<span class="status-badge" style="background:{};color:{};padding:1px 6px;'
-        'border-radius:3px;font-weight:bold;white-space:nowrap">{}</span>',
-        colour,
-        text_colour,
-        status,
-    )
 
 
 class OperatorFilter(admin.RelatedFieldListFilter):
@@ -134,6 +114,11 @@ class JobAdmin(LargeTableAdmin):
         "(exact). Several words: jobs matching all of them."
     )
     actions = ("export_csv",)
+
+    class Media:
+        # The status badge's colours, the same as in the operator UI.
+        css = {"all": ["css/badges.css"]}
+
     # Actions apply to the ticked rows; no "select all N" across pages.
     actions_selection_counter = False
     fieldsets = (
@@ -211,7 +196,7 @@ class JobAdmin(LargeTableAdmin):
 
     @admin.display(description="status")
     def status_badge(self, job: Job) -> SafeString:
-        return status_badge(job.status)
+        return status_badge(job)
 
     @admin.display(description="error")
     def error_short(self, job: Job) -> SafeString | str:

@@ -14,6 +14,7 @@ from django.urls import reverse
 from model_bakery import baker
 
 from jobs import admin as jobs_admin
+from jobs.badges import status_badge
 from jobs.csvexport import csv_cell
 from jobs.models import Cluster, FailedJob, Job, JobCustomer
 from lib.pagination import CappedCountPaginator
@@ -122,25 +123,18 @@ def test_job_row_shows_its_columns(admin_client, operator, cluster):
     assert '<td class="field-created nowrap">' in content
 
 
-@pytest.mark.parametrize(
-    ("status", "colour"),
-    [
-        (Job.Status.SUCCESS, "#4caf50"),
-        (Job.Status.FAILED, "#dc3545"),
-        (Job.Status.IN_PROGRESS, "#2196f3"),
-        (Job.Status.UNKNOWN, "#ffc107"),
-    ],
-)
-def test_status_is_a_badge_with_its_word_in_its_colour(admin_client, operator, status, colour):
-    make_job(user=operator, status=status)
+@pytest.mark.parametrize("status", Job.Status.values)
+def test_status_is_the_operator_uis_badge(admin_client, operator, status):
+    job = make_job(user=operator, status=status)
     content = admin_client.get(JOBS).content.decode()
-    assert f'style="background:{colour};' in content
-    assert f">{status}</span>" in content
+    assert str(status_badge(job)) in content
+    assert f'class="badge badge-{status.lower()}"' in content
+    assert "/static/css/badges.css" in content
 
 
 def test_status_outside_the_known_ones_is_grey():
-    badge = jobs_admin.status_badge("RETIRED")
-    assert "background:#999;" in badge
+    badge = status_badge(Job(status="RETIRED"))
+    assert 'class="badge badge-other"' in badge
     assert ">RETIRED</span>" in badge
 
 

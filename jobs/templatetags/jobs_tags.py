@@ -3,30 +3,12 @@ from __future__ import annotations
 import json
 
 from django import template
-from django.utils.html import format_html
 
+from jobs.badges import status_badge
 from jobs.models import Job
 
 register = template.Library()
-
-KNOWN = set(Job.Status.values)
-
-
-@register.simple_tag
-def status_badge(job: Job) -> str:
-    """The status as a coloured badge with its word; FAILED and UNKNOWN explain on hover."""
-    status = job.status if job.status in KNOWN else "OTHER"
-    title = ""
-    if job.status in (Job.Status.FAILED, Job.Status.UNKNOWN):
-        message = job.error_message or "No error message"
-        title = f"HTTP {job.http_status} - {message}" if job.http_status else message
-    return format_html(
-        '<span class="badge badge-{}" data-status="{}" title="{}">{}</span>',
-        status.lower(),
-        job.status,
-        title,
-        job.status.replace("_", " "),
-    )
+register.simple_tag(status_badge)
 
 
 @register.filter
