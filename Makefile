@@ -4,11 +4,12 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST_PORT ?= 127.0.0.1:8000
 
-# `make run` is a local demo: DEBUG on unless the environment says otherwise.
-RUN_ENV := DEBUG=$${DEBUG:-true}
-# Tests need a SECRET_KEY (DEBUG is off in tests), read no local .env, and run on
-# TEST_DATABASE_URL when it is set.
-TEST_ENV := SECRET_KEY=$${SECRET_KEY:-insecure-key-for-tests-only} ENV_FILE=/dev/null \
+# `make run` is a local demo: DEBUG on unless the environment says otherwise, and the devtools
+# (fake cluster, demo users, the all-in-one runner) installed.
+RUN_ENV := DEBUG=$${DEBUG:-true} TMS_DEVTOOLS=true
+# Tests need a SECRET_KEY (DEBUG is off in tests) and the devtools, read no local .env, and run
+# on TEST_DATABASE_URL when it is set.
+TEST_ENV := SECRET_KEY=$${SECRET_KEY:-insecure-key-for-tests-only} ENV_FILE=/dev/null TMS_DEVTOOLS=true \
 	$(if $(TEST_DATABASE_URL),DATABASE_URL=$(TEST_DATABASE_URL))
 
 .PHONY: run test lint format clean

@@ -26,6 +26,7 @@ SETTING_NAMES = [
     "TMS_QUEUE_EXPIRY",
     "TMS_WORKER_CONCURRENCY",
     "TMS_TOKEN_KEY",
+    "TMS_DEVTOOLS",
 ]
 
 
@@ -81,6 +82,7 @@ def test_starts_with_secret_key_and_debug_off():
         ("TMS_QUEUE_EXPIRY", "10m"),
         ("TMS_WORKER_CONCURRENCY", "0"),
         ("TMS_TOKEN_KEY", "too-short"),
+        ("TMS_DEVTOOLS", "maybe"),
     ],
 )
 def test_malformed_value_stops_start_up_naming_the_variable(name, value):
@@ -120,3 +122,17 @@ def test_manage_py_reports_a_configuration_error_in_one_line():
     assert result.stderr.startswith("tmsdash: The environment variable SECRET_KEY is not set.")
     assert result.stderr.count("\n") == 1
     assert "Traceback" not in result.stderr
+
+
+def test_devtools_follow_debug_unless_set():
+    apps = "'devtools' in settings.INSTALLED_APPS"
+    assert start(apps, SECRET_KEY="k").stdout.strip() == "False"
+    assert start(apps, DEBUG="true").stdout.strip() == "True"
+    assert start(apps, SECRET_KEY="k", TMS_DEVTOOLS="true").stdout.strip() == "True"
+    assert start(apps, DEBUG="true", TMS_DEVTOOLS="false").stdout.strip() == "False"
+
+
+def test_production_settings_have_no_demo_seeding():
+    result = run_python(["manage.py", "seed_demo"], {"SECRET_KEY": "k"})
+    assert result.returncode != 0
+    assert "Unknown command: 'seed_demo'" in result.stderr

@@ -156,8 +156,12 @@ INSTALLED_APPS = [
     "jobs",
     "audit",
     "legacy",
-    "devtools",
 ]
+# The fake cluster, demo seeding and the all-in-one runner: for development, demos and tests,
+# never in production, where `seed_demo` would create a superuser with a printed password.
+TMS_DEVTOOLS = env("TMS_DEVTOOLS", _bool, DEBUG)
+if TMS_DEVTOOLS:
+    INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
