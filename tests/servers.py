@@ -102,6 +102,16 @@ def answer(
     return respond
 
 
+def held(release: threading.Event, respond: Respond) -> Respond:
+    """A respond function that holds each request until `release` is set (10 s at most)."""
+
+    def hold(handler: BaseHTTPRequestHandler) -> None:
+        release.wait(10)
+        respond(handler)
+
+    return hold
+
+
 def refused_url() -> tuple[socket.socket, str]:
     """A URL whose port refuses connections: bound, never listening, held by the caller."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)

@@ -1,11 +1,19 @@
-"""The conflict guard and idempotency hold under concurrent submits, on SQLite and PostgreSQL."""
+"""The conflict guard, idempotency and the claim hold under concurrency, on both engines."""
 
 from __future__ import annotations
 
 import pytest
 
+from audit.models import AuditEntry
 from jobs.models import InFlightCustomer, Job, JobCustomer
-from jobs.services import CustomerConflict, job_submit
+from jobs.services import (
+    NOT_STARTED,
+    CustomerConflict,
+    ReapReport,
+    job_reap_stale,
+    job_run,
+    job_submit,
+)
 from tests.helpers import THREADS, TOKEN, run_concurrently
 
 
@@ -56,3 +64,49 @@ def test_concurrent_submits_on_distinct_customers_all_succeed(operator, cluster)
     assert errors == []
     assert len(results) == THREADS
     assert Job.objects.count() == THREADS
+
+
+RACED_JOBS = 60
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_reaper_and_workers_racing_for_queued_jobs_end_each_job_one_way(
+    operator, cluster, fake_cluster, settings
+):
+    """Queue expiry against late claims: the reaper failing never-started jobs while workers
+    claim them. Each job ends either FAILED "Not started" with the cluster never called, or
+    run by its worker with the cluster called once; never both."""
+    jobs = [
+        job_submit(user=operator, action=1, cluster=cluster, cids=f"RACE{n}", token=TOKEN)[0]
+        for n in range(RACED_JOBS)
+    ]
+    # Every queued job is past its expiry at once, while a started one is far from its
+    # cluster's timeout (so the reaper's other rule, UNKNOWN, stays out of this).
+    settings.TMS_QUEUE_EXPIRY = 0
+    # The reaper ends the newest first; the workers start from the oldest, so that they meet
+    # in the middle: some jobs are claimed before the reaper reaches them, others after.
+    oldest_first = [job.pk for job in jobs]
+    workers = THREADS - 1
+
+    def work(n: int) -> object:
+        if n == workers:
+            return job_reap_stale()
+        return [job_run(job_id=pk) for pk in oldest_first[n::workers]]
+
+    results, errors = run_concurrently(work)
+    assert errors == []
+    [report] = [result for result in results if isinstance(result, ReapReport)]
+    for job in Job.objects.filter(pk__in=oldest_first):
+        calls = fake_cluster.count(str(job.pk))
+        reaped = job.pk in report.expired
+        if job.started_at is None:
+            assert (job.status, job.error_message, calls, reaped) == (
+                "FAILED",
+                NOT_STARTED,
+                0,
+                True,
+            )
+        else:
+            assert (job.status, calls, reaped) == ("SUCCESS", 1, False)
+        events = set(AuditEntry.objects.filter(job_id=job.pk).values_list("event", flat=True))
+        assert len(events & {"job.failed", "job.succeeded", "job.late_result"}) == 1

@@ -8,8 +8,15 @@ import logging
 import pytest
 from django.utils import timezone
 
-from jobs.models import Job
-from jobs.services import job_reap_stale, job_submit
+from jobs.models import Job, JobToken
+from jobs.services import (
+    INTERRUPTED,
+    KEY_CHANGED_MESSAGE,
+    NOT_STARTED,
+    job_reap_stale,
+    job_run,
+    job_submit,
+)
 from tests.helpers import TOKEN, database_text
 
 
@@ -40,15 +47,39 @@ def submit(operator, cluster, immediate_tasks, django_capture_on_commit_callback
 def test_token_is_nowhere_after_the_job_ends(submit, caplog, cids, status):
     job = submit(cids)
     assert job.status == status
+    assert not JobToken.objects.filter(job_id=job.pk).exists()
     assert TOKEN not in database_text()
     assert TOKEN not in log_text(caplog)
 
 
-def test_token_is_nowhere_after_a_reap(submit, caplog):
+def test_token_is_nowhere_after_a_reap_of_a_job_never_started(submit, caplog):
     job = submit("C1", run=False)
+    assert JobToken.objects.filter(job_id=job.pk).exists()
     assert TOKEN not in database_text()  # encrypted while the job waits
     job_reap_stale(now=timezone.now() + dt.timedelta(hours=1))
     job.refresh_from_db()
-    assert job.status == "FAILED"
+    assert (job.status, job.error_message) == ("FAILED", NOT_STARTED)
+    assert not JobToken.objects.filter(job_id=job.pk).exists()
     assert TOKEN not in database_text()
     assert TOKEN not in log_text(caplog)
+
+
+def test_token_row_is_deleted_when_a_job_whose_worker_died_is_reaped(submit):
+    job = submit("C1", run=False)
+    # A worker claimed the job and died mid-call, long ago.
+    started = timezone.now() - dt.timedelta(hours=1)
+    Job.objects.filter(pk=job.pk).update(started_at=started)
+    job_reap_stale()
+    job.refresh_from_db()
+    assert (job.status, job.error_message) == ("UNKNOWN", INTERRUPTED)
+    assert not JobToken.objects.filter(job_id=job.pk).exists()
+
+
+def test_token_row_is_deleted_when_the_token_cannot_be_read(submit, fake_cluster):
+    job = submit("C1", run=False)
+    JobToken.objects.filter(job_id=job.pk).update(ciphertext="not-a-fernet-token")
+    job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.error_message) == ("FAILED", KEY_CHANGED_MESSAGE)
+    assert not JobToken.objects.filter(job_id=job.pk).exists()
+    assert fake_cluster.count(str(job.pk)) == 0

@@ -77,7 +77,18 @@ def test_success_reply_gives_success_with_message_and_customer_results(fake):
         CustomerResult(cid="C1", success=True, message="ok"),
         CustomerResult(cid="C2", success=True, message="ok"),
     )
-    assert result.duration_ms >= 0
+
+
+def test_duration_is_measured_around_the_whole_call():
+    def late(handler):
+        time.sleep(0.2)  # the cluster's own time, which the duration must include
+        answer(200, {"success": True})(handler)
+
+    with LoopbackServer(late) as server:
+        started = time.monotonic()
+        result = call(server.url)
+        elapsed_ms = (time.monotonic() - started) * 1000
+    assert 200 <= result.duration_ms <= elapsed_ms
 
 
 def test_success_without_message_summarises_the_customer_count():
