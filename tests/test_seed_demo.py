@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import io
 
+import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 
@@ -46,6 +47,25 @@ def test_seed_demo_prints_generated_passwords_that_work(db, monkeypatch):
     line = next(line for line in output.splitlines() if line.startswith("Created user admin"))
     password = line.rsplit("password: ", 1)[1].rstrip(")")
     assert authenticate(username="admin", password=password) is not None
+
+
+@pytest.mark.parametrize("name", ["operator", "auditor", "admin"])
+def test_an_empty_password_variable_means_unset(db, monkeypatch, name):
+    output = seed(monkeypatch, **{name: ""})
+    line = next(line for line in output.splitlines() if line.startswith(f"Created user {name}"))
+    assert "generated password: " in line
+    password = line.rsplit("password: ", 1)[1].rstrip(")")
+    assert password
+    assert authenticate(username=name, password=password) is not None
+
+
+def test_every_created_user_is_told_how_its_password_was_chosen(db, monkeypatch):
+    output = seed(monkeypatch, auditor="aud-secret-789")
+    lines = [line for line in output.splitlines() if line.startswith("Created user ")]
+    assert len(lines) == 3
+    assert all(
+        "(generated password: " in line or "(password from TMS_DEMO_" in line for line in lines
+    )
 
 
 def test_seed_demo_twice_creates_nothing_new(db, monkeypatch):

@@ -24,8 +24,9 @@ class Command(BaseCommand):
         "Creates the demo users operator (Operators), auditor (Auditors, staff) and admin "
         "(superuser), and an active cluster 'local' at http://127.0.0.1:9100, the fake cluster. "
         "Passwords come from TMS_DEMO_OPERATOR_PASSWORD, TMS_DEMO_AUDITOR_PASSWORD and "
-        "TMS_DEMO_ADMIN_PASSWORD, or are generated and printed once. Anything that already "
-        "exists is left as it is, so running it again changes nothing."
+        "TMS_DEMO_ADMIN_PASSWORD (unset or empty: generated and printed once). Anything that "
+        "already exists is left as it is, so running it again changes nothing; to set a new "
+        "password later, run manage.py changepassword USERNAME."
     )
 
     @transaction.atomic
@@ -36,7 +37,9 @@ class Command(BaseCommand):
             if User.objects.filter(username=username).exists():
                 continue
             env_name = f"TMS_DEMO_{username.upper()}_PASSWORD"
-            password = os.environ.get(env_name) or secrets.token_urlsafe(12)
+            # Unset and empty are the same: a generated password, shown once.
+            chosen = os.environ.get(env_name, "")
+            password = chosen or secrets.token_urlsafe(12)
             user = User.objects.create_user(
                 username=username,
                 password=password,
@@ -45,9 +48,7 @@ class Command(BaseCommand):
             )
             if group_name:
                 user.groups.add(Group.objects.get(name=group_name))
-            shown = (
-                f"password from {env_name}" if env_name in os.environ else f"password: {password}"
-            )
+            shown = f"password from {env_name}" if chosen else f"generated password: {password}"
             self.stdout.write(f"Created user {username} ({shown})")
             created.append(username)
 
