@@ -10,6 +10,8 @@ from django.db import migrations
 
 TRIGGER = "audit_auditentry_append_only"
 
+# Every column but actor_id. tests/test_audit.py fails when a column added to AuditEntry is
+# missing here (a new migration must then recreate the trigger).
 SQLITE_COLUMNS = ["id", "created_at", "actor_username", "event", "job_id", "ip_address", "details"]
 
 SQLITE_CREATE = f"""
