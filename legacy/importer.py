@@ -655,7 +655,8 @@ def _insert_rows(
 
     Not bulk_create: that builds a model instance per row (too slow for millions) and runs
     `pre_save`, which would overwrite the legacy `updated_at` with now. Fields not named take
-    their model default; an auto primary key is left to the database.
+    their model default, computed for each row when it is callable (a new UUID, the time now)
+    as the ORM would; an auto primary key is left to the database.
     """
     by_name = {f.attname: f for f in model._meta.concrete_fields}
     given = [by_name[name] for name in names]
@@ -666,7 +667,9 @@ def _insert_rows(
     ]
     # The wrapper itself, not the `connection` proxy, which costs a lookup per value.
     db = connections[DEFAULT_DB_ALIAS]
-    defaults = tuple(f.get_db_prep_save(f.get_default(), db) for f in missing)
+    per_row = [f for f in missing if f.has_default() and callable(f.default)]
+    constant = [f for f in missing if f not in per_row]
+    defaults = tuple(f.get_db_prep_save(f.get_default(), db) for f in constant)
     converted: dict[Any, Any] = {}
     conversions = [
         (index, convert)
@@ -678,13 +681,14 @@ def _insert_rows(
         values = list(row)
         for index, convert in conversions:
             values[index] = convert(values[index])
-        params.append((*values, *defaults))
+        fresh = (f.get_db_prep_save(f.get_default(), db) for f in per_row)
+        params.append((*values, *defaults, *fresh))
     if not params:
         return
     quote_name = connection.ops.quote_name
     sql = "INSERT INTO {} ({}) VALUES ({})".format(  # noqa: S608 (names from the model)
         quote_name(model._meta.db_table),
-        ", ".join(quote_name(f.column) for f in given + missing),
+        ", ".join(quote_name(f.column) for f in given + constant + per_row),
         ", ".join(["%s"] * (len(given) + len(missing))),
     )
     with connection.cursor() as cursor:

@@ -17,7 +17,7 @@ from model_bakery import baker
 from audit.models import AuditEntry
 from jobs.models import Job, JobCustomer
 from jobs.services import parse_action
-from legacy.importer import LEGACY_NAMESPACE, NO_RESULT, legacy_import
+from legacy.importer import LEGACY_NAMESPACE, NO_RESULT, _insert_rows, legacy_import
 from tests.helpers import database_text
 from tests.legacy_files import (
     CLUSTER_URL,
@@ -530,3 +530,18 @@ def test_progress_is_shown_only_on_a_terminal(db, tmp_path):
     )
     assert "\r" not in plain
     assert "\rjobs: 1 of 1 read" in terminal
+
+
+def test_raw_insert_computes_a_callable_default_for_each_row(db):
+    user = baker.make(get_user_model())
+    updated = dt.datetime(2026, 1, 29, tzinfo=UTC)
+    # Job.id (uuid4) and Job.created_at (now) are left to their callable defaults.
+    _insert_rows(
+        Job,
+        ["user_id", "action", "cluster_url", "updated_at"],
+        [(user.pk, 1, CLUSTER_URL, updated), (user.pk, 2, CLUSTER_URL, updated)],
+    )
+    jobs = list(Job.objects.all())
+    assert len(jobs) == 2
+    assert jobs[0].pk != jobs[1].pk
+    assert all(job.created_at > updated for job in jobs)
