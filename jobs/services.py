@@ -24,6 +24,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
 
 from audit.models import AuditEntry
 from audit.services import audit_record
@@ -239,9 +240,9 @@ def _create(*, user, action, cluster, cids, token, key, digest, retry_of, ip_add
         )
     with transaction.atomic():
         Job.objects.bulk_create(jobs)
-        JobToken.objects.bulk_create(
-            [JobToken(job=job, ciphertext=token_encrypt(token)) for job in jobs]
-        )
+        # Encrypted once, outside the comprehension, whose frame would hold the token too.
+        ciphertext = token_encrypt(token)
+        JobToken.objects.bulk_create([JobToken(job=job, ciphertext=ciphertext) for job in jobs])
         for job, chunk in zip(jobs, chunks, strict=True):
             JobCustomer.objects.bulk_create(
                 [JobCustomer(job=job, cid=cid) for cid in chunk], batch_size=CHUNK
@@ -287,6 +288,8 @@ def _create(*, user, action, cluster, cids, token, key, digest, retry_of, ip_add
     return jobs
 
 
+# Error reports hide every local of this call and of what it calls: the token is one.
+@sensitive_variables()
 def job_submit(
     *,
     user,
@@ -354,6 +357,8 @@ def job_submit(
     )
 
 
+# Error reports hide every local of this call and of what it calls: the token is one.
+@sensitive_variables()
 def job_retry(
     *,
     job: Job,
@@ -457,6 +462,8 @@ def _record_outcomes(job_id: uuid.UUID, outcomes: Sequence[upstream.CustomerResu
     JobCustomer.objects.bulk_update(rows, ["outcome", "message"], batch_size=CHUNK)
 
 
+# Error reports hide every local of this call and of what it calls: the token is one.
+@sensitive_variables()
 def job_run(*, job_id: uuid.UUID) -> bool:
     """Run a job: claim it, call its cluster once, record the outcome. The task's body.
 

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
 from audit.models import AuditEntry
@@ -54,6 +55,7 @@ class SignInView(LoginView):
         return reverse("job_list")
 
 
+@sensitive_post_parameters("token")
 @login_required
 @permission_required("jobs.run_set_action", raise_exception=True)
 def set_action(request: HttpRequest) -> HttpResponse:
@@ -106,6 +108,7 @@ def job_detail(request: HttpRequest, pk) -> HttpResponse:
     return render(request, template, _job_context(request, job))
 
 
+@sensitive_post_parameters("retry_token")
 @login_required
 @require_POST
 @permission_required("jobs.run_set_action", raise_exception=True)

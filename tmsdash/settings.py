@@ -174,6 +174,8 @@ MIDDLEWARE = [
 ]
 
 ROOT_URLCONF = "tmsdash.urls"
+# Hide tokens and passwords from error pages and reports with DEBUG on too.
+DEFAULT_EXCEPTION_REPORTER_FILTER = "tmsdash.error_reports.AlwaysSafeExceptionReporterFilter"
 WSGI_APPLICATION = "tmsdash.wsgi.application"
 
 TEMPLATES = [
