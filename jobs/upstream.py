@@ -13,13 +13,14 @@ the call last longer than the timeout (the result is still a timeout).
 
 The operator's token goes into the Authorization header and nowhere else: it is never logged,
 and any text that came from the cluster is redacted before it reaches a result, since a
-cluster may echo the token back in an error message.
+cluster may echo the token back in an error message, changed in case, percent-encoded or
+base64-encoded.
 """
 
 from __future__ import annotations
 
+import base64
 import contextlib
-import functools
 import http
 import http.client
 import json
@@ -34,6 +35,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from typing import Any
+from urllib.parse import quote, quote_plus
 
 import requests
 import urllib3
@@ -58,6 +60,9 @@ _READ_CHUNK_BYTES = 64 * 1024
 _HEADER_VALUE = re.compile(r"[\x21-\x7e]+")
 _INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 _WHITESPACE = re.compile(r"\s+")
+# A base64 part shorter than this is not looked for in the cluster's text (a short token's
+# encoded fragments would match ordinary words); the token as sent always is.
+_MIN_ENCODED_ECHO = 8
 
 
 @dataclass(frozen=True)
@@ -96,7 +101,7 @@ def call_set_action(
     never followed, and at most MAX_RESPONSE_BYTES of the body are read.
     """
     started = time.monotonic()
-    clean = functools.partial(_clean, token=token)
+    clean = _cleaner(token)
     if not _HEADER_VALUE.fullmatch(token):
         result = _failed(None, "The token is empty or has characters not allowed in a header")
     else:
@@ -514,11 +519,38 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         pending.extend(item for item in wrapped if isinstance(item, BaseException))
 
 
-def _clean(text: str, limit: int, *, token: str) -> str:
-    """Text from the cluster made safe to store and show: no token, no control characters,
-    whitespace collapsed, at most `limit` characters."""
+def _cleaner(token: str) -> Callable[[str, int], str]:
+    """`clean(text, limit)`: text from the cluster made safe to store and show. A closure, not
+    a partial, whose repr in an error report would show the token."""
+    echoed = _echo_pattern(token) if token else None
+
+    def clean(text: str, limit: int) -> str:
+        return _clean(text, limit, echoed)
+
+    return clean
+
+
+def _echo_pattern(token: str) -> re.Pattern[str]:
+    """The token as a cluster may echo it: as sent, in another case, percent-encoded, or
+    base64-encoded (alone or inside a longer encoded text, at any of the three byte alignments,
+    in either alphabet)."""
+    forms = {token, quote(token, safe=""), quote_plus(token, safe="")}
+    raw = token.encode()
+    for shift in range(3):
+        for encode in (base64.b64encode, base64.urlsafe_b64encode):
+            encoded = encode(b"\0" * shift + raw).decode()
+            # Only the characters made of the token's bits alone: each holds 6 of them.
+            core = encoded[-(-shift * 8 // 6) : (shift + len(raw)) * 8 // 6]
+            if len(core) >= _MIN_ENCODED_ECHO:
+                forms.add(core)
+    alternatives = sorted(forms, key=len, reverse=True)
+    return re.compile("|".join(map(re.escape, alternatives)), re.IGNORECASE)
+
+
+def _clean(text: str, limit: int, echoed: re.Pattern[str] | None) -> str:
+    """No token, no control characters, whitespace collapsed, at most `limit` characters."""
     # Redact before cutting anything, so that no cut can leave part of the token behind.
-    text = text.replace(token, "[redacted]") if token else text
+    text = echoed.sub("[redacted]", text) if echoed else text
     text = text[: limit * 4]
     text = "".join(" " if unicodedata.category(ch) in _INVISIBLE_CATEGORIES else ch for ch in text)
     return _shorten(_WHITESPACE.sub(" ", text).strip(), limit)

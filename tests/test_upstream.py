@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import contextlib
 import dataclasses
 import datetime
 import gzip
 import json
 import logging
+import re
 import ssl
 import threading
 import time
 import unicodedata
+from urllib.parse import quote, unquote
 
 import pytest
 from cryptography import x509
@@ -663,6 +667,46 @@ def test_token_echoed_by_the_cluster_is_redacted_everywhere():
     assert result.summary == "Applied with Bearer [redacted]"
     assert result.customer_results[0].message == "token [redacted] refused"
     assert TOKEN not in repr(result)
+
+
+@pytest.mark.parametrize(
+    "echo",
+    [
+        lambda token: token.upper(),
+        lambda token: token.swapcase(),
+        lambda token: quote(token, safe=""),
+        lambda token: quote(f"token={token}&x=1", safe=""),
+        lambda token: base64.b64encode(token.encode()).decode(),
+        lambda token: base64.urlsafe_b64encode(token.encode()).decode(),
+        # Inside a longer encoded text, at each of the three byte alignments.
+        lambda token: base64.b64encode(f"Authorization: Bearer {token}".encode()).decode(),
+        lambda token: base64.b64encode(f"a:{token}:z".encode()).decode(),
+        lambda token: base64.b64encode(f"ab:{token}".encode()).decode(),
+    ],
+)
+@pytest.mark.parametrize("token", [TOKEN, "s3cr3t/Tok+en=with:signs?9Q"])
+def test_token_echoed_changed_or_encoded_is_redacted(echo, token):
+    echoed = echo(token)
+    respond = answer(500, {"message": f"refused credentials {echoed} for this call"})
+    with LoopbackServer(respond) as server:
+        result = call(server.url, token=token)
+    assert result.http_status == 500
+    assert "[redacted]" in result.error_message
+    recovered = recoverable(result.error_message).lower()
+    assert not any(token[i : i + 8].lower() in recovered for i in range(len(token) - 7))
+
+
+def recoverable(text: str) -> str:
+    """What `text` gives back decoded every way a cluster could have encoded the token."""
+    found = [text, unquote(text)]
+    for piece in re.split(r"\[redacted\]|\s", text):
+        for start in range(4):
+            part = piece[start:]
+            part = part[: len(part) - len(part) % 4]
+            for decode in (base64.b64decode, base64.urlsafe_b64decode):
+                with contextlib.suppress(ValueError):
+                    found.append(decode(part).decode("latin-1"))
+    return "\n".join(found)
 
 
 def test_token_in_a_redirect_location_is_redacted():
