@@ -9,5 +9,7 @@ urlpatterns = [
     path("jobs/<uuid:pk>/", views.job_detail, name="job_detail"),
     path("jobs/<uuid:pk>/retry/", views.job_retry_view, name="job_retry"),
     path("batches/<uuid:batch_id>/", views.batch_detail, name="batch_detail"),
-    path("customers/<str:cid>/", views.customer_history, name="customer_history"),
+    # The customer ID goes in the query (?cid=...): imported legacy IDs may hold "/", "?" or dots
+    # that no path segment carries safely.
+    path("customers/", views.customer_history, name="customer_history"),
 ]

@@ -11,6 +11,7 @@ from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpRespons
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
@@ -174,7 +175,7 @@ def _filtered_jobs(request: HttpRequest) -> tuple[JobFilterForm, object]:
 def job_list(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
     if q and _customer_visible(request, q):
-        return redirect("customer_history", cid=q)
+        return redirect(customer_history_url(q))
     form, jobs = _filtered_jobs(request)
     paginator = CappedCountPaginator(jobs, JOBS_PER_PAGE, select_related=("user", "cluster"))
     page = paginator.get_page(request.GET.get("page"))
@@ -199,12 +200,20 @@ def job_export(request: HttpRequest) -> StreamingHttpResponse:
     return jobs_csv_response(jobs.iterator(chunk_size=2000))
 
 
+def customer_history_url(cid: str) -> str:
+    return reverse("customer_history") + "?" + urlencode({"cid": cid})
+
+
 @login_required
-def customer_history(request: HttpRequest, cid: str) -> HttpResponse:
+def customer_history(request: HttpRequest) -> HttpResponse:
+    cid = request.GET.get("cid", "")
+    if not cid:
+        raise Http404("No customer ID given.")
     rows = (
         JobCustomer.objects.filter(cid=cid, job__in=Job.objects.visible_to(request.user))
         .select_related("job__user", "job__cluster")
         .order_by("-job__created_at")
     )
     page = Paginator(rows, JOBS_PER_PAGE).get_page(request.GET.get("page"))
-    return render(request, "jobs/customer_history.html", {"cid": cid, "page": page})
+    context = {"cid": cid, "page": page, "query": urlencode({"cid": cid})}
+    return render(request, "jobs/customer_history.html", context)

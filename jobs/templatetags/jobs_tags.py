@@ -6,9 +6,16 @@ from django import template
 
 from jobs.badges import status_badge
 from jobs.models import Job
+from jobs.views import customer_history_url
 
 register = template.Library()
 register.simple_tag(status_badge)
+
+
+@register.simple_tag
+def customer_url(cid: str) -> str:
+    """The customer history of `cid`, whatever characters it holds."""
+    return customer_history_url(cid)
 
 
 @register.filter

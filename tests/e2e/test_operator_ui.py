@@ -62,7 +62,7 @@ def test_job_page_turns_success_green_in_place(page, operator, cluster, fake_clu
     expect(page.locator("#job-http-status")).to_contain_text("200")
     links = page.locator("table#job-customers a.cid-link")
     expect(links).to_have_text(["C1", "C2"])
-    expect(links.first).to_have_attribute("href", "/customers/C1/")
+    expect(links.first).to_have_attribute("href", "/customers/?cid=C1")
     assert fake_cluster.count(job_id) == 1
 
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
@@ -225,7 +225,7 @@ def test_searching_a_customer_id_opens_the_customer_history(page, operator, clus
     page.goto("/jobs/")
     page.fill("#jobs-filter input[name=q]", "CUST-42")
     page.click("#apply-filters")
-    expect(page).to_have_url(re.compile(r"/customers/CUST-42/$"))
+    expect(page).to_have_url(re.compile(r"/customers/\?cid=CUST-42$"))
     rows = page.locator("table#customer-jobs tr[data-job-id]")
     expect(rows).to_have_count(2)
     expect(rows.nth(0)).to_have_attribute("data-job-id", second_id)
