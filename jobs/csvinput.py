@@ -9,6 +9,9 @@ from django.core.exceptions import ValidationError
 
 MAX_CSV_BYTES = 5 * 1024 * 1024
 CID_HEADERS = {"cid", "customer_id"}
+NOT_TEXT = "The file is not a CSV text file: save the spreadsheet as CSV (UTF-8) and upload that."
+# Spreadsheets and documents a CSV is mistaken for: zip (xlsx, ods), OLE (xls), PDF.
+_BINARY_SIGNATURES = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0", b"%PDF")
 
 
 def csv_read_cids(data: bytes) -> tuple[list[str], list[str]]:
@@ -22,11 +25,14 @@ def csv_read_cids(data: bytes) -> tuple[list[str], list[str]]:
         raise ValidationError(
             f"The CSV file is {len(data) / 1024 / 1024:.1f} MB; the limit is 5 MB."
         )
+    # A NUL never stands in text; a binary file read as text would give nonsense IDs.
+    if data.startswith(_BINARY_SIGNATURES) or b"\x00" in data:
+        raise ValidationError(NOT_TEXT)
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ValidationError(f"The CSV file is not UTF-8 text (line {line}).") from None
+        raise ValidationError(f"{NOT_TEXT} (It is not UTF-8 from line {line}.)") from None
     try:
         rows = list(csv.reader(io.StringIO(text, newline="")))
     except csv.Error as exc:

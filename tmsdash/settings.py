@@ -165,6 +165,7 @@ if TMS_DEVTOOLS:
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "tmsdash.middleware.RefuseNulMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -238,6 +239,10 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 TMS_ALLOWED_CLUSTER_HOSTS = env("TMS_ALLOWED_CLUSTER_HOSTS", _list, [])
 TMS_CID_PATTERN = env("TMS_CID_PATTERN", _regex, r"^[A-Za-z0-9_-]{1,64}$")
 TMS_MAX_CIDS = env("TMS_MAX_CIDS", _positive_int, 100_000)
+# A typed submission of TMS_MAX_CIDS customer IDs of 64 characters must fit in a request: each
+# with a separator a browser may send as up to 6 bytes ("%0D%0A"), plus the rest of the form.
+# A larger request is refused before it is read (the 400 page says why).
+DATA_UPLOAD_MAX_MEMORY_SIZE = TMS_MAX_CIDS * (64 + 6) + 1024 * 1024
 # A started job with no result this long after its cluster's timeout is reaped as UNKNOWN.
 TMS_REAP_GRACE = env("TMS_REAP_GRACE", _seconds, 60)
 # A job that no worker started within this many seconds is reaped as FAILED.

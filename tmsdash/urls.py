@@ -7,6 +7,8 @@ admin.site.site_header = "TMS Dashboard administration"
 admin.site.site_title = "TMS Dashboard administration"
 admin.site.index_title = "Administration"
 
+handler400 = "tmsdash.views.bad_request"
+
 urlpatterns = [
     path("", include("jobs.urls")),
     path("accounts/login/", SignInView.as_view(), name="login"),
