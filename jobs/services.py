@@ -198,6 +198,24 @@ def _conflicting_job_ids(cluster: Cluster, cids: list[str]) -> list[uuid.UUID]:
     return sorted(job_ids)
 
 
+def _conflict(user, cluster: Cluster, job_ids: list[uuid.UUID]) -> CustomerConflict:
+    """The refusal for customers with jobs in progress. It names only the jobs `user` may
+    see; another operator's job is "a job of another operator", its id kept from them."""
+    visible = set(Job.objects.filter(pk__in=job_ids).visible_to(user).values_list("pk", flat=True))
+    shown = [job_id for job_id in job_ids if job_id in visible]
+    hidden = len(job_ids) - len(shown)
+    parts = [f"job(s) {_name_some([str(job_id) for job_id in shown])}"] if shown else []
+    if hidden:
+        parts.append(
+            "a job of another operator" if hidden == 1 else f"{hidden} jobs of other operators"
+        )
+    return CustomerConflict(
+        f"Some customers already have a job in progress on cluster {cluster.name}: "
+        f"{' and '.join(parts)}. Wait for them to end.",
+        job_ids=shown,
+    )
+
+
 def _enqueue(job_ids: list[uuid.UUID]) -> None:
     from jobs.tasks import run_job
 
@@ -346,12 +364,7 @@ def job_submit(
             ):
                 continue
             if conflicts := _conflicting_job_ids(cluster, cid_list):
-                raise CustomerConflict(
-                    "Some customers already have a job in progress on cluster "
-                    f"{cluster.name}: job(s) {_name_some([str(j) for j in conflicts])}. "
-                    "Wait for them to end.",
-                    job_ids=conflicts,
-                ) from None
+                raise _conflict(user, cluster, conflicts) from None
     raise CustomerConflict(
         "The customers' jobs kept changing while this was submitted; submit again.", job_ids=[]
     )

@@ -6,6 +6,7 @@ import datetime as dt
 import uuid
 
 import pytest
+from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied, ValidationError
 from django_tasks_db.models import DBTaskResult
 from model_bakery import baker
@@ -24,7 +25,7 @@ from jobs.services import (
     parse_cids,
 )
 from jobs.tokens import token_decrypt
-from tests.helpers import TOKEN, row_counts
+from tests.helpers import TOKEN, make_user, row_counts
 
 
 def submit(user, on_cluster, cids="C1 C2", **overrides):
@@ -244,6 +245,30 @@ def test_customer_with_a_job_in_progress_on_the_cluster_is_refused_naming_the_jo
     assert excinfo.value.job_ids == [first.pk]
     assert str(first.pk) in excinfo.value.message_dict["cids"][0]
     assert row_counts() == before
+
+
+def test_a_conflict_with_another_operators_job_does_not_name_it(operator, cluster):
+    other = make_user("op-other", "Operators")
+    [theirs] = submit(other, cluster, "C1")
+    before = row_counts()
+    with pytest.raises(CustomerConflict) as excinfo:
+        submit(operator, cluster, "C1 C2")
+    message = excinfo.value.message_dict["cids"][0]
+    assert "a job of another operator" in message
+    assert str(theirs.pk) not in message
+    assert excinfo.value.job_ids == []
+    assert row_counts() == before
+
+
+def test_a_conflict_names_another_operators_job_to_an_auditor_who_may_see_it(operator, cluster):
+    other = make_user("op-other", "Operators")
+    [theirs] = submit(other, cluster, "C1")
+    operator.user_permissions.add(Permission.objects.get(codename="view_all_jobs"))
+    operator = type(operator).objects.get(pk=operator.pk)  # permissions are cached per object
+    with pytest.raises(CustomerConflict) as excinfo:
+        submit(operator, cluster, "C1")
+    assert str(theirs.pk) in excinfo.value.message_dict["cids"][0]
+    assert excinfo.value.job_ids == [theirs.pk]
 
 
 def test_same_customer_on_another_cluster_is_allowed(operator, cluster):
