@@ -29,7 +29,6 @@ from django.utils.text import Truncator
 from jobs.badges import status_badge
 from jobs.csvexport import jobs_csv_response
 from jobs.models import Cluster, FailedJob, Job, JobCustomer
-from jobs.validators import validate_cluster_base_url
 from lib.admin import LargeTableAdmin, json_block
 from lib.uuids import uuid_prefix_bounds
 
@@ -346,11 +345,6 @@ class ClusterForm(forms.ModelForm):
             "verify_tls",
             "is_active",
         )
-
-    def clean_base_url(self) -> str:
-        value = self.cleaned_data["base_url"]
-        validate_cluster_base_url(value)
-        return value
 
 
 @admin.register(Cluster)

@@ -4,11 +4,13 @@ import re
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
+from jobs.validators import endpoint_key, validate_cluster_endpoint
 from lib.uuids import uuid_prefix_bounds
 
 
@@ -56,6 +58,25 @@ class Cluster(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        """The endpoint rules (jobs.validators), and no other active cluster at the same
+        endpoint: two would let one customer be in flight twice on one real cluster."""
+        validate_cluster_endpoint(self.base_url, self.action_path)
+        if not self.is_active:
+            return
+        key = endpoint_key(self.base_url, self.action_path)
+        others = Cluster.objects.filter(is_active=True).exclude(pk=self.pk)
+        for name, base_url, action_path in others.values_list("name", "base_url", "action_path"):
+            if endpoint_key(base_url, action_path) == key:
+                raise ValidationError(
+                    {
+                        "base_url": [
+                            f"The active cluster {name} already calls this endpoint; "
+                            "deactivate it first, or use it."
+                        ]
+                    }
+                )
 
 
 class JobAction(models.IntegerChoices):

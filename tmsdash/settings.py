@@ -237,6 +237,9 @@ TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 # The dashboard's own settings.
 # Hosts that a Cluster's base URL may name (empty: any host).
 TMS_ALLOWED_CLUSTER_HOSTS = env("TMS_ALLOWED_CLUSTER_HOSTS", _list, [])
+# Link-local and cloud metadata addresses (169.254.0.0/16, fe80::/10, fd00:ec2::254) are never
+# called unless this is on.
+TMS_ALLOW_LINK_LOCAL_CLUSTERS = env("TMS_ALLOW_LINK_LOCAL_CLUSTERS", _bool, False)
 TMS_CID_PATTERN = env("TMS_CID_PATTERN", _regex, r"^[A-Za-z0-9_-]{1,64}$")
 TMS_MAX_CIDS = env("TMS_MAX_CIDS", _positive_int, 100_000)
 # A typed submission of TMS_MAX_CIDS customer IDs of 64 characters must fit in a request: each
