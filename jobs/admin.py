@@ -26,7 +26,9 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 from django.utils.text import Truncator
 
+from audit.services import client_ip
 from jobs.badges import status_badge
+from jobs.clusters import cluster_delete, cluster_save
 from jobs.csvexport import jobs_csv_response
 from jobs.models import Cluster, FailedJob, Job, JobCustomer
 from lib.admin import LargeTableAdmin, json_block
@@ -361,6 +363,16 @@ class ClusterAdmin(admin.ModelAdmin):
     list_filter = ("is_active",)
     search_fields = ("name", "base_url")
     actions = ("delete_selected",)
+
+    def save_model(self, request: HttpRequest, obj: Cluster, form: Any, change: bool) -> None:
+        cluster_save(cluster=obj, actor=request.user, ip_address=client_ip(request))
+
+    def delete_model(self, request: HttpRequest, obj: Cluster) -> None:
+        cluster_delete(cluster=obj, actor=request.user, ip_address=client_ip(request))
+
+    def delete_queryset(self, request: HttpRequest, queryset: QuerySet) -> None:
+        for cluster in queryset:
+            cluster_delete(cluster=cluster, actor=request.user, ip_address=client_ip(request))
 
     def delete_view(
         self, request: HttpRequest, object_id: str, extra_context: dict | None = None

@@ -9,6 +9,7 @@ from django.core.exceptions import ValidationError
 from django.urls import reverse
 from model_bakery import baker
 
+from audit.models import AuditEntry
 from jobs.models import Cluster
 from jobs.validators import validate_cluster_base_url
 from tests.admin_helpers import make_job, make_superuser
@@ -168,3 +169,62 @@ def test_bulk_delete_of_clusters_without_jobs_asks_then_deletes(admin_client, cl
 
     assert admin_client.post(CLUSTERS, {**data, "post": "yes"}).status_code == 302
     assert not Cluster.objects.exists()
+
+
+# Every change to a cluster is audited: who, and the values before and after.
+
+
+def cluster_entries(event: str) -> list[AuditEntry]:
+    return list(AuditEntry.objects.filter(event=event))
+
+
+def test_adding_a_cluster_is_audited_with_who_and_its_values(admin_client, admin_user):
+    admin_client.post(ADD, form(), REMOTE_ADDR="10.1.2.3")
+    [entry] = cluster_entries("cluster.created")
+    cluster = Cluster.objects.get()
+    assert (entry.actor, entry.ip_address) == (admin_user, "10.1.2.3")
+    assert entry.details["cluster_id"] == cluster.pk
+    assert entry.details["after"]["base_url"] == "https://tms-eu2.example.net"
+    assert entry.details["after"]["action_path"] == "/api/set_action"
+
+
+def test_editing_a_cluster_is_audited_with_what_changed(admin_client, admin_user, cluster):
+    url = reverse("admin:jobs_cluster_change", args=[cluster.pk])
+    old_url = cluster.base_url
+    admin_client.post(url, form(name="eu1", base_url="http://127.0.0.1:9200", timeout_seconds=45))
+    [entry] = cluster_entries("cluster.changed")
+    assert entry.actor == admin_user
+    assert entry.details["before"] == {"base_url": old_url, "timeout_seconds": 2}
+    assert entry.details["after"] == {"base_url": "http://127.0.0.1:9200", "timeout_seconds": 45}
+
+
+def test_deactivating_a_cluster_is_audited(admin_client, cluster):
+    url = reverse("admin:jobs_cluster_change", args=[cluster.pk])
+    admin_client.post(
+        url, form(name="eu1", base_url=cluster.base_url, timeout_seconds=2, is_active="")
+    )
+    [entry] = cluster_entries("cluster.deactivated")
+    assert entry.details == {
+        "cluster_id": cluster.pk,
+        "cluster": "eu1",
+        "before": {"is_active": True},
+        "after": {"is_active": False},
+    }
+
+
+def test_saving_a_cluster_unchanged_writes_no_entry(admin_client, cluster):
+    url = reverse("admin:jobs_cluster_change", args=[cluster.pk])
+    admin_client.post(url, form(name="eu1", base_url=cluster.base_url, timeout_seconds=2))
+    assert not AuditEntry.objects.filter(event__startswith="cluster.").exists()
+
+
+def test_deleting_a_cluster_is_audited_with_its_values(admin_client, cluster):
+    admin_client.post(reverse("admin:jobs_cluster_delete", args=[cluster.pk]), {"post": "yes"})
+    [entry] = cluster_entries("cluster.deleted")
+    assert entry.details["before"]["base_url"] == cluster.base_url
+
+
+def test_a_refused_cluster_writes_no_entry(admin_client):
+    admin_client.post(ADD, form(base_url="http://user:pw@127.0.0.1:9100"))
+    assert Cluster.objects.count() == 0
+    assert not AuditEntry.objects.filter(event__startswith="cluster.").exists()

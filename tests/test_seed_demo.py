@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import call_command
 
+from audit.models import AuditEntry
 from jobs.models import Cluster
 
 
@@ -40,6 +41,8 @@ def test_seed_demo_creates_users_groups_and_local_cluster(db, monkeypatch):
     cluster = Cluster.objects.get(name="local")
     assert cluster.base_url == "http://127.0.0.1:9100"
     assert cluster.is_active
+    entry = AuditEntry.objects.get(event="cluster.created")
+    assert entry.details["cluster_id"] == cluster.pk
 
 
 def test_seed_demo_prints_generated_passwords_that_work(db, monkeypatch):

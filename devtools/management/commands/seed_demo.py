@@ -5,9 +5,11 @@ import secrets
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
-from django.core.management.base import BaseCommand
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
+from jobs.clusters import cluster_save
 from jobs.models import Cluster
 
 DEMO_USERS = [
@@ -52,10 +54,12 @@ class Command(BaseCommand):
             self.stdout.write(f"Created user {username} ({shown})")
             created.append(username)
 
-        _, cluster_created = Cluster.objects.get_or_create(
-            name=DEMO_CLUSTER["name"], defaults={"base_url": DEMO_CLUSTER["base_url"]}
-        )
-        if cluster_created:
+        if not Cluster.objects.filter(name=DEMO_CLUSTER["name"]).exists():
+            try:
+                cluster_save(cluster=Cluster(**DEMO_CLUSTER))
+            except ValidationError as exc:
+                messages = " ".join(exc.messages)
+                raise CommandError(f"Cannot create the cluster local: {messages}") from None
             self.stdout.write(f"Created cluster local at {DEMO_CLUSTER['base_url']}")
             created.append("cluster local")
 
