@@ -156,7 +156,14 @@ class Job(models.Model):
         related_name="jobs",
         db_index=False,
     )
-    cluster_url = models.CharField(max_length=500, help_text="The cluster URL when the job ran.")
+    # The endpoint, timeout and TLS check the job was submitted with: its worker calls these and
+    # the reaper waits by this timeout, whatever happens to the cluster afterwards.
+    cluster_url = models.CharField(max_length=500, help_text="The cluster's base URL.")
+    action_path = models.CharField(max_length=200, blank=True)
+    timeout_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="The cluster's timeout; empty for imported jobs."
+    )
+    verify_tls = models.BooleanField(default=True)
     batch_id = models.UUIDField(null=True, blank=True, db_index=True)
     batch_seq = models.PositiveIntegerField(
         null=True, blank=True, help_text="The job's place (1, 2, ...) among its batch's chunks."

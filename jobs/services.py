@@ -239,6 +239,9 @@ def _create(*, user, action, cluster, cids, token, key, digest, retry_of, ip_add
                 action=action,
                 cluster=cluster,
                 cluster_url=cluster.base_url,
+                action_path=cluster.action_path,
+                timeout_seconds=cluster.timeout_seconds,
+                verify_tls=cluster.verify_tls,
                 batch_id=batch_id,
                 batch_seq=seq if batch_id else None,
                 request_payload={
@@ -490,8 +493,8 @@ def job_run(*, job_id: uuid.UUID) -> bool:
     if not claimed:
         logger.warning("job %s not run: it was already started or has ended", job_id)
         return False
-    job = Job.objects.select_related("cluster").get(pk=job_id)
-    logger.info("job %s started on %s", job_id, job.cluster)
+    job = Job.objects.get(pk=job_id)
+    logger.info("job %s started on %s", job_id, job.cluster_url)
     ciphertext = JobToken.objects.filter(job_id=job_id).values_list("ciphertext", flat=True)
     try:
         token = token_decrypt(ciphertext.get())
@@ -510,15 +513,16 @@ def job_run(*, job_id: uuid.UUID) -> bool:
     # No transaction is open here: the claim is committed, and the result is recorded in a
     # new short transaction below.
     result = upstream.call_set_action(
-        base_url=job.cluster.base_url,
-        action_path=job.cluster.action_path,
+        # What the job was submitted with, not what its cluster says now.
+        base_url=job.cluster_url,
+        action_path=job.action_path,
         job_id=str(job_id),
         action=job.action,
         action_name=job.action_label,
         cids=cids,
         token=token,
-        timeout_seconds=job.cluster.timeout_seconds,
-        verify_tls=job.cluster.verify_tls,
+        timeout_seconds=job.timeout_seconds,
+        verify_tls=job.verify_tls,
     )
     status = Status.SUCCESS if result.success else Status.FAILED
     details = {
@@ -558,7 +562,8 @@ class ReapReport:
 def job_reap_stale(*, now: datetime | None = None) -> ReapReport:
     """End the jobs nothing will end: never calls a cluster.
 
-    A started job still IN_PROGRESS longer than its cluster's timeout plus TMS_REAP_GRACE
+    A started job still IN_PROGRESS longer than its timeout (the cluster's when the job was
+    submitted) plus TMS_REAP_GRACE
     becomes UNKNOWN (its worker died mid-call; the cluster may have applied it). A job no
     worker started within TMS_QUEUE_EXPIRY becomes FAILED, and its task, should it run
     later, does nothing.
@@ -567,9 +572,10 @@ def job_reap_stale(*, now: datetime | None = None) -> ReapReport:
     report = ReapReport()
     grace = timedelta(seconds=settings.TMS_REAP_GRACE)
     running = Job.objects.in_progress().filter(started_at__isnull=False)
-    for cluster in Cluster.objects.filter(pk__in=running.values("cluster_id")):
-        cutoff = now - timedelta(seconds=cluster.timeout_seconds) - grace
-        for job_id in running.filter(cluster=cluster, started_at__lt=cutoff).values_list(
+    # By the timeout each job was submitted with: one query per distinct timeout.
+    for timeout in running.order_by().values_list("timeout_seconds", flat=True).distinct():
+        cutoff = now - timedelta(seconds=timeout or 0) - grace
+        for job_id in running.filter(timeout_seconds=timeout, started_at__lt=cutoff).values_list(
             "pk", flat=True
         ):
             if _end(

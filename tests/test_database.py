@@ -78,3 +78,24 @@ def test_concurrent_writers_all_succeed(operator):
     assert AuditEntry.objects.filter(event="set_action.requested").count() == (
         THREADS * WRITES_PER_THREAD
     )
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_jobs_recorded_before_they_kept_their_endpoint_take_their_clusters(operator):
+    executor = MigrationExecutor(connection)
+    executor.migrate([("jobs", "0004_list_indexes")])
+    old = executor.loader.project_state([("jobs", "0004_list_indexes")]).apps
+    cluster = old.get_model("jobs", "Cluster").objects.create(
+        name="eu1", base_url="https://tms.example", action_path="/v2/set", timeout_seconds=45
+    )
+    job = old.get_model("jobs", "Job").objects.create(
+        user_id=operator.pk, action=1, cluster=cluster, cluster_url=cluster.base_url
+    )
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
+    migrated = Job.objects.get(pk=job.pk)
+    assert (migrated.action_path, migrated.timeout_seconds, migrated.verify_tls) == (
+        "/v2/set",
+        45,
+        True,
+    )

@@ -135,3 +135,54 @@ def test_result_after_reap_goes_to_the_audit_log_only(operator, cluster, fake_cl
     assert late.details["outcome"] == "FAILED"
     assert late.details["error"].startswith("Request timeout")
     assert not AuditEntry.objects.filter(job_id=job.pk, event="job.failed").exists()
+
+
+# A job runs against what it was submitted to.
+
+
+def test_editing_the_cluster_after_submit_changes_new_jobs_only(
+    operator, cluster, fake_cluster, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks(execute=False):
+        [queued] = job_submit(user=operator, action=1, cluster=cluster, cids="C1", token=TOKEN)
+    submitted = (cluster.base_url, cluster.action_path, cluster.timeout_seconds)
+    with LoopbackServer(answer(200, {"success": True})) as elsewhere:
+        cluster.base_url, cluster.timeout_seconds, cluster.verify_tls = elsewhere.url, 7, False
+        cluster.save()
+        job_run(job_id=queued.pk)
+        assert elsewhere.received == []
+    assert fake_cluster.count(str(queued.pk)) == 1
+    queued.refresh_from_db()
+    assert queued.status == "SUCCESS"
+    assert (queued.cluster_url, queued.action_path, queued.timeout_seconds) == submitted
+    assert queued.verify_tls
+
+    with django_capture_on_commit_callbacks(execute=False):
+        [later] = job_submit(user=operator, action=1, cluster=cluster, cids="C2", token=TOKEN)
+    assert (later.cluster_url, later.timeout_seconds, later.verify_tls) == (
+        cluster.base_url,
+        7,
+        False,
+    )
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_lowering_the_timeout_mid_call_does_not_reap_the_job(operator, settings):
+    release = threading.Event()
+    with LoopbackServer(held(release, answer(200, {"success": True}))) as server:
+        cluster = baker.make(Cluster, name="held", base_url=server.url, timeout_seconds=30)
+        [job] = job_submit(user=operator, action=1, cluster=cluster, cids="C1", token=TOKEN)
+        worker = threading.Thread(target=lambda: (job_run(job_id=job.pk), connections.close_all()))
+        worker.start()
+        try:
+            wait_until(lambda: len(server.received) == 1)
+            Cluster.objects.filter(pk=cluster.pk).update(timeout_seconds=1)
+            # Past the new timeout and the grace, well within the one the job was submitted with.
+            soon = timezone.now() + dt.timedelta(seconds=1 + settings.TMS_REAP_GRACE + 5)
+            assert job_reap_stale(now=soon).unknown == []
+        finally:
+            release.set()
+            worker.join()
+    job.refresh_from_db()
+    assert job.status == "SUCCESS"
+    assert not AuditEntry.objects.filter(job_id=job.pk, event="job.late_result").exists()
