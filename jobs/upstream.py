@@ -5,11 +5,13 @@ refused connections, TLS errors, odd bodies) into an `UpstreamResult`; it never 
 anything the cluster or the network does. Nothing else in the project imports `requests`.
 
 The cluster's timeout bounds the whole call. Connecting may take at most
-CONNECT_TIMEOUT_SECONDS of it; the wait for the status line and headers gets what connecting
-left; the body is read under a watchdog that shuts the connection down at the deadline, so a
-body that trickles in cannot stretch the call. One limit remains: each read of the status
-line and headers is bounded, but a server that sends its headers a line at a time can make
-the call last longer than the timeout (the result is still a timeout).
+CONNECT_TIMEOUT_SECONDS of it; from the moment the connection is made a guard shuts it down at
+the deadline, so neither a status line, headers nor a body that trickle in can stretch the call.
+
+Where the call goes is checked at call time as when the cluster was saved (jobs.validators:
+the endpoint stays on the base URL's allowed host), and the address the connection actually
+reached, after name resolution, must not be link-local or a cloud metadata address: nothing
+is sent to one.
 
 The operator's token goes into the Authorization header and nowhere else: it is never logged,
 and any text that came from the cluster is redacted before it reaches a result, since a
@@ -38,10 +40,14 @@ from typing import Any
 from urllib.parse import quote, quote_plus
 
 import requests
+import requests.adapters
 import urllib3
+import urllib3.connection
+from django.core.exceptions import ValidationError
 from urllib3.util import Timeout
 
 import tmsdash
+from jobs.validators import address_refused, validate_cluster_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -104,6 +110,8 @@ def call_set_action(
     clean = _cleaner(token)
     if not _HEADER_VALUE.fullmatch(token):
         result = _failed(None, "The token is empty or has characters not allowed in a header")
+    elif refusal := _endpoint_refusal(base_url, action_path):
+        result = _failed(None, f"Not called: {refusal}")
     else:
         result = _post(
             url=base_url + action_path,
@@ -124,6 +132,15 @@ def call_set_action(
         result.duration_ms,
     )
     return result
+
+
+def _endpoint_refusal(base_url: str, action_path: str) -> str:
+    """Why the dashboard will not call this endpoint now, or ""."""
+    try:
+        validate_cluster_endpoint(base_url, action_path)
+    except ValidationError as exc:
+        return " ".join(exc.messages)
+    return ""
 
 
 class _BearerAuth(requests.auth.AuthBase):
@@ -149,47 +166,94 @@ class _BodyTooLarge(Exception):
     pass
 
 
-class _Watchdog:
-    """Shuts the connection down when the deadline passes, ending any read blocked on it.
+class _AddressRefused(Exception):
+    """The cluster's host resolved to an address the dashboard never calls."""
 
-    A socket timeout bounds each read, not their sum: a body sent a few bytes at a time never
-    trips it. Shutting the socket down from another thread makes the blocked read return at
-    once, whatever the framing of the body, and for TLS too. The watchdog holds a duplicate of
-    the socket's descriptor, so it can never shut down a descriptor number reused by another
-    connection after this one closed.
+    def __init__(self, address: str) -> None:
+        super().__init__(address)
+        self.address = address
+
+
+class _CallGuard:
+    """Watches the call's connection from the moment it is made: refuses it when it reached a
+    link-local or metadata address, and shuts it down when the deadline passes.
+
+    A socket timeout bounds each read, not their sum: a status line, headers or a body sent a
+    few bytes at a time never trip it. Shutting the socket down from another thread makes the
+    blocked read return at once, whatever is being read, and for TLS too. The guard holds a
+    duplicate of the socket's descriptor, so it can never shut down a descriptor number reused
+    by another connection after this one closed.
     """
 
-    def __init__(self, response: requests.Response, seconds: float) -> None:
-        try:
-            self._sock: socket.socket | None = socket.socket(fileno=os.dup(response.raw.fileno()))
-        except (OSError, ValueError, AttributeError):
-            self._sock = None  # No socket left: the body has been read already.
+    def __init__(self, deadline: float) -> None:
         self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
         self._stopped = False
         self.fired = False
-        self._timer = threading.Timer(max(seconds, 0.0), self._fire)
+        self._timer = threading.Timer(max(deadline - time.monotonic(), 0.0), self._fire)
         self._timer.daemon = True
 
-    def __enter__(self) -> _Watchdog:
+    def __enter__(self) -> _CallGuard:
         self._timer.start()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
         with self._lock:
             self._stopped = True
+            sock, self._sock = self._sock, None
         self._timer.cancel()
-        if self._sock is not None:
-            self._sock.close()
+        if sock is not None:
+            sock.close()
+
+    def connected(self, sock: socket.socket) -> None:
+        """Called with each new connection, before anything is sent on it."""
+        address = sock.getpeername()[0]
+        if address_refused(address):
+            sock.close()
+            raise _AddressRefused(address)
+        with self._lock:
+            self._sock = socket.socket(fileno=os.dup(sock.fileno()))
+            if self.fired:
+                self._shutdown()
 
     def _fire(self) -> None:
         with self._lock:
             if self._stopped:
                 return
             self.fired = True
-            if self._sock is not None:
-                # An OSError means the peer is gone already: nothing is left to interrupt.
-                with contextlib.suppress(OSError):
-                    self._sock.shutdown(socket.SHUT_RDWR)
+            self._shutdown()
+
+    def _shutdown(self) -> None:
+        if self._sock is not None:
+            # An OSError means the peer is gone already: nothing is left to interrupt.
+            with contextlib.suppress(OSError):
+                self._sock.shutdown(socket.SHUT_RDWR)
+
+
+def _guarded_adapter(guard: _CallGuard) -> requests.adapters.HTTPAdapter:
+    """A transport whose every new connection is handed to `guard`."""
+
+    class Connection(urllib3.connection.HTTPConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            guard.connected(sock)
+            return sock
+
+    class TLSConnection(urllib3.connection.HTTPSConnection):
+        def _new_conn(self) -> socket.socket:
+            sock = super()._new_conn()
+            guard.connected(sock)
+            return sock
+
+    class Pool(urllib3.HTTPConnectionPool):
+        ConnectionCls = Connection
+
+    class TLSPool(urllib3.HTTPSConnectionPool):
+        ConnectionCls = TLSConnection
+
+    adapter = requests.adapters.HTTPAdapter()
+    adapter.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TLSPool}
+    return adapter
 
 
 def _post(
@@ -210,49 +274,66 @@ def _post(
         "Accept": "application/json",
         "User-Agent": USER_AGENT,
     }
-    try:
-        with requests.Session() as session:
-            response = session.post(
-                url,
-                json=payload,
-                headers=headers,
-                auth=_BearerAuth(token),
-                # `total` makes the wait for the status line use only the time connecting left.
-                timeout=Timeout(connect=connect_timeout, total=timeout_seconds),
-                allow_redirects=False,
-                stream=True,
-                verify=verify_tls,
-            )
-            with response:
-                return _answer(
-                    response,
-                    deadline=deadline,
-                    timeout_seconds=timeout_seconds,
-                    cids=cids,
-                    clean=clean,
+    with _CallGuard(deadline) as guard:
+        try:
+            with requests.Session() as session:
+                adapter = _guarded_adapter(guard)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                response = session.post(
+                    url,
+                    json=payload,
+                    headers=headers,
+                    auth=_BearerAuth(token),
+                    timeout=Timeout(connect=connect_timeout, total=timeout_seconds),
+                    allow_redirects=False,
+                    stream=True,
+                    verify=verify_tls,
                 )
-    except requests.ConnectTimeout:
-        if connect_timeout < timeout_seconds:
-            return _failed(None, f"Connection failed: no connection within {connect_timeout:g}s")
-        return _timed_out(timeout_seconds)
-    except requests.Timeout:
-        return _timed_out(timeout_seconds)
-    except (
-        requests.exceptions.InvalidURL,
-        requests.exceptions.InvalidSchema,
-        requests.exceptions.MissingSchema,
-    ):
-        return _failed(None, "Connection failed: the cluster's URL is not valid")
-    except requests.ConnectionError as exc:
-        return _failed(None, f"Connection failed: {_short_reason(exc)}")
-    except requests.RequestException as exc:
-        # Only the class name: the text of some of these quotes the request.
-        return _failed(None, f"Request failed: {type(exc).__name__}")
+                with response:
+                    return _answer(
+                        response,
+                        guard=guard,
+                        deadline=deadline,
+                        timeout_seconds=timeout_seconds,
+                        cids=cids,
+                        clean=clean,
+                    )
+        except _AddressRefused as exc:
+            return _failed(
+                None,
+                f"Not called: the cluster's host resolved to {exc.address}, a link-local or "
+                "cloud metadata address (TMS_ALLOW_LINK_LOCAL_CLUSTERS is off)",
+            )
+        except requests.ConnectTimeout:
+            if connect_timeout < timeout_seconds:
+                return _failed(
+                    None, f"Connection failed: no connection within {connect_timeout:g}s"
+                )
+            return _timed_out(timeout_seconds)
+        except requests.Timeout:
+            return _timed_out(timeout_seconds)
+        except (
+            requests.exceptions.InvalidURL,
+            requests.exceptions.InvalidSchema,
+            requests.exceptions.MissingSchema,
+        ):
+            return _failed(None, "Connection failed: the cluster's URL is not valid")
+        except requests.ConnectionError as exc:
+            if guard.fired:
+                # The guard cut the connection at the deadline, while the status line or the
+                # headers were still arriving.
+                return _timed_out(timeout_seconds)
+            return _failed(None, f"Connection failed: {_short_reason(exc)}")
+        except requests.RequestException as exc:
+            # Only the class name: the text of some of these quotes the request.
+            return _failed(None, f"Request failed: {type(exc).__name__}")
 
 
 def _answer(
     response: requests.Response,
     *,
+    guard: _CallGuard,
     deadline: float,
     timeout_seconds: float,
     cids: list[str],
@@ -275,7 +356,7 @@ def _answer(
         return _failed(status, f"Unexpected redirect (HTTP {status}) without a Location")
 
     try:
-        body = _read_body(response, deadline)
+        body = _read_body(response, guard)
     except _DeadlinePassed:
         return _timed_out(timeout_seconds)
     except _BodyTooLarge:
@@ -298,28 +379,24 @@ def _answer(
     return _interpret(status, content_type or "no content type", body, cids, clean)
 
 
-def _read_body(response: requests.Response, deadline: float) -> bytes:
-    """The body, read in chunks until the deadline; raises past the deadline or the cap."""
+def _read_body(response: requests.Response, guard: _CallGuard) -> bytes:
+    """The body, read in chunks until the guard cuts it; raises past the deadline or the cap."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
         raise _BodyTooLarge
-    remaining = deadline - time.monotonic()
-    if remaining <= 0:
-        raise _DeadlinePassed
     body = bytearray()
-    with _Watchdog(response, remaining) as watchdog:
-        try:
-            for chunk in response.raw.stream(_READ_CHUNK_BYTES, decode_content=True):
-                body += chunk
-                if len(body) > MAX_RESPONSE_BYTES:
-                    raise _BodyTooLarge
-        except (urllib3.exceptions.HTTPError, OSError) as exc:
-            # The socket's own timeout can end a read a moment before the watchdog fires.
-            if watchdog.fired or isinstance(exc, urllib3.exceptions.ReadTimeoutError):
-                raise _DeadlinePassed from None
-            raise
-    # A body delimited by the connection's end looks complete when the watchdog cut it.
-    if watchdog.fired:
+    try:
+        for chunk in response.raw.stream(_READ_CHUNK_BYTES, decode_content=True):
+            body += chunk
+            if len(body) > MAX_RESPONSE_BYTES:
+                raise _BodyTooLarge
+    except (urllib3.exceptions.HTTPError, OSError) as exc:
+        # The socket's own timeout can end a read a moment before the guard fires.
+        if guard.fired or isinstance(exc, urllib3.exceptions.ReadTimeoutError):
+            raise _DeadlinePassed from None
+        raise
+    # A body delimited by the connection's end looks complete when the guard cut it.
+    if guard.fired:
         raise _DeadlinePassed
     return bytes(body)
 

@@ -7,6 +7,7 @@ import contextlib
 import dataclasses
 import datetime
 import gzip
+import ipaddress
 import json
 import logging
 import re
@@ -24,7 +25,7 @@ from cryptography.x509.oid import NameOID
 
 import tmsdash
 from devtools.fake_cluster import FakeCluster
-from jobs import upstream
+from jobs import upstream, validators
 from jobs.upstream import (
     MAX_ERROR_CHARS,
     MAX_RESPONSE_BYTES,
@@ -299,6 +300,27 @@ def test_headers_completed_only_after_the_deadline_are_a_timeout():
     assert_failed(result, None, "Request timeout after 0.5s")
 
 
+def test_headers_sent_a_line_at_a_time_cannot_stretch_the_call_past_its_timeout():
+    stop = threading.Event()
+
+    def respond(handler):
+        handler.wfile.write(b"HTTP/1.1 200 OK\r\n")
+        for index in range(100):
+            handler.wfile.write(f"X-Slow-{index}: 1\r\n".encode())
+            handler.wfile.flush()
+            if stop.wait(0.2):
+                return
+
+    with LoopbackServer(respond) as server:
+        started = time.monotonic()
+        result = call(server.url, timeout_seconds=2)
+        elapsed = time.monotonic() - started
+        stop.set()
+    assert_failed(result, None, "Request timeout after 2s")
+    # The whole call ends within the timeout plus one second (it ran 20 s before the guard).
+    assert elapsed < 3
+
+
 def test_trickling_answer_that_ends_in_time_succeeds():
     with FakeCluster(slow_seconds=0.3) as fake:
         result = call(fake.url, ["TRICKLE1"], timeout_seconds=5)
@@ -437,10 +459,10 @@ def test_stopped_cluster_closing_the_connection_unanswered_is_a_connection_failu
 
 
 def test_invalid_base_url_fails_without_raising():
-    assert_failed(
-        call("ftp://127.0.0.1:1"), None, "Connection failed: the cluster's URL is not valid"
-    )
-    assert_failed(call("127.0.0.1:1"), None, "Connection failed: the cluster's URL is not valid")
+    refused = "Not called: The base URL must start with http:// or https://."
+    assert_failed(call("ftp://127.0.0.1:1"), None, refused)
+    assert_failed(call("127.0.0.1:1"), None, refused)
+    assert_failed(call("http://a b"), None, "Connection failed: the cluster's URL is not valid")
 
 
 # Per-customer results.
@@ -792,3 +814,54 @@ def test_token_appears_in_no_log_record_and_no_result(fake, self_signed_tls, cap
     for result in results:
         for value in dataclasses.astuple(result):
             assert TOKEN not in repr(value)
+
+
+# Where the call may go, checked again at call time.
+
+
+@pytest.mark.parametrize(
+    ("action_path", "message"),
+    [
+        ("@127.0.0.2:1/x", "Not called: The action path must start with /."),
+        ("//127.0.0.2:1/x", "Not called: The action path may not start with //."),
+    ],
+)
+def test_an_endpoint_that_leaves_the_base_url_is_not_called(action_path, message):
+    with LoopbackServer(answer(200, {"success": True})) as server:
+        result = call(server.url, action_path=action_path)
+    assert_failed(result, None, message)
+    assert server.received == []
+
+
+def test_a_host_no_longer_allowed_is_not_called(settings):
+    settings.TMS_ALLOWED_CLUSTER_HOSTS = ["tms.example.net"]
+    with LoopbackServer(answer(200, {"success": True})) as server:
+        result = call(server.url)
+    assert result.error_message.startswith("Not called: The host 127.0.0.1 is not allowed")
+    assert server.received == []
+
+
+@pytest.fixture
+def loopback_refused(monkeypatch):
+    """Loopback stands in for a link-local address, which no interface here has: a name that
+    resolves to it (localhost) is what a name resolving to 169.254.169.254 would be."""
+    networks = (*validators.LINK_LOCAL_NETWORKS, ipaddress.ip_network("127.0.0.0/8"))
+    monkeypatch.setattr(validators, "LINK_LOCAL_NETWORKS", networks)
+
+
+def test_a_name_resolving_to_a_refused_address_is_not_called(loopback_refused):
+    with LoopbackServer(answer(200, {"success": True})) as server:
+        port = server.url.rsplit(":", 1)[1]
+        result = call(f"http://localhost:{port}")
+    assert result.error_message.startswith("Not called: the cluster's host resolved to 127.0.0.1")
+    assert result.http_status is None
+    assert server.received == []
+
+
+def test_a_refused_address_is_called_when_explicitly_allowed(loopback_refused, settings):
+    settings.TMS_ALLOW_LINK_LOCAL_CLUSTERS = True
+    with LoopbackServer(answer(200, {"success": True})) as server:
+        port = server.url.rsplit(":", 1)[1]
+        result = call(f"http://localhost:{port}")
+    assert result.success
+    assert len(server.received) == 1
