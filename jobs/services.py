@@ -1,7 +1,7 @@
 """Every change to a job's state goes through this module.
 
-A job's life: `job_submit` records it (IN_PROGRESS, not started) and enqueues its task when the
-transaction commits; `job_run`, the task's body, claims it (started), calls the cluster outside
+A job's life: `job_submit` records it (IN_PROGRESS, not started) and enqueues its task in the
+same transaction; `job_run`, the task's body, claims it (started), calls the cluster outside
 any transaction, and records the outcome (SUCCESS or FAILED); `job_reap_stale` ends what a dead
 process left behind (UNKNOWN) or what no worker picked up (FAILED). Each transition is a
 compare-and-set on the status, written with its audit entry in one transaction, so a terminal
@@ -17,7 +17,6 @@ import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from functools import partial
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
@@ -297,7 +296,10 @@ def _create(*, user, action, cluster, cids, token, key, digest, retry_of, ip_add
                 ip_address=ip_address,
                 details={"new_jobs": [str(job.pk) for job in jobs]},
             )
-        transaction.on_commit(partial(_enqueue, [job.pk for job in jobs]), robust=True)
+        # The queue is a table of the same database: the tasks are committed with their jobs
+        # or not at all, so no process can die between the two and leave a job no worker
+        # will ever run.
+        _enqueue([job.pk for job in jobs])
     for job in jobs:
         logger.info(
             "job %s submitted: %s on %s, %d customer(s)",
@@ -324,7 +326,7 @@ def job_submit(
     retry_of: Job | None = None,
 ) -> list[Job]:
     """Record a Set Action as one job (or one per chunk of the cluster's
-    `max_cids_per_request`, sharing a batch id) and enqueue each job's task on commit.
+    `max_cids_per_request`, sharing a batch id) and enqueue each job's task in the same transaction.
 
     Raises ValidationError (by field) for bad input and CustomerConflict when a customer has
     a job in progress on the cluster; either way nothing is written. The same user and

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import pytest
+from django_tasks_db.models import DBTaskResult
 from model_bakery import baker
 
 from devtools.fake_cluster import FakeCluster
@@ -34,6 +35,13 @@ def cluster(db, fake_cluster):
 
 
 @pytest.fixture
-def immediate_tasks(settings):
-    """Tasks run in-process as soon as they are enqueued (after the submit commits)."""
-    settings.TASKS = {"default": {"BACKEND": "django_tasks.backends.immediate.ImmediateBackend"}}
+def run_queued_tasks(db):
+    """Run each queued task's function in-process, as a worker would after the submit
+    committed. (Real db_worker processes run them in tests/test_worker.py and tests/e2e.)"""
+
+    def run() -> None:
+        for result in DBTaskResult.objects.ready().order_by("enqueued_at"):
+            arguments = result.args_kwargs
+            result.task.call(*arguments["args"], **arguments["kwargs"])
+
+    return run

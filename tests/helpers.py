@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from urllib.parse import quote
 
 from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.db import connection, connections
 
+ROOT = Path(__file__).resolve().parent.parent
 # A token the tests search for everywhere it must not be.
 TOKEN = "tok-7Q2x-must-never-be-stored-or-logged"
 
@@ -33,6 +38,23 @@ def database_url() -> str:
         return f"sqlite:///{db['NAME']}"
     auth = quote(db["USER"]) + (f":{quote(db['PASSWORD'])}" if db["PASSWORD"] else "")
     return f"postgres://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+
+
+def db_worker(*args: str) -> subprocess.Popen:
+    """A real `manage.py db_worker` process on the tests' database, polling every 50 ms."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "tmsdash.settings",
+    }
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "db_worker", "--interval", "0.05", *args],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 def make_user(username: str, group: str | None = None, **fields) -> User:

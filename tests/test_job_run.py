@@ -21,14 +21,14 @@ MILLISECOND = dt.timedelta(milliseconds=1)
 
 
 @pytest.fixture
-def run(operator, cluster, immediate_tasks, django_capture_on_commit_callbacks):
+def run(operator, cluster, run_queued_tasks):
     """Submit and run one job through the task, as a worker would; return it reloaded."""
 
     def run(cids: str, token: str = TOKEN) -> Job:
-        with django_capture_on_commit_callbacks(execute=True):
-            [job] = job_submit(
-                user=operator, action="PE-Enable", cluster=cluster, cids=cids, token=token
-            )
+        [job] = job_submit(
+            user=operator, action="PE-Enable", cluster=cluster, cids=cids, token=token
+        )
+        run_queued_tasks()
         job.refresh_from_db()
         return job
 
@@ -140,11 +140,8 @@ def test_result_after_reap_goes_to_the_audit_log_only(operator, cluster, fake_cl
 # A job runs against what it was submitted to.
 
 
-def test_editing_the_cluster_after_submit_changes_new_jobs_only(
-    operator, cluster, fake_cluster, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=False):
-        [queued] = job_submit(user=operator, action=1, cluster=cluster, cids="C1", token=TOKEN)
+def test_editing_the_cluster_after_submit_changes_new_jobs_only(operator, cluster, fake_cluster):
+    [queued] = job_submit(user=operator, action=1, cluster=cluster, cids="C1", token=TOKEN)
     submitted = (cluster.base_url, cluster.action_path, cluster.timeout_seconds)
     with LoopbackServer(answer(200, {"success": True})) as elsewhere:
         cluster.base_url, cluster.timeout_seconds, cluster.verify_tls = elsewhere.url, 7, False
@@ -157,8 +154,7 @@ def test_editing_the_cluster_after_submit_changes_new_jobs_only(
     assert (queued.cluster_url, queued.action_path, queued.timeout_seconds) == submitted
     assert queued.verify_tls
 
-    with django_capture_on_commit_callbacks(execute=False):
-        [later] = job_submit(user=operator, action=1, cluster=cluster, cids="C2", token=TOKEN)
+    [later] = job_submit(user=operator, action=1, cluster=cluster, cids="C2", token=TOKEN)
     assert (later.cluster_url, later.timeout_seconds, later.verify_tls) == (
         cluster.base_url,
         7,

@@ -8,6 +8,7 @@ import uuid
 import pytest
 from django.contrib.auth.models import Permission
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import transaction
 from django_tasks_db.models import DBTaskResult
 from model_bakery import baker
 
@@ -99,11 +100,8 @@ def test_no_cids_is_refused(cids):
 # Submit
 
 
-def test_submit_records_one_job_with_customers_token_guard_audit_and_task(
-    operator, cluster, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=True):
-        [job] = submit(operator, cluster, "C1 C2", idempotency_key="k1", ip_address="10.1.2.3")
+def test_submit_records_one_job_with_customers_token_guard_audit_and_task(operator, cluster):
+    [job] = submit(operator, cluster, "C1 C2", idempotency_key="k1", ip_address="10.1.2.3")
     job.refresh_from_db()
     assert job.status == Job.Status.IN_PROGRESS and job.started_at is None
     assert (job.action, job.cluster, job.cluster_url) == (1, cluster, cluster.base_url)
@@ -127,13 +125,15 @@ def test_submit_records_one_job_with_customers_token_guard_audit_and_task(
     assert task.args_kwargs == {"args": [str(job.pk)], "kwargs": {}}
 
 
-def test_task_is_enqueued_only_when_the_transaction_commits(
-    operator, cluster, django_capture_on_commit_callbacks
-):
-    with django_capture_on_commit_callbacks(execute=False) as callbacks:
-        submit(operator, cluster)
-    assert len(callbacks) == 1
+def test_tasks_are_enqueued_in_the_submits_transaction_and_roll_back_with_it(operator, cluster):
+    cluster.max_cids_per_request = 1
+    cluster.save()
+    with pytest.raises(RuntimeError), transaction.atomic():
+        jobs = submit(operator, cluster, "C1 C2")
+        assert DBTaskResult.objects.count() == len(jobs) == 2
+        raise RuntimeError("the caller's transaction fails after the submit")
     assert DBTaskResult.objects.count() == 0
+    assert Job.objects.count() == 0
 
 
 def test_cids_over_the_clusters_chunk_size_make_a_batch(operator, cluster):

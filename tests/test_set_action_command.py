@@ -6,21 +6,29 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from jobs.models import Job
-from tests.helpers import TOKEN, row_counts
+from tests.helpers import TOKEN, db_worker, row_counts
 
 
 @pytest.fixture
-def command(operator, cluster, monkeypatch, immediate_tasks, django_capture_on_commit_callbacks):
-    """Run set_action; its jobs run in-process once their submit commits."""
+def command(operator, cluster, monkeypatch):
+    """Run set_action and return what it printed."""
     monkeypatch.setenv("TMS_TOKEN", TOKEN)
 
     def command(*args: str, stdout: io.StringIO | None = None) -> str:
         out = stdout or io.StringIO()
-        with django_capture_on_commit_callbacks(execute=True):
-            call_command("set_action", "--user", "op1", "--cluster", "eu1", *args, stdout=out)
+        call_command("set_action", "--user", "op1", "--cluster", "eu1", *args, stdout=out)
         return out.getvalue()
 
     return command
+
+
+@pytest.fixture
+def worker():
+    """A real worker process, which runs the jobs that --wait waits for."""
+    process = db_worker()
+    yield process
+    process.terminate()
+    process.communicate(timeout=30)
 
 
 # --wait polls the database for the end of jobs, so their submit must really commit.
@@ -35,14 +43,14 @@ def test_prints_the_job_id(command):
 
 
 @committing
-def test_wait_exits_0_when_all_succeeded(command):
+def test_wait_exits_0_when_all_succeeded(command, worker):
     with pytest.raises(SystemExit) as excinfo:
         command("--action", "1", "--cids", "C1", "--wait")
     assert excinfo.value.code == 0
 
 
 @committing
-def test_wait_exits_1_and_prints_the_error_when_a_job_failed(command):
+def test_wait_exits_1_and_prints_the_error_when_a_job_failed(command, worker):
     out = io.StringIO()
     with pytest.raises(SystemExit) as excinfo:
         command("--action", "1", "--cids", "E500", "--wait", stdout=out)

@@ -28,12 +28,13 @@ def log_text(caplog) -> str:
 
 
 @pytest.fixture
-def submit(operator, cluster, immediate_tasks, django_capture_on_commit_callbacks, caplog):
+def submit(operator, cluster, run_queued_tasks, caplog):
     caplog.set_level(logging.DEBUG)
 
     def submit(cids: str, run: bool = True) -> Job:
-        with django_capture_on_commit_callbacks(execute=run):
-            [job] = job_submit(user=operator, action=1, cluster=cluster, cids=cids, token=TOKEN)
+        [job] = job_submit(user=operator, action=1, cluster=cluster, cids=cids, token=TOKEN)
+        if run:
+            run_queued_tasks()
         job.refresh_from_db()
         return job
 

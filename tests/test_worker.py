@@ -10,36 +10,21 @@ import sys
 from pathlib import Path
 
 import pytest
+from django_tasks_db.models import DBTaskResult
 
 from audit.models import AuditEntry
 from jobs.models import InFlightCustomer, Job, JobToken
 from jobs.services import INTERRUPTED, job_reap_stale, job_submit
 from jobs.tasks import run_job
-from tests.helpers import TOKEN, database_url, wait_until
+from tests.helpers import TOKEN, database_url, db_worker, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
-def worker(*args: str) -> subprocess.Popen:
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "DJANGO_SETTINGS_MODULE": "tmsdash.settings",
-    }
-    return subprocess.Popen(
-        [sys.executable, "manage.py", "db_worker", "--interval", "0.05", *args],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
-
-
 def run_batch() -> str:
     """Run a worker until the queue is empty; return its output."""
-    process = worker("--batch")
+    process = db_worker("--batch")
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 0, output
     return output
@@ -71,7 +56,7 @@ def test_worker_killed_mid_call_leaves_a_job_the_reaper_makes_unknown(
     cluster.timeout_seconds = 60
     cluster.save()
     [job] = job_submit(user=operator, action=1, cluster=cluster, cids="SLOW-kill", token=TOKEN)
-    process = worker()
+    process = db_worker()
     try:
         wait_until(lambda: fake_cluster.count(str(job.pk)) == 1, timeout=60)
     finally:
@@ -93,3 +78,29 @@ def test_worker_killed_mid_call_leaves_a_job_the_reaper_makes_unknown(
     run_batch()
     assert fake_cluster.count(str(job.pk)) == 1
     assert Job.objects.get(pk=job.pk).status == "UNKNOWN"
+
+
+def test_a_process_that_dies_right_after_the_submit_commits_leaves_no_job_without_a_task(
+    operator, cluster, fake_cluster
+):
+    # The submitting process dies the moment its transaction commits: whatever would have
+    # happened after the commit never does.
+    script = (
+        "import os, django; django.setup()\n"
+        "from django.db import transaction\n"
+        "from jobs.services import job_submit\n"
+        "from django.contrib.auth.models import User\n"
+        "with transaction.atomic():\n"
+        "    transaction.on_commit(lambda: os._exit(17))\n"
+        "    job_submit(user=User.objects.get(username='op1'), action=1, cluster='eu1',\n"
+        "               cids='C1 C2', token=os.environ['TMS_TOKEN'])\n"
+    )
+    env = {**os.environ, "DATABASE_URL": database_url(), "TMS_TOKEN": TOKEN}
+    died = subprocess.run([sys.executable, "-c", script], cwd=ROOT, env=env, timeout=60)
+    assert died.returncode == 17
+    job = Job.objects.get()
+    assert DBTaskResult.objects.filter(args_kwargs__args=[str(job.pk)]).count() == 1
+    run_batch()
+    job.refresh_from_db()
+    assert job.status == "SUCCESS"
+    assert fake_cluster.count(str(job.pk)) == 1
