@@ -1,4 +1,8 @@
-"""The operator UI. Views parse input, call jobs.services and present the result."""
+"""The operator UI. Views parse input, call jobs.services and present the result.
+
+Every page shows jobs or the forms that make them: none is kept by a browser or proxy cache
+(never_cache: Cache-Control no-store).
+"""
 
 from __future__ import annotations
 
@@ -12,6 +16,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 
@@ -56,6 +61,7 @@ class SignInView(LoginView):
         return reverse("job_list")
 
 
+@never_cache
 @sensitive_post_parameters("token")
 @login_required
 @permission_required("jobs.run_set_action", raise_exception=True)
@@ -102,6 +108,7 @@ def _job_context(request: HttpRequest, job: Job, retry_form: RetryForm | None = 
     }
 
 
+@never_cache
 @login_required
 def job_detail(request: HttpRequest, pk) -> HttpResponse:
     job = _visible_job(request, pk)
@@ -109,6 +116,7 @@ def job_detail(request: HttpRequest, pk) -> HttpResponse:
     return render(request, template, _job_context(request, job))
 
 
+@never_cache
 @sensitive_post_parameters("retry_token")
 @login_required
 @require_POST
@@ -134,6 +142,7 @@ def job_retry_view(request: HttpRequest, pk) -> HttpResponse:
     return render(request, "jobs/job_detail.html", _job_context(request, job, form), status=400)
 
 
+@never_cache
 @login_required
 def batch_detail(request: HttpRequest, batch_id) -> HttpResponse:
     jobs = list(
@@ -171,6 +180,7 @@ def _filtered_jobs(request: HttpRequest) -> tuple[JobFilterForm, object]:
     return form, jobs
 
 
+@never_cache
 @login_required
 def job_list(request: HttpRequest) -> HttpResponse:
     q = request.GET.get("q", "").strip()
@@ -194,6 +204,7 @@ def _customer_visible(request: HttpRequest, cid: str) -> bool:
     ).exists()
 
 
+@never_cache
 @login_required
 def job_export(request: HttpRequest) -> StreamingHttpResponse:
     _form, jobs = _filtered_jobs(request)
@@ -204,6 +215,7 @@ def customer_history_url(cid: str) -> str:
     return reverse("customer_history") + "?" + urlencode({"cid": cid})
 
 
+@never_cache
 @login_required
 def customer_history(request: HttpRequest) -> HttpResponse:
     cid = request.GET.get("cid", "")

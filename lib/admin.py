@@ -102,7 +102,7 @@ class CheapDateHierarchyChangeList(ChangeList):
 def json_block(value: Any) -> SafeString:
     """`value` as indented JSON in a <pre>, escaped."""
     text = json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False, default=str)
-    return format_html('<pre style="margin:0;white-space:pre-wrap">{}</pre>', text)
+    return format_html('<pre class="json-block">{}</pre>', text)
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -123,6 +123,10 @@ class LargeTableAdmin(ReadOnlyAdmin):
 
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+
+    class Media:
+        css = {"all": ["css/admin.css"]}
+
     change_list_template = "admin/large_table/change_list.html"
 
     def get_paginator(

@@ -28,6 +28,11 @@ SETTING_NAMES = [
     "TMS_TOKEN_KEY",
     "TMS_DEVTOOLS",
     "TMS_ALLOW_LINK_LOCAL_CLUSTERS",
+    "SECURE_SSL_REDIRECT",
+    "SECURE_HSTS_SECONDS",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS",
+    "SECURE_HSTS_PRELOAD",
+    "SECURE_PROXY_SSL_HEADER",
 ]
 
 
@@ -84,6 +89,7 @@ def test_starts_with_secret_key_and_debug_off():
         ("TMS_WORKER_CONCURRENCY", "0"),
         ("TMS_TOKEN_KEY", "too-short"),
         ("TMS_DEVTOOLS", "maybe"),
+        ("SECURE_HSTS_SECONDS", "a year"),
     ],
 )
 def test_malformed_value_stops_start_up_naming_the_variable(name, value):

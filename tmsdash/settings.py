@@ -143,6 +143,30 @@ CSRF_COOKIE_SECURE = SECURE_COOKIES
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# HTTPS settings for production behind TLS (see the README's Security section); all off by
+# default so that `make run` works on http://127.0.0.1.
+SECURE_SSL_REDIRECT = env("SECURE_SSL_REDIRECT", _bool, False)
+SECURE_HSTS_SECONDS = env("SECURE_HSTS_SECONDS", _seconds, 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env("SECURE_HSTS_INCLUDE_SUBDOMAINS", _bool, False)
+SECURE_HSTS_PRELOAD = env("SECURE_HSTS_PRELOAD", _bool, False)
+# Behind a proxy that terminates TLS and sets X-Forwarded-Proto: https.
+if env("SECURE_PROXY_SSL_HEADER", _bool, False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# No inline script or style anywhere, the admin's pages included: what an injected tag could
+# run or restyle is refused by the browser.
+CONTENT_SECURITY_POLICY = {
+    "DIRECTIVES": {
+        "default-src": ["'self'"],
+        "script-src": ["'self'"],
+        "style-src": ["'self'"],
+        "img-src": ["'self'", "data:"],
+        "connect-src": ["'self'"],
+        "object-src": ["'none'"],
+        "base-uri": ["'none'"],
+        "form-action": ["'self'"],
+        "frame-ancestors": ["'none'"],
+    }
+}
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -166,6 +190,7 @@ if TMS_DEVTOOLS:
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "tmsdash.middleware.RefuseNulMiddleware",
+    "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
