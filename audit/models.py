@@ -39,6 +39,7 @@ class AuditEntry(models.Model):
         CLUSTER_DELETED = "cluster.deleted", "Cluster deleted"
         AUTH_LOGIN = "auth.login", "Signed in"
         AUTH_LOGIN_FAILED = "auth.login_failed", "Sign-in failed"
+        AUTH_LOCKED_OUT = "auth.locked_out", "Locked out after failed sign-ins"
         AUTH_LOGOUT = "auth.logout", "Signed out"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
 from django.http import HttpRequest
 
@@ -49,7 +51,23 @@ def audit_bulk_append(entries: list[AuditEntry]) -> None:
 
 
 def client_ip(request: HttpRequest | None) -> str | None:
-    """The address the request came from, as the server saw it."""
+    """The address the request came from.
+
+    Behind TMS_TRUSTED_PROXIES proxies, each of which appends the address it received the
+    request from to X-Forwarded-For, the client is that many entries from the right; entries
+    further left were written by the client and are not believed. Without trusted proxies, or
+    when the header does not hold an address where one must be, it is the peer's address.
+    """
     if request is None:
         return None
-    return request.META.get("REMOTE_ADDR") or None
+    peer = request.META.get("REMOTE_ADDR") or None
+    proxies = settings.TMS_TRUSTED_PROXIES
+    if not proxies:
+        return peer
+    forwarded = [hop.strip() for hop in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")]
+    if len(forwarded) < proxies:
+        return peer
+    try:
+        return str(ipaddress.ip_address(forwarded[-proxies]))
+    except ValueError:
+        return peer

@@ -33,6 +33,9 @@ SETTING_NAMES = [
     "SECURE_HSTS_INCLUDE_SUBDOMAINS",
     "SECURE_HSTS_PRELOAD",
     "SECURE_PROXY_SSL_HEADER",
+    "TMS_TRUSTED_PROXIES",
+    "TMS_SIGNIN_FAILURE_LIMIT",
+    "TMS_SIGNIN_COOLOFF",
 ]
 
 
@@ -90,6 +93,8 @@ def test_starts_with_secret_key_and_debug_off():
         ("TMS_TOKEN_KEY", "too-short"),
         ("TMS_DEVTOOLS", "maybe"),
         ("SECURE_HSTS_SECONDS", "a year"),
+        ("TMS_TRUSTED_PROXIES", "-1"),
+        ("TMS_SIGNIN_FAILURE_LIMIT", "0"),
     ],
 )
 def test_malformed_value_stops_start_up_naming_the_variable(name, value):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import datetime
 import hashlib
 import os
 import re
@@ -180,6 +181,7 @@ INSTALLED_APPS = [
     "jobs",
     "audit",
     "legacy",
+    "axes",
 ]
 # The fake cluster, demo seeding and the all-in-one runner: for development, demos and tests,
 # never in production, where `seed_demo` would create a superuser with a printed password.
@@ -197,6 +199,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes requires: it turns a lock-out into the lock-out page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "tmsdash.urls"
@@ -245,6 +249,25 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sign-in throttling (django-axes): after TMS_SIGNIN_FAILURE_LIMIT failed sign-ins for one
+# username from one address, that pair is refused for TMS_SIGNIN_COOLOFF seconds. Attempts are
+# kept in the database, so every web process and host shares them.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env("TMS_SIGNIN_FAILURE_LIMIT", _positive_int, 5)
+AXES_COOLOFF_TIME = datetime.timedelta(seconds=env("TMS_SIGNIN_COOLOFF", _positive_int, 900))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# A refused attempt does not push the end of the lock-out further away.
+AXES_RESET_COOL_OFF_ON_FAILURE_DURING_LOCKOUT = False
+AXES_LOCKOUT_TEMPLATE = "registration/locked_out.html"
+AXES_CLIENT_IP_CALLABLE = "audit.services.client_ip"
+AXES_VERBOSE = False
+# How many proxies in front of the dashboard append to X-Forwarded-For (0: none, the peer's
+# address is the client's). Sign-in throttling and the audit trail read the client's address so.
+TMS_TRUSTED_PROXIES = env("TMS_TRUSTED_PROXIES", _seconds, 0)
 LOGIN_URL = "login"
 LOGOUT_REDIRECT_URL = "login"
 

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 from django import template
@@ -36,3 +37,14 @@ def duration(job: Job, now=None) -> str:
 def as_json(value) -> str:
     """Indented JSON, for showing payloads and details (the template escapes it)."""
     return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+
+
+@register.filter
+def in_words(period: dt.timedelta) -> str:
+    """A period as "15 minutes", "1 hour" or "90 seconds"."""
+    seconds = int(period.total_seconds())
+    for unit, size in (("hour", 3600), ("minute", 60)):
+        if seconds >= size and seconds % size == 0:
+            count = seconds // size
+            return f"{count} {unit}{'s' if count != 1 else ''}"
+    return f"{seconds} second{'s' if seconds != 1 else ''}"
