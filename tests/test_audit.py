@@ -111,6 +111,23 @@ def test_database_refuses_raw_update_clearing_actor_while_changing_any_other_col
     assert snapshot(entry.pk) == before
 
 
+def test_database_refuses_a_raw_delete(entry):
+    before = snapshot(entry.pk)
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM audit_auditentry WHERE id = %s", [entry.pk])
+    assert snapshot(entry.pk) == before
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite has no TRUNCATE")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_database_refuses_truncate():
+    # Committed first: PostgreSQL refuses TRUNCATE in a transaction with pending checks anyway.
+    entry = audit_record(event=AuditEntry.Event.AUTH_LOGIN, actor_username="x")
+    with pytest.raises(IntegrityError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("TRUNCATE audit_auditentry")
+    assert AuditEntry.objects.filter(pk=entry.pk).exists()
+
+
 def test_deleting_a_user_keeps_their_entries_with_the_username(entry):
     user = baker.make("auth.User", username="leaver")
     kept = audit_record(event=AuditEntry.Event.AUTH_LOGIN, actor=user)
