@@ -28,6 +28,7 @@ from django.utils.text import Truncator
 
 from audit.services import client_ip
 from jobs.badges import status_badge
+from jobs.clusters import FIELDS as CLUSTER_FIELDS
 from jobs.clusters import cluster_delete, cluster_save
 from jobs.csvexport import jobs_csv_response
 from jobs.models import Cluster, FailedJob, Job, JobCustomer
@@ -341,15 +342,7 @@ class JobCustomerAdmin(LargeTableAdmin):
 class ClusterForm(forms.ModelForm):
     class Meta:
         model = Cluster
-        fields = (
-            "name",
-            "base_url",
-            "action_path",
-            "timeout_seconds",
-            "max_cids_per_request",
-            "verify_tls",
-            "is_active",
-        )
+        fields = CLUSTER_FIELDS
 
 
 @admin.register(Cluster)

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import threading
+from collections.abc import Iterator
 
 import pytest
 from django.db import connections
@@ -98,21 +100,28 @@ def test_running_a_job_twice_calls_the_cluster_once(run, fake_cluster):
     assert AuditEntry.objects.filter(job_id=job.pk, event="job.succeeded").count() == 1
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_second_delivery_while_the_first_call_is_out_does_not_call_again(operator):
+@contextlib.contextmanager
+def call_held_out(operator) -> Iterator[tuple[Job, LoopbackServer]]:
+    """A job whose worker (a thread) has its call out, held by the cluster until the block
+    ends; the cluster then answers success."""
     release = threading.Event()
     with LoopbackServer(held(release, answer(200, {"success": True}))) as server:
         cluster = baker.make(Cluster, name="held", base_url=server.url, timeout_seconds=30)
         [job] = job_submit(user=operator, action=1, cluster=cluster, cids="C1", token=TOKEN)
-        first = threading.Thread(target=lambda: (job_run(job_id=job.pk), connections.close_all()))
-        first.start()
+        worker = threading.Thread(target=lambda: (job_run(job_id=job.pk), connections.close_all()))
+        worker.start()
         try:
-            # The first delivery's call is out, held by the cluster: the job is IN_PROGRESS.
             wait_until(lambda: len(server.received) == 1)
-            assert job_run(job_id=job.pk) is False
+            yield job, server
         finally:
             release.set()
-            first.join()
+            worker.join()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_second_delivery_while_the_first_call_is_out_does_not_call_again(operator):
+    with call_held_out(operator) as (job, server):
+        assert job_run(job_id=job.pk) is False
     assert len(server.received) == 1
     job.refresh_from_db()
     assert job.status == "SUCCESS"
@@ -164,21 +173,11 @@ def test_editing_the_cluster_after_submit_changes_new_jobs_only(operator, cluste
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_lowering_the_timeout_mid_call_does_not_reap_the_job(operator, settings):
-    release = threading.Event()
-    with LoopbackServer(held(release, answer(200, {"success": True}))) as server:
-        cluster = baker.make(Cluster, name="held", base_url=server.url, timeout_seconds=30)
-        [job] = job_submit(user=operator, action=1, cluster=cluster, cids="C1", token=TOKEN)
-        worker = threading.Thread(target=lambda: (job_run(job_id=job.pk), connections.close_all()))
-        worker.start()
-        try:
-            wait_until(lambda: len(server.received) == 1)
-            Cluster.objects.filter(pk=cluster.pk).update(timeout_seconds=1)
-            # Past the new timeout and the grace, well within the one the job was submitted with.
-            soon = timezone.now() + dt.timedelta(seconds=1 + settings.TMS_REAP_GRACE + 5)
-            assert job_reap_stale(now=soon).unknown == []
-        finally:
-            release.set()
-            worker.join()
+    with call_held_out(operator) as (job, _server):
+        Cluster.objects.filter(pk=job.cluster_id).update(timeout_seconds=1)
+        # Past the new timeout and the grace, well within the one the job was submitted with.
+        soon = timezone.now() + dt.timedelta(seconds=1 + settings.TMS_REAP_GRACE + 5)
+        assert job_reap_stale(now=soon).unknown == []
     job.refresh_from_db()
     assert job.status == "SUCCESS"
     assert not AuditEntry.objects.filter(job_id=job.pk, event="job.late_result").exists()

@@ -55,6 +55,6 @@ def drop_triggers(apps, schema_editor):
 
 
 class Migration(migrations.Migration):
-    dependencies = [("audit", "0006_locked_out_event")]
+    dependencies = [("audit", "0005_cluster_and_lockout_events")]
 
     operations = [migrations.RunPython(create_triggers, drop_triggers, elidable=False)]
