@@ -58,7 +58,8 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--calls", type=int, default=300)
     calls = parser.parse_args().calls
-    logging.getLogger("jobs").setLevel(logging.WARNING)
+    for name in ("jobs", "devtools"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     with FakeCluster(slow_seconds=3) as fake:
         one_call(fake.url, ["C1"])  # warm-up
 
