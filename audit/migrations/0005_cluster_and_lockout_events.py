@@ -4,15 +4,34 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('audit', '0004_list_indexes'),
+        ("audit", "0004_list_indexes"),
     ]
 
     operations = [
         migrations.AlterField(
-            model_name='auditentry',
-            name='event',
-            field=models.CharField(choices=[('set_action.requested', 'Set Action requested'), ('job.succeeded', 'Job succeeded'), ('job.failed', 'Job failed'), ('job.unknown', 'Job outcome unknown'), ('job.retried', 'Job retried'), ('job.late_result', 'Result arrived after the job was reaped'), ('job.deduplicated', 'Duplicate job removed'), ('legacy.imported', 'Legacy data imported'), ('cluster.created', 'Cluster created'), ('cluster.changed', 'Cluster changed'), ('cluster.deactivated', 'Cluster deactivated'), ('cluster.deleted', 'Cluster deleted'), ('auth.login', 'Signed in'), ('auth.login_failed', 'Sign-in failed'), ('auth.locked_out', 'Locked out after failed sign-ins'), ('auth.logout', 'Signed out')], max_length=64),
+            model_name="auditentry",
+            name="event",
+            field=models.CharField(
+                choices=[
+                    ("set_action.requested", "Set Action requested"),
+                    ("job.succeeded", "Job succeeded"),
+                    ("job.failed", "Job failed"),
+                    ("job.unknown", "Job outcome unknown"),
+                    ("job.retried", "Job retried"),
+                    ("job.late_result", "Result arrived after the job was reaped"),
+                    ("job.deduplicated", "Duplicate job removed"),
+                    ("legacy.imported", "Legacy data imported"),
+                    ("cluster.created", "Cluster created"),
+                    ("cluster.changed", "Cluster changed"),
+                    ("cluster.deactivated", "Cluster deactivated"),
+                    ("cluster.deleted", "Cluster deleted"),
+                    ("auth.login", "Signed in"),
+                    ("auth.login_failed", "Sign-in failed"),
+                    ("auth.locked_out", "Locked out after failed sign-ins"),
+                    ("auth.logout", "Signed out"),
+                ],
+                max_length=64,
+            ),
         ),
     ]
