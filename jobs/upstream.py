@@ -47,7 +47,7 @@ from django.core.exceptions import ValidationError
 from urllib3.util import Timeout
 
 import tmsdash
-from jobs.validators import address_refused, validate_cluster_endpoint
+from jobs.validators import address_refused, cluster_endpoint, validate_cluster_endpoint
 
 logger = logging.getLogger(__name__)
 
@@ -100,7 +100,8 @@ def call_set_action(
     timeout_seconds: float,
     verify_tls: bool,
 ) -> UpstreamResult:
-    """POST one Set Action to `base_url + action_path` and describe what came of it.
+    """POST one Set Action to the cluster's endpoint (base URL + action path) and describe
+    what came of it.
 
     `timeout_seconds` bounds the whole call: connecting (at most CONNECT_TIMEOUT_SECONDS of
     it), waiting for the answer, and reading a body however slowly it arrives. Redirects are
@@ -114,7 +115,7 @@ def call_set_action(
         result = _failed(None, f"Not called: {refusal}")
     else:
         result = _post(
-            url=base_url + action_path,
+            url=cluster_endpoint(base_url, action_path),
             payload={"job_id": job_id, "action": action, "action_name": action_name, "cids": cids},
             job_id=job_id,
             token=token,
