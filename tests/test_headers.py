@@ -10,7 +10,7 @@ from django.urls import reverse
 from model_bakery import baker
 
 from jobs.models import Job, JobCustomer
-from tests.test_settings import run_python
+from tests.fresh_settings import run_python
 
 
 @pytest.fixture

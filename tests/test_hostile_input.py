@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import zipfile
 from urllib.parse import quote_plus, urlencode
 
@@ -17,6 +14,7 @@ from model_bakery import baker
 
 from jobs.models import Job, JobCustomer
 from jobs.views import customer_history_url
+from tests.fresh_settings import start
 from tests.helpers import TOKEN, make_user, row_counts
 
 
@@ -136,18 +134,7 @@ def typed(count: int) -> str:
 def upload_limit(settings):
     """TMS_MAX_CIDS of 40,000 and the request size the settings derive from it: typed in full,
     that is more than Django's default limit of 2.5 MB."""
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-c",
-            "import django; django.setup(); from django.conf import settings; "
-            "print(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)",
-        ],
-        env={**os.environ, "TMS_MAX_CIDS": str(LIMIT), "ENV_FILE": "/dev/null", "SECRET_KEY": "k"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = start("settings.DATA_UPLOAD_MAX_MEMORY_SIZE", TMS_MAX_CIDS=str(LIMIT), SECRET_KEY="k")
     settings.TMS_MAX_CIDS = LIMIT
     settings.DATA_UPLOAD_MAX_MEMORY_SIZE = int(result.stdout)
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
