@@ -97,3 +97,8 @@ def test_production_settings_have_no_demo_seeding():
     result = run_python(["manage.py", "seed_demo"], {"SECRET_KEY": "k"})
     assert result.returncode != 0
     assert "Unknown command: 'seed_demo'" in result.stderr
+
+
+def test_a_negative_proxy_count_is_named_as_a_count():
+    result = start(SECRET_KEY="k", TMS_TRUSTED_PROXIES="-1")
+    assert "TMS_TRUSTED_PROXIES is malformed: expected a whole number, 0 or more" in result.stderr

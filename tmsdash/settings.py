@@ -65,6 +65,13 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _count(raw: str) -> int:
+    value = int(raw)
+    if value < 0:
+        raise ValueError("expected a whole number, 0 or more")
+    return value
+
+
 def _seconds(raw: str) -> int:
     value = int(raw)
     if value < 0:
@@ -267,7 +274,7 @@ AXES_CLIENT_IP_CALLABLE = "audit.services.client_ip"
 AXES_VERBOSE = False
 # How many proxies in front of the dashboard append to X-Forwarded-For (0: none, the peer's
 # address is the client's). Sign-in throttling and the audit trail read the client's address so.
-TMS_TRUSTED_PROXIES = env("TMS_TRUSTED_PROXIES", _seconds, 0)
+TMS_TRUSTED_PROXIES = env("TMS_TRUSTED_PROXIES", _count, 0)
 LOGIN_URL = "login"
 LOGOUT_REDIRECT_URL = "login"
 

@@ -4,11 +4,12 @@ inline script or style, so the policy that forbids them breaks nothing."""
 from __future__ import annotations
 
 import pytest
+from django.contrib.auth.models import User
 from model_bakery import baker
 
 from audit.services import audit_record
 from jobs.models import Job, JobCustomer
-from tests.e2e import sign_in
+from tests.e2e import PASSWORD, sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -19,10 +20,8 @@ COLLECT = """() => {
 }"""
 
 
-def test_no_page_breaks_the_content_security_policy(page, operator, cluster, transactional_db):
-    from django.contrib.auth.models import User
-
-    admin = User.objects.create_superuser("root", password="e2e-Pass-4-browser-tests")
+def test_no_page_breaks_the_content_security_policy(page, operator, cluster):
+    admin = User.objects.create_superuser("root", password=PASSWORD)
     job = baker.make(
         Job, user=operator, cluster=cluster, action=1, status=Job.Status.FAILED, error_message="x"
     )
