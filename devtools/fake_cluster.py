@@ -15,9 +15,13 @@ CID starting `PARTIAL` fails in the per-customer results while the others succee
 `bad-token`, or a missing or malformed Authorization header, gets 401. Otherwise every
 customer succeeds.
 
+Every answer takes at least `answer_seconds` (default 0), as a real cluster's work does.
+
 It counts the Set Action requests it receives per job id (the Idempotency-Key header, else the
 body's `job_id`), before checking anything else, and serves the counts read-only at
-`GET /_counts` and `GET /_counts/<job_id>`. It never logs the token.
+`GET /_counts` and `GET /_counts/<job_id>`. It also keeps the most Set Action requests it was
+answering at once (`GET /_concurrency`), which a cluster's `max_concurrent_calls` must bound.
+It never logs the token.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ logger = logging.getLogger(__name__)
 
 SET_ACTION_PATH = "/api/set_action"
 COUNTS_PATH = "/_counts"
+CONCURRENCY_PATH = "/_concurrency"
 BAD_TOKEN = "bad-token"  # noqa: S105 (the fake's one refused token, not a secret)
 HUGE_BODY_BYTES = 1024 * 1024 + 1024
 MAX_REQUEST_BYTES = 16 * 1024 * 1024
@@ -79,11 +84,15 @@ class FakeCluster:
         host: str = "127.0.0.1",
         port: int = 0,
         slow_seconds: float = 35.0,
+        answer_seconds: float = 0.0,
         redirect_to: str | None = None,
     ) -> None:
         self.host = loopback_host(host)
         self.port = port
         self.slow_seconds = slow_seconds
+        self.answer_seconds = answer_seconds
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._redirect_to = redirect_to
         self._counts: Counter[str] = Counter()
         self._lock = threading.Lock()
@@ -143,6 +152,23 @@ class FakeCluster:
         with self._lock:
             self._counts[job_id] += 1
 
+    def concurrency(self) -> dict[str, int]:
+        with self._lock:
+            return {"in_flight": self.in_flight, "max_in_flight": self.max_in_flight}
+
+    def reset_concurrency(self) -> None:
+        with self._lock:
+            self.max_in_flight = self.in_flight
+
+    def call_starts(self) -> None:
+        with self._lock:
+            self.in_flight += 1
+            self.max_in_flight = max(self.max_in_flight, self.in_flight)
+
+    def call_ends(self) -> None:
+        with self._lock:
+            self.in_flight -= 1
+
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
@@ -166,6 +192,8 @@ class _Handler(BaseHTTPRequestHandler):
         path = urlsplit(self.path).path
         if path == COUNTS_PATH:
             self._send_json(200, self.server.fake.counts())
+        elif path == CONCURRENCY_PATH:
+            self._send_json(200, self.server.fake.concurrency())
         elif path.startswith(COUNTS_PATH + "/"):
             job_id = unquote(path[len(COUNTS_PATH) + 1 :])
             self._send_json(200, {"job_id": job_id, "count": self.server.fake.count(job_id)})
@@ -177,10 +205,14 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
         if path == SET_ACTION_PATH:
+            fake = self.server.fake
+            fake.call_starts()
             try:
                 self._set_action()
             except (BrokenPipeError, ConnectionResetError):
                 logger.info("fake cluster: the client went away before the whole answer")
+            finally:
+                fake.call_ends()
         elif path == COUNTS_PATH or path.startswith(COUNTS_PATH + "/"):
             self._send_json(405, {"success": False, "message": "Use GET"}, {"Allow": "GET"})
         else:
@@ -226,6 +258,8 @@ class _Handler(BaseHTTPRequestHandler):
             return
 
         cids: list[str] = payload["cids"]
+        if fake.stopping.wait(fake.answer_seconds):
+            return
         if any(cid.startswith("SLOW") for cid in cids) and fake.stopping.wait(fake.slow_seconds):
             return  # Stopping: drop the request unanswered, as a dying cluster would.
         special = next(

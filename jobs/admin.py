@@ -145,7 +145,10 @@ class JobAdmin(LargeTableAdmin):
             },
         ),
         ("Customers", {"fields": ("customer_count", "customer_list")}),
-        ("Times", {"fields": ("created_at", "started_at", "finished_at", "updated_at")}),
+        (
+            "Times",
+            {"fields": ("created_at", "waiting_since", "started_at", "finished_at", "updated_at")},
+        ),
         (
             "Request",
             {
@@ -354,6 +357,7 @@ class ClusterAdmin(admin.ModelAdmin):
         "is_active",
         "timeout_seconds",
         "max_cids_per_request",
+        "max_concurrent_calls",
         "verify_tls",
     )
     list_filter = ("is_active",)

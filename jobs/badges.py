@@ -11,19 +11,24 @@ from django.utils.safestring import SafeString
 from jobs.models import Job
 
 KNOWN = set(Job.Status.values)
+WAITING = "waiting for the cluster"
 
 
 def status_badge(job: Job) -> SafeString:
-    """The status as a coloured badge with its word; FAILED and UNKNOWN explain on hover."""
+    """The status as a coloured badge with its word; FAILED and UNKNOWN explain on hover. A job
+    held back by its cluster's `max_concurrent_calls` says it waits for the cluster."""
     status = job.status if job.status in KNOWN else "OTHER"
     title = ""
     if job.status in (Job.Status.FAILED, Job.Status.UNKNOWN):
         message = job.error_message or "No error message"
         title = f"HTTP {job.http_status} - {message}" if job.http_status else message
-    return format_html(
+    badge = format_html(
         '<span class="badge badge-{}" data-status="{}" title="{}">{}</span>',
         status.lower(),
         job.status,
         title,
         job.status.replace("_", " "),
     )
+    if job.status == Job.Status.IN_PROGRESS and job.started_at is None and job.waiting_since:
+        return format_html('{} <span class="badge-note">{}</span>', badge, WAITING)
+    return badge

@@ -21,6 +21,7 @@ FIELDS = (
     "action_path",
     "timeout_seconds",
     "max_cids_per_request",
+    "max_concurrent_calls",
     "verify_tls",
     "is_active",
 )

@@ -38,6 +38,12 @@ class Cluster(models.Model):
         validators=[MinValueValidator(1)],
         help_text="Larger submissions are split into one job per chunk of this size.",
     )
+    max_concurrent_calls = models.PositiveIntegerField(
+        default=4,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="The most calls to this cluster at once, from all workers on all hosts; "
+        "jobs beyond it wait their turn.",
+    )
     verify_tls = models.BooleanField(default=True)
     is_active = models.BooleanField(default=True)
 
@@ -53,6 +59,9 @@ class Cluster(models.Model):
             ),
             models.CheckConstraint(
                 condition=Q(max_cids_per_request__gte=1), name="cluster_max_cids_positive"
+            ),
+            models.CheckConstraint(
+                condition=Q(max_concurrent_calls__gte=1), name="cluster_max_calls_positive"
             ),
         ]
 
@@ -198,6 +207,12 @@ class Job(models.Model):
     )
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
+    waiting_since = models.DateTimeField(
+        null=True,
+        blank=True,
+        help_text="Set while the job waits for a free call to its cluster "
+        "(max_concurrent_calls): when a worker last found the cluster at its limit.",
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -284,6 +299,28 @@ class InFlightCustomer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cid} on {self.cluster_id} ({self.job_id})"
+
+
+class InFlightCall(models.Model):
+    """A call to a cluster in progress: one of the cluster's `max_concurrent_calls` slots.
+
+    Taken in the transaction that starts the job and given back in the one that ends it; the
+    unique (cluster, slot) makes the database refuse a call beyond the limit, whichever worker
+    on whichever host asks.
+    """
+
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="+")
+    slot = models.PositiveIntegerField()
+    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="+")
+    started_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["cluster", "slot"], name="inflightcall_unique_slot"),
+        ]
+
+    def __str__(self) -> str:
+        return f"call {self.slot} on {self.cluster_id} ({self.job_id})"
 
 
 class JobCustomer(models.Model):

@@ -1,8 +1,10 @@
 """Every change to a job's state goes through this module.
 
 A job's life: `job_submit` records it (IN_PROGRESS, not started) and enqueues its task in the
-same transaction; `job_run`, the task's body, claims it (started), calls the cluster outside
-any transaction, and records the outcome (SUCCESS or FAILED); `job_reap_stale` ends what a dead
+same transaction; `job_run`, the task's body, claims it (started) together with one of its
+cluster's `max_concurrent_calls` call slots, or, when all are taken, puts it back in the queue
+to wait its turn; it calls the cluster outside any transaction, and records the outcome
+(SUCCESS or FAILED); `job_reap_stale` ends what a dead
 process left behind (UNKNOWN) or what no worker picked up (FAILED). Each transition is a
 compare-and-set on the status, written with its audit entry in one transaction, so a terminal
 state never changes and the cluster is called at most once per job.
@@ -10,6 +12,7 @@ state never changes and the cluster is called at most once per job.
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import logging
 import re
@@ -28,7 +31,7 @@ from django.views.decorators.debug import sensitive_variables
 from audit.models import AuditEntry
 from audit.services import audit_record
 from jobs import upstream
-from jobs.models import Cluster, InFlightCustomer, Job, JobCustomer, JobToken
+from jobs.models import Cluster, InFlightCall, InFlightCustomer, Job, JobCustomer, JobToken
 from jobs.tokens import InvalidToken, token_decrypt, token_encrypt, token_fingerprint
 from lib.chunks import batched
 
@@ -38,6 +41,9 @@ Event = AuditEntry.Event
 Status = Job.Status
 
 MAX_ERROR_LENGTH = 1000
+# A job whose cluster is at its limit of calls looks again after this long, growing with its wait.
+WAIT_MIN = timedelta(seconds=0.5)
+WAIT_MAX = timedelta(seconds=5)
 MAX_TOKEN_LENGTH = 4096
 MAX_KEY_LENGTH = 100
 ERRORS_NAMED = 10
@@ -215,11 +221,12 @@ def _conflict(user, cluster: Cluster, job_ids: list[uuid.UUID]) -> CustomerConfl
     )
 
 
-def _enqueue(job_ids: list[uuid.UUID]) -> None:
+def _enqueue(job_ids: list[uuid.UUID], *, run_after: datetime | None = None) -> None:
     from jobs.tasks import run_job
 
+    task = run_job.using(run_after=run_after) if run_after else run_job
     for job_id in job_ids:
-        run_job.enqueue(str(job_id))
+        task.enqueue(str(job_id))
 
 
 def _create(*, user, action, cluster, cids, token, key, digest, retry_of, ip_address):
@@ -307,6 +314,7 @@ def _create(*, user, action, cluster, cids, token, key, digest, retry_of, ip_add
             action_name,
             cluster.name,
             job.customer_count,
+            extra={"job_id": str(job.pk)},
         )
     return jobs
 
@@ -459,9 +467,16 @@ def _end(
             _record_outcomes(job_id, outcomes)
         JobToken.objects.filter(job_id=job_id).delete()
         InFlightCustomer.objects.filter(job_id=job_id).delete()
+        InFlightCall.objects.filter(job_id=job_id).delete()
         job = Job.objects.select_related("user").only("user__username", "user_id").get(pk=job_id)
         audit_record(event=event, actor=job.user, job_id=job_id, details=details)
-    logger.info("job %s ended %s: %s", job_id, status, error_message or response_summary)
+    logger.info(
+        "job %s ended %s: %s",
+        job_id,
+        status,
+        error_message or response_summary,
+        extra={"job_id": str(job_id)},
+    )
     return True
 
 
@@ -480,23 +495,81 @@ def _record_outcomes(job_id: uuid.UUID, outcomes: Sequence[upstream.CustomerResu
     JobCustomer.objects.bulk_update(rows, ["outcome", "message"], batch_size=CHUNK)
 
 
+class Claim(enum.Enum):
+    STARTED = "started"
+    WAITING = "waiting for the cluster"
+    NOT_RUNNABLE = "already started or ended"
+
+
+def _claim(job_id: uuid.UUID, started: datetime) -> Claim:
+    """Start the job if it is not started and its cluster has a free call slot, in one
+    transaction; when every slot is taken, put it back in the queue to try again shortly."""
+    with transaction.atomic():
+        # On PostgreSQL this locks the job's row until the transaction ends, so one delivery
+        # of a task at a time gets past it.
+        claimed = Job.objects.filter(
+            pk=job_id, status=Status.IN_PROGRESS, started_at__isnull=True
+        ).update(started_at=started, waiting_since=None, updated_at=started)
+        if not claimed:
+            logger.warning(
+                "job %s not run: it was already started or has ended",
+                job_id,
+                extra={"job_id": str(job_id)},
+            )
+            return Claim.NOT_RUNNABLE
+        job = Job.objects.only("cluster_id", "created_at").get(pk=job_id)
+        if job.cluster_id is None or _take_call_slot(job_id, job.cluster_id, started):
+            return Claim.STARTED
+        # Every slot is taken: undo the claim, which nobody has seen, and wait.
+        Job.objects.filter(pk=job_id).update(started_at=None, waiting_since=started)
+        _enqueue([job_id], run_after=started + _wait_before_retrying(started - job.created_at))
+    logger.info("job %s waiting for its cluster", job_id, extra={"job_id": str(job_id)})
+    return Claim.WAITING
+
+
+def _take_call_slot(job_id: uuid.UUID, cluster_id: int, now: datetime) -> bool:
+    """Take a free slot of the cluster's `max_concurrent_calls`; False when none is free.
+
+    Two workers may both see a slot free; the unique (cluster, slot) lets one have it, and the
+    other tries the next.
+    """
+    limit = Cluster.objects.filter(pk=cluster_id).values_list("max_concurrent_calls", flat=True)
+    taken = set(InFlightCall.objects.filter(cluster_id=cluster_id).values_list("slot", flat=True))
+    for slot in range(limit.get()):
+        if slot in taken:
+            continue
+        try:
+            with transaction.atomic():
+                InFlightCall.objects.create(
+                    cluster_id=cluster_id, slot=slot, job_id=job_id, started_at=now
+                )
+        except IntegrityError:
+            continue
+        return True
+    return False
+
+
+def _wait_before_retrying(waited: timedelta) -> timedelta:
+    """How long a job that found its cluster busy waits before it looks again: briefly at
+    first, then up to WAIT_MAX, so that a long queue for one cluster stays cheap."""
+    return min(WAIT_MAX, max(WAIT_MIN, waited / 10))
+
+
 # Error reports hide every local of this call and of what it calls: the token is one.
 @sensitive_variables()
 def job_run(*, job_id: uuid.UUID) -> bool:
     """Run a job: claim it, call its cluster once, record the outcome. The task's body.
 
     Returns False without calling the cluster when the claim fails: the job was already
-    started (a second delivery of the task), has ended, or was reaped.
+    started (a second delivery of the task), has ended, or was reaped; or its cluster has
+    `max_concurrent_calls` calls in flight, and the job was put back in the queue.
     """
     started = timezone.now()
-    claimed = Job.objects.filter(
-        pk=job_id, status=Status.IN_PROGRESS, started_at__isnull=True
-    ).update(started_at=started, updated_at=started)
-    if not claimed:
-        logger.warning("job %s not run: it was already started or has ended", job_id)
+    claim = _claim(job_id, started)
+    if claim is not Claim.STARTED:
         return False
     job = Job.objects.get(pk=job_id)
-    logger.info("job %s started on %s", job_id, job.cluster_url)
+    logger.info("job %s started on %s", job_id, job.cluster_url, extra={"job_id": str(job_id)})
     ciphertext = JobToken.objects.filter(job_id=job_id).values_list("ciphertext", flat=True)
     try:
         token = token_decrypt(ciphertext.get())
@@ -551,7 +624,12 @@ def job_run(*, job_id: uuid.UUID) -> bool:
             job_id=job_id,
             details={**details, "outcome": status, "summary": result.summary},
         )
-        logger.warning("job %s: result %s arrived after the job was reaped", job_id, status)
+        logger.warning(
+            "job %s: result %s arrived after the job was reaped",
+            job_id,
+            status,
+            extra={"job_id": str(job_id)},
+        )
     return True
 
 
@@ -590,12 +668,17 @@ def job_reap_stale(*, now: datetime | None = None) -> ReapReport:
             ):
                 report.unknown.append(job_id)
 
+    # A job waiting for its cluster's free call was last looked at by a worker when it was
+    # put back: it expires only once no worker has looked at it for the whole expiry.
     expiry = now - timedelta(seconds=settings.TMS_QUEUE_EXPIRY)
-    queued = Job.objects.in_progress().filter(started_at__isnull=True, created_at__lt=expiry)
+    forgotten = Q(started_at__isnull=True, created_at__lt=expiry) & (
+        Q(waiting_since__isnull=True) | Q(waiting_since__lt=expiry)
+    )
+    queued = Job.objects.in_progress().filter(forgotten)
     for job_id in queued.values_list("pk", flat=True):
         if _end(
             job_id,
-            condition=Q(started_at__isnull=True),
+            condition=forgotten,
             status=Status.FAILED,
             event=Event.JOB_FAILED,
             error_message=NOT_STARTED,
@@ -603,3 +686,23 @@ def job_reap_stale(*, now: datetime | None = None) -> ReapReport:
         ):
             report.expired.append(job_id)
     return report
+
+
+def job_requeue(*, job_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
+    """Queue a task again for each of these jobs that is still not started: for jobs whose
+    task row was lost with a killed worker before the job was claimed. Never calls a cluster,
+    and a job delivered twice still runs once (the claim). Returns the jobs queued again."""
+    with transaction.atomic():
+        requeued = list(
+            Job.objects.in_progress()
+            .filter(pk__in=job_ids, started_at__isnull=True)
+            .values_list("pk", flat=True)
+        )
+        _enqueue(requeued)
+    for job_id in requeued:
+        logger.warning(
+            "job %s queued again: its worker died before starting it",
+            job_id,
+            extra={"job_id": str(job_id)},
+        )
+    return requeued

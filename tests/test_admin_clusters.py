@@ -31,6 +31,7 @@ def form(**changes) -> dict:
         "action_path": "/api/set_action",
         "timeout_seconds": 30,
         "max_cids_per_request": 500,
+        "max_concurrent_calls": 4,
         "verify_tls": "on",
         "is_active": "on",
     }

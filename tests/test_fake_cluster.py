@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -333,3 +334,14 @@ def test_command_serves_until_stopped_by_a_signal(stop_signal):
         "Fake cluster stopped after 0 Set Action request(s) for 0 job(s)."
     )
     assert "Traceback" not in errors
+
+
+def test_keeps_the_most_set_actions_answered_at_once():
+    with FakeCluster(answer_seconds=0.3) as fake:
+        with ThreadPoolExecutor(3) as pool:
+            statuses = [status for status, _ in pool.map(lambda _: send(fake), range(3))]
+        assert statuses == [200, 200, 200]
+        assert send(fake, "GET", "/_concurrency") == (200, {"in_flight": 0, "max_in_flight": 3})
+        fake.reset_concurrency()
+        send(fake)
+        assert fake.concurrency() == {"in_flight": 0, "max_in_flight": 1}

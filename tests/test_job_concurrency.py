@@ -76,6 +76,9 @@ def test_reaper_and_workers_racing_for_queued_jobs_end_each_job_one_way(
     """Queue expiry against late claims: the reaper failing never-started jobs while workers
     claim them. Each job ends either FAILED "Not started" with the cluster never called, or
     run by its worker with the cluster called once; never both."""
+    # Room for every worker's call at once: jobs waiting for the cluster are another test's.
+    cluster.max_concurrent_calls = THREADS
+    cluster.save()
     jobs = [
         job_submit(user=operator, action=1, cluster=cluster, cids=f"RACE{n}", token=TOKEN)[0]
         for n in range(RACED_JOBS)
