@@ -4,9 +4,10 @@ VENV := .venv
 PY := $(VENV)/bin/python
 HOST_PORT ?= 127.0.0.1:8000
 
-# `make run` is a local demo: DEBUG on unless the environment says otherwise, and the devtools
-# (fake cluster, demo users, the all-in-one runner) installed.
-RUN_ENV := DEBUG=$${DEBUG:-true} TMS_DEVTOOLS=true
+# `make run` is the production stack on one machine (gunicorn, workers, housekeeping), DEBUG off
+# unless the environment says otherwise, with the devtools (fake cluster, demo users, the
+# all-in-one runner) installed.
+RUN_ENV := DEBUG=$${DEBUG:-false} TMS_DEVTOOLS=true
 # Tests need a SECRET_KEY (DEBUG is off in tests) and the devtools, read no local .env, and run
 # on TEST_DATABASE_URL when it is set.
 TEST_ENV := SECRET_KEY=$${SECRET_KEY:-insecure-key-for-tests-only} ENV_FILE=/dev/null TMS_DEVTOOLS=true \
@@ -33,6 +34,7 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/pyth
 
 run: .env $(VENV)/.runtime-installed
 	$(RUN_ENV) $(PY) manage.py migrate --no-input
+	$(RUN_ENV) $(PY) manage.py collectstatic --no-input --verbosity 0
 	$(RUN_ENV) $(PY) manage.py seed_demo
 	$(RUN_ENV) $(PY) manage.py run_dashboard --addrport $(HOST_PORT)
 
@@ -41,6 +43,7 @@ test: .env $(VENV)/.dev-installed
 	$(VENV)/bin/ruff format --check .
 	$(TEST_ENV) $(PY) manage.py check
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
+	$(TEST_ENV) $(PY) manage.py collectstatic --no-input --verbosity 0
 	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed

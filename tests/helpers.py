@@ -40,15 +40,15 @@ def database_url() -> str:
     return f"postgres://{auth}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
 
 
-def db_worker(*args: str) -> subprocess.Popen:
-    """A real `manage.py db_worker` process on the tests' database, polling every 50 ms."""
+def worker(*args: str) -> subprocess.Popen:
+    """A real `manage.py run_worker` process on the tests' database, polling every 50 ms."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
         "DJANGO_SETTINGS_MODULE": "tmsdash.settings",
     }
     return subprocess.Popen(
-        [sys.executable, "manage.py", "db_worker", "--interval", "0.05", *args],
+        [sys.executable, "manage.py", "run_worker", "--interval", "0.05", *args],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -9,6 +9,7 @@ import uuid
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.db import connection
+from django.templatetags.static import static
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from model_bakery import baker
@@ -129,7 +130,7 @@ def test_status_is_the_operator_uis_badge(admin_client, operator, status):
     content = admin_client.get(JOBS).content.decode()
     assert str(status_badge(job)) in content
     assert f'class="badge badge-{status.lower()}"' in content
-    assert "/static/css/badges.css" in content
+    assert static("css/badges.css") in content
 
 
 def test_status_outside_the_known_ones_is_grey():

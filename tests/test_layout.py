@@ -2,7 +2,8 @@
 
 Interfaces (views, admin, commands, tasks) import services, services import models; `audit` is
 at the bottom and imports nothing of `jobs`; `lib` imports no app; the product (`jobs`,
-`audit`) imports nothing of `legacy` or `devtools`; no app imports another app's admin or views.
+`audit`) imports nothing of `legacy` or `devtools`; `ops` (workers, housekeeping, health,
+metrics) runs the product and `jobs` knows nothing of it; no app imports another app's admin or views.
 """
 
 from __future__ import annotations
@@ -14,13 +15,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("jobs", "audit", "legacy", "devtools")
+APPS = ("jobs", "audit", "legacy", "ops", "devtools")
 PACKAGES = (*APPS, "lib", "tmsdash")
 # What each package must never import.
 FORBIDDEN = {
-    "audit": ("jobs", "legacy", "devtools"),
+    "audit": ("jobs", "legacy", "ops", "devtools"),
     "lib": ("jobs", "audit", "legacy", "devtools", "tmsdash"),
-    "jobs": ("legacy", "devtools"),
+    "jobs": ("legacy", "ops", "devtools"),
+    "ops": ("legacy", "devtools"),
     "legacy": ("devtools",),
     "bench": ("tests",),
 }

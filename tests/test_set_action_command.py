@@ -6,7 +6,7 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from jobs.models import Job
-from tests.helpers import TOKEN, db_worker, row_counts
+from tests.helpers import TOKEN, row_counts, worker
 
 
 @pytest.fixture
@@ -23,9 +23,9 @@ def command(operator, cluster, monkeypatch):
 
 
 @pytest.fixture
-def worker():
+def running_worker():
     """A real worker process, which runs the jobs that --wait waits for."""
-    process = db_worker()
+    process = worker()
     yield process
     process.terminate()
     process.communicate(timeout=30)
@@ -43,14 +43,14 @@ def test_prints_the_job_id(command):
 
 
 @committing
-def test_wait_exits_0_when_all_succeeded(command, worker):
+def test_wait_exits_0_when_all_succeeded(command, running_worker):
     with pytest.raises(SystemExit) as excinfo:
         command("--action", "1", "--cids", "C1", "--wait")
     assert excinfo.value.code == 0
 
 
 @committing
-def test_wait_exits_1_and_prints_the_error_when_a_job_failed(command, worker):
+def test_wait_exits_1_and_prints_the_error_when_a_job_failed(command, running_worker):
     out = io.StringIO()
     with pytest.raises(SystemExit) as excinfo:
         command("--action", "1", "--cids", "E500", "--wait", stdout=out)

@@ -1,4 +1,4 @@
-"""Jobs run by real `manage.py db_worker` processes, including one killed mid-call."""
+"""Jobs run by real `manage.py run_worker` processes, including one killed mid-call."""
 
 from __future__ import annotations
 
@@ -10,13 +10,16 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from audit.models import AuditEntry
 from jobs.models import InFlightCustomer, Job, JobToken
 from jobs.services import INTERRUPTED, job_reap_stale, job_submit
 from jobs.tasks import run_job
-from tests.helpers import TOKEN, database_url, db_worker, wait_until
+from ops.housekeeping import WORKER_LOST_MESSAGE, housekeeping_pass
+from ops.models import WorkerHeartbeat
+from tests.helpers import TOKEN, database_url, wait_until, worker
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -24,7 +27,7 @@ pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 def run_batch() -> str:
     """Run a worker until the queue is empty; return its output."""
-    process = db_worker("--batch")
+    process = worker("--batch")
     output, _ = process.communicate(timeout=120)
     assert process.returncode == 0, output
     return output
@@ -56,7 +59,7 @@ def test_worker_killed_mid_call_leaves_a_job_the_reaper_makes_unknown(
     cluster.timeout_seconds = 60
     cluster.save()
     [job] = job_submit(user=operator, action=1, cluster=cluster, cids="SLOW-kill", token=TOKEN)
-    process = db_worker()
+    process = worker()
     try:
         wait_until(lambda: fake_cluster.count(str(job.pk)) == 1, timeout=60)
     finally:
@@ -104,3 +107,72 @@ def test_a_process_that_dies_right_after_the_submit_commits_leaves_no_job_withou
     job.refresh_from_db()
     assert job.status == "SUCCESS"
     assert fake_cluster.count(str(job.pk)) == 1
+
+
+def test_sigterm_lets_the_call_in_hand_finish_and_takes_no_new_job(operator, cluster, fake_cluster):
+    cluster.timeout_seconds = 30
+    cluster.save()
+    [slow] = job_submit(user=operator, action=1, cluster=cluster, cids="SLOW-term", token=TOKEN)
+    [after] = job_submit(user=operator, action=1, cluster=cluster, cids="C-after", token=TOKEN)
+    process = worker()
+    try:
+        wait_until(lambda: fake_cluster.count(str(slow.pk)) == 1, timeout=60)
+        # Alive and known to every host: its heartbeat is in the database.
+        assert WorkerHeartbeat.objects.count() == 1
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    slow.refresh_from_db()
+    after.refresh_from_db()
+    assert (slow.status, slow.http_status) == ("SUCCESS", 200)
+    assert (after.status, after.started_at) == ("IN_PROGRESS", None)
+    assert fake_cluster.count(str(after.pk)) == 0
+    # Gone cleanly: its heartbeat with it, and no task row left RUNNING.
+    assert not WorkerHeartbeat.objects.exists()
+    assert not DBTaskResult.objects.filter(status="RUNNING").exists()
+
+
+def test_housekeeping_ends_the_task_rows_of_a_killed_worker_and_reruns_unstarted_jobs(
+    operator, cluster, fake_cluster
+):
+    cluster.timeout_seconds = 60
+    cluster.save()
+    [job] = job_submit(user=operator, action=1, cluster=cluster, cids="SLOW-orphan", token=TOKEN)
+    process = worker()
+    try:
+        wait_until(lambda: fake_cluster.count(str(job.pk)) == 1, timeout=60)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=30)
+    [orphan] = DBTaskResult.objects.filter(status="RUNNING")
+    # A second job whose task row the same worker had claimed, but not yet its job.
+    [unstarted] = job_submit(user=operator, action=1, cluster=cluster, cids="C-lost", token=TOKEN)
+    DBTaskResult.objects.filter(args_kwargs__args=[str(unstarted.pk)]).update(
+        status="RUNNING", worker_ids=orphan.worker_ids
+    )
+
+    # While the worker's heartbeat is recent, nothing is touched.
+    report = housekeeping_pass()
+    assert report.orphaned_tasks == 0
+    assert DBTaskResult.objects.filter(status="RUNNING").count() == 2
+
+    silent = timezone.now() + dt.timedelta(seconds=31)
+    report = housekeeping_pass(now=silent)
+    assert (report.orphaned_tasks, report.requeued) == (2, [unstarted.pk])
+    assert not DBTaskResult.objects.filter(status="RUNNING").exists()
+    assert set(
+        DBTaskResult.objects.filter(status="FAILED").values_list("traceback", flat=True)
+    ) == {WORKER_LOST_MESSAGE}
+    assert not WorkerHeartbeat.objects.exists()
+    # The started job waits for the reaper (the cluster may have applied it); the other runs.
+    run_batch()
+    job.refresh_from_db()
+    unstarted.refresh_from_db()
+    assert (job.status, unstarted.status) == ("IN_PROGRESS", "SUCCESS")
+    assert fake_cluster.count(str(unstarted.pk)) == 1
+    # A day later the ended task rows are pruned.
+    assert housekeeping_pass(now=timezone.now() + dt.timedelta(days=2)).pruned >= 2
+    assert not DBTaskResult.objects.filter(status="FAILED").exists()

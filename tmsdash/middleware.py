@@ -2,10 +2,43 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from collections.abc import Callable
 
 from django.core.exceptions import BadRequest
 from django.http import HttpRequest, HttpResponse
+
+from audit.services import client_ip
+
+request_logger = logging.getLogger("tmsdash.requests")
+
+
+class RequestLogMiddleware:
+    """One log line per request: method, path (never the query string), status, duration and
+    the client's address. Nothing of the body, where the operators' tokens travel."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        started = time.perf_counter()
+        response = self.get_response(request)
+        duration_ms = round((time.perf_counter() - started) * 1000, 1)
+        fields = {
+            "method": request.method,
+            "path": request.path,
+            "status": response.status_code,
+            "duration_ms": duration_ms,
+            "client": client_ip(request),
+        }
+        request_logger.log(
+            logging.ERROR if response.status_code >= 500 else logging.INFO,
+            "%(method)s %(path)s %(status)s %(duration_ms)sms %(client)s",
+            fields,
+            extra=fields,
+        )
+        return response
 
 
 class RefuseNulMiddleware:

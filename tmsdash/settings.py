@@ -58,6 +58,16 @@ def _log_level(raw: str) -> str:
     return level
 
 
+def _choice(*choices: str) -> Callable[[str], str]:
+    def parse(raw: str) -> str:
+        value = raw.strip().lower()
+        if value not in choices:
+            raise ValueError("expected " + " or ".join(choices))
+        return value
+
+    return parse
+
+
 def _positive_int(raw: str) -> int:
     value = int(raw)
     if value < 1:
@@ -188,6 +198,7 @@ INSTALLED_APPS = [
     "jobs",
     "audit",
     "legacy",
+    "ops",
     "axes",
 ]
 # The fake cluster, demo seeding and the all-in-one runner: for development, demos and tests,
@@ -197,7 +208,11 @@ if TMS_DEVTOOLS:
     INSTALLED_APPS.append("devtools")
 
 MIDDLEWARE = [
+    # First, so that every request is logged, static files and refusals included.
+    "tmsdash.middleware.RequestLogMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files, compressed and with hashed names, before anything else reads the request.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "tmsdash.middleware.RefuseNulMiddleware",
     "csp.middleware.CSPMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -285,7 +300,16 @@ USE_TZ = True
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "static"
+# `manage.py collectstatic` writes here (`make run` and `make test` do it); WhiteNoise serves
+# it with far-future caching, since every name carries its content's hash.
+STATIC_ROOT = env("STATIC_ROOT", Path, VAR_DIR / "static")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+}
+# In development, edited files are served at once, without collectstatic.
+WHITENOISE_USE_FINDERS = DEBUG
+WHITENOISE_AUTOREFRESH = DEBUG
 
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
 
@@ -306,6 +330,11 @@ TMS_REAP_GRACE = env("TMS_REAP_GRACE", _seconds, 60)
 # A job that no worker started within this many seconds is reaped as FAILED.
 TMS_QUEUE_EXPIRY = env("TMS_QUEUE_EXPIRY", _seconds, 600)
 TMS_WORKER_CONCURRENCY = env("TMS_WORKER_CONCURRENCY", _positive_int, 4)
+# The web server, gunicorn (tmsdash/gunicorn.py reads these): its address, its processes, and
+# the threads of each, which is how many requests one process serves at once.
+TMS_WEB_BIND = env("TMS_WEB_BIND", str, "127.0.0.1:8000")
+TMS_WEB_PROCESSES = env("TMS_WEB_PROCESSES", _positive_int, 2)
+TMS_WEB_THREADS = env("TMS_WEB_THREADS", _positive_int, 8)
 # Encrypts operators' tokens while their jobs run. Derived from SECRET_KEY when unset, so
 # rotating SECRET_KEY makes the tokens of jobs still queued unreadable (they then fail).
 TMS_TOKEN_KEY = env(
@@ -317,19 +346,22 @@ TMS_TOKEN_KEY = env(
 )
 
 LOG_LEVEL = env("LOG_LEVEL", _log_level, "INFO")
+# text: one readable line per event; json: one JSON object per line, for a log shipper.
+LOG_FORMAT = env("LOG_FORMAT", _choice("text", "json"), "text")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "tmsdash.logs.JsonFormatter"},
     },
     "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain"},
+        "console": {"class": "logging.StreamHandler", "formatter": LOG_FORMAT},
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        "jobs": {"level": LOG_LEVEL},
-        "audit": {"level": LOG_LEVEL},
-        "devtools": {"level": LOG_LEVEL},
+        **{name: {"level": LOG_LEVEL} for name in ("jobs", "audit", "ops", "devtools", "tmsdash")},
+        # The web server's own lines (tmsdash/gunicorn.py): gunicorn stops them propagating.
+        "gunicorn.error": {"level": LOG_LEVEL, "handlers": ["console"], "propagate": False},
     },
 }

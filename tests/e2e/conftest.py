@@ -10,6 +10,7 @@ import pytest
 from django.contrib.auth.models import Group, User
 from django.db import connections
 from playwright.sync_api import Browser, Page, expect, sync_playwright
+from pytest_django.live_server_helper import LiveServer
 
 from jobs.models import Cluster
 from tests.e2e import PASSWORD, RESULTS, ROOT
@@ -32,6 +33,18 @@ VIEWPORT = {"width": 1200, "height": 800}
 WORKER_STOP_SECONDS = 10
 # Pages answer within a second here; the margin is for a loaded machine, not for slowness.
 expect.set_options(timeout=10_000)
+
+
+@pytest.fixture(scope="session")
+def live_server() -> Iterator[LiveServer]:
+    """pytest-django's live server, with static files served as in production: by the app's
+    WhiteNoise middleware from the collected, hashed files (pytest-django's own handler looks
+    files up by their source names, and knows no hashed ones)."""
+    server = LiveServer("localhost", start=False)
+    server.thread.static_handler = lambda application: application
+    server.start()
+    yield server
+    server.stop()
 
 
 @pytest.fixture(scope="package")
@@ -115,7 +128,7 @@ def auditor(transactional_db) -> User:
 
 @pytest.fixture
 def start_worker(transactional_db, live_server, request) -> Iterator[Callable[[], None]]:
-    """Starts a real `manage.py db_worker` on the test database; stops it after the test.
+    """Starts a real `manage.py run_worker` on the test database; stops it after the test.
 
     Its output goes to test-results/e2e/<test>.worker.log.
     """
@@ -125,7 +138,7 @@ def start_worker(transactional_db, live_server, request) -> Iterator[Callable[[]
     # The worker has no event loop: it runs as in production, without the test's exemption.
     env = {k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"}
     env |= {"DATABASE_URL": database_url(), "DJANGO_SETTINGS_MODULE": "tmsdash.settings"}
-    command = [sys.executable, "manage.py", "db_worker", "--no-reload", "--no-startup-delay"]
+    command = [sys.executable, "manage.py", "run_worker"]
     command += ["--interval", "0.05"]
 
     def start() -> None:

@@ -1,84 +1,120 @@
 from __future__ import annotations
 
+import ctypes
 import signal
 import subprocess
 import sys
 import threading
-import time
 
 from django.conf import settings
-from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from jobs.services import job_reap_stale
-from lib.argtypes import positive_int
+from lib.argtypes import port, positive_int
 
-HOUSEKEEPING_SECONDS = 60
-STOP_SECONDS = 15
+# After a forced stop, how long the processes get before they are killed.
+FORCE_SECONDS = 10
+PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_parent() -> None:
+    """In a child, before it runs: SIGTERM it when this runner dies, however it dies (Linux)."""
+    ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 class Command(BaseCommand):
     help = (
-        "Runs the whole dashboard on one machine, for development and demos: the web server, "
-        "one db_worker process per concurrent cluster call (TMS_WORKER_CONCURRENCY), the fake "
-        "cluster, and every minute the reaper and the pruning of finished task rows. One "
-        "Ctrl-C stops everything it started. In production run these under a process manager "
-        "and cron instead (see the README)."
+        "Runs the whole dashboard on one machine, the same processes as production: the web "
+        "server (gunicorn), TMS_WORKER_CONCURRENCY workers (run_worker), housekeeping, and the "
+        "fake cluster. One Ctrl-C or SIGTERM stops it gracefully: the web server finishes its "
+        "requests, the workers finish their calls in flight, then the fake cluster stops. A "
+        "second Ctrl-C forces everything to stop at once. In production, run these under a "
+        "process manager instead (see deploy/ and the README)."
     )
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--addrport", default="127.0.0.1:8000")
+        parser.add_argument("--addrport", default=settings.TMS_WEB_BIND)
         parser.add_argument("--workers", type=positive_int, default=None)
-        parser.add_argument("--fake-cluster-port", type=positive_int, default=9100)
+        parser.add_argument("--fake-cluster-port", type=port, default=9100)
 
     def handle(self, *, addrport, workers, fake_cluster_port, **options) -> None:
         workers = workers or settings.TMS_WORKER_CONCURRENCY
         manage = [sys.executable, "manage.py"]
-        commands = {
-            "fake cluster": [*manage, "fake_cluster", "--port", str(fake_cluster_port)],
-            **{f"worker {n}": [*manage, "db_worker", "--no-reload"] for n in range(1, workers + 1)},
-            "web": [*manage, "runserver", "--noreload", addrport],
-        }
-        stop = threading.Event()
-        for signum in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(signum, lambda *_: stop.set())
+        gunicorn = [sys.executable, "-m", "gunicorn", "--config", "python:tmsdash.gunicorn"]
+        stages = [
+            {
+                "web": [*gunicorn, "--bind", addrport],
+                **{f"worker {n}": [*manage, "run_worker"] for n in range(1, workers + 1)},
+                "housekeeping": [*manage, "housekeeping"],
+            },
+            # Stopped last: the workers' calls in flight go to it.
+            {"fake cluster": [*manage, "fake_cluster", "--port", str(fake_cluster_port)]},
+        ]
+        presses = []
+        wake = threading.Event()
 
-        children = {name: subprocess.Popen(argv) for name, argv in commands.items()}
+        def on_signal(signum, frame) -> None:
+            presses.append(signum)
+            wake.set()
+
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, on_signal)
+
+        # Each child in a session of its own: a Ctrl-C reaches this runner only, which then
+        # stops each child once, in order.
+        running = [
+            {
+                name: subprocess.Popen(argv, start_new_session=True, preexec_fn=_stop_with_parent)
+                for name, argv in stage.items()
+            }
+            for stage in stages
+        ]
         self.stdout.write(
             f"tmsdash on http://{addrport}/ with {workers} worker(s) and the fake cluster on "
             f"port {fake_cluster_port}. Ctrl-C stops everything."
         )
         failed = None
-        next_housekeeping = time.monotonic()
-        try:
-            while not stop.wait(1):
-                failed = next((n for n, p in children.items() if p.poll() is not None), None)
-                if failed:
-                    break
-                if time.monotonic() >= next_housekeeping:
-                    self.housekeeping()
-                    next_housekeeping = time.monotonic() + HOUSEKEEPING_SECONDS
-        finally:
-            self.stop(children)
+        while not presses and failed is None:
+            wake.wait(1)
+            failed = next(
+                (n for stage in running for n, p in stage.items() if p.poll() is not None), None
+            )
+        if failed:
+            self.stderr.write(f"The {failed} process exited; stopping everything.")
+        self.stop(running, presses, wake)
         if failed:
             raise CommandError(f"The {failed} process exited; everything was stopped.")
 
-    def housekeeping(self) -> None:
-        report = job_reap_stale()
-        if report.unknown or report.expired:
-            self.stdout.write(
-                f"reaper: {len(report.unknown)} UNKNOWN, {len(report.expired)} not started"
-            )
-        call_command("prune_db_task_results", min_age_days=1, verbosity=0)
-
-    def stop(self, children: dict[str, subprocess.Popen]) -> None:
-        for process in children.values():
-            if process.poll() is None:
-                process.terminate()
-        for name, process in children.items():
-            try:
-                process.wait(timeout=STOP_SECONDS)
-            except subprocess.TimeoutExpired:
-                self.stderr.write(f"{name} did not stop in {STOP_SECONDS}s; killing it.")
-                process.kill()
+    def stop(self, running: list[dict[str, subprocess.Popen]], presses: list, wake) -> None:
+        self.stdout.write(
+            "Stopping: the web server finishes its requests and the workers their calls in "
+            "flight. Ctrl-C again to force."
+        )
+        forced = False
+        for stage in running:
+            for process in stage.values():
+                if process.poll() is None:
+                    process.send_signal(signal.SIGTERM)
+            while any(p.poll() is None for p in stage.values()):
+                wake.clear()
+                if len(presses) > 1 and not forced:
+                    forced = True
+                    self.stderr.write("Forcing the stop.")
+                    for process in (p for s in running for p in s.values()):
+                        if process.poll() is None:
+                            process.send_signal(signal.SIGINT)
+                if forced and not self.wait_all(stage, FORCE_SECONDS):
+                    for process in stage.values():
+                        process.kill()
+                wake.wait(0.2)
+        for stage in running:
+            for process in stage.values():
                 process.wait()
+
+    @staticmethod
+    def wait_all(stage: dict[str, subprocess.Popen], seconds: float) -> bool:
+        try:
+            for process in stage.values():
+                process.wait(timeout=seconds)
+        except subprocess.TimeoutExpired:
+            return False
+        return True

@@ -1,0 +1,91 @@
+"""Housekeeping: ends what dead processes left behind and keeps the task table small.
+
+One pass (`housekeeping_pass`) reaps stale jobs (jobs.services.job_reap_stale), ends the task
+rows a killed worker left RUNNING (django-tasks-db never does: they would stay RUNNING and
+unprunable forever) and queues their jobs again when the cluster was never called, prunes
+finished task rows, and forgets workers long gone. Every step is safe to run from several hosts
+at once: each row changes by compare-and-set.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from django.utils import timezone
+from django_tasks_db.compat import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
+
+from jobs.services import ReapReport, job_reap_stale, job_requeue
+from jobs.tasks import run_job
+from ops.heartbeats import alive_since
+from ops.models import WorkerHeartbeat
+
+logger = logging.getLogger(__name__)
+
+# Finished task rows are kept this long (the jobs and the audit trail keep the history).
+TASK_ROWS_KEPT = timedelta(days=1)
+WORKER_LOST = "ops.worker.WorkerLost"
+WORKER_LOST_MESSAGE = (
+    "The worker running this task stopped sending heartbeats; housekeeping ended the task."
+)
+
+
+@dataclass
+class HousekeepingReport:
+    reaped: ReapReport = field(default_factory=ReapReport)
+    orphaned_tasks: int = 0
+    requeued: list[uuid.UUID] = field(default_factory=list)
+    pruned: int = 0
+
+    def __str__(self) -> str:
+        return (
+            f"{len(self.reaped.unknown)} job(s) UNKNOWN, {len(self.reaped.expired)} not started, "
+            f"{self.orphaned_tasks} orphaned task row(s) ended, {len(self.requeued)} job(s) "
+            f"queued again, {self.pruned} finished task row(s) pruned"
+        )
+
+
+def housekeeping_pass(*, now: datetime | None = None) -> HousekeepingReport:
+    now = now or timezone.now()
+    report = HousekeepingReport(reaped=job_reap_stale(now=now))
+    orphans = end_orphaned_tasks(now=now)
+    report.orphaned_tasks = len(orphans)
+    report.requeued = job_requeue(
+        job_ids=[
+            uuid.UUID(task.args_kwargs["args"][0])
+            for task in orphans
+            if task.task_path == run_job.module_path
+        ]
+    )
+    report.pruned, _ = (
+        DBTaskResult.objects.finished().filter(finished_at__lt=now - TASK_ROWS_KEPT).delete()
+    )
+    return report
+
+
+def end_orphaned_tasks(*, now: datetime) -> list[DBTaskResult]:
+    """End the RUNNING task rows of workers that went silent; forget those workers."""
+    cutoff = alive_since(now)
+    gone = set(
+        WorkerHeartbeat.objects.filter(last_seen__lt=cutoff).values_list("worker_id", flat=True)
+    )
+    if not gone:
+        return []
+    ended = []
+    for task in DBTaskResult.objects.running().only("id", "worker_ids", "task_path", "args_kwargs"):
+        if not task.worker_ids or task.worker_ids[-1] not in gone:
+            continue
+        if DBTaskResult.objects.filter(pk=task.pk, status=TaskResultStatus.RUNNING).update(
+            status=TaskResultStatus.FAILED,
+            finished_at=now,
+            exception_class_path=WORKER_LOST,
+            traceback=WORKER_LOST_MESSAGE,
+        ):
+            ended.append(task)
+            logger.warning("task %s ended: its worker %s went silent", task.pk, task.worker_ids[-1])
+    # A worker that comes back writes its heartbeat again.
+    WorkerHeartbeat.objects.filter(worker_id__in=gone, last_seen__lt=cutoff).delete()
+    return ended

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import signal
+import threading
+
+from django.core.management.base import BaseCommand
+
+from lib.argtypes import seconds
+from ops.housekeeping import housekeeping_pass
+
+
+class Command(BaseCommand):
+    help = (
+        "Every --interval seconds: reap stale jobs, end the task rows of workers that died, "
+        "and prune finished task rows. Runs until SIGTERM or Ctrl-C (after the pass in hand), "
+        "or once with --once, for cron. Safe to run on several hosts at once."
+    )
+
+    def add_arguments(self, parser) -> None:
+        parser.add_argument(
+            "--interval",
+            type=seconds(maximum=3600),
+            default=30,
+            help="Seconds between passes (default: %(default)s).",
+        )
+        parser.add_argument("--once", action="store_true", help="Make one pass, then exit.")
+
+    def handle(self, *, interval: float, once: bool, **options) -> None:
+        stop = threading.Event()
+        if not once:
+            for signum in (signal.SIGINT, signal.SIGTERM):
+                signal.signal(signum, lambda *_: stop.set())
+        while True:
+            report = housekeeping_pass()
+            if options["verbosity"] > 1 or report.reaped.unknown or report.reaped.expired:
+                self.stdout.write(f"housekeeping: {report}")
+            if once or stop.wait(interval):
+                return

@@ -1,0 +1,21 @@
+from __future__ import annotations
+
+from django.db import models
+
+
+class WorkerHeartbeat(models.Model):
+    """A worker process that is running, or was: it refreshes `last_seen` every few seconds
+    and deletes its row when it stops cleanly. A row that has gone quiet is a worker that
+    died; housekeeping ends the task rows it left RUNNING and then deletes the row."""
+
+    worker_id = models.CharField(max_length=64, primary_key=True)
+    hostname = models.CharField(max_length=255)
+    pid = models.PositiveIntegerField()
+    started_at = models.DateTimeField()
+    last_seen = models.DateTimeField(db_index=True)
+
+    class Meta:
+        ordering = ["hostname", "pid"]
+
+    def __str__(self) -> str:
+        return f"{self.hostname}:{self.pid}"
