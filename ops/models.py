@@ -19,3 +19,14 @@ class WorkerHeartbeat(models.Model):
 
     def __str__(self) -> str:
         return f"{self.hostname}:{self.pid}"
+
+
+class Counter(models.Model):
+    """A count kept in the database, so that every process on every host adds to the same one
+    (the metrics read it). Only ever incremented, by ops.counters."""
+
+    name = models.CharField(max_length=100, primary_key=True)
+    value = models.BigIntegerField(default=0)
+
+    def __str__(self) -> str:
+        return f"{self.name} = {self.value}"

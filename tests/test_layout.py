@@ -3,7 +3,8 @@
 Interfaces (views, admin, commands, tasks) import services, services import models; `audit` is
 at the bottom and imports nothing of `jobs`; `lib` imports no app; the product (`jobs`,
 `audit`) imports nothing of `legacy` or `devtools`; `ops` (workers, housekeeping, health,
-metrics) runs the product and `jobs` knows nothing of it; no app imports another app's admin or views.
+metrics) runs the product and `jobs` knows nothing of it; no app imports another app's admin
+or views.
 """
 
 from __future__ import annotations

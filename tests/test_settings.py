@@ -44,6 +44,10 @@ def test_starts_with_secret_key_and_debug_off():
         ("SECURE_HSTS_SECONDS", "a year"),
         ("TMS_TRUSTED_PROXIES", "-1"),
         ("TMS_SIGNIN_FAILURE_LIMIT", "0"),
+        ("LOG_FORMAT", "xml"),
+        ("TMS_METRICS_TOKEN", "hunter2"),
+        ("TMS_WEB_PROCESSES", "0"),
+        ("TMS_WEB_THREADS", "many"),
     ],
 )
 def test_malformed_value_stops_start_up_naming_the_variable(name, value):

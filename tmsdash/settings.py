@@ -89,6 +89,12 @@ def _seconds(raw: str) -> int:
     return value
 
 
+def _secret(raw: str) -> str:
+    if len(raw) < 16:
+        raise ValueError("expected a random string of at least 16 characters")
+    return raw
+
+
 def _regex(raw: str) -> str:
     try:
         re.compile(raw)
@@ -330,6 +336,8 @@ TMS_REAP_GRACE = env("TMS_REAP_GRACE", _seconds, 60)
 # A job that no worker started within this many seconds is reaped as FAILED.
 TMS_QUEUE_EXPIRY = env("TMS_QUEUE_EXPIRY", _seconds, 600)
 TMS_WORKER_CONCURRENCY = env("TMS_WORKER_CONCURRENCY", _positive_int, 4)
+# The bearer token a Prometheus scraper sends to read /metrics (empty: /metrics is off).
+TMS_METRICS_TOKEN = env("TMS_METRICS_TOKEN", _secret, "")
 # The web server, gunicorn (tmsdash/gunicorn.py reads these): its address, its processes, and
 # the threads of each, which is how many requests one process serves at once.
 TMS_WEB_BIND = env("TMS_WEB_BIND", str, "127.0.0.1:8000")

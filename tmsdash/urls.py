@@ -11,6 +11,7 @@ handler400 = "tmsdash.views.bad_request"
 
 urlpatterns = [
     path("", include("jobs.urls")),
+    path("", include("ops.urls")),
     path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),

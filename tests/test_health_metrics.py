@@ -1,0 +1,155 @@
+"""/healthz and /metrics: read from the database, so the same from every process and host."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from django.urls import reverse
+from django.utils import timezone
+from model_bakery import baker
+
+from jobs.models import InFlightCall, Job
+from jobs.services import NOT_STARTED
+from ops.heartbeats import heartbeat_start
+from ops.models import WorkerHeartbeat
+from tests.fresh_settings import run_python
+from tests.helpers import row_counts
+
+METRICS_TOKEN = "metrics-token-for-tests-0123456789"
+
+
+def ago(**delta) -> dt.datetime:
+    return timezone.now() - dt.timedelta(**delta)
+
+
+def make_job(cluster, operator, status="SUCCESS", **fields) -> Job:
+    fields.setdefault("action", Job.Action.TRANS_BEGIN)
+    return baker.make(
+        Job, user=operator, cluster=cluster, cluster_url=cluster.base_url, status=status, **fields
+    )
+
+
+def test_healthz_is_ok_with_a_live_worker_and_counts_the_queue(client, operator, cluster):
+    heartbeat_start("worker-a")
+    make_job(cluster, operator, status="IN_PROGRESS", created_at=ago(seconds=120))
+    make_job(cluster, operator, status="IN_PROGRESS", created_at=ago(seconds=5))
+    make_job(cluster, operator, status="IN_PROGRESS", started_at=ago(seconds=1))
+    before = row_counts()
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 200
+    report = response.json()
+    assert report.pop("oldest_queued_seconds") == pytest.approx(120, abs=5)
+    assert report == {"status": "ok", "database": "ok", "workers_alive": 1, "queued": 2}
+    assert response["Cache-Control"].startswith("max-age=0")
+    assert row_counts() == before
+
+
+def test_healthz_is_503_when_no_worker_sent_a_heartbeat_lately(client, db):
+    assert client.get("/healthz").status_code == 503
+    heartbeat_start("worker-a")
+    WorkerHeartbeat.objects.update(last_seen=ago(seconds=31))
+    response = client.get("/healthz")
+    assert response.status_code == 503
+    assert response.json()["workers_alive"] == 0
+    assert "No worker has sent a heartbeat in the last 30 s" in response.json()["reason"]
+
+
+def test_healthz_is_503_when_the_database_is_unreachable():
+    script = (
+        "import django, json; django.setup()\n"
+        "from django.test import Client\n"
+        "response = Client().get('/healthz', HTTP_HOST='127.0.0.1')\n"
+        "print(response.status_code, json.dumps(response.json()))\n"
+    )
+    result = run_python(
+        ["-c", script],
+        {"SECRET_KEY": "k" * 50, "DATABASE_URL": "postgres://postgres@127.0.0.1:1/nothing"},
+    )
+    assert result.returncode == 0, result.stderr
+    status, body = result.stdout.split(" ", 1)
+    assert status == "503"
+    assert json.loads(body) == {
+        "status": "unavailable",
+        "database": "unreachable",
+        "reason": "The database cannot be reached.",
+    }
+
+
+def test_metrics_are_off_without_a_token_and_refused_without_the_right_one(client, settings, db):
+    assert client.get("/metrics").status_code == 404
+    settings.TMS_METRICS_TOKEN = METRICS_TOKEN
+    for header in ({}, {"HTTP_AUTHORIZATION": "Bearer wrong"}, {"HTTP_AUTHORIZATION": "Basic x"}):
+        response = client.get("/metrics", **header)
+        assert response.status_code == 401
+        assert response["WWW-Authenticate"].startswith("Bearer")
+        assert METRICS_TOKEN not in response.content.decode()
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=0.0.4")
+
+
+def scrape(client, settings) -> set[str]:
+    settings.TMS_METRICS_TOKEN = METRICS_TOKEN
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {METRICS_TOKEN}")
+    assert response.status_code == 200
+    return set(response.content.decode().splitlines())
+
+
+def test_metrics_count_what_the_database_knows(client, settings, operator, cluster):
+    started = ago(minutes=5)
+    make_job(cluster, operator, started_at=started, finished_at=started + dt.timedelta(seconds=0.3))
+    make_job(cluster, operator, started_at=started, finished_at=started + dt.timedelta(seconds=3))
+    make_job(
+        cluster,
+        operator,
+        status="FAILED",
+        action=Job.Action.PE_ENABLE,
+        started_at=started,
+        finished_at=started + dt.timedelta(seconds=0.04),
+    )
+    make_job(cluster, operator, status="FAILED", error_message=NOT_STARTED)
+    make_job(cluster, operator, status="UNKNOWN", started_at=started, finished_at=timezone.now())
+    make_job(cluster, operator, status="IN_PROGRESS")
+    running = make_job(cluster, operator, status="IN_PROGRESS", started_at=timezone.now())
+    InFlightCall.objects.create(cluster=cluster, slot=0, job=running, started_at=timezone.now())
+    heartbeat_start("worker-a")
+    heartbeat_start("worker-b")
+    for _ in range(3):
+        client.post(reverse("login"), {"username": "op1", "password": "wrong"})
+
+    lines = scrape(client, settings)
+
+    eu1 = 'cluster="eu1"'
+    assert f'tmsdash_jobs_total{{status="SUCCESS",{eu1},action="Trans-Begin"}} 2' in lines
+    assert f'tmsdash_jobs_total{{status="FAILED",{eu1},action="PE-Enable"}} 1' in lines
+    assert f'tmsdash_jobs_total{{status="FAILED",{eu1},action="Trans-Begin"}} 1' in lines
+    assert f'tmsdash_jobs_total{{status="UNKNOWN",{eu1},action="Trans-Begin"}} 1' in lines
+    assert "tmsdash_jobs_queued 1" in lines
+    assert f"tmsdash_calls_in_flight{{{eu1}}} 1" in lines
+    success = f'{eu1},outcome="success"'
+    assert f'tmsdash_call_duration_seconds_bucket{{{success},le="0.25"}} 0' in lines
+    assert f'tmsdash_call_duration_seconds_bucket{{{success},le="0.5"}} 1' in lines
+    assert f'tmsdash_call_duration_seconds_bucket{{{success},le="5"}} 2' in lines
+    assert f'tmsdash_call_duration_seconds_bucket{{{success},le="+Inf"}} 2' in lines
+    assert f"tmsdash_call_duration_seconds_sum{{{success}}} 3.3" in lines
+    assert f"tmsdash_call_duration_seconds_count{{{success}}} 2" in lines
+    failed = f'{eu1},outcome="failed"'
+    assert f'tmsdash_call_duration_seconds_bucket{{{failed},le="0.05"}} 1' in lines
+    assert 'tmsdash_reaped_total{reason="interrupted"} 1' in lines
+    assert 'tmsdash_reaped_total{reason="not_started"} 1' in lines
+    assert "tmsdash_signin_failures_total 3" in lines
+    assert "tmsdash_workers_alive 2" in lines
+    assert "# TYPE tmsdash_call_duration_seconds histogram" in lines
+
+
+def test_every_failed_sign_in_is_counted_even_those_the_audit_trail_leaves_out(
+    client, settings, operator
+):
+    settings.AXES_FAILURE_LIMIT = 2
+    for _ in range(5):
+        client.post(reverse("login"), {"username": "op1", "password": "wrong"})
+    assert "tmsdash_signin_failures_total 5" in scrape(client, settings)
