@@ -10,7 +10,7 @@ from django.urls import reverse
 from model_bakery import baker
 
 from jobs.models import Job, JobCustomer
-from tests.fresh_settings import run_python
+from tests.fresh_settings import ROOT, run_python
 
 
 @pytest.fixture
@@ -47,15 +47,14 @@ def test_every_page_forbids_inline_script_and_style(client, operator, pages):
         assert "frame-ancestors 'none'" in policy
 
 
-PRODUCTION = {
-    "SECRET_KEY": "a-long-random-production-key-" + "x7Q2-9fLk-" * 5,
-    "ALLOWED_HOSTS": "tms.example.net",
-    "SECURE_COOKIES": "true",
-    "SECURE_SSL_REDIRECT": "true",
-    "SECURE_HSTS_SECONDS": "31536000",
-    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
-    "SECURE_HSTS_PRELOAD": "true",
-}
+def production_settings() -> dict[str, str]:
+    """deploy/tmsdash.env, the production settings the README documents, with a real key."""
+    lines = (ROOT / "deploy" / "tmsdash.env").read_text().splitlines()
+    values = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
+    return {**values, "SECRET_KEY": "a-long-random-production-key-" + "x7Q2-9fLk-" * 5}
+
+
+PRODUCTION = production_settings()
 
 
 def test_check_deploy_reports_nothing_with_the_documented_production_settings():
