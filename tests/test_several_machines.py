@@ -192,11 +192,17 @@ def fill_in(browser: Browser, host: str, cluster: Cluster, cid: str) -> dict[str
     }
 
 
+def alerts(page: requests.Response) -> list[str]:
+    """The errors a page shows, as text."""
+    found = re.findall(r'role="alert">(.*?)</(?:p|div)>', page.text, re.DOTALL)
+    return [re.sub(r"<[^>]+>", "", text).strip() for text in found]
+
+
 def submit(browser: Browser, host: str, form: dict[str, str]) -> str:
     """POST the form; return the id of the job it redirects to."""
     response = browser.post(f"{host}/", form)
     location = response.headers.get("Location", "")
-    assert response.status_code == 302, (host, response.status_code, response.text[-2000:])
+    assert response.status_code == 302, (host, response.status_code, alerts(response))
     match = JOB_PATH.match(location)
     assert match, location
     return match[1]
@@ -229,7 +235,9 @@ def double_click(browser: Browser, hosts: list[str], form: dict[str, str]) -> li
     return [job_ids[host] for host in hosts]
 
 
-def operate(n: int, hosts: list[str], cluster: Cluster, username: str, statuses) -> list:
+def operate(
+    n: int, hosts: list[str], cluster: Cluster, username: str, statuses: list[tuple[str, int]]
+) -> list[Submission]:
     """Client n: signs in on its own host and submits SUBMITS_PER_CLIENT Set Actions there,
     the first also to the other host at the same moment, the last also to the other host
     right after."""
