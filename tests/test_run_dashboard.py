@@ -157,3 +157,22 @@ def test_a_second_interrupt_forces_the_stop(dashboard, operator, cluster, fake_c
     job.refresh_from_db()
     assert job.status == "IN_PROGRESS" and job.started_at is not None
     assert not DBTaskResult.objects.filter(status="RUNNING").exists()
+
+
+def test_one_interrupt_lets_the_web_server_finish_a_request_in_hand(dashboard):
+    process, login, _ = dashboard
+    port = int(login.split(":")[2].split("/")[0])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        # A request the server has begun to read, but not yet all of.
+        connection.sendall(b"GET /accounts/login/ HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+        os.killpg(process.pid, signal.SIGINT)
+        # The stop is under way: no new connection is accepted.
+        wait_until(lambda: not answers(login), timeout=30)
+        connection.sendall(b"Connection: close\r\n\r\n")
+        answer = b""
+        while chunk := connection.recv(65536):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 200 OK"), answer[:200]
+    assert b"</html>" in answer
+    process.communicate(timeout=60)
+    assert process.returncode == 0
