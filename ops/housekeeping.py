@@ -40,6 +40,16 @@ class HousekeepingReport:
     requeued: list[uuid.UUID] = field(default_factory=list)
     pruned: int = 0
 
+    @property
+    def changed_anything(self) -> bool:
+        return bool(
+            self.reaped.unknown
+            or self.reaped.expired
+            or self.orphaned_tasks
+            or self.requeued
+            or self.pruned
+        )
+
     def __str__(self) -> str:
         return (
             f"{len(self.reaped.unknown)} job(s) UNKNOWN, {len(self.reaped.expired)} not started, "

@@ -32,7 +32,7 @@ class Command(BaseCommand):
                 signal.signal(signum, lambda *_: stop.set())
         while True:
             report = housekeeping_pass()
-            if options["verbosity"] > 1 or report.reaped.unknown or report.reaped.expired:
+            if options["verbosity"] > 1 or report.changed_anything:
                 self.stdout.write(f"housekeeping: {report}")
             if once or stop.wait(interval):
                 return
