@@ -32,6 +32,7 @@ from audit.models import AuditEntry
 from audit.services import audit_record
 from jobs import upstream
 from jobs.models import Cluster, InFlightCall, InFlightCustomer, Job, JobCustomer, JobToken
+from jobs.signals import job_ended
 from jobs.tokens import InvalidToken, token_decrypt, token_encrypt, token_fingerprint
 from lib.chunks import batched
 
@@ -468,8 +469,22 @@ def _end(
         JobToken.objects.filter(job_id=job_id).delete()
         InFlightCustomer.objects.filter(job_id=job_id).delete()
         InFlightCall.objects.filter(job_id=job_id).delete()
-        job = Job.objects.select_related("user").only("user__username", "user_id").get(pk=job_id)
+        job = (
+            Job.objects.select_related("user", "cluster")
+            .only(
+                "user__username",
+                "user_id",
+                "cluster__name",
+                "action",
+                "legacy_action_name",
+                "started_at",
+            )
+            .get(pk=job_id)
+        )
         audit_record(event=event, actor=job.user, job_id=job_id, details=details)
+        job_ended.send(
+            sender=Job, job=job, status=status, finished_at=now, reason=details.get("reason")
+        )
     logger.info(
         "job %s ended %s: %s",
         job_id,

@@ -1,25 +1,38 @@
-"""Counts kept in the database: one row per counter, incremented in place."""
+"""Counts kept in the database: one row per metric and set of labels, incremented in place,
+so that they are exact whichever process or host increments or reads them."""
 
 from __future__ import annotations
+
+import json
 
 from django.db import IntegrityError, transaction
 from django.db.models import F
 
 from ops.models import Counter
 
-SIGNIN_FAILURES = "signin_failures"
+SIGNIN_FAILURES = "tmsdash_signin_failures_total"
+JOBS_ENDED = "tmsdash_jobs_total"
+REAPED = "tmsdash_reaped_total"
+# The call-duration histogram, kept per bucket (not cumulative, so that a job's end updates one
+# row), with its sum; ops.metrics adds the buckets up.
+CALLS_IN_BUCKET = "tmsdash_call_duration_seconds_in_bucket"
+CALL_SECONDS = "tmsdash_call_duration_seconds_sum"
 
 
-def counter_increment(name: str) -> None:
-    if Counter.objects.filter(name=name).update(value=F("value") + 1):
+def counter_increment(name: str, labels: dict[str, str] | None = None, amount: float = 1) -> None:
+    labels = labels or {}
+    key = name + json.dumps(labels, sort_keys=True)
+    if Counter.objects.filter(key=key).update(value=F("value") + amount):
         return
     try:
         with transaction.atomic():
-            Counter.objects.create(name=name, value=1)
+            Counter.objects.create(key=key, name=name, labels=labels, value=amount)
     except IntegrityError:
         # Another process created it first.
-        Counter.objects.filter(name=name).update(value=F("value") + 1)
+        Counter.objects.filter(key=key).update(value=F("value") + amount)
 
 
-def counter_value(name: str) -> int:
-    return Counter.objects.filter(name=name).values_list("value", flat=True).first() or 0
+def counter_values(name: str) -> list[tuple[dict[str, str], float]]:
+    """Every set of labels counted under `name`, with its value, in a stable order."""
+    rows = Counter.objects.filter(name=name).order_by("key").values_list("labels", "value")
+    return list(rows)

@@ -1,43 +1,43 @@
 """The metrics behind /metrics, in Prometheus' text format.
 
-Every value is read from the database at scrape time, so that it is the same whichever web
-process or host answers the scrape, and counts what every worker on every host did: jobs
-ended (they are never deleted, so the counts only grow), calls in flight (the clusters' call
-slots), live workers (heartbeats), and failed sign-ins (a counter row).
+Every value comes from the database, so that it is the same whichever web process or host
+answers the scrape and counts what every worker on every host did. Counts of events (jobs
+ended, call durations, reaped jobs, failed sign-ins) are counter rows updated in the
+transaction of the event (ops.receivers), so a scrape reads a few rows however many jobs there
+are; the counts start when the dashboard's metrics were installed. Gauges (the queue, calls in
+flight, live workers) are read from the tables that hold them.
 """
 
 from __future__ import annotations
 
-from datetime import timedelta
+from collections import defaultdict
 
-from django.db.models import Count, DurationField, ExpressionWrapper, F, Q, Sum
+from django.db.models import Count, Q
 
 from jobs.models import Cluster, InFlightCall, Job
-from jobs.services import NOT_STARTED
-from ops.counters import SIGNIN_FAILURES, counter_value
-from ops.heartbeats import workers_alive
+from ops.counters import (
+    CALL_SECONDS,
+    CALLS_IN_BUCKET,
+    JOBS_ENDED,
+    REAPED,
+    SIGNIN_FAILURES,
+    counter_values,
+)
+from ops.heartbeats import ALIVE_SECONDS, workers_alive
+from ops.receivers import BUCKETS, REAP_REASONS
 
-Status = Job.Status
-# Upper bounds, in seconds, of the call-duration histogram's buckets.
-BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
-ENDED_BY_A_CALL = {Status.SUCCESS: "success", Status.FAILED: "failed"}
-
-Sample = tuple[dict[str, str], float]
+Sample = tuple[str, dict[str, str], float]
+HISTOGRAM = "tmsdash_call_duration_seconds"
 
 
 def metrics_text() -> str:
     families = [
-        (
-            "tmsdash_jobs_total",
-            "counter",
-            "Jobs ended, by status, cluster and action.",
-            _jobs_ended(),
-        ),
+        ("tmsdash_jobs_total", "counter", "Jobs ended, by status, cluster and action.", _jobs()),
         (
             "tmsdash_jobs_queued",
             "gauge",
             "Jobs not started yet, those waiting for their cluster included.",
-            [({}, Job.objects.in_progress().filter(started_at__isnull=True).count())],
+            [("", {}, Job.objects.in_progress().filter(started_at__isnull=True).count())],
         ),
         (
             "tmsdash_calls_in_flight",
@@ -46,7 +46,7 @@ def metrics_text() -> str:
             _calls_in_flight(),
         ),
         (
-            "tmsdash_call_duration_seconds",
+            HISTOGRAM,
             "histogram",
             "From a job's start to its result, for jobs that ended SUCCESS or FAILED.",
             _call_durations(),
@@ -61,39 +61,26 @@ def metrics_text() -> str:
             "tmsdash_signin_failures_total",
             "counter",
             "Failed sign-ins, refused ones during a lock-out included.",
-            [({}, counter_value(SIGNIN_FAILURES))],
+            [("", {}, sum(value for _, value in counter_values(SIGNIN_FAILURES)))],
         ),
         (
             "tmsdash_workers_alive",
             "gauge",
-            "Workers that sent a heartbeat in the last 30 seconds.",
-            [({}, workers_alive())],
+            f"Workers that sent a heartbeat in the last {ALIVE_SECONDS} seconds.",
+            [("", {}, workers_alive())],
         ),
     ]
     lines = []
     for name, kind, help_text, samples in families:
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-        lines += [_line(name, labels, value) for labels, value in samples]
+        lines += [_line(name + suffix, labels, value) for suffix, labels, value in samples]
     return "\n".join(lines) + "\n"
 
 
-def _jobs_ended() -> list[Sample]:
-    rows = (
-        Job.objects.exclude(status=Status.IN_PROGRESS)
-        .values("status", "cluster__name", "action")
-        .annotate(n=Count("pk"))
-        .order_by("status", "cluster__name", "action")
-    )
+def _jobs() -> list[Sample]:
     return [
-        (
-            {
-                "status": row["status"],
-                "cluster": row["cluster__name"] or "",
-                "action": _action_name(row["action"]),
-            },
-            row["n"],
-        )
-        for row in rows
+        ("", {name: labels[name] for name in ("status", "cluster", "action")}, value)
+        for labels, value in counter_values(JOBS_ENDED)
     ]
 
 
@@ -103,61 +90,38 @@ def _calls_in_flight() -> list[Sample]:
         .annotate(n=Count("pk"))
         .values_list("cluster_id", "n")
     )
-    clusters = Cluster.objects.filter(Q(is_active=True) | Q(pk__in=in_flight))
-    return [({"cluster": c.name}, in_flight.get(c.pk, 0)) for c in clusters.order_by("name")]
+    clusters = Cluster.objects.filter(Q(is_active=True) | Q(pk__in=in_flight)).order_by("name")
+    return [("", {"cluster": c.name}, in_flight.get(c.pk, 0)) for c in clusters]
 
 
 def _call_durations() -> list[Sample]:
-    duration = ExpressionWrapper(F("finished_at") - F("started_at"), output_field=DurationField())
-    rows = (
-        Job.objects.filter(
-            status__in=ENDED_BY_A_CALL, started_at__isnull=False, finished_at__isnull=False
-        )
-        .annotate(duration=duration)
-        .values("cluster__name", "status")
-        .annotate(
-            total=Count("pk"),
-            seconds=Sum("duration"),
-            **{
-                f"le_{n}": Count("pk", filter=Q(duration__lte=timedelta(seconds=bound)))
-                for n, bound in enumerate(BUCKETS)
-            },
-        )
-        .order_by("cluster__name", "status")
-    )
+    """Buckets made cumulative, as Prometheus wants, with each series' sum and count."""
+    in_bucket: dict[tuple, dict[str, float]] = defaultdict(dict)
+    for labels, value in counter_values(CALLS_IN_BUCKET):
+        series = (labels["cluster"], labels["outcome"])
+        in_bucket[series][labels["le"]] = value
+    seconds = {
+        (labels["cluster"], labels["outcome"]): value
+        for labels, value in counter_values(CALL_SECONDS)
+    }
     samples = []
-    for row in rows:
-        labels = {"cluster": row["cluster__name"] or "", "outcome": ENDED_BY_A_CALL[row["status"]]}
-        for n, bound in enumerate(BUCKETS):
-            samples.append(({**labels, "le": f"{bound:g}"}, row[f"le_{n}"]))
-        samples.append(({**labels, "le": "+Inf"}, row["total"]))
-        total_seconds = (row["seconds"] or timedelta()).total_seconds()
-        samples.append(({**labels, "__name__": "sum"}, total_seconds))
-        samples.append(({**labels, "__name__": "count"}, row["total"]))
+    for (cluster, outcome), counts in sorted(in_bucket.items()):
+        labels = {"cluster": cluster, "outcome": outcome}
+        total = 0.0
+        for bound in [f"{b:g}" for b in BUCKETS] + ["+Inf"]:
+            total += counts.get(bound, 0)
+            samples.append(("_bucket", {**labels, "le": bound}, total))
+        samples.append(("_sum", labels, seconds.get((cluster, outcome), 0.0)))
+        samples.append(("_count", labels, total))
     return samples
 
 
 def _reaped() -> list[Sample]:
-    counts = Job.objects.filter(legacy_id="").aggregate(
-        interrupted=Count("pk", filter=Q(status=Status.UNKNOWN)),
-        not_started=Count("pk", filter=Q(status=Status.FAILED, error_message=NOT_STARTED)),
-    )
-    return [({"reason": reason}, count) for reason, count in counts.items()]
-
-
-def _action_name(code: int) -> str:
-    try:
-        return Job.Action(code).label
-    except ValueError:
-        return str(code)
+    counted = {labels["reason"]: value for labels, value in counter_values(REAPED)}
+    return [("", {"reason": reason}, counted.get(reason, 0)) for reason in REAP_REASONS]
 
 
 def _line(name: str, labels: dict[str, str], value: float) -> str:
-    """One sample; a histogram's buckets, sum and count share its name as Prometheus wants."""
-    labels = dict(labels)
-    suffix = labels.pop("__name__", "bucket" if "le" in labels else None)
-    if suffix:
-        name = f"{name}_{suffix}"
     if not labels:
         return f"{name} {_number(value)}"
     text = ",".join(f'{key}="{_escape(str(val))}"' for key, val in labels.items())
@@ -169,4 +133,4 @@ def _escape(value: str) -> str:
 
 
 def _number(value: float) -> str:
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    return str(int(value)) if float(value).is_integer() else repr(round(float(value), 6))

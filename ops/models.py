@@ -22,11 +22,13 @@ class WorkerHeartbeat(models.Model):
 
 
 class Counter(models.Model):
-    """A count kept in the database, so that every process on every host adds to the same one
-    (the metrics read it). Only ever incremented, by ops.counters."""
+    """A metric's count for one set of labels, kept in the database, so that every process on
+    every host adds to the same one and any of them can read it (ops.counters, ops.metrics)."""
 
-    name = models.CharField(max_length=100, primary_key=True)
-    value = models.BigIntegerField(default=0)
+    key = models.CharField(max_length=500, primary_key=True)
+    name = models.CharField(max_length=100, db_index=True)
+    labels = models.JSONField(default=dict)
+    value = models.FloatField(default=0)
 
     def __str__(self) -> str:
-        return f"{self.name} = {self.value}"
+        return f"{self.key} = {self.value:g}"

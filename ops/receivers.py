@@ -1,14 +1,45 @@
-"""Every failed sign-in is counted for the metrics, including those the audit trail leaves
-out to stay unflooded (see audit.receivers) and those refused during a lock-out."""
+"""What the metrics count as it happens: every failed sign-in (including those the audit
+trail leaves out to stay unflooded, and those refused during a lock-out), and every job's end,
+counted in the transaction that ends it."""
 
 from __future__ import annotations
 
 from django.contrib.auth.signals import user_login_failed
 from django.dispatch import receiver
 
-from ops.counters import SIGNIN_FAILURES, counter_increment
+from jobs.models import Job
+from jobs.signals import job_ended
+from ops.counters import (
+    CALL_SECONDS,
+    CALLS_IN_BUCKET,
+    JOBS_ENDED,
+    REAPED,
+    SIGNIN_FAILURES,
+    counter_increment,
+)
+
+# Upper bounds, in seconds, of the call-duration histogram's buckets.
+BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
+ENDED_BY_A_CALL = {Job.Status.SUCCESS: "success", Job.Status.FAILED: "failed"}
+REAP_REASONS = ("interrupted", "not_started")
 
 
 @receiver(user_login_failed, dispatch_uid="ops_count_signin_failure")
 def count_signin_failure(sender, credentials, request=None, **kwargs) -> None:
     counter_increment(SIGNIN_FAILURES)
+
+
+@receiver(job_ended, dispatch_uid="ops_count_job_end")
+def count_job_end(sender, job, status, finished_at, reason, **kwargs) -> None:
+    cluster = job.cluster.name if job.cluster_id else ""
+    counter_increment(
+        JOBS_ENDED, {"status": status, "cluster": cluster, "action": job.action_label}
+    )
+    if reason in REAP_REASONS:
+        counter_increment(REAPED, {"reason": reason})
+    if status in ENDED_BY_A_CALL and job.started_at:
+        seconds = (finished_at - job.started_at).total_seconds()
+        labels = {"cluster": cluster, "outcome": ENDED_BY_A_CALL[status]}
+        bound = next((f"{b:g}" for b in BUCKETS if seconds <= b), "+Inf")
+        counter_increment(CALLS_IN_BUCKET, {**labels, "le": bound})
+        counter_increment(CALL_SECONDS, labels, seconds)

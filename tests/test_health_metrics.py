@@ -11,11 +11,12 @@ from django.utils import timezone
 from model_bakery import baker
 
 from jobs.models import InFlightCall, Job
-from jobs.services import NOT_STARTED
+from jobs.services import ReapReport, job_reap_stale, job_run, job_submit
 from ops.heartbeats import heartbeat_start
 from ops.models import WorkerHeartbeat
+from ops.receivers import count_job_end
 from tests.fresh_settings import run_python
-from tests.helpers import row_counts
+from tests.helpers import TOKEN, row_counts
 
 METRICS_TOKEN = "metrics-token-for-tests-0123456789"
 
@@ -29,6 +30,11 @@ def make_job(cluster, operator, status="SUCCESS", **fields) -> Job:
     return baker.make(
         Job, user=operator, cluster=cluster, cluster_url=cluster.base_url, status=status, **fields
     )
+
+
+def submit(operator, cluster, cid: str, action=Job.Action.TRANS_BEGIN) -> Job:
+    [job] = job_submit(user=operator, action=action, cluster=cluster, cids=cid, token=TOKEN)
+    return job
 
 
 def test_healthz_is_ok_with_a_live_worker_and_counts_the_queue(client, operator, cluster):
@@ -99,22 +105,21 @@ def scrape(client, settings) -> set[str]:
     return set(response.content.decode().splitlines())
 
 
-def test_metrics_count_what_the_database_knows(client, settings, operator, cluster):
-    started = ago(minutes=5)
-    make_job(cluster, operator, started_at=started, finished_at=started + dt.timedelta(seconds=0.3))
-    make_job(cluster, operator, started_at=started, finished_at=started + dt.timedelta(seconds=3))
-    make_job(
-        cluster,
-        operator,
-        status="FAILED",
-        action=Job.Action.PE_ENABLE,
-        started_at=started,
-        finished_at=started + dt.timedelta(seconds=0.04),
-    )
-    make_job(cluster, operator, status="FAILED", error_message=NOT_STARTED)
-    make_job(cluster, operator, status="UNKNOWN", started_at=started, finished_at=timezone.now())
-    make_job(cluster, operator, status="IN_PROGRESS")
-    running = make_job(cluster, operator, status="IN_PROGRESS", started_at=timezone.now())
+def test_metrics_count_what_happened_and_what_is_in_flight(
+    client, settings, operator, cluster, fake_cluster
+):
+    settings.TMS_QUEUE_EXPIRY = 60
+    for cid in ("C1", "C2"):
+        job_run(job_id=submit(operator, cluster, cid).pk)
+    job_run(job_id=submit(operator, cluster, "E500-1", action=Job.Action.PE_ENABLE).pk)
+    interrupted = submit(operator, cluster, "C3")
+    Job.objects.filter(pk=interrupted.pk).update(started_at=ago(hours=1))
+    never_started = submit(operator, cluster, "C4")
+    Job.objects.filter(pk=never_started.pk).update(created_at=ago(hours=1))
+    assert job_reap_stale() == ReapReport(unknown=[interrupted.pk], expired=[never_started.pk])
+    submit(operator, cluster, "C5")
+    running = submit(operator, cluster, "C6")
+    Job.objects.filter(pk=running.pk).update(started_at=timezone.now())
     InFlightCall.objects.create(cluster=cluster, slot=0, job=running, started_at=timezone.now())
     heartbeat_start("worker-a")
     heartbeat_start("worker-b")
@@ -131,19 +136,38 @@ def test_metrics_count_what_the_database_knows(client, settings, operator, clust
     assert "tmsdash_jobs_queued 1" in lines
     assert f"tmsdash_calls_in_flight{{{eu1}}} 1" in lines
     success = f'{eu1},outcome="success"'
-    assert f'tmsdash_call_duration_seconds_bucket{{{success},le="0.25"}} 0' in lines
-    assert f'tmsdash_call_duration_seconds_bucket{{{success},le="0.5"}} 1' in lines
-    assert f'tmsdash_call_duration_seconds_bucket{{{success},le="5"}} 2' in lines
     assert f'tmsdash_call_duration_seconds_bucket{{{success},le="+Inf"}} 2' in lines
-    assert f"tmsdash_call_duration_seconds_sum{{{success}}} 3.3" in lines
     assert f"tmsdash_call_duration_seconds_count{{{success}}} 2" in lines
     failed = f'{eu1},outcome="failed"'
-    assert f'tmsdash_call_duration_seconds_bucket{{{failed},le="0.05"}} 1' in lines
+    assert f"tmsdash_call_duration_seconds_count{{{failed}}} 1" in lines
     assert 'tmsdash_reaped_total{reason="interrupted"} 1' in lines
     assert 'tmsdash_reaped_total{reason="not_started"} 1' in lines
     assert "tmsdash_signin_failures_total 3" in lines
     assert "tmsdash_workers_alive 2" in lines
     assert "# TYPE tmsdash_call_duration_seconds histogram" in lines
+
+
+def test_call_durations_fall_in_cumulative_buckets(client, settings, operator, cluster):
+    started = ago(minutes=5)
+    job = submit(operator, cluster, "C1")
+    Job.objects.filter(pk=job.pk).update(started_at=started)
+    job.refresh_from_db()
+    for seconds in (0.3, 3, 700):
+        count_job_end(
+            sender=Job,
+            job=job,
+            status="SUCCESS",
+            finished_at=started + dt.timedelta(seconds=seconds),
+            reason=None,
+        )
+
+    lines = scrape(client, settings)
+
+    success = 'cluster="eu1",outcome="success"'
+    for bound, count in (("0.25", 0), ("0.5", 1), ("2.5", 1), ("5", 2), ("600", 2), ("+Inf", 3)):
+        assert f'tmsdash_call_duration_seconds_bucket{{{success},le="{bound}"}} {count}' in lines
+    assert f"tmsdash_call_duration_seconds_sum{{{success}}} 703.3" in lines
+    assert f"tmsdash_call_duration_seconds_count{{{success}}} 3" in lines
 
 
 def test_every_failed_sign_in_is_counted_even_those_the_audit_trail_leaves_out(
