@@ -21,6 +21,7 @@ from django.core.management import CommandError, call_command
 
 from devtools.fake_cluster import FakeCluster, loopback_host
 from jobs.upstream import call_set_action
+from tests.helpers import wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "tok-77c1e0-SECRET"
@@ -341,7 +342,11 @@ def test_keeps_the_most_set_actions_answered_at_once():
         with ThreadPoolExecutor(3) as pool:
             statuses = [status for status, _ in pool.map(lambda _: send(fake), range(3))]
         assert statuses == [200, 200, 200]
+        # A handler counts its call over once its answer is sent, a moment after the client
+        # has read it.
+        wait_until(lambda: fake.concurrency()["in_flight"] == 0, timeout=10)
         assert send(fake, "GET", "/_concurrency") == (200, {"in_flight": 0, "max_in_flight": 3})
         fake.reset_concurrency()
         send(fake)
+        wait_until(lambda: fake.concurrency()["in_flight"] == 0, timeout=10)
         assert fake.concurrency() == {"in_flight": 0, "max_in_flight": 1}
