@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 from urllib.parse import quote
@@ -103,3 +105,19 @@ def database_text() -> str:
             cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
             rows.extend(repr(row) for row in cursor.fetchall())
     return "\n".join(rows)
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def answers(url: str) -> bool:
+    """Whether a GET of this loopback URL answers 200."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback URL
+            return response.status == 200
+    except OSError:
+        return False

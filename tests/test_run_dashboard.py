@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-import urllib.request
 from pathlib import Path
 
 import pytest
@@ -16,25 +15,11 @@ from django_tasks_db.models import DBTaskResult
 
 from jobs.services import job_submit
 from ops.models import WorkerHeartbeat
-from tests.helpers import TOKEN, database_url, wait_until
+from tests.helpers import TOKEN, answers, database_url, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 WORKERS = 2
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def answers(url: str) -> bool:
-    try:
-        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback URL
-            return response.status == 200
-    except OSError:
-        return False
 
 
 def children_of(pid: int) -> dict[int, str]:

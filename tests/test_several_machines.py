@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -27,7 +26,15 @@ import requests
 from devtools.fake_cluster import FakeCluster
 from jobs.models import Cluster, InFlightCall, InFlightCustomer, Job
 from ops.models import WorkerHeartbeat
-from tests.helpers import THREADS, TOKEN, database_url, run_concurrently, wait_until
+from tests.helpers import (
+    THREADS,
+    TOKEN,
+    answers,
+    database_url,
+    free_port,
+    run_concurrently,
+    wait_until,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 WEB_HOSTS = 2
@@ -59,19 +66,6 @@ class Submission:
 class Machines:
     web: list[str]
     processes: list[subprocess.Popen]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def answers(url: str) -> bool:
-    try:
-        return requests.get(url, timeout=2).status_code == 200
-    except requests.RequestException:
-        return False
 
 
 def start(command: list[str], log: Path) -> subprocess.Popen:
