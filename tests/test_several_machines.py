@@ -5,7 +5,8 @@ once to each host, as a double click behind a load balancer would.
 It proves that every submitted form makes exactly one job (no duplicate), that every form has
 its job (none lost), that every job ends SUCCESS (none stuck), that the cluster is called
 exactly once per job, and that the cluster's `max_concurrent_calls` holds across all workers
-(the fake cluster keeps the most calls it answered at once), with no server error on either host.
+(the fake cluster keeps the most calls it answered at once), with no server error on either host,
+and that every web process of both hosts reports the same metrics, counting every worker's jobs.
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ START_SECONDS = 60
 JOBS_SECONDS = 30
 STOP_SECONDS = 30
 HTTP_SECONDS = 30
+METRICS_TOKEN = "several-machines-metrics-token"
 JOB_PATH = re.compile(r"^/jobs/([0-9a-f-]{36})/$")
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -70,7 +72,12 @@ class Machines:
 
 def start(command: list[str], log: Path) -> subprocess.Popen:
     # Output goes to a file: a pipe nobody reads would block a chatty process when full.
-    env = {**os.environ, "DATABASE_URL": database_url(), "TMS_WEB_PROCESSES": "1"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "TMS_WEB_PROCESSES": "2",
+        "TMS_METRICS_TOKEN": METRICS_TOKEN,
+    }
     with log.open("w") as output:
         return subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=output, stderr=subprocess.STDOUT, text=True
@@ -288,3 +295,22 @@ def test_two_web_hosts_and_four_workers_run_each_submit_once_within_the_cluster_
     assert [(request, status) for request, status in statuses if status >= 500] == []
     assert not InFlightCall.objects.exists()
     assert not InFlightCustomer.objects.exists()
+
+    # Each host's processes answer the scrape alike, counting what every worker did.
+    scrapes = {scrape(url) for url in machines.web for _ in range(4)}
+    assert len(scrapes) == 1
+    [text] = scrapes
+    jobs_ended = f'tmsdash_jobs_total{{status="SUCCESS",cluster="{limited.name}",action='
+    assert sum(
+        int(line.rsplit(" ", 1)[1]) for line in text.splitlines() if line.startswith(jobs_ended)
+    ) == len(jobs)
+    assert f"tmsdash_workers_alive {WORKERS}" in text.splitlines()
+
+
+def scrape(url: str) -> str:
+    """The metrics as one of a host's processes answers them."""
+    response = requests.get(
+        f"{url}/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"}, timeout=HTTP_SECONDS
+    )
+    assert response.status_code == 200
+    return response.text
