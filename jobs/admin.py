@@ -147,7 +147,16 @@ class JobAdmin(LargeTableAdmin):
         ("Customers", {"fields": ("customer_count", "customer_list")}),
         (
             "Times",
-            {"fields": ("created_at", "waiting_since", "started_at", "finished_at", "updated_at")},
+            {
+                "fields": (
+                    "created_at",
+                    "waiting_since",
+                    "waiting_task_id",
+                    "started_at",
+                    "finished_at",
+                    "updated_at",
+                )
+            },
         ),
         (
             "Request",

@@ -213,6 +213,12 @@ class Job(models.Model):
         help_text="Set while the job waits for a free call to its cluster "
         "(max_concurrent_calls): when a worker last found the cluster at its limit.",
     )
+    waiting_task_id = models.UUIDField(
+        null=True,
+        blank=True,
+        help_text="The queued task that will look again, woken early when a call to the "
+        "cluster ends.",
+    )
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -234,6 +240,12 @@ class Job(models.Model):
             models.Index(fields=["action", "-created_at"], name="job_action_created_idx"),
             models.Index(fields=["cluster", "-created_at"], name="job_cluster_created_idx"),
             models.Index(fields=["http_status", "-created_at"], name="job_http_status_created_idx"),
+            # The jobs waiting for each cluster, oldest first: the next to wake.
+            models.Index(
+                fields=["cluster", "created_at"],
+                condition=Q(status="IN_PROGRESS", waiting_since__isnull=False),
+                name="job_waiting_idx",
+            ),
         ]
         constraints = [
             models.UniqueConstraint(

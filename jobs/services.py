@@ -3,11 +3,12 @@
 A job's life: `job_submit` records it (IN_PROGRESS, not started) and enqueues its task in the
 same transaction; `job_run`, the task's body, claims it (started) together with one of its
 cluster's `max_concurrent_calls` call slots, or, when all are taken, puts it back in the queue
-to wait its turn; it calls the cluster outside any transaction, and records the outcome
-(SUCCESS or FAILED); `job_reap_stale` ends what a dead
-process left behind (UNKNOWN) or what no worker picked up (FAILED). Each transition is a
-compare-and-set on the status, written with its audit entry in one transaction, so a terminal
-state never changes and the cluster is called at most once per job.
+to wait its turn (the end of a call to the cluster wakes the oldest waiting job); it calls the
+cluster outside any transaction, and records the outcome (SUCCESS or FAILED);
+`job_reap_stale` ends what a dead process left behind (UNKNOWN) or what no worker picked up
+(FAILED). Each transition is a compare-and-set on the status, written with its audit entry in
+one transaction, so a terminal state never changes and the cluster is called at most once per
+job.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
+from django_tasks_db.compat import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
 
 from audit.models import AuditEntry
 from audit.services import audit_record
@@ -42,9 +45,11 @@ Event = AuditEntry.Event
 Status = Job.Status
 
 MAX_ERROR_LENGTH = 1000
-# A job whose cluster is at its limit of calls looks again after this long, growing with its wait.
-WAIT_MIN = timedelta(seconds=0.5)
-WAIT_MAX = timedelta(seconds=5)
+# A job whose cluster is at its limit of calls is woken when a call to the cluster ends; it
+# looks again after this long anyway (a wake-up lost to a race costs no more than this).
+WAIT_RECHECK = timedelta(seconds=15)
+# How many of the oldest waiting jobs a wake-up considers, skipping those already woken.
+WAKE_LOOKAHEAD = 20
 MAX_TOKEN_LENGTH = 4096
 MAX_KEY_LENGTH = 100
 ERRORS_NAMED = 10
@@ -222,12 +227,12 @@ def _conflict(user, cluster: Cluster, job_ids: list[uuid.UUID]) -> CustomerConfl
     )
 
 
-def _enqueue(job_ids: list[uuid.UUID], *, run_after: datetime | None = None) -> None:
+def _enqueue(job_ids: list[uuid.UUID], *, run_after: datetime | None = None) -> list[str]:
+    """Queue each job's task; returns the tasks' ids."""
     from jobs.tasks import run_job
 
     task = run_job.using(run_after=run_after) if run_after else run_job
-    for job_id in job_ids:
-        task.enqueue(str(job_id))
+    return [task.enqueue(str(job_id)).id for job_id in job_ids]
 
 
 def _create(*, user, action, cluster, cids, token, key, digest, retry_of, ip_address):
@@ -468,7 +473,7 @@ def _end(
             _record_outcomes(job_id, outcomes)
         JobToken.objects.filter(job_id=job_id).delete()
         InFlightCustomer.objects.filter(job_id=job_id).delete()
-        InFlightCall.objects.filter(job_id=job_id).delete()
+        released, _ = InFlightCall.objects.filter(job_id=job_id).delete()
         job = (
             Job.objects.select_related("user", "cluster")
             .only(
@@ -482,6 +487,8 @@ def _end(
             .get(pk=job_id)
         )
         audit_record(event=event, actor=job.user, job_id=job_id, details=details)
+        if released:
+            _wake_next_waiting(job.cluster_id, now)
         job_ended.send(
             sender=Job, job=job, status=status, finished_at=now, reason=details.get("reason")
         )
@@ -535,9 +542,12 @@ def _claim(job_id: uuid.UUID, started: datetime) -> Claim:
         job = Job.objects.only("cluster_id", "created_at").get(pk=job_id)
         if job.cluster_id is None or _take_call_slot(job_id, job.cluster_id, started):
             return Claim.STARTED
-        # Every slot is taken: undo the claim, which nobody has seen, and wait.
-        Job.objects.filter(pk=job_id).update(started_at=None, waiting_since=started)
-        _enqueue([job_id], run_after=started + _wait_before_retrying(started - job.created_at))
+        # Every slot is taken: undo the claim, which nobody has seen, and wait, to be woken
+        # when a call to the cluster ends (or to look again after WAIT_RECHECK anyway).
+        [task_id] = _enqueue([job_id], run_after=started + WAIT_RECHECK)
+        Job.objects.filter(pk=job_id).update(
+            started_at=None, waiting_since=started, waiting_task_id=task_id
+        )
     logger.info("job %s waiting for its cluster", job_id, extra={"job_id": str(job_id)})
     return Claim.WAITING
 
@@ -564,10 +574,23 @@ def _take_call_slot(job_id: uuid.UUID, cluster_id: int, now: datetime) -> bool:
     return False
 
 
-def _wait_before_retrying(waited: timedelta) -> timedelta:
-    """How long a job that found its cluster busy waits before it looks again: briefly at
-    first, then up to WAIT_MAX, so that a long queue for one cluster stays cheap."""
-    return min(WAIT_MAX, max(WAIT_MIN, waited / 10))
+def _wake_next_waiting(cluster_id: int, now: datetime) -> None:
+    """A call to the cluster ended: bring forward the task of its oldest waiting job not
+    already woken, so that a worker tries it next. Taking the task id off the job is the
+    compare-and-set that keeps two ending calls from waking the same job."""
+    waiting = (
+        Job.objects.filter(cluster_id=cluster_id, status=Status.IN_PROGRESS)
+        .filter(waiting_since__isnull=False, waiting_task_id__isnull=False)
+        .order_by("created_at")
+        .values_list("pk", "waiting_task_id")
+    )
+    for job_id, task_id in waiting[:WAKE_LOOKAHEAD]:
+        if not Job.objects.filter(pk=job_id, waiting_task_id=task_id).update(waiting_task_id=None):
+            continue
+        if DBTaskResult.objects.filter(pk=task_id, status=TaskResultStatus.READY).update(
+            run_after=now
+        ):
+            return
 
 
 # Error reports hide every local of this call and of what it calls: the token is one.

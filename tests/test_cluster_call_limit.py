@@ -13,7 +13,7 @@ from model_bakery import baker
 
 from devtools.fake_cluster import FakeCluster
 from jobs.models import InFlightCall, Job
-from jobs.services import job_reap_stale, job_run, job_submit
+from jobs.services import WAIT_RECHECK, job_reap_stale, job_run, job_submit
 from tests.helpers import THREADS, TOKEN, run_concurrently
 
 LIMIT = 2
@@ -57,17 +57,26 @@ def test_racing_workers_never_exceed_the_limit_and_the_rest_wait_their_turn(
     assert results.count(True) == LIMIT
     waiting = Job.objects.filter(pk__in=[job.pk for job in jobs], status="IN_PROGRESS")
     assert waiting.count() == THREADS - LIMIT
-    for job in waiting:
-        # Not started, not failed: back in the queue, to look again shortly.
+    woken = []
+    for job in waiting.order_by("created_at"):
+        # Not started, not failed: back in the queue, with a task of its own to look again.
         assert job.started_at is None and job.waiting_since is not None
-        # (The job's first task is still READY here: these workers were called directly.)
-        again = DBTaskResult.objects.filter(
+        # (Its first task is READY too: these workers were called directly, not by a worker.)
+        [task] = DBTaskResult.objects.filter(
             status="READY",
             args_kwargs__args=[str(job.pk)],
             run_after__gt=job.waiting_since,
-            run_after__lte=job.waiting_since + dt.timedelta(seconds=5),
+            run_after__lte=job.waiting_since + WAIT_RECHECK,
         )
-        assert again.count() == 1
+        if job.waiting_task_id is None:
+            # Woken: its task runs now.
+            assert task.run_after <= timezone.now()
+            woken.append(job.pk)
+        else:
+            assert task.pk == job.waiting_task_id
+    # Each of the two calls that ended woke the oldest waiting job not yet woken.
+    oldest = list(waiting.order_by("created_at").values_list("pk", flat=True)[:LIMIT])
+    assert woken == oldest
 
     # The workers come back for the waiting jobs, all at once again, until each has run.
     for _ in range(THREADS):
