@@ -60,5 +60,7 @@ def _beat_until(worker_id: str, stop: threading.Event) -> None:
                 heartbeat_beat(worker_id)
             except DatabaseError:
                 logger.warning("worker %s: heartbeat not written: database error", worker_id)
+                # The next beat opens a new connection rather than reuse a broken one.
+                connections.close_all()
     finally:
         connections.close_all()
