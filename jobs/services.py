@@ -48,6 +48,8 @@ MAX_ERROR_LENGTH = 1000
 # A job whose cluster is at its limit of calls is woken when a call to the cluster ends; it
 # looks again after this long anyway (a wake-up lost to a race costs no more than this).
 WAIT_RECHECK = timedelta(seconds=15)
+# How many times a claim looks for a free call slot that others keep taking first.
+SLOT_ROUNDS = 10
 # How many of the oldest waiting jobs a wake-up considers, skipping those already woken.
 WAKE_LOOKAHEAD = 20
 MAX_TOKEN_LENGTH = 4096
@@ -556,21 +558,26 @@ def _take_call_slot(job_id: uuid.UUID, cluster_id: int, now: datetime) -> bool:
     """Take a free slot of the cluster's `max_concurrent_calls`; False when none is free.
 
     Two workers may both see a slot free; the unique (cluster, slot) lets one have it, and the
-    other tries the next.
+    other tries the next. When every slot that looked free was taken meanwhile, it looks
+    again: a slot released in the meantime is not missed.
     """
     limit = Cluster.objects.filter(pk=cluster_id).values_list("max_concurrent_calls", flat=True)
-    taken = set(InFlightCall.objects.filter(cluster_id=cluster_id).values_list("slot", flat=True))
-    for slot in range(limit.get()):
-        if slot in taken:
-            continue
-        try:
-            with transaction.atomic():
-                InFlightCall.objects.create(
-                    cluster_id=cluster_id, slot=slot, job_id=job_id, started_at=now
-                )
-        except IntegrityError:
-            continue
-        return True
+    for _ in range(SLOT_ROUNDS):
+        taken = set(
+            InFlightCall.objects.filter(cluster_id=cluster_id).values_list("slot", flat=True)
+        )
+        free = [slot for slot in range(limit.get()) if slot not in taken]
+        if not free:
+            return False
+        for slot in free:
+            try:
+                with transaction.atomic():
+                    InFlightCall.objects.create(
+                        cluster_id=cluster_id, slot=slot, job_id=job_id, started_at=now
+                    )
+            except IntegrityError:
+                continue
+            return True
     return False
 
 

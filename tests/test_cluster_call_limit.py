@@ -126,3 +126,21 @@ def test_the_jobs_list_says_a_job_waits_for_its_cluster(client, operator, limite
     row = content[content.index(str(waiting.pk)[:8]) :]
     assert row.index("waiting for the cluster") < row.index("</tr>")
     assert str(queued.pk)[:8] in content
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_worker_never_waits_while_a_slot_is_free(operator, cluster, fake_cluster):
+    """As many slots as workers: whatever the others take and give back meanwhile, each claim
+    finds a slot, so no job waits."""
+    cluster.max_concurrent_calls = THREADS
+    cluster.save()
+    rounds = 6
+    jobs = [submit(operator, cluster, f"FREE{n}") for n in range(THREADS * rounds)]
+
+    results, errors = run_concurrently(
+        lambda n: [job_run(job_id=job.pk) for job in jobs[n::THREADS]]
+    )
+
+    assert errors == []
+    assert [started for result in results for started in result] == [True] * len(jobs)
+    assert not Job.objects.filter(waiting_since__isnull=False).exists()
