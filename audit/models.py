@@ -29,6 +29,7 @@ class AuditEntry(models.Model):
         JOB_SUCCEEDED = "job.succeeded", "Job succeeded"
         JOB_FAILED = "job.failed", "Job failed"
         JOB_UNKNOWN = "job.unknown", "Job outcome unknown"
+        JOB_CANCELLED = "job.cancelled", "Job cancelled before it was sent"
         JOB_RETRIED = "job.retried", "Job retried"
         JOB_LATE_RESULT = "job.late_result", "Result arrived after the job was reaped"
         JOB_DEDUPLICATED = "job.deduplicated", "Duplicate job removed"

@@ -119,6 +119,8 @@ class JobStatus(models.TextChoices):
     FAILED = "FAILED", "Failed"
     # The process died mid-call: the cluster may or may not have applied the action.
     UNKNOWN = "UNKNOWN", "Unknown outcome"
+    # Cancelled while queued: the cluster was never called.
+    CANCELLED = "CANCELLED", "Cancelled"
 
 
 class JobQuerySet(models.QuerySet):

@@ -25,7 +25,7 @@ from audit.services import client_ip
 from jobs.csvexport import jobs_csv_response
 from jobs.forms import JobFilterForm, RetryForm, SetActionForm
 from jobs.models import Job, JobCustomer
-from jobs.services import CustomerConflict, job_retry, job_submit
+from jobs.services import CustomerConflict, job_cancel, job_retry, job_submit
 from lib.pagination import CappedCountPaginator
 
 JOBS_PER_PAGE = 50
@@ -100,6 +100,7 @@ def _job_context(request: HttpRequest, job: Job, retry_form: RetryForm | None = 
     )
     return {
         "job": job,
+        "can_cancel": _queued(job) and _may_cancel(request.user, job),
         "customers": customers.get_page(request.GET.get("page")),
         "timeline": AuditEntry.objects.filter(job_id=job.pk).order_by("created_at", "id"),
         "retries": job.retries.order_by("created_at"),
@@ -142,6 +143,53 @@ def job_retry_view(request: HttpRequest, pk) -> HttpResponse:
     return render(request, "jobs/job_detail.html", _job_context(request, job, form), status=400)
 
 
+def _queued(job: Job) -> bool:
+    return job.status == Job.Status.IN_PROGRESS and job.started_at is None
+
+
+def _may_cancel(user, job: Job) -> bool:
+    return job.user_id == user.pk or user.is_superuser
+
+
+def _cancel(request: HttpRequest, jobs: list[Job]) -> None:
+    """Cancel these jobs and say what happened; PermissionDenied (403) when the user may not."""
+    report = job_cancel(
+        job_ids=[job.pk for job in jobs], user=request.user, ip_address=client_ip(request)
+    )
+    if report.cancelled:
+        messages.success(
+            request,
+            f"Cancelled {len(report.cancelled)} job(s) before they were sent to the cluster.",
+        )
+    for job_id, reason in report.refused.items():
+        messages.error(request, f"Job {job_id} was not cancelled. {reason}")
+
+
+@never_cache
+@login_required
+@require_POST
+def job_cancel_view(request: HttpRequest, pk) -> HttpResponse:
+    job = _visible_job(request, pk)
+    _cancel(request, [job])
+    return redirect("job_detail", pk=job.pk)
+
+
+@never_cache
+@login_required
+@require_POST
+def batch_cancel_view(request: HttpRequest, batch_id) -> HttpResponse:
+    """Cancel every part of the batch still queued."""
+    jobs = list(Job.objects.visible_to(request.user).filter(batch_id=batch_id))
+    if not jobs:
+        raise Http404("No such batch.")
+    queued = [job for job in jobs if _queued(job)]
+    if not queued:
+        messages.error(request, "No part of this batch is still queued: nothing was cancelled.")
+    else:
+        _cancel(request, queued)
+    return redirect("batch_detail", batch_id=batch_id)
+
+
 @never_cache
 @login_required
 def batch_detail(request: HttpRequest, batch_id) -> HttpResponse:
@@ -162,6 +210,7 @@ def batch_detail(request: HttpRequest, batch_id) -> HttpResponse:
         "counts": counts,
         "ended": len(jobs) - counts[Job.Status.IN_PROGRESS],
         "customers": sum(job.customer_count for job in jobs),
+        "can_cancel": any(_queued(job) and _may_cancel(request.user, job) for job in jobs),
     }
     template = "jobs/_batch_live.html" if request.GET.get("partial") else "jobs/batch_detail.html"
     return render(request, template, context)

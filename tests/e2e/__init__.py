@@ -26,6 +26,7 @@ COLOURS = {
     "SUCCESS": "rgb(76, 175, 80)",
     "FAILED": "rgb(220, 53, 69)",
     "IN_PROGRESS": "rgb(33, 150, 243)",
+    "CANCELLED": "rgb(108, 117, 125)",
 }
 
 

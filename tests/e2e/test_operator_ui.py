@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 
 import pytest
+from django_tasks_db.models import DBTaskResult
 from playwright.sync_api import expect
 
 from jobs.models import Job
@@ -21,7 +22,7 @@ from tests.e2e import (
     set_action,
     sign_in,
 )
-from tests.helpers import TOKEN, row_counts
+from tests.helpers import TOKEN, row_counts, wait_until
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -271,3 +272,24 @@ def test_an_auditor_sees_every_operators_jobs_but_cannot_set_action(
     expect(rows.first).to_have_attribute("data-job-id", str(theirs.pk))
     response = page.goto(f"/jobs/{mine.pk}/")
     assert response is not None and response.status == 200
+
+
+def test_a_queued_job_cancelled_from_its_page_never_reaches_the_cluster(
+    page, operator, cluster, fake_cluster, start_worker
+):
+    sign_in(page, operator)
+    job_id = set_action(page, cluster=cluster, token=TOKEN, cids="C1")
+    # No worker runs yet: the job is queued.
+    expect_status(job_badge(page), "IN_PROGRESS")
+
+    page.click("#cancel-button")
+
+    expect_status(job_badge(page), "CANCELLED")
+    expect(page.locator(".message")).to_contain_text("Cancelled 1 job(s)")
+    expect(page.locator("#cancel-button")).to_have_count(0)
+    # A worker then takes the job's task, and finds nothing to run.
+    start_worker()
+    wait_until(lambda: not DBTaskResult.objects.filter(status__in=["READY", "RUNNING"]).exists())
+    assert fake_cluster.count(job_id) == 0
+    page.goto("/jobs/?status=CANCELLED")
+    expect(page.locator("table .badge")).to_have_text(["CANCELLED"])
