@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, LogoutView
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
@@ -59,6 +59,15 @@ class SignInView(LoginView):
         if self.request.user.has_perm("jobs.run_set_action"):
             return reverse("set_action")
         return reverse("job_list")
+
+
+class SignOutView(LogoutView):
+    """Django's sign-out, saying so on the sign-in page it lands on."""
+
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        response = super().post(request, *args, **kwargs)
+        messages.info(request, "You are signed out.")
+        return response
 
 
 @never_cache

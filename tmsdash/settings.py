@@ -369,6 +369,9 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
         **{name: {"level": LOG_LEVEL} for name in ("jobs", "audit", "ops", "devtools", "tmsdash")},
+        # A 4xx is the request log's one line (tmsdash.middleware), not also Django's warning
+        # with a traceback; errors (5xx) are still logged with theirs.
+        "django.request": {"level": "ERROR"},
         # The web server's own lines (tmsdash/gunicorn.py): gunicorn stops them propagating.
         "gunicorn.error": {"level": LOG_LEVEL, "handlers": ["console"], "propagate": False},
     },

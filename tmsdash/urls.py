@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from jobs.views import SignInView
+from jobs.views import SignInView, SignOutView
 
 admin.site.site_header = "TMS Dashboard administration"
 admin.site.site_title = "TMS Dashboard administration"
@@ -13,6 +13,7 @@ urlpatterns = [
     path("", include("jobs.urls")),
     path("", include("ops.urls")),
     path("accounts/login/", SignInView.as_view(), name="login"),
+    path("accounts/logout/", SignOutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("admin/", admin.site.urls),
 ]
