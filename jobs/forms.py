@@ -133,6 +133,16 @@ class JobFilterForm(forms.Form):
         if not may_see_others:
             del self.fields["operator"]
 
+    def clean(self) -> dict:
+        data = super().clean()
+        start, end = data.get("created_from"), data.get("created_to")
+        if start and end and start > end:
+            self.add_error(
+                "created_to",
+                f"“To” ({end:%Y-%m-%d}) is before “From” ({start:%Y-%m-%d}): no job could match.",
+            )
+        return data
+
     def filter(self, jobs):
         """The jobs that match every filter given (dates are whole days, in TIME_ZONE)."""
         data = self.cleaned_data

@@ -442,10 +442,6 @@ def job_retry(
     )
 
 
-# `_end`'s default actor: the job's own operator.
-OPERATOR = object()
-
-
 def _end(
     job_id: uuid.UUID,
     *,
@@ -457,11 +453,11 @@ def _end(
     error_message: str = "",
     response_summary: str = "",
     outcomes: Sequence[upstream.CustomerResult] = (),
-    actor=OPERATOR,
+    actor=None,
     ip_address: str | None = None,
 ) -> bool:
-    """Move an IN_PROGRESS job matching `condition` to `status`, with its audit entry (by
-    `actor`: the job's operator unless told otherwise; None for the system).
+    """Move an IN_PROGRESS job matching `condition` to `status`, with its audit entry by
+    `actor`: None, the system (a worker or the reaper), unless a user did it.
 
     Releases the job's customers and deletes its token in the same transaction. Returns
     False, changing nothing, when the job is no longer IN_PROGRESS or no longer matches.
@@ -484,10 +480,8 @@ def _end(
         InFlightCustomer.objects.filter(job_id=job_id).delete()
         released, _ = InFlightCall.objects.filter(job_id=job_id).delete()
         job = (
-            Job.objects.select_related("user", "cluster")
+            Job.objects.select_related("cluster")
             .only(
-                "user__username",
-                "user_id",
                 "cluster__name",
                 "action",
                 "legacy_action_name",
@@ -497,7 +491,7 @@ def _end(
         )
         audit_record(
             event=event,
-            actor=job.user if actor is OPERATOR else actor,
+            actor=actor,
             job_id=job_id,
             ip_address=ip_address,
             details=details,

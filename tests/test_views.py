@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -15,6 +16,7 @@ from model_bakery import baker
 
 from audit.models import AuditEntry
 from jobs.models import Job, JobCustomer
+from jobs.services import job_submit
 from jobs.views import customer_history_url
 from tests.helpers import TOKEN, make_user, row_counts
 
@@ -394,3 +396,37 @@ def test_operator_filter_offers_users_with_jobs_without_a_distinct_over_jobs(
     assert offered == [operator]
     # A DISTINCT over the jobs join reads every job (75 ms at 300,000 jobs on SQLite).
     assert not [q["sql"] for q in queries.captured_queries if "DISTINCT" in q["sql"].upper()]
+
+
+def test_a_from_date_after_the_to_date_is_an_error_not_an_empty_list(
+    as_operator, operator, cluster
+):
+    make_job(operator, cluster)
+    response = as_operator.get(
+        reverse("job_list"), {"created_from": "2026-05-02", "created_to": "2026-05-01"}
+    )
+    assert response.status_code == 200
+    assert "“To” (2026-05-01) is before “From” (2026-05-02): no job could match." in (
+        response.content.decode()
+    )
+
+
+def test_the_jobs_list_shows_why_a_job_failed_without_hovering(as_operator, operator, cluster):
+    make_job(
+        operator, cluster, status="FAILED", error_message="API returned status 401: " + "x" * 200
+    )
+    content = as_operator.get(reverse("job_list")).content.decode()
+    # Shortened in the list (the job page has the whole text), readable without hovering.
+    cell = re.search(r'<td class="error-text">(API returned status 401: x+…)</td>', content)
+    assert cell and len(cell.group(1)) == 80
+
+
+def test_the_timeline_says_the_operator_submitted_and_the_system_ended_it(
+    as_operator, operator, cluster, fake_cluster, run_queued_tasks
+):
+    [job] = job_submit(user=operator, action=1, cluster=cluster, cids="C1", token=TOKEN)
+    run_queued_tasks()
+    content = as_operator.get(reverse("job_detail", args=[job.pk])).content.decode()
+    timeline = re.sub(r"\s+", " ", content[content.index('<ol class="timeline">') :])
+    assert "<strong>Set Action requested</strong> by op1" in timeline
+    assert "<strong>Job succeeded</strong> by the system" in timeline
