@@ -52,19 +52,25 @@ def test_task_delivered_twice_calls_the_cluster_once(operator, cluster, fake_clu
     assert AuditEntry.objects.filter(job_id=job.pk, event="job.succeeded").count() == 1
 
 
-def test_worker_killed_mid_call_leaves_a_job_the_reaper_makes_unknown(
-    operator, cluster, fake_cluster
-):
-    # The cluster holds the call (SLOW answers after the fake's delay) while the worker dies.
+def killed_mid_call(operator, cluster, fake_cluster, cid: str) -> Job:
+    """A job whose worker was killed (SIGKILL) while the cluster held its call (a SLOW CID
+    answers after the fake's delay)."""
     cluster.timeout_seconds = 60
     cluster.save()
-    [job] = job_submit(user=operator, action=1, cluster=cluster, cids="SLOW-kill", token=TOKEN)
+    [job] = job_submit(user=operator, action=1, cluster=cluster, cids=cid, token=TOKEN)
     process = worker()
     try:
         wait_until(lambda: fake_cluster.count(str(job.pk)) == 1, timeout=60)
     finally:
         process.send_signal(signal.SIGKILL)
         process.communicate(timeout=30)
+    return job
+
+
+def test_worker_killed_mid_call_leaves_a_job_the_reaper_makes_unknown(
+    operator, cluster, fake_cluster
+):
+    job = killed_mid_call(operator, cluster, fake_cluster, "SLOW-kill")
 
     job.refresh_from_db()
     assert job.status == "IN_PROGRESS" and job.started_at is not None
@@ -138,15 +144,7 @@ def test_sigterm_lets_the_call_in_hand_finish_and_takes_no_new_job(operator, clu
 def test_housekeeping_ends_the_task_rows_of_a_killed_worker_and_reruns_unstarted_jobs(
     operator, cluster, fake_cluster
 ):
-    cluster.timeout_seconds = 60
-    cluster.save()
-    [job] = job_submit(user=operator, action=1, cluster=cluster, cids="SLOW-orphan", token=TOKEN)
-    process = worker()
-    try:
-        wait_until(lambda: fake_cluster.count(str(job.pk)) == 1, timeout=60)
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.communicate(timeout=30)
+    job = killed_mid_call(operator, cluster, fake_cluster, "SLOW-orphan")
     [orphan] = DBTaskResult.objects.filter(status="RUNNING")
     # A second job whose task row the same worker had claimed, but not yet its job.
     [unstarted] = job_submit(user=operator, action=1, cluster=cluster, cids="C-lost", token=TOKEN)
