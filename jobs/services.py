@@ -548,8 +548,8 @@ def _claim(job_id: uuid.UUID, started: datetime) -> Claim:
                 extra={"job_id": str(job_id)},
             )
             return Claim.NOT_RUNNABLE
-        job = Job.objects.only("cluster_id", "created_at").get(pk=job_id)
-        if job.cluster_id is None or _take_call_slot(job_id, job.cluster_id, started):
+        cluster_id = Job.objects.filter(pk=job_id).values_list("cluster_id", flat=True).get()
+        if cluster_id is None or _take_call_slot(job_id, cluster_id, started):
             return Claim.STARTED
         # Every slot is taken: undo the claim, which nobody has seen, and wait, to be woken
         # when a call to the cluster ends (or to look again after WAIT_RECHECK anyway).
