@@ -90,6 +90,10 @@ class RetryForm(forms.Form):
         label="I checked the cluster: this job's action was not applied, or applying it "
         "again is safe.",
     )
+    confirm_again = forms.BooleanField(
+        required=False,
+        label="This job was already retried: run its customers again anyway.",
+    )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
 
     def __init__(self, *args, **kwargs) -> None:

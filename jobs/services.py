@@ -399,6 +399,7 @@ def job_retry(
     user,
     token: str,
     confirm_unknown: bool = False,
+    confirm_again: bool = False,
     idempotency_key: str | None = None,
     ip_address: str | None = None,
 ) -> list[Job]:
@@ -406,7 +407,9 @@ def job_retry(
 
     Same action and cluster; the customers that failed when the cluster reported per-customer
     outcomes, otherwise all of them. A new token is required. An UNKNOWN job may already have
-    been applied, so it needs `confirm_unknown`. The old job is never changed.
+    been applied, so it needs `confirm_unknown`; a job already retried would run its customers
+    once more, so it needs `confirm_again` (the same retry form sent twice is a replay, not a
+    second retry). The old job is never changed.
     """
     if job.user_id != user.pk and not user.has_perm("jobs.view_all_jobs"):
         raise PermissionDenied("You may not retry another operator's job.")
@@ -425,6 +428,19 @@ def job_retry(
         )
     if job.cluster is None:
         raise ValidationError("This job has no cluster (it was imported); it cannot be retried.")
+    replay = bool(idempotency_key) and (
+        Job.objects.filter(user=user, idempotency_key=idempotency_key).exists()
+    )
+    earlier = list(job.retries.order_by("created_at").values_list("pk", "status"))
+    if earlier and not confirm_again and not replay:
+        shown = ", ".join(f"{pk} ({status})" for pk, status in earlier[:ERRORS_NAMED])
+        raise ValidationError(
+            {
+                "confirm_again": [
+                    f"This job was already retried as {shown}: confirm to run its customers again."
+                ]
+            }
+        )
     customers = job.customers.order_by("pk")
     failed = list(
         customers.filter(outcome=JobCustomer.Outcome.FAILED).values_list("cid", flat=True)

@@ -141,6 +141,7 @@ def job_retry_view(request: HttpRequest, pk) -> HttpResponse:
                 user=request.user,
                 token=form.cleaned_data["retry_token"],
                 confirm_unknown=form.cleaned_data["confirm_unknown"],
+                confirm_again=form.cleaned_data["confirm_again"],
                 idempotency_key=form.cleaned_data["idempotency_key"],
                 ip_address=client_ip(request),
             )

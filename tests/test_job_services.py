@@ -18,6 +18,7 @@ from jobs.services import (
     INTERRUPTED,
     NOT_STARTED,
     CustomerConflict,
+    job_cancel,
     job_reap_stale,
     job_retry,
     job_run,
@@ -374,6 +375,28 @@ def test_retry_without_per_customer_outcomes_sends_all(operator, cluster):
     old = _failed_job(operator, cluster, {"C1": None, "C2": None})
     [new] = job_retry(job=old, user=operator, token=TOKEN)
     assert new.customer_count == 2
+
+
+def test_retrying_a_job_again_needs_confirmation_naming_the_earlier_retry(operator, cluster):
+    old = _failed_job(operator, cluster, {"C1": None})
+    [first] = job_retry(job=old, user=operator, token=TOKEN, idempotency_key="retry-1")
+    job_cancel(job_ids=[first.pk], user=operator)
+    before = row_counts()
+
+    with pytest.raises(ValidationError) as excinfo:
+        job_retry(job=old, user=operator, token=TOKEN, idempotency_key="retry-2")
+
+    assert excinfo.value.message_dict["confirm_again"] == [
+        f"This job was already retried as {first.pk} (CANCELLED): "
+        "confirm to run its customers again."
+    ]
+    assert row_counts() == before
+    # The same retry form sent again is a replay of the first retry, not a second one.
+    assert job_retry(job=old, user=operator, token=TOKEN, idempotency_key="retry-1") == [first]
+    [second] = job_retry(
+        job=old, user=operator, token=TOKEN, idempotency_key="retry-2", confirm_again=True
+    )
+    assert second.retry_of == old and second.pk != first.pk
 
 
 def test_retry_of_unknown_job_needs_confirmation(operator, cluster):

@@ -430,3 +430,28 @@ def test_the_timeline_says_the_operator_submitted_and_the_system_ended_it(
     timeline = re.sub(r"\s+", " ", content[content.index('<ol class="timeline">') :])
     assert "<strong>Set Action requested</strong> by op1" in timeline
     assert "<strong>Job succeeded</strong> by the system" in timeline
+
+
+def test_a_job_already_retried_says_so_and_retries_again_only_when_confirmed(
+    as_operator, operator, cluster
+):
+    old = make_job(operator, cluster, status="FAILED", cids=("C7",))
+    earlier = make_job(operator, cluster, status="SUCCESS", cids=("C7",), retry_of=old)
+    page = as_operator.get(reverse("job_detail", args=[old.pk])).content.decode()
+    assert re.search(
+        rf'Already retried as\s*<a href="{reverse("job_detail", args=[earlier.pk])}" '
+        rf'class="mono">{str(earlier.pk)[:8]}</a> \(SUCCESS\)',
+        page,
+    )
+    retry = reverse("job_retry", args=[old.pk])
+
+    response = as_operator.post(retry, {"retry_token": TOKEN, "idempotency_key": "r2"})
+
+    assert response.status_code == 400
+    assert "already retried" in response.context["retry_form"].errors["confirm_again"][0]
+    assert Job.objects.filter(retry_of=old).count() == 1
+    response = as_operator.post(
+        retry, {"retry_token": TOKEN, "idempotency_key": "r2", "confirm_again": "on"}
+    )
+    assert response.status_code == 302
+    assert Job.objects.filter(retry_of=old).count() == 2
