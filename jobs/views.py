@@ -200,6 +200,12 @@ def batch_cancel_view(request: HttpRequest, batch_id) -> HttpResponse:
     return redirect("batch_detail", batch_id=batch_id)
 
 
+def _batch_end(jobs: list[Job]):
+    if any(job.finished_at is None for job in jobs):
+        return timezone.now()
+    return max(job.finished_at for job in jobs)
+
+
 @never_cache
 @login_required
 def batch_detail(request: HttpRequest, batch_id) -> HttpResponse:
@@ -220,6 +226,11 @@ def batch_detail(request: HttpRequest, batch_id) -> HttpResponse:
         "counts": counts,
         "ended": len(jobs) - counts[Job.Status.IN_PROGRESS],
         "customers": sum(job.customer_count for job in jobs),
+        "customers_ended": sum(
+            j.customer_count for j in jobs if j.status != Job.Status.IN_PROGRESS
+        ),
+        # From the submit to the last part's end, or to now while parts are in progress.
+        "elapsed": _batch_end(jobs) - min(job.created_at for job in jobs),
         "can_cancel": any(_queued(job) and _may_cancel(request.user, job) for job in jobs),
     }
     template = "jobs/_batch_live.html" if request.GET.get("partial") else "jobs/batch_detail.html"

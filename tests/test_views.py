@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 import re
 
@@ -455,3 +456,36 @@ def test_a_job_already_retried_says_so_and_retries_again_only_when_confirmed(
     )
     assert response.status_code == 302
     assert Job.objects.filter(retry_of=old).count() == 2
+
+
+def test_the_batch_page_shows_progress_in_jobs_and_customers_and_the_time_elapsed(
+    as_operator, operator, cluster
+):
+    cluster.max_cids_per_request = 2
+    cluster.save()
+    first, second = job_submit(user=operator, action=1, cluster=cluster, cids="A B C", token=TOKEN)
+    started = first.created_at
+    Job.objects.filter(pk=first.pk).update(
+        status="SUCCESS", started_at=started, finished_at=started + dt.timedelta(seconds=75)
+    )
+    page = reverse("batch_detail", args=[first.batch_id])
+    text = re.sub(r"\s+", " ", as_operator.get(page).content.decode())
+    assert "1 of 2 jobs ended, 2 of 3 customers · elapsed " in text
+
+    Job.objects.filter(pk=second.pk).update(
+        status="FAILED", started_at=started, finished_at=started + dt.timedelta(seconds=125)
+    )
+    text = re.sub(r"\s+", " ", as_operator.get(page).content.decode())
+    assert "2 of 2 jobs ended, 3 of 3 customers · elapsed 2 min 5 s" in text
+
+
+def test_the_jobs_list_marks_batch_parts_with_a_link_to_their_batch(as_operator, operator, cluster):
+    cluster.max_cids_per_request = 1
+    cluster.save()
+    job_submit(user=operator, action=1, cluster=cluster, cids="A B", token=TOKEN)
+    [single] = job_submit(user=operator, action=1, cluster=cluster, cids="C", token=TOKEN)
+    content = as_operator.get(reverse("job_list")).content.decode()
+    batch = Job.objects.exclude(pk=single.pk).first().batch_id
+    link = f'<a href="{reverse("batch_detail", args=[batch])}" class="muted batch-part">'
+    assert content.count(link) == 2
+    assert f"{link}part 1</a>" in content and f"{link}part 2</a>" in content

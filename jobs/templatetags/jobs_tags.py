@@ -27,7 +27,13 @@ def duration(job: Job, now=None) -> str:
     end = job.finished_at or now
     if end is None:
         return ""
-    seconds = (end - job.started_at).total_seconds()
+    return period(end - job.started_at)
+
+
+@register.filter
+def period(length: dt.timedelta) -> str:
+    """A length of time as 1.234 s or 2 min 5 s."""
+    seconds = length.total_seconds()
     if seconds < 60:
         return f"{seconds:.3f} s"
     return f"{int(seconds // 60)} min {int(seconds % 60)} s"
