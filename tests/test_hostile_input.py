@@ -13,7 +13,7 @@ from django.utils.html import escape
 from model_bakery import baker
 
 from jobs.models import Job, JobCustomer
-from jobs.views import customer_history_url
+from jobs.views.common import customer_history_url
 from tests.fresh_settings import start
 from tests.helpers import TOKEN, make_user, row_counts
 

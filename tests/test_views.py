@@ -18,7 +18,7 @@ from model_bakery import baker
 from audit.models import AuditEntry
 from jobs.models import Job, JobCustomer
 from jobs.services import job_submit
-from jobs.views import customer_history_url
+from jobs.views.common import customer_history_url
 from tests.helpers import TOKEN, make_user, row_counts
 
 
@@ -378,7 +378,7 @@ def test_refusals_keep_the_dashboards_navigation(
 
 def test_jobs_list_counts_no_further_than_the_cap(as_operator, operator, cluster, monkeypatch):
     monkeypatch.setattr("lib.pagination.CappedCountPaginator.cap", 2)
-    monkeypatch.setattr("jobs.views.JOBS_PER_PAGE", 1)
+    monkeypatch.setattr("jobs.views.lists.JOBS_PER_PAGE", 1)
     for _ in range(4):
         make_job(operator, cluster)
     content = as_operator.get(reverse("job_list")).content.decode()

@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from jobs.views import SignInView, SignOutView
+from jobs.views.accounts import SignInView, SignOutView
 
 admin.site.site_header = "TMS Dashboard administration"
 admin.site.site_title = "TMS Dashboard administration"

@@ -7,7 +7,7 @@ from django import template
 
 from jobs.badges import status_badge
 from jobs.models import Job
-from jobs.views import customer_history_url
+from jobs.views.common import customer_history_url
 
 register = template.Library()
 register.simple_tag(status_badge)

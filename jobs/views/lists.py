@@ -1,0 +1,78 @@
+"""The jobs list with its filters and CSV export, and a customer's history."""
+
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils.http import urlencode
+from django.views.decorators.cache import never_cache
+
+from jobs.csvexport import jobs_csv_response
+from jobs.forms import JobFilterForm
+from jobs.models import Job, JobCustomer
+from jobs.views.common import customer_history_url
+from lib.pagination import CappedCountPaginator
+
+JOBS_PER_PAGE = 50
+
+
+def _filtered_jobs(request: HttpRequest) -> tuple[JobFilterForm, object]:
+    may_see_others = request.user.has_perm("jobs.view_all_jobs")
+    form = JobFilterForm(request.GET or None, may_see_others=may_see_others)
+    jobs = Job.objects.visible_to(request.user).select_related("user", "cluster")
+    if form.is_bound and form.is_valid():
+        jobs = form.filter(jobs)
+        if q := form.cleaned_data.get("q", "").strip():
+            jobs = jobs.id_starts_with(q)
+    elif form.is_bound:
+        jobs = jobs.none()
+    return form, jobs
+
+
+@never_cache
+@login_required
+def job_list(request: HttpRequest) -> HttpResponse:
+    q = request.GET.get("q", "").strip()
+    if q and _customer_visible(request, q):
+        return redirect(customer_history_url(q))
+    form, jobs = _filtered_jobs(request)
+    paginator = CappedCountPaginator(jobs, JOBS_PER_PAGE, select_related=("user", "cluster"))
+    page = paginator.get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    query.pop("partial", None)
+    live = any(job.status == Job.Status.IN_PROGRESS for job in page)
+    context = {"form": form, "page": page, "query": query.urlencode(), "q": q, "live": live}
+    template = "jobs/_job_rows.html" if request.GET.get("partial") else "jobs/job_list.html"
+    return render(request, template, context)
+
+
+def _customer_visible(request: HttpRequest, cid: str) -> bool:
+    return JobCustomer.objects.filter(
+        cid=cid, job__in=Job.objects.visible_to(request.user)
+    ).exists()
+
+
+@never_cache
+@login_required
+def job_export(request: HttpRequest) -> StreamingHttpResponse:
+    _form, jobs = _filtered_jobs(request)
+    return jobs_csv_response(jobs.iterator(chunk_size=2000))
+
+
+@never_cache
+@login_required
+def customer_history(request: HttpRequest) -> HttpResponse:
+    cid = request.GET.get("cid", "")
+    if not cid:
+        raise Http404("No customer ID given.")
+    rows = (
+        JobCustomer.objects.filter(cid=cid, job__in=Job.objects.visible_to(request.user))
+        .select_related("job__user", "job__cluster")
+        .order_by("-job__created_at")
+    )
+    page = Paginator(rows, JOBS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {"cid": cid, "page": page, "query": urlencode({"cid": cid})}
+    return render(request, "jobs/customer_history.html", context)
