@@ -32,13 +32,19 @@ $(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/pyth
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime-installed $@
 
-run: .env $(VENV)/.runtime-installed
+# The front-end files, pinned in package-lock.json: htmx, served as a static file, and axe-core
+# for the browser tests. Nothing is fetched by a browser from the internet.
+node_modules/.installed: package.json package-lock.json
+	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
+	touch $@
+
+run: .env $(VENV)/.runtime-installed node_modules/.installed
 	$(RUN_ENV) $(PY) manage.py migrate --no-input
 	$(RUN_ENV) $(PY) manage.py collectstatic --no-input --verbosity 0
 	$(RUN_ENV) $(PY) manage.py seed_demo
 	$(RUN_ENV) $(PY) manage.py run_dashboard --addrport $(HOST_PORT)
 
-test: .env $(VENV)/.dev-installed
+test: .env $(VENV)/.dev-installed node_modules/.installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(TEST_ENV) $(PY) manage.py check
@@ -55,4 +61,4 @@ format: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) var .pytest_cache .ruff_cache
+	rm -rf $(VENV) var node_modules .pytest_cache .ruff_cache

@@ -14,6 +14,14 @@ KNOWN = set(Job.Status.values)
 WAITING = "waiting for the cluster"
 
 
+def shown_status(job: Job) -> str:
+    """The status in words. A job in progress is QUEUED until a worker starts it, then
+    RUNNING; the stored status stays IN_PROGRESS until the job ends."""
+    if job.status == Job.Status.IN_PROGRESS:
+        return "RUNNING" if job.started_at else "QUEUED"
+    return job.status.replace("_", " ")
+
+
 def status_badge(job: Job) -> SafeString:
     """The status as a coloured badge with its word; FAILED and UNKNOWN explain on hover. A job
     held back by its cluster's `max_concurrent_calls` says it waits for the cluster."""
@@ -27,7 +35,7 @@ def status_badge(job: Job) -> SafeString:
         status.lower(),
         job.status,
         title,
-        job.status.replace("_", " "),
+        shown_status(job),
     )
     if job.status == Job.Status.IN_PROGRESS and job.started_at is None and job.waiting_since:
         return format_html('{} <span class="badge-note">{}</span>', badge, WAITING)

@@ -1,4 +1,5 @@
-"""Jobs as CSV, for the jobs list's export and the admin's export action."""
+"""Jobs as CSV, for the jobs list's export and the admin's export action; a job's customers as
+CSV, for its page."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from typing import Any
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
-from jobs.models import Job
+from jobs.models import Job, JobCustomer
 
 # A cell starting with one of these could be run as a formula by a spreadsheet.
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
@@ -68,11 +69,25 @@ class _Echo:
         return value
 
 
-def jobs_csv_response(jobs: Iterable[Job]) -> StreamingHttpResponse:
-    """A streamed CSV download of `jobs` (select_related user and cluster; iterate lazily)."""
+def _csv_response(rows: Iterable[list[str]], filename: str) -> StreamingHttpResponse:
     writer = csv.writer(_Echo())
-    lines = (writer.writerow(row) for row in chain([CSV_HEADER], map(csv_row, jobs)))
-    response = StreamingHttpResponse(lines, content_type="text/csv; charset=utf-8")
-    filename = f"tmsdash-jobs-{timezone.now():%Y%m%d-%H%M%S}.csv"
+    response = StreamingHttpResponse(
+        map(writer.writerow, rows), content_type="text/csv; charset=utf-8"
+    )
     response["Content-Disposition"] = f'attachment; filename="{filename}"'
     return response
+
+
+def jobs_csv_response(jobs: Iterable[Job]) -> StreamingHttpResponse:
+    """A streamed CSV download of `jobs` (select_related user and cluster; iterate lazily)."""
+    rows = chain([CSV_HEADER], map(csv_row, jobs))
+    return _csv_response(rows, f"tmsdash-jobs-{timezone.now():%Y%m%d-%H%M%S}.csv")
+
+
+def customers_csv_response(job: Job, customers: Iterable[JobCustomer]) -> StreamingHttpResponse:
+    """A streamed CSV download of the job's per-customer outcomes (iterate lazily)."""
+    rows = chain(
+        [["customer id", "outcome", "message"]],
+        ([csv_cell(c.cid), csv_cell(c.outcome), csv_cell(c.message)] for c in customers),
+    )
+    return _csv_response(rows, f"tmsdash-job-{job.pk}-customers.csv")

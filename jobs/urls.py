@@ -1,12 +1,14 @@
 from django.urls import path
 
-from jobs.views import batch, job, lists, set_action
+from jobs.views import batch, job, lists, recent, set_action
 
 urlpatterns = [
     path("", set_action.set_action, name="set_action"),
+    path("jobs/recent/", recent.recent_jobs, name="recent_jobs"),
     path("jobs/", lists.job_list, name="job_list"),
     path("jobs/export.csv", lists.job_export, name="job_export"),
     path("jobs/<uuid:pk>/", job.job_detail, name="job_detail"),
+    path("jobs/<uuid:pk>/customers.csv", job.job_customers_export, name="job_customers_export"),
     path("jobs/<uuid:pk>/retry/", job.job_retry_view, name="job_retry"),
     path("jobs/<uuid:pk>/cancel/", job.job_cancel_view, name="job_cancel"),
     path("batches/<uuid:batch_id>/", batch.batch_detail, name="batch_detail"),

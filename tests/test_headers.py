@@ -23,7 +23,7 @@ def pages(operator, cluster):
         reverse("job_list"),
         reverse("job_export"),
         reverse("job_detail", args=[job.pk]),
-        reverse("job_detail", args=[job.pk]) + "?partial=1",
+        reverse("job_detail", args=[job.pk]) + "?part=state",
         reverse("batch_detail", args=[batch.batch_id]),
         reverse("customer_history") + "?cid=C1",
     ]

@@ -5,9 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.core.exceptions import BadRequest
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.shortcuts import resolve_url
 
 from audit.services import client_ip
 
@@ -60,3 +63,25 @@ class RefuseNulMiddleware:
         ):
             raise BadRequest("A NUL character in the address.")
         return self.get_response(request)
+
+
+class SignedOutHtmxMiddleware:
+    """An htmx request of a signed-out browser gets 401, not the redirect to the sign-in page.
+
+    A live region's background request follows redirects silently: it would receive the sign-in
+    page with 200 and put it where the job was. The 401 lets the page say "You were signed out"
+    and keep what it shows.
+    """
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if (
+            request.htmx
+            and isinstance(response, HttpResponseRedirect)
+            and urlsplit(response.url).path == resolve_url(settings.LOGIN_URL)
+        ):
+            return HttpResponse("You were signed out.", status=401, content_type="text/plain")
+        return response

@@ -206,6 +206,7 @@ INSTALLED_APPS = [
     "legacy",
     "ops",
     "axes",
+    "django_htmx",
 ]
 # The fake cluster, demo seeding and the all-in-one runner: for development, demos and tests,
 # never in production, where `seed_demo` would create a superuser with a printed password.
@@ -225,6 +226,8 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+    "tmsdash.middleware.SignedOutHtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: it turns a lock-out into the lock-out page.
@@ -305,7 +308,8 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
-STATICFILES_DIRS = [BASE_DIR / "static"]
+# Our own files, and htmx from npm (package.json; `make run` and `make test` install it).
+STATICFILES_DIRS = [BASE_DIR / "static", ("vendor/htmx", BASE_DIR / "node_modules/htmx.org/dist")]
 # `manage.py collectstatic` writes here (`make run` and `make test` do it); WhiteNoise serves
 # it with far-future caching, since every name carries its content's hash.
 STATIC_ROOT = env("STATIC_ROOT", Path, VAR_DIR / "static")

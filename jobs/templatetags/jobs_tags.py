@@ -4,10 +4,12 @@ import datetime as dt
 import json
 
 from django import template
+from django.utils.html import format_html
 
 from jobs.badges import status_badge
 from jobs.models import Job
 from jobs.views.common import customer_history_url
+from jobs.views.recent import recent_context
 
 register = template.Library()
 register.simple_tag(status_badge)
@@ -54,3 +56,33 @@ def in_words(period: dt.timedelta) -> str:
             count = seconds // size
             return f"{count} {unit}{'s' if count != 1 else ''}"
     return f"{seconds} second{'s' if seconds != 1 else ''}"
+
+
+@register.filter
+def when(moment: dt.datetime | None) -> str:
+    """A moment as a <time> in UTC to the second, saying so ("—" for none). The page's zone
+    switch (static/js/tmsdash.js) shows it in the browser's zone instead when asked."""
+    if moment is None:
+        return "—"
+    utc = moment.astimezone(dt.UTC)
+    return format_html(
+        '<time datetime="{}">{} UTC</time>',
+        utc.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        utc.strftime("%Y-%m-%d %H:%M:%S"),
+    )
+
+
+@register.filter
+def ordinal_place(number: int) -> str:
+    """1st, 2nd, 3rd, 4th, 11th, 21st..."""
+    if 10 <= number % 100 <= 20:
+        suffix = "th"
+    else:
+        suffix = {1: "st", 2: "nd", 3: "rd"}.get(number % 10, "th")
+    return f"{number}{suffix}"
+
+
+@register.inclusion_tag("jobs/_recent_jobs.html", takes_context=True)
+def recent_jobs(context) -> dict:
+    """The signed-in user's recent jobs, a live region (jobs.views.recent)."""
+    return recent_context(context["request"].user)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
@@ -47,3 +49,12 @@ def may_cancel(user, job: Job) -> bool:
 
 def customer_history_url(cid: str) -> str:
     return reverse("customer_history") + "?" + urlencode({"cid": cid})
+
+
+def live_version(jobs, *extra) -> str:
+    """A short digest of what a live region shows of these jobs (and `extra`): it changes
+    whenever the region would, so that a poll can be answered 204 until then."""
+    shown = [
+        (job.pk, job.status, job.started_at, job.waiting_since, job.finished_at) for job in jobs
+    ]
+    return hashlib.sha256(repr([shown, extra]).encode()).hexdigest()[:16]

@@ -8,43 +8,115 @@ from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
+from django_htmx.http import trigger_client_event
 
 from audit.models import AuditEntry
 from audit.services import client_ip
+from jobs.badges import shown_status
+from jobs.csvexport import customers_csv_response
 from jobs.forms import RetryForm
-from jobs.models import Job
+from jobs.models import Job, JobCustomer
 from jobs.services import job_cancel, job_retry
-from jobs.views.common import add_service_errors, jobs_page, may_cancel, queued, visible_job
+from jobs.views.common import (
+    add_service_errors,
+    jobs_page,
+    live_version,
+    may_cancel,
+    queued,
+    visible_job,
+)
 
 CUSTOMERS_PER_PAGE = 100
 
 
+def queue_position(job: Job) -> int | None:
+    """The job's place among the queued jobs no cluster limit holds back (1: next), or None
+    when it is not queued or waits for its cluster's free call."""
+    if not queued(job) or job.waiting_since:
+        return None
+    ahead = Job.objects.in_progress().filter(
+        started_at__isnull=True, waiting_since__isnull=True, created_at__lt=job.created_at
+    )
+    return ahead.count() + 1
+
+
+def _customers(request: HttpRequest, job: Job) -> dict:
+    failed_only = bool(request.GET.get("failed"))
+    rows = job.customers.order_by("pk")
+    if failed_only:
+        rows = rows.filter(outcome=JobCustomer.Outcome.FAILED)
+    page = Paginator(rows, CUSTOMERS_PER_PAGE).get_page(request.GET.get("page"))
+    query = urlencode({"failed": 1}) if failed_only else ""
+    refresh = {"part": "customers", "page": page.number, **({"failed": 1} if failed_only else {})}
+    return {
+        "customers": page,
+        "failed_only": failed_only,
+        "customers_query": query,
+        "customers_refresh_url": f"{reverse('job_detail', args=[job.pk])}?{urlencode(refresh)}",
+    }
+
+
 def _job_context(request: HttpRequest, job: Job, retry_form: RetryForm | None = None) -> dict:
-    customers = Paginator(job.customers.order_by("pk"), CUSTOMERS_PER_PAGE)
     can_retry = job.status in (Job.Status.FAILED, Job.Status.UNKNOWN) and request.user.has_perm(
         "jobs.run_set_action"
     )
+    position = queue_position(job)
+    shown = shown_status(job)
     return {
         "job": job,
+        "live": job.status == Job.Status.IN_PROGRESS,
+        "shown": shown,
+        "title": f"{shown} · Job {str(job.pk)[:8]} · TMS Dashboard",
+        "position": position,
+        "version": live_version([job], position),
         "can_cancel": queued(job) and may_cancel(request.user, job),
-        "customers": customers.get_page(request.GET.get("page")),
         "timeline": AuditEntry.objects.filter(job_id=job.pk).order_by("created_at", "id"),
         "retries": job.retries.order_by("created_at"),
         "retry_form": retry_form or (RetryForm() if can_retry else None),
         "now": timezone.now(),
+        **_customers(request, job),
     }
+
+
+PARTS = {
+    "state": "jobs/_job_state.html",
+    "customers": "jobs/_job_customers.html",
+    "timeline": "jobs/_job_timeline.html",
+}
 
 
 @never_cache
 @login_required
 def job_detail(request: HttpRequest, pk) -> HttpResponse:
+    """The job's page; ?part= one of its live regions (htmx asks for them)."""
     job = visible_job(request, pk)
-    template = "jobs/_job_live.html" if request.GET.get("partial") else "jobs/job_detail.html"
-    return render(request, template, _job_context(request, job))
+    context = _job_context(request, job)
+    part = request.GET.get("part")
+    if part not in PARTS:
+        return render(request, "jobs/job_detail.html", context)
+    if part == "state":
+        if request.GET.get("v") == context["version"]:
+            return HttpResponse(status=204)
+        response = render(request, PARTS[part], context)
+        # The other regions refresh on these: the timeline on every change, the customers once.
+        trigger_client_event(response, "job-changed")
+        if not context["live"]:
+            trigger_client_event(response, "job-ended")
+        return response
+    return render(request, PARTS[part], context)
+
+
+@never_cache
+@login_required
+def job_customers_export(request: HttpRequest, pk) -> HttpResponse:
+    job = visible_job(request, pk)
+    return customers_csv_response(job, job.customers.order_by("pk").iterator(chunk_size=2000))
 
 
 @never_cache

@@ -12,7 +12,7 @@ from django.views.decorators.cache import never_cache
 from jobs.csvexport import jobs_csv_response
 from jobs.forms import JobFilterForm
 from jobs.models import Job, JobCustomer
-from jobs.views.common import customer_history_url
+from jobs.views.common import customer_history_url, live_version
 from lib.pagination import CappedCountPaginator
 
 JOBS_PER_PAGE = 50
@@ -42,11 +42,21 @@ def job_list(request: HttpRequest) -> HttpResponse:
     page = paginator.get_page(request.GET.get("page"))
     query = request.GET.copy()
     query.pop("page", None)
-    query.pop("partial", None)
-    live = any(job.status == Job.Status.IN_PROGRESS for job in page)
-    context = {"form": form, "page": page, "query": query.urlencode(), "q": q, "live": live}
-    template = "jobs/_job_rows.html" if request.GET.get("partial") else "jobs/job_list.html"
-    return render(request, template, context)
+    query.pop("part", None)
+    query.pop("v", None)
+    context = {
+        "form": form,
+        "page": page,
+        "query": query.urlencode(),
+        "q": q,
+        "live": any(job.status == Job.Status.IN_PROGRESS for job in page),
+        "version": live_version(page),
+    }
+    if request.GET.get("part") != "rows":
+        return render(request, "jobs/job_list.html", context)
+    if request.GET.get("v") == context["version"]:
+        return HttpResponse(status=204)
+    return render(request, "jobs/_job_rows.html", context)
 
 
 def _customer_visible(request: HttpRequest, cid: str) -> bool:

@@ -1,25 +1,141 @@
 // tmsdash: small progressive enhancements. Every page works without them.
+// Live regions are htmx's (hx-get + hx-trigger="every 1s"); this script says what happens to
+// them, keeps clocks and times, and guards forms.
 "use strict";
 
-const REFRESH_MS = 1000;
-const RETRY_MS = 3000;
+const ZONE_KEY = "tmsdash.zone";
 
-// A live region (an element with data-refresh-url) is replaced by the server's fresh HTML
-// every second; the server stops adding the attribute once nothing in it can change.
-function refresh(element) {
-  fetch(element.dataset.refreshUrl, { credentials: "same-origin" })
-    .then((response) => (response.ok ? response.text() : Promise.reject(response.status)))
-    .then((html) => {
-      const holder = document.createElement("template");
-      holder.innerHTML = html.trim();
-      const fresh = holder.content.firstElementChild;
-      element.replaceWith(fresh);
-      if (fresh.dataset.refreshUrl) {
-        setTimeout(() => refresh(fresh), REFRESH_MS);
-      }
-    })
-    .catch(() => setTimeout(() => refresh(element), RETRY_MS));
+// --- Live regions -------------------------------------------------------------------------
+
+function banner(text) {
+  const element = document.getElementById("live-banner");
+  if (!element) {
+    return;
+  }
+  element.replaceChildren();
+  if (text === null) {
+    element.hidden = true;
+    return;
+  }
+  element.append(text);
+  element.hidden = false;
 }
+
+function signedOutBanner() {
+  const element = document.getElementById("live-banner");
+  const link = document.createElement("a");
+  const next = encodeURIComponent(location.pathname + location.search);
+  link.href = `${element.dataset.loginUrl}?next=${next}`;
+  link.textContent = "sign in again";
+  banner("You were signed out; ");
+  element.append(link, ". What the page shows stopped updating.");
+}
+
+// A region answered with new content: the tab's title and the screen-reader announcer follow
+// the page's live region (the one element with data-title, and data-announce).
+document.addEventListener("htmx:afterSwap", () => {
+  const live = document.querySelector("[data-title]");
+  if (live) {
+    document.title = live.dataset.title;
+  }
+  const spoken = document.querySelector("[data-announce]");
+  const announcer = document.getElementById("live-announcer");
+  if (spoken && announcer && announcer.textContent !== spoken.dataset.announce) {
+    announcer.textContent = spoken.dataset.announce;
+  }
+  showTimes(document);
+});
+
+document.addEventListener("htmx:afterRequest", (event) => {
+  if (event.detail.successful) {
+    banner(null);
+  }
+});
+
+document.addEventListener("htmx:responseError", (event) => {
+  if (event.detail.xhr.status === 401) {
+    signedOutBanner();
+  } else {
+    banner(`The server answered ${event.detail.xhr.status}; retrying.`);
+  }
+});
+
+document.addEventListener("htmx:sendError", () => banner("Connection lost, retrying."));
+document.addEventListener("htmx:timeout", () => banner("Connection lost, retrying."));
+
+// --- Clocks ---------------------------------------------------------------------------------
+
+// "1.234 s" below a minute, "2 min 5 s" above: the server's format (jobs_tags.period).
+function period(seconds) {
+  if (seconds < 60) {
+    return `${seconds.toFixed(3)} s`;
+  }
+  return `${Math.floor(seconds / 60)} min ${Math.floor(seconds % 60)} s`;
+}
+
+// An element with data-since (an ISO moment) shows the time since then, every second; the
+// server's value stands until the first tick, and the element stops once the server renders it
+// without data-since.
+function tick() {
+  document.querySelectorAll("[data-since]").forEach((element) => {
+    const seconds = (Date.now() - Date.parse(element.dataset.since)) / 1000;
+    if (seconds >= 0) {
+      element.textContent = period(Math.floor(seconds));
+    }
+  });
+}
+
+// --- Times: UTC or the browser's zone -----------------------------------------------------
+
+function zoneIsLocal() {
+  try {
+    return localStorage.getItem(ZONE_KEY) === "local";
+  } catch {
+    return false;
+  }
+}
+
+function two(number) {
+  return String(number).padStart(2, "0");
+}
+
+function localText(moment) {
+  const zone = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" })
+    .formatToParts(moment)
+    .find((part) => part.type === "timeZoneName").value;
+  return `${moment.getFullYear()}-${two(moment.getMonth() + 1)}-${two(moment.getDate())} `
+    + `${two(moment.getHours())}:${two(moment.getMinutes())}:${two(moment.getSeconds())} ${zone}`;
+}
+
+function utcText(moment) {
+  return moment.toISOString().slice(0, 19).replace("T", " ") + " UTC";
+}
+
+function showTimes(root) {
+  const local = zoneIsLocal();
+  root.querySelectorAll("time[datetime]").forEach((element) => {
+    const moment = new Date(element.getAttribute("datetime"));
+    if (!Number.isNaN(moment.getTime())) {
+      element.textContent = local ? localText(moment) : utcText(moment);
+    }
+  });
+  const button = document.getElementById("zone-switch");
+  if (button) {
+    button.textContent = local ? "Times: your zone" : "Times: UTC";
+    button.setAttribute("aria-pressed", String(local));
+  }
+}
+
+function switchZone() {
+  try {
+    localStorage.setItem(ZONE_KEY, zoneIsLocal() ? "utc" : "local");
+  } catch {
+    return;
+  }
+  showTimes(document);
+}
+
+// --- Copy buttons and forms ---------------------------------------------------------------
 
 function copyText(button) {
   const target = document.querySelector(button.dataset.copy);
@@ -41,16 +157,18 @@ function copyText(button) {
 }
 
 document.addEventListener("DOMContentLoaded", () => {
-  document.querySelectorAll("[data-refresh-url]").forEach((element) => {
-    setTimeout(() => refresh(element), REFRESH_MS);
-  });
+  showTimes(document);
+  setInterval(tick, 1000);
 });
 
-// Delegated, so that forms and buttons inside refreshed regions behave the same.
+// Delegated, so that buttons inside live regions behave the same.
 document.addEventListener("click", (event) => {
   const button = event.target.closest("button[data-copy]");
   if (button) {
     copyText(button);
+  }
+  if (event.target.closest("#zone-switch")) {
+    switchZone();
   }
 });
 
