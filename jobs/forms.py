@@ -13,10 +13,21 @@ from django.utils import timezone
 
 from jobs.csvinput import MAX_CSV_BYTES, csv_read_cids
 from jobs.models import Cluster, Job
+from jobs.tokens import SEAL_TTL_SECONDS, InvalidToken, token_unseal
+
+CLEARED_NOTICE = "The API token was cleared; type it again."
+SEAL_REFUSED = (
+    f"This review expired (a review lasts {SEAL_TTL_SECONDS // 60} minutes) or was not made "
+    "for you: type the API token again."
+)
 
 
 class SetActionForm(forms.Form):
-    action = forms.TypedChoiceField(choices=Job.Action.choices, coerce=int)
+    action = forms.TypedChoiceField(
+        choices=[("", "Choose an action"), *Job.Action.choices],
+        coerce=int,
+        error_messages={"required": "Choose an action."},
+    )
     cluster = forms.ModelChoiceField(
         queryset=Cluster.objects.filter(is_active=True), empty_label=None
     )
@@ -39,10 +50,13 @@ class SetActionForm(forms.Form):
     )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, token_missing: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Made when the form is shown: a resubmission of this very form replays, not repeats.
         self.fields["idempotency_key"].initial = uuid.uuid4().hex
+        # The form shown again after its review: what the operator typed, but the token.
+        if token_missing:
+            self.fields["token"].error_messages["required"] = token_missing
 
     def clean_csv_file(self):
         upload = self.cleaned_data.get("csv_file")
@@ -63,7 +77,7 @@ class SetActionForm(forms.Form):
         return cleaned
 
     def submission(self) -> dict:
-        """The arguments for jobs.services.job_submit."""
+        """The arguments for jobs.services.job_submit_preview."""
         data = self.cleaned_data
         if data.get("csv_file"):
             cids, positions = data["csv_file"]
@@ -75,6 +89,50 @@ class SetActionForm(forms.Form):
             "cids": cids,
             "cid_positions": positions,
             "token": data["token"],
+            "idempotency_key": data["idempotency_key"],
+        }
+
+
+class SetActionConfirmForm(forms.Form):
+    """A reviewed Set Action, carried in hidden fields from its review to its confirmation.
+
+    The token travels sealed (see jobs.tokens.token_seal); the customer IDs as the operator
+    typed them, or those of their CSV file one a line.
+    """
+
+    action = forms.TypedChoiceField(
+        choices=Job.Action.choices, coerce=int, widget=forms.HiddenInput
+    )
+    cluster = forms.ModelChoiceField(
+        queryset=Cluster.objects.filter(is_active=True), widget=forms.HiddenInput
+    )
+    cids = forms.CharField(widget=forms.HiddenInput)
+    from_csv = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+    seal = forms.CharField(widget=forms.HiddenInput)
+
+    def __init__(self, *args, user, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+
+    def clean(self):
+        cleaned = super().clean()
+        key, seal = cleaned.get("idempotency_key"), cleaned.get("seal")
+        if key and seal:
+            try:
+                self.token = token_unseal(seal, user_id=self.user.pk, key=key)
+            except InvalidToken:
+                self.add_error("seal", SEAL_REFUSED)
+        return cleaned
+
+    def submission(self) -> dict:
+        """The arguments for jobs.services.job_submit."""
+        data = self.cleaned_data
+        return {
+            "action": data["action"],
+            "cluster": data["cluster"],
+            "cids": data["cids"],
+            "token": self.token,
             "idempotency_key": data["idempotency_key"],
         }
 

@@ -237,8 +237,13 @@ def _enqueue(job_ids: list[uuid.UUID], *, run_after: datetime | None = None) -> 
     return [task.enqueue(str(job_id)).id for job_id in job_ids]
 
 
+def _chunks(cids: list[str], cluster: Cluster) -> list[list[str]]:
+    """The customers of each job a submission to `cluster` is split into."""
+    return list(batched(cids, cluster.max_cids_per_request))
+
+
 def _create(*, user, action, cluster, cids, token, key, digest, retry_of, ip_address):
-    chunks = list(batched(cids, cluster.max_cids_per_request))
+    chunks = _chunks(cids, cluster)
     batch_id = uuid.uuid4() if len(chunks) > 1 else None
     now = timezone.now()
     fingerprint = token_fingerprint(token)
@@ -325,6 +330,47 @@ def _create(*, user, action, cluster, cids, token, key, digest, retry_of, ip_add
             extra={"job_id": str(job.pk)},
         )
     return jobs
+
+
+@dataclass(frozen=True)
+class SubmitPreview:
+    """What `job_submit` would record: the action, the cluster, the customers (blanks and
+    repeats dropped) and how many jobs they are split into."""
+
+    action: int
+    cluster: Cluster
+    cids: list[str]
+    parts: int
+
+
+# Error reports hide every local of this call and of what it calls: the token is one.
+@sensitive_variables()
+def job_submit_preview(
+    *,
+    user,
+    action: int | str,
+    cluster: Cluster | str,
+    cids: str | Sequence[str],
+    token: str,
+    idempotency_key: str | None = None,
+    cid_positions: Sequence[str] | None = None,
+) -> SubmitPreview:
+    """Check a Set Action as `job_submit` checks it, and say what it would record; writes
+    nothing. Raises ValidationError (by field) for bad input. Whether customers are busy is
+    decided by `job_submit` alone, when it records the jobs.
+    """
+    action, cluster, cid_list = _validated(
+        user=user,
+        action=action,
+        cluster=cluster,
+        cids=cids,
+        cid_positions=cid_positions,
+        token=token,
+        idempotency_key=idempotency_key,
+    )
+    return SubmitPreview(
+        action=action, cluster=cluster, cids=cid_list, parts=len(_chunks(cid_list, cluster))
+    )
 
 
 # Error reports hide every local of this call and of what it calls: the token is one.

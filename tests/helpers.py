@@ -14,6 +14,7 @@ from urllib.parse import quote
 from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.db import connection, connections
+from django.urls import reverse
 
 ROOT = Path(__file__).resolve().parent.parent
 # A token the tests search for everywhere it must not be.
@@ -121,3 +122,12 @@ def answers(url: str) -> bool:
             return response.status == 200
     except OSError:
         return False
+
+
+def confirm_review(client, review, **extra):
+    """Confirm the review of a Set Action as the operator's browser would: post the review
+    page's confirm form, with its hidden fields as the page holds them."""
+    assert "jobs/set_action_review.html" in [t.name for t in review.templates], review
+    confirm = review.context["confirm"]
+    fields = {name: confirm[name].value() for name in confirm.fields}
+    return client.post(reverse("set_action"), {**fields, "step": "confirm"}, **extra)

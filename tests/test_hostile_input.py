@@ -15,7 +15,7 @@ from model_bakery import baker
 from jobs.models import Job, JobCustomer
 from jobs.views.common import customer_history_url
 from tests.fresh_settings import start
-from tests.helpers import TOKEN, make_user, row_counts
+from tests.helpers import TOKEN, confirm_review, make_user, row_counts
 
 
 @pytest.fixture
@@ -156,7 +156,7 @@ def post_typed(client, cluster, cids: str):
 
 def test_typed_input_up_to_the_limit_is_accepted(client, operator, cluster, upload_limit):
     client.force_login(operator)
-    response = post_typed(client, cluster, typed(LIMIT))
+    response = confirm_review(client, post_typed(client, cluster, typed(LIMIT)))
     assert response.status_code == 302
     assert JobCustomer.objects.count() == LIMIT
 

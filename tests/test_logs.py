@@ -12,7 +12,7 @@ import pytest
 from django.urls import reverse
 
 from jobs.services import job_submit
-from tests.helpers import TOKEN, worker
+from tests.helpers import TOKEN, confirm_review, worker
 from tmsdash.logs import JsonFormatter
 
 
@@ -48,7 +48,7 @@ def test_each_request_is_one_line_without_its_query_string(client, operator, cap
 def test_a_submit_logs_no_token(client, operator, cluster, caplog):
     client.force_login(operator)
     with caplog.at_level(logging.DEBUG):
-        client.post(
+        review = client.post(
             reverse("set_action"),
             {
                 "action": "1",
@@ -58,6 +58,7 @@ def test_a_submit_logs_no_token(client, operator, cluster, caplog):
                 "idempotency_key": "key-logs",
             },
         )
+        confirm_review(client, review)
     assert any(r.getMessage().endswith("1 customer(s)") for r in caplog.records)
     assert TOKEN not in caplog.text
 

@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 
 import pytest
+from django.urls import reverse
 from django.utils import timezone
 
 from jobs.models import Job, JobToken
@@ -17,7 +18,8 @@ from jobs.services import (
     job_run,
     job_submit,
 )
-from tests.helpers import TOKEN, database_text
+from tests.helpers import TOKEN, confirm_review, database_text
+from tests.test_error_pages import TOKEN_FORMS
 
 
 def log_text(caplog) -> str:
@@ -84,3 +86,19 @@ def test_token_row_is_deleted_when_the_token_cannot_be_read(submit, fake_cluster
     assert (job.status, job.error_message) == ("FAILED", KEY_CHANGED_MESSAGE)
     assert not JobToken.objects.filter(job_id=job.pk).exists()
     assert fake_cluster.count(str(job.pk)) == 0
+
+
+def test_token_is_not_in_the_review_page_nor_anywhere_after_the_confirm(
+    client, operator, cluster, caplog
+):
+    caplog.set_level(logging.DEBUG)
+    client.force_login(operator)
+    data = {"action": "1", "cluster": cluster.pk, "cids": "C1", "token": TOKEN}
+    review = client.post(reverse("set_action"), {**data, "idempotency_key": "k-review"})
+    html = review.content.decode()
+    assert 'name="seal"' in html
+    assert {form for form in TOKEN_FORMS if form in html} == set()
+    assert TOKEN not in database_text()
+    confirm_review(client, review)
+    assert Job.objects.count() == 1
+    assert TOKEN not in log_text(caplog)

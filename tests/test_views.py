@@ -19,7 +19,7 @@ from audit.models import AuditEntry
 from jobs.models import Job, JobCustomer
 from jobs.services import job_submit
 from jobs.views.common import customer_history_url
-from tests.helpers import TOKEN, make_user, row_counts
+from tests.helpers import TOKEN, confirm_review, make_user, row_counts
 
 
 @pytest.fixture
@@ -101,8 +101,14 @@ def test_inactive_clusters_are_not_offered(as_operator, cluster):
     assert "eu1" in content and "retired" not in content
 
 
+def submit(client, data, **extra):
+    """Post the Set Action form and confirm its review."""
+    review = client.post(reverse("set_action"), data, **extra)
+    return confirm_review(client, review, **extra)
+
+
 def test_submit_redirects_to_the_job_page(as_operator, cluster, operator):
-    response = as_operator.post(reverse("set_action"), form_data(cluster), REMOTE_ADDR="10.9.8.7")
+    response = submit(as_operator, form_data(cluster), REMOTE_ADDR="10.9.8.7")
     job = Job.objects.get()
     assert response.status_code == 302
     assert response["Location"] == reverse("job_detail", args=[job.pk])
@@ -111,8 +117,8 @@ def test_submit_redirects_to_the_job_page(as_operator, cluster, operator):
 
 
 def test_resubmitting_the_same_form_shows_the_first_job(as_operator, cluster):
-    first = as_operator.post(reverse("set_action"), form_data(cluster))
-    second = as_operator.post(reverse("set_action"), form_data(cluster))
+    first = submit(as_operator, form_data(cluster))
+    second = submit(as_operator, form_data(cluster))
     assert Job.objects.count() == 1
     assert second["Location"] == first["Location"]
 
@@ -122,7 +128,7 @@ def test_csv_upload_over_the_chunk_size_redirects_to_the_batch(as_operator, clus
     cluster.save()
     body = "cid\n" + "\n".join(f"C{n}" for n in range(1200))
     upload = SimpleUploadedFile("cids.csv", body.encode(), content_type="text/csv")
-    response = as_operator.post(reverse("set_action"), form_data(cluster, cids="", csv_file=upload))
+    response = submit(as_operator, form_data(cluster, cids="", csv_file=upload))
     jobs = list(Job.objects.order_by("batch_seq"))
     assert [job.customer_count for job in jobs] == [500, 500, 200]
     assert response["Location"] == reverse("batch_detail", args=[jobs[0].batch_id])
@@ -131,6 +137,9 @@ def test_csv_upload_over_the_chunk_size_redirects_to_the_batch(as_operator, clus
 @pytest.mark.parametrize(
     ("overrides", "field", "message"),
     [
+        ({"action": ""}, "action", "Choose an action."),
+        ({"action": "9"}, "action", "Select a valid choice."),
+        ({"token": "two words"}, "token", "visible ASCII characters, without spaces"),
         ({"cids": "C1 bad/cid"}, "cids", "&#x27;bad/cid&#x27; (item 2)"),
         ({"cids": ""}, "cids", "Give customer IDs, or choose a CSV file."),
         ({"token": ""}, "token", "This field is required."),
@@ -158,13 +167,13 @@ def test_bad_input_is_shown_next_to_its_field_and_writes_nothing(
 
 
 def test_conflict_names_the_job_in_progress_with_a_link(as_operator, cluster):
-    as_operator.post(reverse("set_action"), form_data(cluster, cids="C1"))
+    submit(as_operator, form_data(cluster, cids="C1"))
     first = Job.objects.get()
-    response = as_operator.post(
-        reverse("set_action"), form_data(cluster, cids="C1", idempotency_key="key-2")
-    )
+    response = submit(as_operator, form_data(cluster, cids="C1 C7", idempotency_key="key-2"))
     assert response.status_code == 200
-    assert reverse("job_detail", args=[first.pk]) in response.content.decode()
+    content = response.content.decode()
+    assert reverse("job_detail", args=[first.pk]) in content
+    assert 'Busy customers: <span class="mono">C1</span>' in content
     assert Job.objects.count() == 1
 
 

@@ -1,4 +1,11 @@
-"""The Set Action page: the form that submits jobs, and the operator's recent jobs."""
+"""The Set Action page: the form that submits jobs, its review, and the operator's recent jobs.
+
+A valid form shows a review of what would be submitted; nothing is written until the operator
+confirms it. The review carries the form's fields in hidden inputs, the token sealed (see
+jobs.tokens.token_seal), and the idempotency key unchanged, so that a confirmation sent twice
+makes its jobs once. Back, or a confirmation that fails, shows the form again as it was typed,
+without the token.
+"""
 
 from __future__ import annotations
 
@@ -7,37 +14,140 @@ from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.cache import never_cache
-from django.views.decorators.debug import sensitive_post_parameters
+from django.views.decorators.debug import sensitive_post_parameters, sensitive_variables
 
 from audit.services import client_ip
-from jobs.forms import SetActionForm
-from jobs.models import Job
-from jobs.services import CustomerConflict, job_submit
+from jobs.forms import CLEARED_NOTICE, SEAL_REFUSED, SetActionConfirmForm, SetActionForm
+from jobs.models import InFlightCustomer, Job
+from jobs.services import (
+    CHUNK,
+    CustomerConflict,
+    SubmitPreview,
+    job_submit,
+    job_submit_preview,
+    parse_cids,
+)
+from jobs.tokens import token_seal
 from jobs.views.common import add_service_errors, jobs_page
+from lib.chunks import batched
+
+# How many of the customer IDs the review and a refusal name.
+SHOWN_CIDS = 10
+CARRIED = ("action", "cluster", "cids", "idempotency_key")
 
 
 @never_cache
-@sensitive_post_parameters("token")
+@sensitive_post_parameters("token", "seal")
 @login_required
 @permission_required("jobs.run_set_action", raise_exception=True)
 def set_action(request: HttpRequest) -> HttpResponse:
+    step = request.POST.get("step")
+    if step == "confirm":
+        return _confirm(request)
+    if step == "back":
+        return _form_again(request, token_missing=CLEARED_NOTICE)
     form = SetActionForm(request.POST or None, request.FILES or None)
     if request.method == "POST" and form.is_valid():
         # Errors about the customers belong next to where they came from.
         rename = {"cids": "csv_file"} if form.cleaned_data.get("csv_file") else {}
         try:
-            jobs = job_submit(user=request.user, ip_address=client_ip(request), **form.submission())
-        except CustomerConflict as exc:
-            add_service_errors(form, exc, rename)
-            conflicts = exc.job_ids
+            preview = job_submit_preview(user=request.user, **form.submission())
         except ValidationError as exc:
             add_service_errors(form, exc, rename)
-            conflicts = []
         else:
-            return redirect(jobs_page(jobs))
-    else:
-        conflicts = []
-    recent = Job.objects.filter(user=request.user).select_related("cluster")[:5]
-    return render(
-        request, "jobs/set_action.html", {"form": form, "recent": recent, "conflicts": conflicts}
+            return _review(request, form, preview)
+    return _form_page(request, form)
+
+
+@sensitive_variables()
+def _review(request: HttpRequest, form: SetActionForm, preview: SubmitPreview) -> HttpResponse:
+    data = form.cleaned_data
+    key = data["idempotency_key"]
+    from_csv = bool(data.get("csv_file"))
+    carried = {
+        "action": preview.action,
+        "cluster": preview.cluster.pk,
+        # Back shows a CSV file's customers as typed ones: a file input cannot be filled in.
+        "cids": "\n".join(preview.cids) if from_csv else data["cids"],
+        "from_csv": from_csv,
+        "idempotency_key": key,
+        "seal": token_seal(data["token"], user_id=request.user.pk, key=key),
+    }
+    confirm = SetActionConfirmForm(initial=carried, user=request.user)
+    context = {
+        "preview": preview,
+        "action_label": Job.Action(preview.action).label,
+        "confirm": confirm,
+        "shown": preview.cids[:SHOWN_CIDS],
+        "more": max(len(preview.cids) - SHOWN_CIDS, 0),
+        "from_csv": from_csv,
+    }
+    return render(request, "jobs/set_action_review.html", context)
+
+
+def _confirm(request: HttpRequest) -> HttpResponse:
+    confirm = SetActionConfirmForm(request.POST, user=request.user)
+    if not confirm.is_valid():
+        # The form again states what no longer holds (a cluster retired since the review);
+        # a seal that does not open asks for the token.
+        refused = "seal" in confirm.errors
+        return _form_again(request, token_missing=SEAL_REFUSED if refused else CLEARED_NOTICE)
+    try:
+        jobs = job_submit(user=request.user, ip_address=client_ip(request), **confirm.submission())
+    except ValidationError as exc:
+        return _form_again(request, token_missing=CLEARED_NOTICE, refusal=exc)
+    return redirect(jobs_page(jobs))
+
+
+def _form_again(
+    request: HttpRequest, *, token_missing: str, refusal: ValidationError | None = None
+) -> HttpResponse:
+    """The form as the operator typed it, without the token, and why it is shown again."""
+    carried = {name: request.POST.get(name, "") for name in CARRIED}
+    form = SetActionForm(carried, token_missing=token_missing)
+    form.is_valid()
+    busy: list[str] = []
+    if refusal is not None:
+        add_service_errors(form, refusal)
+        if isinstance(refusal, CustomerConflict):
+            busy = _busy_customers(form)
+    return _form_page(
+        request,
+        form,
+        conflicts=getattr(refusal, "job_ids", []),
+        busy=busy,
+        from_csv=request.POST.get("from_csv") == "True",
     )
+
+
+def _busy_customers(form: SetActionForm) -> list[str]:
+    """Which of the form's customers have a job in progress on its cluster now."""
+    cluster = form.cleaned_data.get("cluster")
+    try:
+        cids = parse_cids(form.data["cids"])
+    except ValidationError:
+        return []
+    busy: set[str] = set()
+    for part in batched(cids, CHUNK):
+        found = InFlightCustomer.objects.filter(cluster=cluster, cid__in=part)
+        busy.update(found.values_list("cid", flat=True))
+    return [cid for cid in cids if cid in busy]
+
+
+def _form_page(
+    request: HttpRequest,
+    form: SetActionForm,
+    *,
+    conflicts=(),
+    busy: list[str] | None = None,
+    from_csv: bool = False,
+) -> HttpResponse:
+    busy = busy or []
+    context = {
+        "form": form,
+        "conflicts": conflicts,
+        "busy": busy[:SHOWN_CIDS],
+        "busy_more": max(len(busy) - SHOWN_CIDS, 0),
+        "from_csv": from_csv,
+    }
+    return render(request, "jobs/set_action.html", context)
