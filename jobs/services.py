@@ -242,14 +242,15 @@ def _chunks(cids: list[str], cluster: Cluster) -> list[list[str]]:
     return list(batched(cids, cluster.max_cids_per_request))
 
 
-def _create(*, user, action, cluster, cids, token, key, digest, retry_of, ip_address):
-    chunks = _chunks(cids, cluster)
-    batch_id = uuid.uuid4() if len(chunks) > 1 else None
+def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
+    """Record one job per part, each part being (its customers, the job it retries or None),
+    sharing a batch id when there are several, and queue their tasks."""
+    batch_id = uuid.uuid4() if len(parts) > 1 else None
     now = timezone.now()
     fingerprint = token_fingerprint(token)
     action_name = Job.Action(action).label
     jobs = []
-    for seq, chunk in enumerate(chunks, start=1):
+    for seq, (chunk, retry_of) in enumerate(parts, start=1):
         job_id = uuid.uuid4()
         jobs.append(
             Job(
@@ -283,7 +284,7 @@ def _create(*, user, action, cluster, cids, token, key, digest, retry_of, ip_add
         # Encrypted once, outside the comprehension, whose frame would hold the token too.
         ciphertext = token_encrypt(token)
         JobToken.objects.bulk_create([JobToken(job=job, ciphertext=ciphertext) for job in jobs])
-        for job, chunk in zip(jobs, chunks, strict=True):
+        for job, (chunk, _retry_of) in zip(jobs, parts, strict=True):
             JobCustomer.objects.bulk_create(
                 [JobCustomer(job=job, cid=cid) for cid in chunk], batch_size=CHUNK
             )
@@ -304,17 +305,21 @@ def _create(*, user, action, cluster, cids, token, key, digest, retry_of, ip_add
                     "customers": job.customer_count,
                     "batch_id": str(batch_id) if batch_id else None,
                     "batch_seq": job.batch_seq,
-                    "retry_of": str(retry_of.pk) if retry_of else None,
+                    "retry_of": str(job.retry_of_id) if job.retry_of_id else None,
                     "token_fingerprint": fingerprint,
                 },
             )
-        if retry_of is not None:
+        retried: dict[uuid.UUID, list[str]] = {}
+        for job in jobs:
+            if job.retry_of_id:
+                retried.setdefault(job.retry_of_id, []).append(str(job.pk))
+        for old_id, new_jobs in retried.items():
             audit_record(
                 event=Event.JOB_RETRIED,
                 actor=user,
-                job_id=retry_of.pk,
+                job_id=old_id,
                 ip_address=ip_address,
-                details={"new_jobs": [str(job.pk) for job in jobs]},
+                details={"new_jobs": new_jobs},
             )
         # The queue is a table of the same database: the tasks are committed with their jobs
         # or not at all, so no process can die between the two and leave a job no worker
@@ -405,6 +410,21 @@ def job_submit(
         token=token,
         idempotency_key=idempotency_key,
     )
+    parts = [(chunk, retry_of) for chunk in _chunks(cid_list, cluster)]
+    return _record(
+        user=user,
+        action=action,
+        cluster=cluster,
+        parts=parts,
+        token=token,
+        idempotency_key=idempotency_key,
+        ip_address=ip_address,
+    )
+
+
+def _record(*, user, action, cluster, parts, token, idempotency_key, ip_address) -> list[Job]:
+    """`_create` the parts, or replay the jobs the same key made; conflicts raised."""
+    cid_list = [cid for cids, _retry_of in parts for cid in cids]
     digest = _digest(action, cluster, cid_list)
     for _attempt in range(3):
         if idempotency_key and (jobs := _replay(user, idempotency_key, digest)) is not None:
@@ -414,11 +434,10 @@ def job_submit(
                 user=user,
                 action=action,
                 cluster=cluster,
-                cids=cid_list,
+                parts=parts,
                 token=token,
                 key=idempotency_key,
                 digest=digest,
-                retry_of=retry_of,
                 ip_address=ip_address,
             )
         except IntegrityError:
@@ -457,6 +476,81 @@ def job_retry(
     once more, so it needs `confirm_again` (the same retry form sent twice is a replay, not a
     second retry). The old job is never changed.
     """
+    replay = _key_used(user, idempotency_key)
+    _check_retry(job, user, confirm_unknown=confirm_unknown, confirm_again=confirm_again or replay)
+    return job_submit(
+        user=user,
+        action=job.action,
+        cluster=job.cluster,
+        cids=_retry_cids(job),
+        token=token,
+        idempotency_key=idempotency_key,
+        ip_address=ip_address,
+        retry_of=job,
+    )
+
+
+# Error reports hide every local of this call and of what it calls: the token is one.
+@sensitive_variables()
+def batch_retry(
+    *,
+    batch_id: uuid.UUID,
+    user,
+    token: str,
+    confirm_unknown: bool = False,
+    confirm_again: bool = False,
+    idempotency_key: str | None = None,
+    ip_address: str | None = None,
+) -> list[Job]:
+    """Retry every FAILED and UNKNOWN part of a batch at once, as one new batch (or one job):
+    each part's customers as `job_retry` would take them, in jobs of their own whose
+    `retry_of` is that part. The same confirmations as `job_retry`, for any part that needs
+    them. Raises ValidationError when no part can be retried.
+    """
+    parts = list(
+        Job.objects.visible_to(user)
+        .filter(batch_id=batch_id, status__in=[Status.FAILED, Status.UNKNOWN])
+        .select_related("cluster")
+        .order_by("batch_seq")
+    )
+    if not parts:
+        raise ValidationError("No part of this batch failed or is unknown: nothing to retry.")
+    replay = _key_used(user, idempotency_key)
+    for part in parts:
+        _check_retry(
+            part, user, confirm_unknown=confirm_unknown, confirm_again=confirm_again or replay
+        )
+    plan = [(part, _retry_cids(part)) for part in parts]
+    action, cluster, _cids = _validated(
+        user=user,
+        action=parts[0].action,
+        cluster=parts[0].cluster,
+        cids=[cid for _part, cids in plan for cid in cids],
+        cid_positions=None,
+        token=token,
+        idempotency_key=idempotency_key,
+    )
+    return _record(
+        user=user,
+        action=action,
+        cluster=cluster,
+        parts=[(chunk, part) for part, cids in plan for chunk in _chunks(cids, cluster)],
+        token=token,
+        idempotency_key=idempotency_key,
+        ip_address=ip_address,
+    )
+
+
+def _key_used(user, idempotency_key: str | None) -> bool:
+    """Whether this key already made jobs: sending it again is a replay, not a new retry."""
+    return bool(idempotency_key) and (
+        Job.objects.filter(user=user, idempotency_key=idempotency_key).exists()
+    )
+
+
+def _check_retry(job: Job, user, *, confirm_unknown: bool, confirm_again: bool) -> None:
+    """Refuse to retry `job` unless `user` may, it FAILED or is UNKNOWN, and what needs a
+    confirmation (an UNKNOWN outcome, an earlier retry) has it."""
     if job.user_id != user.pk and not user.has_perm("jobs.view_all_jobs"):
         raise PermissionDenied("You may not retry another operator's job.")
     if job.status not in (Status.FAILED, Status.UNKNOWN):
@@ -467,41 +561,33 @@ def job_retry(
         raise ValidationError(
             {
                 "confirm_unknown": [
-                    "The cluster may already have applied this job's action: confirm that "
+                    f"The cluster may already have applied job {job.pk}'s action: confirm that "
                     "you checked before retrying it."
                 ]
             }
         )
     if job.cluster is None:
         raise ValidationError("This job has no cluster (it was imported); it cannot be retried.")
-    replay = bool(idempotency_key) and (
-        Job.objects.filter(user=user, idempotency_key=idempotency_key).exists()
-    )
     earlier = list(job.retries.order_by("created_at").values_list("pk", "status"))
-    if earlier and not confirm_again and not replay:
+    if earlier and not confirm_again:
         shown = ", ".join(f"{pk} ({status})" for pk, status in earlier[:ERRORS_NAMED])
         raise ValidationError(
             {
                 "confirm_again": [
-                    f"This job was already retried as {shown}: confirm to run its customers again."
+                    f"Job {job.pk} was already retried as {shown}: confirm to run its "
+                    "customers again."
                 ]
             }
         )
+
+
+def _retry_cids(job: Job) -> list[str]:
+    """The customers that failed, when the cluster reported per customer; otherwise all."""
     customers = job.customers.order_by("pk")
     failed = list(
         customers.filter(outcome=JobCustomer.Outcome.FAILED).values_list("cid", flat=True)
     )
-    cids = failed or list(customers.values_list("cid", flat=True))
-    return job_submit(
-        user=user,
-        action=job.action,
-        cluster=job.cluster,
-        cids=cids,
-        token=token,
-        idempotency_key=idempotency_key,
-        ip_address=ip_address,
-        retry_of=job,
-    )
+    return failed or list(customers.values_list("cid", flat=True))
 
 
 def _end(

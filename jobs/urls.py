@@ -12,6 +12,7 @@ urlpatterns = [
     path("jobs/<uuid:pk>/retry/", job.job_retry_view, name="job_retry"),
     path("jobs/<uuid:pk>/cancel/", job.job_cancel_view, name="job_cancel"),
     path("batches/<uuid:batch_id>/", batch.batch_detail, name="batch_detail"),
+    path("batches/<uuid:batch_id>/retry/", batch.batch_retry_view, name="batch_retry"),
     path("batches/<uuid:batch_id>/cancel/", batch.batch_cancel_view, name="batch_cancel"),
     # The customer ID goes in the query (?cid=...): imported legacy IDs may hold "/", "?" or dots
     # that no path segment carries safely.

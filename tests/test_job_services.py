@@ -387,7 +387,7 @@ def test_retrying_a_job_again_needs_confirmation_naming_the_earlier_retry(operat
         job_retry(job=old, user=operator, token=TOKEN, idempotency_key="retry-2")
 
     assert excinfo.value.message_dict["confirm_again"] == [
-        f"This job was already retried as {first.pk} (CANCELLED): "
+        f"Job {old.pk} was already retried as {first.pk} (CANCELLED): "
         "confirm to run its customers again."
     ]
     assert row_counts() == before

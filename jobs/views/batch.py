@@ -1,17 +1,24 @@
-"""A batch's page: the parts one submit split into, their progress, and cancelling them."""
+"""A batch's page: the parts one submit split into, their progress, cancelling the queued
+parts and retrying the failed ones."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
+from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
+from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
+from django_htmx.http import trigger_client_event
 
+from audit.services import client_ip
+from jobs.forms import RetryForm
 from jobs.models import Job
-from jobs.views.common import live_version, may_cancel, queued
+from jobs.services import batch_retry
+from jobs.views.common import add_service_errors, jobs_page, live_version, may_cancel, queued
 from jobs.views.job import cancel_jobs
 
 
@@ -28,9 +35,7 @@ def _title(batch_id, parts: int, ended: int, failed: int) -> str:
     return f"{state} · Batch {str(batch_id)[:8]} · TMS Dashboard"
 
 
-@never_cache
-@login_required
-def batch_detail(request: HttpRequest, batch_id) -> HttpResponse:
+def _batch_jobs(request: HttpRequest, batch_id) -> list[Job]:
     jobs = list(
         Job.objects.visible_to(request.user)
         .filter(batch_id=batch_id)
@@ -39,20 +44,30 @@ def batch_detail(request: HttpRequest, batch_id) -> HttpResponse:
     )
     if not jobs:
         raise Http404("No such batch.")
+    return jobs
+
+
+def _batch_context(
+    request: HttpRequest, batch_id, jobs: list[Job], retry_form: RetryForm | None = None
+) -> dict:
     counts = {status: 0 for status in Job.Status.values}
     for job in jobs:
         counts[job.status] += 1
     ended = len(jobs) - counts[Job.Status.IN_PROGRESS]
+    live = ended < len(jobs)
     queued_count = sum(1 for job in jobs if queued(job))
     started = min(job.created_at for job in jobs)
-    context = {
+    failed = [job for job in jobs if job.status in (Job.Status.FAILED, Job.Status.UNKNOWN)]
+    # Offered once every part has ended, so that no live update replaces a half-typed token.
+    can_retry = not live and failed and request.user.has_perm("jobs.run_set_action")
+    return {
         "batch_id": batch_id,
         "jobs": jobs,
         "counts": counts,
         "queued_count": queued_count,
         "running_count": counts[Job.Status.IN_PROGRESS] - queued_count,
         "ended": ended,
-        "live": ended < len(jobs),
+        "live": live,
         "title": _title(batch_id, len(jobs), ended, counts[Job.Status.FAILED]),
         "version": live_version(jobs),
         "customers": sum(job.customer_count for job in jobs),
@@ -63,12 +78,59 @@ def batch_detail(request: HttpRequest, batch_id) -> HttpResponse:
         # From the submit to the last part's end, or to now while parts are in progress.
         "elapsed": _batch_end(jobs) - started,
         "can_cancel": any(queued(job) and may_cancel(request.user, job) for job in jobs),
+        "failed_parts": failed,
+        "any_unknown": counts[Job.Status.UNKNOWN] > 0,
+        "retried_parts": [job for job in failed if job.retries.exists()],
+        "retry_form": retry_form or (RetryForm() if can_retry else None),
     }
-    if request.GET.get("part") != "state":
+
+
+PARTS = {"state": "jobs/_batch_state.html", "retry": "jobs/_batch_retry.html"}
+
+
+@never_cache
+@login_required
+def batch_detail(request: HttpRequest, batch_id) -> HttpResponse:
+    """The batch's page; ?part= one of its live regions (htmx asks for them)."""
+    context = _batch_context(request, batch_id, _batch_jobs(request, batch_id))
+    part = request.GET.get("part")
+    if part not in PARTS:
         return render(request, "jobs/batch_detail.html", context)
-    if request.GET.get("v") == context["version"]:
+    if part == "state" and request.GET.get("v") == context["version"]:
         return HttpResponse(status=204)
-    return render(request, "jobs/_batch_state.html", context)
+    response = render(request, PARTS[part], context)
+    if part == "state" and not context["live"]:
+        trigger_client_event(response, "batch-ended")
+    return response
+
+
+@never_cache
+@sensitive_post_parameters("retry_token")
+@login_required
+@require_POST
+@permission_required("jobs.run_set_action", raise_exception=True)
+def batch_retry_view(request: HttpRequest, batch_id) -> HttpResponse:
+    """Retry the batch's failed and unknown parts as one new batch."""
+    jobs = _batch_jobs(request, batch_id)
+    form = RetryForm(request.POST)
+    if form.is_valid():
+        try:
+            new_jobs = batch_retry(
+                batch_id=batch_id,
+                user=request.user,
+                token=form.cleaned_data["retry_token"],
+                confirm_unknown=form.cleaned_data["confirm_unknown"],
+                confirm_again=form.cleaned_data["confirm_again"],
+                idempotency_key=form.cleaned_data["idempotency_key"],
+                ip_address=client_ip(request),
+            )
+        except ValidationError as exc:
+            add_service_errors(form, exc, rename={"token": "retry_token"})
+        else:
+            messages.success(request, f"Retry of the failed parts of batch {batch_id} submitted.")
+            return redirect(jobs_page(new_jobs))
+    context = _batch_context(request, batch_id, jobs, form)
+    return render(request, "jobs/batch_detail.html", context, status=400)
 
 
 @never_cache
@@ -76,9 +138,7 @@ def batch_detail(request: HttpRequest, batch_id) -> HttpResponse:
 @require_POST
 def batch_cancel_view(request: HttpRequest, batch_id) -> HttpResponse:
     """Cancel every part of the batch still queued."""
-    jobs = list(Job.objects.visible_to(request.user).filter(batch_id=batch_id))
-    if not jobs:
-        raise Http404("No such batch.")
+    jobs = _batch_jobs(request, batch_id)
     to_cancel = [job for job in jobs if queued(job)]
     if not to_cancel:
         messages.error(request, "No part of this batch is still queued: nothing was cancelled.")

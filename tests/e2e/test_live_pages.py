@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from jobs.models import Job, JobCustomer
+from jobs.models import InFlightCustomer, Job, JobCustomer
 from jobs.services import job_submit
 from tests.e2e import expect_status, job_badge, sign_in
 from tests.helpers import TOKEN
@@ -134,3 +134,26 @@ def test_times_switch_between_utc_and_the_browsers_zone(browser, live_server, op
     page.reload()
     expect(created).to_have_text(f"{tokyo:%Y-%m-%d %H:%M:%S} GMT+9")
     context.close()
+
+
+def test_retry_failed_parts_appears_when_the_batch_ends_and_makes_one_new_batch(
+    page, operator, cluster
+):
+    cluster.max_cids_per_request = 1
+    cluster.save()
+    first, second = job_submit(user=operator, action=1, cluster=cluster, cids="A B", token=TOKEN)
+    sign_in(page, operator, next=f"/batches/{first.batch_id}/")
+    Job.objects.filter(pk=first.pk).update(status="FAILED", finished_at=timezone.now())
+    InFlightCustomer.objects.filter(job=first).delete()
+    expect(page.locator("[data-count=FAILED]")).to_have_text("1")
+    expect(page.locator("#batch-retry-form")).to_have_count(0)
+
+    Job.objects.filter(pk=second.pk).update(status="SUCCESS", finished_at=timezone.now())
+    InFlightCustomer.objects.filter(job=second).delete()
+    page.fill("#batch-retry-form [name=retry_token]", TOKEN)
+    page.click("#batch-retry-button")
+
+    expect(page).to_have_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
+    retry = Job.objects.get(retry_of=first)
+    assert page.url.endswith(f"/jobs/{retry.pk}/")
+    assert list(retry.customers.values_list("cid", flat=True)) == ["A"]
