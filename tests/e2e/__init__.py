@@ -50,10 +50,17 @@ def fill_set_action(
     page.fill("#id_token", token)
 
 
+def review_and_confirm(page: Page) -> None:
+    """Submit the filled-in Set Action form, and confirm it on its review page."""
+    page.click("#submit-set-action")
+    expect(page.get_by_role("heading", name="Review the Set Action")).to_be_visible()
+    page.click("#confirm-set-action")
+
+
 def set_action(page: Page, *, cluster: Cluster, token: str, cids: str) -> str:
     """Submit a Set Action for one job; return the job id from the page it redirects to."""
     fill_set_action(page, cluster=cluster, token=token, cids=cids)
-    page.click("#submit-set-action")
+    review_and_confirm(page)
     expect(page).to_have_url(JOB_URL)
     return JOB_URL.search(page.url)[1]
 

@@ -19,6 +19,7 @@ from tests.e2e import (
     expect_status,
     fill_set_action,
     job_badge,
+    review_and_confirm,
     set_action,
     sign_in,
 )
@@ -113,7 +114,7 @@ def test_csv_of_1200_customers_gives_a_batch_of_three_jobs(
         "#id_csv_file",
         {"name": "customers.csv", "mimeType": "text/csv", "buffer": csv.encode()},
     )
-    page.click("#submit-set-action")
+    review_and_confirm(page)
 
     expect(page).to_have_url(BATCH_URL)
     batch_id = BATCH_URL.search(page.url)[1]
@@ -131,12 +132,13 @@ def test_csv_of_1200_customers_gives_a_batch_of_three_jobs(
     assert [fake_cluster.count(str(job.pk)) for job in jobs] == [1, 1, 1]
 
 
-def test_double_click_on_set_action_gives_one_job(page, operator, cluster, fake_cluster, worker):
+def test_double_click_on_confirm_gives_one_job(page, operator, cluster, fake_cluster, worker):
     sign_in(page, operator)
     fill_set_action(page, cluster=cluster, token=TOKEN, cids="C1 C2")
+    page.click("#submit-set-action")
     # At machine speed Chromium folds both clicks of a dblclick() into one submission, so
     # the second click comes, as an operator's does, once the first request is on its way.
-    box = page.locator("#submit-set-action").bounding_box()
+    box = page.locator("#confirm-set-action").bounding_box()
     assert box is not None
     x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
     with page.expect_request(lambda request: request.method == "POST"):
@@ -153,15 +155,17 @@ def test_double_click_on_set_action_gives_one_job(page, operator, cluster, fake_
     assert fake_cluster.count(str(job.pk)) == 1
 
 
-def test_the_same_form_sent_twice_at_once_gives_one_job(page, live_server, operator, cluster):
+def test_the_same_confirm_sent_twice_at_once_gives_one_job(page, live_server, operator, cluster):
     sign_in(page, operator)
     fill_set_action(page, cluster=cluster, token=TOKEN, cids="C1 C2")
-    # What a browser does when the form is resubmitted: the same fields, idempotency key
-    # included, posted again; here twice at once, with no script to stop the second.
+    page.click("#submit-set-action")
+    # What a browser does when the confirmation is resubmitted: the same fields, idempotency
+    # key and sealed token included, posted again; here twice at once, with no script to stop
+    # the second.
     final_urls = page.evaluate(
         """async () => {
-            const form = document.querySelector('form#set-action-form');
-            // Not form.action: the select named "action" shadows it.
+            const form = document.querySelector('form#confirm-set-action-form');
+            // Not form.action: the input named "action" shadows it.
             const url = form.getAttribute('action') || location.href;
             const send = () => fetch(url, {method: 'POST', body: new FormData(form)});
             const answers = await Promise.all([send(), send()]);
