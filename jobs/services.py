@@ -908,6 +908,31 @@ def job_requeue(*, job_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
     return requeued
 
 
+def job_interrupted(*, job_id: uuid.UUID, last_seen: datetime) -> bool:
+    """End as UNKNOWN a started job whose worker went silent, its last sign of life at
+    `last_seen`: its call was cut off then, or within a heartbeat of it, so the job records how
+    long the call had run (`call_ran_ms`) instead of waiting for the reaper's timeout. Never
+    calls a cluster. Returns False, changing nothing, unless the job was started and is still
+    IN_PROGRESS."""
+    started_at = (
+        Job.objects.in_progress()
+        .filter(pk=job_id, started_at__isnull=False)
+        .values_list("started_at", flat=True)
+        .first()
+    )
+    if started_at is None:
+        return False
+    ran = max(last_seen - started_at, timedelta(0))
+    return _end(
+        job_id,
+        condition=Q(started_at=started_at),
+        status=Status.UNKNOWN,
+        event=Event.JOB_UNKNOWN,
+        error_message=INTERRUPTED,
+        details={"reason": "interrupted", "call_ran_ms": round(ran.total_seconds() * 1000)},
+    )
+
+
 @dataclass
 class CancelReport:
     cancelled: list[uuid.UUID] = field(default_factory=list)

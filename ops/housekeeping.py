@@ -2,7 +2,8 @@
 
 One pass (`housekeeping_pass`) reaps stale jobs (jobs.services.job_reap_stale), ends the task
 rows a killed worker left RUNNING (django-tasks-db never does: they would stay RUNNING and
-unprunable forever) and queues their jobs again when the cluster was never called, prunes
+unprunable forever), queues their jobs again when the cluster was never called and ends those
+whose call it cut off as UNKNOWN, with how long the call had run, prunes
 finished task rows, and forgets workers long gone. Every step is safe to run from several hosts
 at once: each row changes by compare-and-set.
 """
@@ -18,7 +19,7 @@ from django.utils import timezone
 from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from jobs.services import ReapReport, job_reap_stale, job_requeue
+from jobs.services import ReapReport, job_interrupted, job_reap_stale, job_requeue
 from jobs.tasks import run_job
 from ops.heartbeats import alive_since
 from ops.models import WorkerHeartbeat
@@ -38,6 +39,7 @@ class HousekeepingReport:
     reaped: ReapReport = field(default_factory=ReapReport)
     orphaned_tasks: int = 0
     requeued: list[uuid.UUID] = field(default_factory=list)
+    interrupted: list[uuid.UUID] = field(default_factory=list)
     pruned: int = 0
 
     @property
@@ -47,6 +49,7 @@ class HousekeepingReport:
             or self.reaped.expired
             or self.orphaned_tasks
             or self.requeued
+            or self.interrupted
             or self.pruned
         )
 
@@ -54,7 +57,8 @@ class HousekeepingReport:
         return (
             f"{len(self.reaped.unknown)} job(s) UNKNOWN, {len(self.reaped.expired)} not started, "
             f"{self.orphaned_tasks} orphaned task row(s) ended, {len(self.requeued)} job(s) "
-            f"queued again, {self.pruned} finished task row(s) pruned"
+            f"queued again, {len(self.interrupted)} cut off by their worker's end (UNKNOWN), "
+            f"{self.pruned} finished task row(s) pruned"
         )
 
 
@@ -63,24 +67,29 @@ def housekeeping_pass(*, now: datetime | None = None) -> HousekeepingReport:
     report = HousekeepingReport(reaped=job_reap_stale(now=now))
     orphans = end_orphaned_tasks(now=now)
     report.orphaned_tasks = len(orphans)
-    report.requeued = job_requeue(
-        job_ids=[
-            uuid.UUID(task.args_kwargs["args"][0])
-            for task in orphans
-            if task.task_path == run_job.module_path
-        ]
-    )
+    jobs = {
+        uuid.UUID(task.args_kwargs["args"][0]): last_seen
+        for task, last_seen in orphans
+        if task.task_path == run_job.module_path
+    }
+    report.requeued = job_requeue(job_ids=list(jobs))
+    report.interrupted = [
+        job_id
+        for job_id, last_seen in jobs.items()
+        if job_id not in report.requeued and job_interrupted(job_id=job_id, last_seen=last_seen)
+    ]
     report.pruned, _ = (
         DBTaskResult.objects.finished().filter(finished_at__lt=now - TASK_ROWS_KEPT).delete()
     )
     return report
 
 
-def end_orphaned_tasks(*, now: datetime) -> list[DBTaskResult]:
-    """End the RUNNING task rows of workers that went silent; forget those workers."""
+def end_orphaned_tasks(*, now: datetime) -> list[tuple[DBTaskResult, datetime]]:
+    """End the RUNNING task rows of workers that went silent, each returned with its worker's
+    last heartbeat; forget those workers."""
     cutoff = alive_since(now)
-    gone = set(
-        WorkerHeartbeat.objects.filter(last_seen__lt=cutoff).values_list("worker_id", flat=True)
+    gone = dict(
+        WorkerHeartbeat.objects.filter(last_seen__lt=cutoff).values_list("worker_id", "last_seen")
     )
     if not gone:
         return []
@@ -94,7 +103,7 @@ def end_orphaned_tasks(*, now: datetime) -> list[DBTaskResult]:
             exception_class_path=WORKER_LOST,
             traceback=WORKER_LOST_MESSAGE,
         ):
-            ended.append(task)
+            ended.append((task, gone[task.worker_ids[-1]]))
             logger.warning("task %s ended: its worker %s went silent", task.pk, task.worker_ids[-1])
     # A worker that comes back writes its heartbeat again.
     WorkerHeartbeat.objects.filter(worker_id__in=gone, last_seen__lt=cutoff).delete()

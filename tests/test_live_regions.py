@@ -13,7 +13,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from jobs.models import Job, JobCustomer
-from jobs.services import job_submit
+from jobs.services import job_interrupted, job_reap_stale, job_submit
 from jobs.templatetags.jobs_tags import ordinal_place, when
 from tests.helpers import TOKEN, make_user
 
@@ -175,3 +175,20 @@ def test_times_are_in_utc_and_say_so():
 )
 def test_places_in_the_queue_read_as_ordinals(number, text):
     assert ordinal_place(number) == text
+
+
+def test_an_unknown_job_says_how_long_its_call_had_run_not_how_long_the_reaper_took(
+    as_operator, operator, cluster
+):
+    job = submit(operator, cluster)
+    started = timezone.now() - dt.timedelta(minutes=10)
+    Job.objects.filter(pk=job.pk).update(started_at=started)
+    job_interrupted(job_id=job.pk, last_seen=started + dt.timedelta(seconds=4, milliseconds=250))
+    content = as_operator.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert "the call had run 4.250 s when its worker stopped" in content
+
+    reaped = submit(operator, cluster, cids="C2")
+    Job.objects.filter(pk=reaped.pk).update(started_at=started)
+    assert job_reap_stale().unknown == [reaped.pk]
+    content = as_operator.get(reverse("job_detail", args=[reaped.pk])).content.decode()
+    assert f"the call had run at most {cluster.timeout_seconds} s (its timeout)" in content

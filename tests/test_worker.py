@@ -157,19 +157,28 @@ def test_housekeeping_ends_the_task_rows_of_a_killed_worker_and_reruns_unstarted
     assert report.orphaned_tasks == 0
     assert DBTaskResult.objects.filter(status="RUNNING").count() == 2
 
+    last_seen = WorkerHeartbeat.objects.get().last_seen
     silent = timezone.now() + dt.timedelta(seconds=31)
     report = housekeeping_pass(now=silent)
     assert (report.orphaned_tasks, report.requeued) == (2, [unstarted.pk])
+    assert report.interrupted == [job.pk]
     assert not DBTaskResult.objects.filter(status="RUNNING").exists()
     assert set(
         DBTaskResult.objects.filter(status="FAILED").values_list("traceback", flat=True)
     ) == {WORKER_LOST_MESSAGE}
     assert not WorkerHeartbeat.objects.exists()
-    # The started job waits for the reaper (the cluster may have applied it); the other runs.
-    run_batch()
+    # The started job's call was cut off with its worker: UNKNOWN at once (the cluster may have
+    # applied it), saying how long the call had run by the worker's last heartbeat; the other
+    # job runs.
     job.refresh_from_db()
+    assert (job.status, job.error_message) == ("UNKNOWN", INTERRUPTED)
+    entry = AuditEntry.objects.get(job_id=job.pk, event="job.unknown")
+    ran = (last_seen - job.started_at).total_seconds() * 1000
+    assert entry.details == {"reason": "interrupted", "call_ran_ms": max(round(ran), 0)}
+    assert entry.details["call_ran_ms"] < (job.finished_at - job.started_at).total_seconds() * 1000
+    run_batch()
     unstarted.refresh_from_db()
-    assert (job.status, unstarted.status) == ("IN_PROGRESS", "SUCCESS")
+    assert unstarted.status == "SUCCESS"
     assert fake_cluster.count(str(unstarted.pk)) == 1
     # A day later the ended task rows are pruned.
     assert housekeeping_pass(now=timezone.now() + dt.timedelta(days=2)).pruned >= 2

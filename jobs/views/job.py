@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
@@ -68,6 +70,7 @@ def _job_context(request: HttpRequest, job: Job, retry_form: RetryForm | None = 
     )
     position = queue_position(job)
     shown = shown_status(job)
+    timeline = list(AuditEntry.objects.filter(job_id=job.pk).order_by("created_at", "id"))
     return {
         "job": job,
         "live": job.status == Job.Status.IN_PROGRESS,
@@ -76,12 +79,22 @@ def _job_context(request: HttpRequest, job: Job, retry_form: RetryForm | None = 
         "position": position,
         "version": live_version([job], position),
         "can_cancel": queued(job) and may_cancel(request.user, job),
-        "timeline": AuditEntry.objects.filter(job_id=job.pk).order_by("created_at", "id"),
+        "timeline": timeline,
+        "call_ran": _call_ran(job, timeline),
         "retries": job.retries.order_by("created_at"),
         "retry_form": retry_form or (RetryForm() if can_retry else None),
         "now": timezone.now(),
         **_customers(request, job),
     }
+
+
+def _call_ran(job: Job, timeline: list[AuditEntry]) -> timedelta | None:
+    """How long an UNKNOWN job's call had run when its worker stopped, when that is known
+    (housekeeping recorded it from the worker's last heartbeat)."""
+    for entry in timeline:
+        if entry.event == AuditEntry.Event.JOB_UNKNOWN and "call_ran_ms" in entry.details:
+            return timedelta(milliseconds=entry.details["call_ran_ms"])
+    return None
 
 
 PARTS = {
