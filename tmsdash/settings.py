@@ -303,6 +303,8 @@ LOGIN_URL = "login"
 LOGOUT_REDIRECT_URL = "login"
 
 LANGUAGE_CODE = "en-us"
+# The admin shows times to the second with their zone (tmsdash/formats/en/formats.py).
+FORMAT_MODULE_PATH = ["tmsdash.formats"]
 TIME_ZONE = env("TIME_ZONE", _time_zone, "UTC")
 USE_I18N = True
 USE_TZ = True

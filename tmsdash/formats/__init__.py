@@ -1,0 +1,2 @@
+"""Django's format overrides (FORMAT_MODULE_PATH): every time the admin shows has its seconds
+and says its zone."""
