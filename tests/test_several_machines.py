@@ -181,15 +181,25 @@ def sign_in(browser: Browser, host: str, username: str) -> None:
 
 
 def fill_in(browser: Browser, host: str, cluster: Cluster, cid: str) -> dict[str, str]:
-    """The Set Action form as shown by `host`, filled in: its hidden key comes with the page."""
+    """The Set Action form as shown by `host`, filled in and reviewed: the review page's
+    confirm form, whose hidden fields carry the form's key and the sealed token."""
     page = browser.get(f"{host}/")
-    return {
-        "csrfmiddlewaretoken": hidden(page, "csrfmiddlewaretoken"),
+    csrf = hidden(page, "csrfmiddlewaretoken")
+    form = {
+        "csrfmiddlewaretoken": csrf,
         "idempotency_key": hidden(page, "idempotency_key"),
         "action": "1",
         "cluster": str(cluster.pk),
         "cids": cid,
         "token": TOKEN,
+    }
+    review = browser.post(f"{host}/", form)
+    assert review.status_code == 200, (host, review.status_code)
+    carried = ("action", "cluster", "cids", "from_csv", "idempotency_key", "seal")
+    return {
+        "csrfmiddlewaretoken": csrf,
+        "step": "confirm",
+        **{name: hidden(review, name) for name in carried},
     }
 
 

@@ -9,6 +9,8 @@ without the token.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -121,12 +123,10 @@ def _form_again(
 
 
 def _busy_customers(form: SetActionForm) -> list[str]:
-    """Which of the form's customers have a job in progress on its cluster now."""
-    cluster = form.cleaned_data.get("cluster")
-    try:
-        cids = parse_cids(form.data["cids"])
-    except ValidationError:
-        return []
+    """Which of the form's customers have a job in progress on its cluster now (the service
+    checked them before it refused them)."""
+    cluster = form.cleaned_data["cluster"]
+    cids = parse_cids(form.data["cids"])
     busy: set[str] = set()
     for part in batched(cids, CHUNK):
         found = InFlightCustomer.objects.filter(cluster=cluster, cid__in=part)
@@ -138,7 +138,7 @@ def _form_page(
     request: HttpRequest,
     form: SetActionForm,
     *,
-    conflicts=(),
+    conflicts: Sequence = (),
     busy: list[str] | None = None,
     from_csv: bool = False,
 ) -> HttpResponse:
