@@ -122,7 +122,8 @@ def test_csv_of_1200_customers_gives_a_batch_of_three_jobs(
     expect(rows).to_have_count(3)
     counts = page.locator("#batch-counts")
     expect(counts.locator("[data-count=SUCCESS]")).to_have_text("3", timeout=JOB_TIMEOUT)
-    expect(counts.locator("[data-count=IN_PROGRESS]")).to_have_text("0")
+    expect(counts.locator("[data-count=QUEUED]")).to_have_text("0")
+    expect(counts.locator("[data-count=RUNNING]")).to_have_text("0")
     expect(counts.locator("[data-count=FAILED]")).to_have_text("0")
     expect(page.locator("progress#batch-progress")).to_be_visible()
 
