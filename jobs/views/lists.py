@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
+from django.db.models import Exists, OuterRef, Value
+from django.db.models.functions import Upper
 from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.utils.http import urlencode
@@ -16,6 +18,8 @@ from jobs.views.common import customer_history_url, live_version
 from lib.pagination import CappedCountPaginator
 
 JOBS_PER_PAGE = 50
+# Customer IDs offered when the one searched for differs from them only in case.
+SUGGESTIONS_MAX = 10
 
 
 def _filtered_jobs(request: HttpRequest) -> tuple[JobFilterForm, object]:
@@ -51,6 +55,11 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "q": q,
         "live": any(job.status == Job.Status.IN_PROGRESS for job in page),
         "version": live_version(page),
+        "suggestions": (
+            customer_suggestions(request, q)
+            if q and form.is_valid() and not page.object_list
+            else []
+        ),
     }
     if request.GET.get("part") != "rows":
         return render(request, "jobs/job_list.html", context)
@@ -63,6 +72,24 @@ def _customer_visible(request: HttpRequest, cid: str) -> bool:
     return JobCustomer.objects.filter(
         cid=cid, job__in=Job.objects.visible_to(request.user)
     ).exists()
+
+
+def customer_suggestions(request: HttpRequest, cid: str) -> list[str]:
+    """Up to SUGGESTIONS_MAX distinct customer IDs the user can see that equal `cid` ignoring
+    case, in order.
+
+    UPPER(cid) = UPPER(%s) is what the index jobcustomer_cid_upper_idx (migration 0008) holds,
+    on PostgreSQL and SQLite alike; cid__iexact would be a LIKE on SQLite, which reads every row.
+    """
+    return list(
+        JobCustomer.objects.alias(cid_upper=Upper("cid"))
+        .filter(cid_upper=Upper(Value(cid)))
+        # Per matching row, one look-up of its job: the matches are few, the user's jobs many.
+        .filter(Exists(Job.objects.visible_to(request.user).filter(pk=OuterRef("job_id"))))
+        .order_by("cid")
+        .values_list("cid", flat=True)
+        .distinct()[:SUGGESTIONS_MAX]
+    )
 
 
 @never_cache
@@ -84,5 +111,10 @@ def customer_history(request: HttpRequest) -> HttpResponse:
         .order_by("-job__created_at")
     )
     page = Paginator(rows, JOBS_PER_PAGE).get_page(request.GET.get("page"))
-    context = {"cid": cid, "page": page, "query": urlencode({"cid": cid})}
+    context = {
+        "cid": cid,
+        "page": page,
+        "query": urlencode({"cid": cid}),
+        "suggestions": [] if page.object_list else customer_suggestions(request, cid),
+    }
     return render(request, "jobs/customer_history.html", context)
