@@ -1,0 +1,167 @@
+"""axe-core in a real browser: every operator page, in each of its states, has no violation.
+
+axe-core is the npm package pinned in package.json (installed by `npm ci`); it runs inside the
+page as the page is, after its scripts ran, with the stylesheets the server really serves.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+
+import pytest
+from django.utils import timezone
+from model_bakery import baker
+from playwright.sync_api import Page, expect
+
+from jobs.models import Job, JobCustomer
+from tests.e2e import ROOT, fill_set_action, sign_in
+from tests.helpers import TOKEN
+
+pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+
+AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
+AXE_URL = "/e2e-axe-core/axe.min.js"
+# The badges' colours since issue 12 (static/css/badges.css): each status keeps a colour of its
+# own, dark enough for white text at WCAG AA's 4.5:1.
+BADGE_COLOURS = {
+    "SUCCESS": "rgb(46, 125, 50)",
+    "FAILED": "rgb(198, 40, 40)",
+    "IN_PROGRESS": "rgb(21, 101, 192)",
+    "UNKNOWN": "rgb(255, 179, 0)",
+    "CANCELLED": "rgb(97, 97, 97)",
+}
+
+
+def axe_violations(page: Page) -> list[dict]:
+    # The CSP allows scripts from the site only (no inline script, which is what
+    # add_script_tag(path=...) would add): axe comes from a same-site address that the browser
+    # context answers itself, so the page runs under its real policy.
+    page.context.route(f"**{AXE_URL}", lambda route: route.fulfill(path=AXE))
+    page.add_script_tag(url=AXE_URL)
+    return page.evaluate("axe.run().then(results => results.violations)")
+
+
+def describe(violations: list[dict]) -> str:
+    lines = []
+    for violation in violations:
+        lines.append(f"{violation['id']} ({violation['impact']}): {violation['help']}")
+        for node in violation["nodes"]:
+            lines.append(f"    {' '.join(node['target'])}: {node['failureSummary']}")
+    return "\n".join(lines)
+
+
+def assert_accessible(page: Page) -> None:
+    violations = axe_violations(page)
+    assert not violations, f"axe found on {page.url}:\n{describe(violations)}"
+
+
+def make_job(user, cluster, status: str, **fields) -> Job:
+    now = timezone.now()
+    defaults = {"started_at": now, "finished_at": now} if status != Job.Status.IN_PROGRESS else {}
+    job = baker.make(
+        Job,
+        user=user,
+        cluster=cluster,
+        cluster_url=cluster.base_url,
+        action=3,
+        status=status,
+        customer_count=2,
+        **(defaults | fields),
+    )
+    for cid in ("C1", "C2"):
+        JobCustomer.objects.create(job=job, cid=cid)
+    return job
+
+
+def test_sign_in_page_with_and_without_an_error(page, operator):
+    page.goto("/accounts/login/")
+    assert_accessible(page)
+    page.fill("#id_username", "operator")
+    page.fill("#id_password", "not-the-password")
+    page.click("button[type=submit]")
+    expect(page.locator(".error[role=alert]")).to_be_visible()
+    assert_accessible(page)
+
+
+def test_signed_out_page(page, operator):
+    sign_in(page, operator)
+    page.click("button#sign-out")
+    expect(page.locator(".message")).to_have_text("You are signed out.")
+    assert_accessible(page)
+
+
+def test_set_action_empty_and_with_field_errors(page, operator, cluster):
+    sign_in(page, operator)
+    expect(page.locator("form#set-action-form")).to_be_visible()
+    assert_accessible(page)
+    fill_set_action(page, cluster=cluster, token=TOKEN, cids="C1 not/a/cid")
+    page.click("#submit-set-action")
+    expect(page.locator("[data-field=cids] .field-error")).to_contain_text("not/a/cid")
+    assert_accessible(page)
+
+
+@pytest.mark.parametrize(
+    ("status", "fields"),
+    [
+        (Job.Status.SUCCESS, {"http_status": 200, "response_summary": "2 customers updated"}),
+        (Job.Status.FAILED, {"http_status": 401, "error_message": "Invalid token"}),
+        (Job.Status.UNKNOWN, {"error_message": "The worker stopped mid-call"}),
+        (Job.Status.IN_PROGRESS, {}),
+        (Job.Status.CANCELLED, {}),
+    ],
+)
+def test_job_page_in_each_status(page, operator, cluster, status, fields):
+    job = make_job(operator, cluster, status, **fields)
+    sign_in(page, operator, next=f"/jobs/{job.pk}/")
+    badge = page.locator("#job-status .badge")
+    expect(badge).to_have_attribute("data-status", status)
+    expect(badge).to_have_css("background-color", BADGE_COLOURS[status])
+    assert_accessible(page)
+
+
+def test_batch_page(page, operator, cluster):
+    batch_id = uuid.uuid4()
+    for seq, status in enumerate([Job.Status.SUCCESS, Job.Status.FAILED, Job.Status.CANCELLED]):
+        make_job(operator, cluster, status, batch_id=batch_id, batch_seq=seq + 1)
+    sign_in(page, operator, next=f"/batches/{batch_id}/")
+    expect(page.locator("table#batch-jobs tr[data-job-id]")).to_have_count(3)
+    assert_accessible(page)
+
+
+def test_jobs_list_plain_filtered_and_with_a_filter_error(page, operator, cluster):
+    for status in Job.Status.values:
+        make_job(operator, cluster, status, error_message="no" if status == "FAILED" else "")
+    sign_in(page, operator, next="/jobs/")
+    expect(page.locator("#jobs-table tbody tr[data-job-id]")).to_have_count(5)
+    assert_accessible(page)
+
+    page.goto("/jobs/?status=FAILED&action=3")
+    expect(page.locator("#jobs-table tbody tr[data-job-id]")).to_have_count(1)
+    assert_accessible(page)
+
+    page.goto("/jobs/?created_from=2024-02-01&created_to=2024-01-01")
+    expect(page.locator("[data-field=created_to] .field-error")).to_be_visible()
+    assert_accessible(page)
+
+
+def test_jobs_list_with_customer_suggestions(page, operator, cluster):
+    make_job(operator, cluster, Job.Status.SUCCESS)
+    sign_in(page, operator, next="/jobs/?q=c1")
+    expect(page.locator("#customer-suggestions a")).to_have_text(["C1"])
+    assert_accessible(page)
+
+
+def test_customer_history_page(page, operator, cluster):
+    make_job(operator, cluster, Job.Status.SUCCESS, created_at=timezone.now() - dt.timedelta(1))
+    make_job(operator, cluster, Job.Status.FAILED, error_message="no")
+    sign_in(page, operator, next="/customers/?cid=C1")
+    expect(page.locator("table#customer-jobs tr[data-job-id]")).to_have_count(2)
+    assert_accessible(page)
+
+
+def test_not_found_page(page, operator):
+    sign_in(page, operator)
+    response = page.goto(f"/jobs/{uuid.uuid4()}/")
+    assert response is not None and response.status == 404
+    assert_accessible(page)
