@@ -128,7 +128,7 @@ def test_a_job_id_prefix_that_matches_suggests_nothing(client, operator):
     assert suggestions(response) == []
 
 
-def test_a_search_too_long_is_a_field_error_without_suggestions(client, operator):
+def test_a_search_too_long_is_a_field_error(client, operator):
     job_with(operator, "C1")
     client.force_login(operator)
 

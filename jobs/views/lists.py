@@ -55,11 +55,7 @@ def job_list(request: HttpRequest) -> HttpResponse:
         "q": q,
         "live": any(job.status == Job.Status.IN_PROGRESS for job in page),
         "version": live_version(page),
-        "suggestions": (
-            customer_suggestions(request, q)
-            if q and form.is_valid() and not page.object_list
-            else []
-        ),
+        "suggestions": (customer_suggestions(request, q) if q and not page.object_list else []),
     }
     if request.GET.get("part") != "rows":
         return render(request, "jobs/job_list.html", context)
