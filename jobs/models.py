@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Upper
 from django.utils import timezone
 
 from jobs.validators import endpoint_key, validate_cluster_endpoint
@@ -357,6 +358,8 @@ class JobCustomer(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["job", "cid"], name="jobcustomer_unique_job_cid"),
         ]
+        # The customer search's suggestions compare UPPER(cid) (jobs/views/lists.py).
+        indexes = [models.Index(Upper("cid"), name="jobcustomer_cid_upper_idx")]
 
     def __str__(self) -> str:
         return self.cid
