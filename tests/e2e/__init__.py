@@ -22,11 +22,14 @@ UUID = r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
 # Plain groups: Playwright hands these patterns to JavaScript, which has no (?P<name>...).
 JOB_URL = re.compile(rf"/jobs/({UUID})/$")
 BATCH_URL = re.compile(rf"/batches/({UUID})/$")
+# The badges' colours (static/css/badges.css): each status its own, at WCAG AA's 4.5:1 with
+# its text.
 COLOURS = {
-    "SUCCESS": "rgb(76, 175, 80)",
-    "FAILED": "rgb(220, 53, 69)",
-    "IN_PROGRESS": "rgb(33, 150, 243)",
-    "CANCELLED": "rgb(108, 117, 125)",
+    "SUCCESS": "rgb(46, 125, 50)",
+    "FAILED": "rgb(198, 40, 40)",
+    "IN_PROGRESS": "rgb(21, 101, 192)",
+    "UNKNOWN": "rgb(255, 179, 0)",
+    "CANCELLED": "rgb(97, 97, 97)",
 }
 
 

@@ -15,22 +15,13 @@ from model_bakery import baker
 from playwright.sync_api import Page, expect
 
 from jobs.models import Job, JobCustomer
-from tests.e2e import ROOT, fill_set_action, sign_in
+from tests.e2e import COLOURS, ROOT, fill_set_action, sign_in
 from tests.helpers import TOKEN
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
 AXE = ROOT / "node_modules" / "axe-core" / "axe.min.js"
 AXE_URL = "/e2e-axe-core/axe.min.js"
-# The badges' colours since issue 12 (static/css/badges.css): each status keeps a colour of its
-# own, dark enough for white text at WCAG AA's 4.5:1.
-BADGE_COLOURS = {
-    "SUCCESS": "rgb(46, 125, 50)",
-    "FAILED": "rgb(198, 40, 40)",
-    "IN_PROGRESS": "rgb(21, 101, 192)",
-    "UNKNOWN": "rgb(255, 179, 0)",
-    "CANCELLED": "rgb(97, 97, 97)",
-}
 
 
 def axe_violations(page: Page) -> list[dict]:
@@ -99,6 +90,20 @@ def test_set_action_empty_and_with_field_errors(page, operator, cluster):
     page.click("#submit-set-action")
     expect(page.locator("[data-field=cids] .field-error")).to_contain_text("not/a/cid")
     assert_accessible(page)
+    page.fill("#id_cids", "C1 C2")
+    page.fill("#id_token", TOKEN)
+    page.click("#submit-set-action")
+    expect(page.locator("#set-action-review")).to_be_visible()
+    assert_accessible(page)
+
+
+def test_retry_forms_with_their_errors(page, operator, cluster):
+    job = make_job(operator, cluster, Job.Status.UNKNOWN)
+    sign_in(page, operator, next=f"/jobs/{job.pk}/")
+    page.fill("#id_retry_token", TOKEN)
+    page.click("#retry-button")
+    expect(page.locator("[data-field=confirm_unknown] .field-error")).to_be_visible()
+    assert_accessible(page)
 
 
 @pytest.mark.parametrize(
@@ -116,7 +121,7 @@ def test_job_page_in_each_status(page, operator, cluster, status, fields):
     sign_in(page, operator, next=f"/jobs/{job.pk}/")
     badge = page.locator("#job-status .badge")
     expect(badge).to_have_attribute("data-status", status)
-    expect(badge).to_have_css("background-color", BADGE_COLOURS[status])
+    expect(badge).to_have_css("background-color", COLOURS[status])
     assert_accessible(page)
 
 
