@@ -50,3 +50,11 @@ def test_readme_tour(page, operator, cluster, worker):
 
     fill_set_action(page, cluster=cluster, token=TOKEN, cids="C3001\nC3002\nC3003")
     screenshot(page, "set-action.png")
+    page.click("#submit-set-action")
+    expect(page.locator("#set-action-review")).to_be_visible()
+    screenshot(page, "set-action-review.png")
+
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.goto("/jobs/")
+    expect(page.locator("#jobs-table tbody tr[data-job-id]")).to_have_count(2)
+    screenshot(page, "jobs-list-phone.png")
