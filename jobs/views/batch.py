@@ -3,9 +3,10 @@ parts and retrying the failed ones."""
 
 from __future__ import annotations
 
+from functools import partial
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
@@ -14,11 +15,10 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_POST
 from django_htmx.http import trigger_client_event
 
-from audit.services import client_ip
 from jobs.forms import RetryForm
 from jobs.models import Job
 from jobs.services import batch_retry
-from jobs.views.common import add_service_errors, jobs_page, live_version, may_cancel, queued
+from jobs.views.common import live_version, may_cancel, queued, retried
 from jobs.views.job import cancel_jobs
 
 
@@ -113,22 +113,9 @@ def batch_retry_view(request: HttpRequest, batch_id) -> HttpResponse:
     """Retry the batch's failed and unknown parts as one new batch."""
     jobs = _batch_jobs(request, batch_id)
     form = RetryForm(request.POST)
-    if form.is_valid():
-        try:
-            new_jobs = batch_retry(
-                batch_id=batch_id,
-                user=request.user,
-                token=form.cleaned_data["retry_token"],
-                confirm_unknown=form.cleaned_data["confirm_unknown"],
-                confirm_again=form.cleaned_data["confirm_again"],
-                idempotency_key=form.cleaned_data["idempotency_key"],
-                ip_address=client_ip(request),
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc, rename={"token": "retry_token"})
-        else:
-            messages.success(request, f"Retry of the failed parts of batch {batch_id} submitted.")
-            return redirect(jobs_page(new_jobs))
+    done = f"Retry of the failed parts of batch {batch_id} submitted."
+    if response := retried(request, form, partial(batch_retry, batch_id=batch_id), done):
+        return response
     context = _batch_context(request, batch_id, jobs, form)
     return render(request, "jobs/batch_detail.html", context, status=400)
 

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import timedelta
+from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
-from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -25,14 +25,7 @@ from jobs.csvexport import customers_csv_response
 from jobs.forms import RetryForm
 from jobs.models import Job, JobCustomer
 from jobs.services import job_cancel, job_retry
-from jobs.views.common import (
-    add_service_errors,
-    jobs_page,
-    live_version,
-    may_cancel,
-    queued,
-    visible_job,
-)
+from jobs.views.common import live_version, may_cancel, queued, retried, visible_job
 
 CUSTOMERS_PER_PAGE = 100
 
@@ -140,22 +133,9 @@ def job_customers_export(request: HttpRequest, pk) -> HttpResponse:
 def job_retry_view(request: HttpRequest, pk) -> HttpResponse:
     job = visible_job(request, pk)
     form = RetryForm(request.POST)
-    if form.is_valid():
-        try:
-            jobs = job_retry(
-                job=job,
-                user=request.user,
-                token=form.cleaned_data["retry_token"],
-                confirm_unknown=form.cleaned_data["confirm_unknown"],
-                confirm_again=form.cleaned_data["confirm_again"],
-                idempotency_key=form.cleaned_data["idempotency_key"],
-                ip_address=client_ip(request),
-            )
-        except ValidationError as exc:
-            add_service_errors(form, exc, rename={"token": "retry_token"})
-        else:
-            messages.success(request, f"Retry of job {job.pk} submitted.")
-            return redirect(jobs_page(jobs))
+    done = f"Retry of job {job.pk} submitted."
+    if response := retried(request, form, partial(job_retry, job=job), done):
+        return response
     return render(request, "jobs/job_detail.html", _job_context(request, job, form), status=400)
 
 

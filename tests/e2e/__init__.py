@@ -8,9 +8,11 @@ import re
 from pathlib import Path
 
 from django.contrib.auth.models import User
+from django.utils import timezone
+from model_bakery import baker
 from playwright.sync_api import Locator, Page, expect
 
-from jobs.models import Cluster
+from jobs.models import Cluster, Job, JobCustomer
 
 ROOT = Path(__file__).resolve().parents[2]
 # Git-ignored: each test's last screen, and its worker's output.
@@ -76,3 +78,25 @@ def expect_status(badge: Locator, status: str) -> None:
     """Wait until the badge shows `status`, in its colour."""
     expect(badge).to_have_attribute("data-status", status, timeout=JOB_TIMEOUT)
     expect(badge).to_have_css("background-color", COLOURS[status])
+
+
+def make_job(user: User, cluster: Cluster, status: str, *, customers=None, **fields) -> Job:
+    """A job in `status`, written straight to the database (ended now unless in progress), with
+    `customers` ({cid: message}; C1 and C2 when None)."""
+    customers = {"C1": "", "C2": ""} if customers is None else customers
+    now = timezone.now()
+    ended = {"started_at": now, "finished_at": now} if status != Job.Status.IN_PROGRESS else {}
+    job = baker.make(
+        Job,
+        user=user,
+        cluster=cluster,
+        cluster_url=cluster.base_url,
+        action=3,
+        status=status,
+        customer_count=len(customers),
+        **(ended | fields),
+    )
+    JobCustomer.objects.bulk_create(
+        [JobCustomer(job=job, cid=cid, message=message) for cid, message in customers.items()]
+    )
+    return job

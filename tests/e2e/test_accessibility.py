@@ -11,11 +11,10 @@ import uuid
 
 import pytest
 from django.utils import timezone
-from model_bakery import baker
 from playwright.sync_api import Page, expect
 
-from jobs.models import Job, JobCustomer
-from tests.e2e import COLOURS, ROOT, fill_set_action, sign_in
+from jobs.models import Job
+from tests.e2e import COLOURS, ROOT, fill_set_action, make_job, sign_in
 from tests.helpers import TOKEN
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -45,24 +44,6 @@ def describe(violations: list[dict]) -> str:
 def assert_accessible(page: Page) -> None:
     violations = axe_violations(page)
     assert not violations, f"axe found on {page.url}:\n{describe(violations)}"
-
-
-def make_job(user, cluster, status: str, **fields) -> Job:
-    now = timezone.now()
-    defaults = {"started_at": now, "finished_at": now} if status != Job.Status.IN_PROGRESS else {}
-    job = baker.make(
-        Job,
-        user=user,
-        cluster=cluster,
-        cluster_url=cluster.base_url,
-        action=3,
-        status=status,
-        customer_count=2,
-        **(defaults | fields),
-    )
-    for cid in ("C1", "C2"):
-        JobCustomer.objects.create(job=job, cid=cid)
-    return job
 
 
 def test_sign_in_page_with_and_without_an_error(page, operator):

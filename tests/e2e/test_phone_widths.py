@@ -7,10 +7,10 @@ from __future__ import annotations
 import uuid
 
 import pytest
-from model_bakery import baker
 from playwright.sync_api import Locator, Page, expect
 
-from jobs.models import Job, JobCustomer
+from jobs.models import Job
+from tests import e2e
 from tests.e2e import sign_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -25,19 +25,10 @@ def phone(page: Page) -> Page:
 
 
 def make_job(user, cluster, status: str, **fields) -> Job:
-    job = baker.make(
-        Job,
-        user=user,
-        cluster=cluster,
-        cluster_url=cluster.base_url,
-        action=3,
-        status=status,
-        customer_count=1,
-        error_message="The cluster refused the token for this action" if status == "FAILED" else "",
-        **fields,
-    )
-    JobCustomer.objects.create(job=job, cid="CUST-42", message="A message long enough to matter")
-    return job
+    """A job whose texts are long enough to need the room a phone lacks."""
+    error = "The cluster refused the token for this action" if status == "FAILED" else ""
+    customers = {"CUST-42": "A message long enough to matter"}
+    return e2e.make_job(user, cluster, status, customers=customers, error_message=error, **fields)
 
 
 def assert_no_sideways_scroll(page: Page) -> None:
