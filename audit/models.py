@@ -42,6 +42,8 @@ class AuditEntry(models.Model):
         AUTH_LOGIN_FAILED = "auth.login_failed", "Sign-in failed"
         AUTH_LOCKED_OUT = "auth.locked_out", "Locked out after failed sign-ins"
         AUTH_LOGOUT = "auth.logout", "Signed out"
+        API_TOKEN_CREATED = "api_token.created", "API token created"
+        API_TOKEN_REVOKED = "api_token.revoked", "API token revoked"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # SET_NULL is the one update the database allows: the username below keeps the record.

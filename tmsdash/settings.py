@@ -207,6 +207,10 @@ INSTALLED_APPS = [
     "ops",
     "axes",
     "django_htmx",
+    "rest_framework",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
+    "api",
 ]
 # The fake cluster, demo seeding and the all-in-one runner: for development, demos and tests,
 # never in production, where `seed_demo` would create a superuser with a printed password.
@@ -342,6 +346,31 @@ TMS_REAP_GRACE = env("TMS_REAP_GRACE", _seconds, 60)
 # A job that no worker started within this many seconds is reaped as FAILED.
 TMS_QUEUE_EXPIRY = env("TMS_QUEUE_EXPIRY", _seconds, 600)
 TMS_WORKER_CONCURRENCY = env("TMS_WORKER_CONCURRENCY", _positive_int, 4)
+# Personal API tokens (api.tokens): the default and longest lifetime in days, and whether a
+# token may never expire (an admin's choice; off by default).
+TMS_API_TOKEN_DAYS = env("TMS_API_TOKEN_DAYS", _positive_int, 90)
+TMS_API_TOKEN_MAX_DAYS = env("TMS_API_TOKEN_MAX_DAYS", _positive_int, 365)
+TMS_API_TOKEN_NEVER_EXPIRES = env("TMS_API_TOKEN_NEVER_EXPIRES", _bool, False)
+# The JSON API (Django REST Framework): personal tokens only, JSON in and out, errors as
+# problem details, an OpenAPI 3 description by drf-spectacular with its docs served from here.
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["api.authentication.TokenScope"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "EXCEPTION_HANDLER": "api.problems.problem_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "TMS Dashboard API",
+    "DESCRIPTION": "Set Actions and job history for scripts and pipelines.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+}
 # The bearer token a Prometheus scraper sends to read /metrics (empty: /metrics is off).
 TMS_METRICS_TOKEN = env("TMS_METRICS_TOKEN", _secret, "")
 # The web server, gunicorn (tmsdash/gunicorn.py reads these): its address, its processes, and

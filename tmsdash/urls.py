@@ -12,6 +12,7 @@ handler400 = "tmsdash.views.bad_request"
 urlpatterns = [
     path("", include("jobs.urls")),
     path("", include("ops.urls")),
+    path("api/v1/", include("api.urls")),
     path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/logout/", SignOutView.as_view(), name="logout"),
     path("accounts/", include("django.contrib.auth.urls")),
