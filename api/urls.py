@@ -1,10 +1,11 @@
 from csp.decorators import csp_update
-from django.urls import path
+from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api.views import clusters
 
 urlpatterns = [
+    path("", include("api.write_urls")),
     path("clusters", clusters.ClusterList.as_view(), name="api_clusters"),
     path(
         "schema",
