@@ -77,6 +77,15 @@ class CustomerConflict(ValidationError):
         self.job_ids = job_ids
 
 
+class Submitted(list):
+    """The jobs a submit or retry recorded: a list, with `replayed` true when its idempotency
+    key had already made them (nothing was written this time)."""
+
+    def __init__(self, jobs: Sequence[Job], *, replayed: bool) -> None:
+        super().__init__(jobs)
+        self.replayed = replayed
+
+
 def _name_some(items: list[str]) -> str:
     shown = ", ".join(items[:ERRORS_NAMED])
     return shown + (f" and {len(items) - ERRORS_NAMED} more" if len(items) > ERRORS_NAMED else "")
@@ -391,7 +400,7 @@ def job_submit(
     ip_address: str | None = None,
     cid_positions: Sequence[str] | None = None,
     retry_of: Job | None = None,
-) -> list[Job]:
+) -> Submitted:
     """Record a Set Action as one job (or one per chunk of the cluster's
     `max_cids_per_request`, sharing a batch id) and enqueue each job's task in the same transaction.
 
@@ -422,15 +431,15 @@ def job_submit(
     )
 
 
-def _record(*, user, action, cluster, parts, token, idempotency_key, ip_address) -> list[Job]:
+def _record(*, user, action, cluster, parts, token, idempotency_key, ip_address) -> Submitted:
     """`_create` the parts, or replay the jobs the same key made; conflicts raised."""
     cid_list = [cid for cids, _retry_of in parts for cid in cids]
     digest = _digest(action, cluster, cid_list)
     for _attempt in range(3):
         if idempotency_key and (jobs := _replay(user, idempotency_key, digest)) is not None:
-            return jobs
+            return Submitted(jobs, replayed=True)
         try:
-            return _create(
+            created = _create(
                 user=user,
                 action=action,
                 cluster=cluster,
@@ -440,6 +449,7 @@ def _record(*, user, action, cluster, parts, token, idempotency_key, ip_address)
                 digest=digest,
                 ip_address=ip_address,
             )
+            return Submitted(created, replayed=False)
         except IntegrityError:
             # Another submit won a race: the same key (replayed above on the next attempt)
             # or the same customers (named below). If neither is there any more, the other
@@ -467,7 +477,7 @@ def job_retry(
     confirm_again: bool = False,
     idempotency_key: str | None = None,
     ip_address: str | None = None,
-) -> list[Job]:
+) -> Submitted:
     """Submit a FAILED or UNKNOWN job again as new job(s) with `retry_of` set.
 
     Same action and cluster; the customers that failed when the cluster reported per-customer
@@ -501,7 +511,7 @@ def batch_retry(
     confirm_again: bool = False,
     idempotency_key: str | None = None,
     ip_address: str | None = None,
-) -> list[Job]:
+) -> Submitted:
     """Retry every FAILED and UNKNOWN part of a batch at once, as one new batch (or one job):
     each part's customers as `job_retry` would take them, in jobs of their own whose
     `retry_of` is that part. The same confirmations as `job_retry`, for any part that needs

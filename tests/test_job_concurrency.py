@@ -52,6 +52,8 @@ def test_concurrent_submits_with_one_key_make_one_set_of_jobs(operator, cluster)
     assert len(results) == THREADS
     first = [job.pk for job in results[0]]
     assert all([job.pk for job in jobs] == first for jobs in results)
+    # Exactly one submit recorded them; every other one says it replayed them.
+    assert sorted(jobs.replayed for jobs in results) == [False] + [True] * (THREADS - 1)
     assert Job.objects.count() == 2
     assert JobCustomer.objects.count() == 3
 
