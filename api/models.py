@@ -50,3 +50,24 @@ class ApiToken(models.Model):
         if self.expires_at and self.expires_at <= now:
             return "expired"
         return "active"
+
+
+class ApiRateWindow(models.Model):
+    """How many requests of one kind (`scope`: submit or read) a token made in one minute;
+    the database counts, so the limit holds across web processes and hosts (api.throttles)."""
+
+    token = models.ForeignKey(ApiToken, on_delete=models.CASCADE, related_name="+")
+    scope = models.CharField(max_length=16)
+    window_start = models.DateTimeField()
+    count = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["token", "scope", "window_start"], name="apiratewindow_unique"
+            )
+        ]
+        indexes = [models.Index(fields=["window_start"], name="apiratewindow_start_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.token_id} {self.scope} {self.window_start:%H:%M}: {self.count}"

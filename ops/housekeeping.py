@@ -4,7 +4,7 @@ One pass (`housekeeping_pass`) reaps stale jobs (jobs.services.job_reap_stale), 
 rows a killed worker left RUNNING (django-tasks-db never does: they would stay RUNNING and
 unprunable forever), queues their jobs again when the cluster was never called and ends those
 whose call it cut off as UNKNOWN, with how long the call had run, prunes
-finished task rows, and forgets workers long gone. Every step is safe to run from several hosts
+finished task rows and past API rate windows, and forgets workers long gone. Every step is safe to run from several hosts
 at once: each row changes by compare-and-set.
 """
 
@@ -19,6 +19,7 @@ from django.utils import timezone
 from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
+from api.throttles import rate_prune
 from jobs.services import ReapReport, job_interrupted, job_reap_stale, job_requeue
 from jobs.tasks import run_job
 from ops.heartbeats import alive_since
@@ -81,6 +82,7 @@ def housekeeping_pass(*, now: datetime | None = None) -> HousekeepingReport:
     report.pruned, _ = (
         DBTaskResult.objects.finished().filter(finished_at__lt=now - TASK_ROWS_KEPT).delete()
     )
+    rate_prune(now)
     return report
 
 

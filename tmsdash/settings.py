@@ -351,11 +351,15 @@ TMS_WORKER_CONCURRENCY = env("TMS_WORKER_CONCURRENCY", _positive_int, 4)
 TMS_API_TOKEN_DAYS = env("TMS_API_TOKEN_DAYS", _positive_int, 90)
 TMS_API_TOKEN_MAX_DAYS = env("TMS_API_TOKEN_MAX_DAYS", _positive_int, 365)
 TMS_API_TOKEN_NEVER_EXPIRES = env("TMS_API_TOKEN_NEVER_EXPIRES", _bool, False)
+# Per-token API rate limits, per minute, held by the database across processes and hosts.
+TMS_API_SUBMITS_PER_MINUTE = env("TMS_API_SUBMITS_PER_MINUTE", _positive_int, 60)
+TMS_API_READS_PER_MINUTE = env("TMS_API_READS_PER_MINUTE", _positive_int, 600)
 # The JSON API (Django REST Framework): personal tokens only, JSON in and out, errors as
 # problem details, an OpenAPI 3 description by drf-spectacular with its docs served from here.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["api.authentication.TokenScope"],
+    "DEFAULT_THROTTLE_CLASSES": ["api.throttles.TokenRateThrottle"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
