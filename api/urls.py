@@ -1,12 +1,37 @@
 from csp.decorators import csp_update
 from django.urls import include, path
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from api.views import clusters
+from api.views import audit, batches, clusters, customers, jobs
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Describes api.authentication.BearerTokenAuthentication in the schema (registered by
+    being defined: drf-spectacular reads this module before it generates the schema)."""
+
+    target_class = "api.authentication.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A personal API token: Authorization: Bearer <token>.",
+        }
+
 
 urlpatterns = [
     path("", include("api.write_urls")),
     path("clusters", clusters.ClusterList.as_view(), name="api_clusters"),
+    path("jobs", jobs.JobList.as_view(), name="api_jobs"),
+    # Ids are checked by the views, so that a malformed one is a 404 problem like an unknown one.
+    path("jobs/<str:id>", jobs.JobDetail.as_view(), name="api_job"),
+    path("jobs/<str:id>/customers", jobs.JobCustomers.as_view(), name="api_job_customers"),
+    path("batches/<str:id>", batches.BatchDetail.as_view(), name="api_batch"),
+    # Any customer ID without "/" (the UI passes it as ?cid= for that reason).
+    path("customers/<str:cid>/jobs", customers.CustomerJobs.as_view(), name="api_customer_jobs"),
+    path("audit", audit.AuditList.as_view(), name="api_audit"),
     path(
         "schema",
         SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),

@@ -1,0 +1,53 @@
+"""GET /customers/{cid}/jobs: a customer's history, with its outcome in each job."""
+
+from __future__ import annotations
+
+from django.db.models import OuterRef, Subquery
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework.generics import ListAPIView
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.pagination import NewestFirst
+from api.serializers import CustomerJobSerializer, api_jobs, problems
+from jobs.models import JobCustomer
+
+
+class CustomerJobs(ListAPIView):
+    """The jobs the caller may see that touched the customer, newest first, each with the
+    customer's outcome in it. A customer no visible job touched has an empty history (200),
+    as an unknown one does: the answer tells nothing about others' jobs.
+
+    Any customer ID without "/" fits the path, percent-encoded where it needs to be
+    (imported legacy IDs may hold "?" or "#")."""
+
+    serializer_class = CustomerJobSerializer
+    pagination_class = NewestFirst
+
+    def get_queryset(self):
+        cid = self.kwargs["cid"]
+        row = JobCustomer.objects.filter(job_id=OuterRef("pk"), cid=cid)
+        # The few jobs that touched the customer (by the cid index), then this page of them.
+        return (
+            api_jobs(self.request.user)
+            .filter(pk__in=JobCustomer.objects.filter(cid=cid).values("job_id"))
+            .annotate(
+                cid_outcome=Subquery(row.values("outcome")[:1]),
+                cid_message=Subquery(row.values("message")[:1]),
+            )
+        )
+
+    def get_serializer_context(self) -> dict:
+        return {**super().get_serializer_context(), "cid": self.kwargs["cid"]}
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter(
+                "cid", OpenApiTypes.STR, OpenApiParameter.PATH, description="A customer ID."
+            )
+        ],
+        responses={200: CustomerJobSerializer(many=True), **problems(400, 401)},
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        return super().get(request, *args, **kwargs)
