@@ -140,8 +140,16 @@ class AuditEntrySerializer(serializers.ModelSerializer):
 
     class Meta:
         model = AuditEntry
-        fields = ["id", "created_at", "event", "event_label", "actor", "job_id", "ip_address"]
-        fields += ["details"]
+        fields = [
+            "id",
+            "created_at",
+            "event",
+            "event_label",
+            "actor",
+            "job_id",
+            "ip_address",
+            "details",
+        ]
         read_only_fields = fields
 
 
