@@ -3,9 +3,9 @@
 One pass (`housekeeping_pass`) reaps stale jobs (jobs.services.job_reap_stale), ends the task
 rows a killed worker left RUNNING (django-tasks-db never does: they would stay RUNNING and
 unprunable forever), queues their jobs again when the cluster was never called and ends those
-whose call it cut off as UNKNOWN, with how long the call had run, prunes
-finished task rows and past API rate windows, and forgets workers long gone. Every step is safe to run from several hosts
-at once: each row changes by compare-and-set.
+whose call it cut off as UNKNOWN, with how long the call had run, prunes finished task rows and
+past API rate windows, and forgets workers long gone. Every step is safe to run from several
+hosts at once: each row changes by compare-and-set.
 """
 
 from __future__ import annotations
