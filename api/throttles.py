@@ -26,10 +26,10 @@ def rate_take(token_id: int, scope: str, limit: int, now: datetime | None = None
     now = now or timezone.now()
     start = now.replace(second=0, microsecond=0)
     window = ApiRateWindow.objects.filter(token_id=token_id, scope=scope, window_start=start)
-    for _attempt in range(2):
+    for _attempt in range(3):
         if window.filter(count__lt=limit).update(count=F("count") + 1):
             return 0
-        if window.exists():
+        if window.filter(count__gte=limit).exists():
             return max(math.ceil((start + WINDOW - now).total_seconds()), 1)
         try:
             with transaction.atomic():
