@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
 from rest_framework.permissions import SAFE_METHODS, BasePermission
@@ -37,3 +38,18 @@ class TokenScope(BasePermission):
         if not request.user or not request.user.is_authenticated:
             raise NotAuthenticated(REFUSED)
         return request.method in SAFE_METHODS or not request.auth.read_only
+
+
+class BearerTokenScheme(OpenApiAuthenticationExtension):
+    """Describes api.authentication.BearerTokenAuthentication in the schema (registered by
+    being defined, with the authentication class)."""
+
+    target_class = "api.authentication.BearerTokenAuthentication"
+    name = "bearerAuth"
+
+    def get_security_definition(self, auto_schema) -> dict:
+        return {
+            "type": "http",
+            "scheme": "bearer",
+            "description": "A personal API token: Authorization: Bearer <token>.",
+        }

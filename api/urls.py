@@ -1,25 +1,8 @@
 from csp.decorators import csp_update
 from django.urls import include, path
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from api.views import audit, batches, clusters, customers, jobs
-
-
-class BearerTokenScheme(OpenApiAuthenticationExtension):
-    """Describes api.authentication.BearerTokenAuthentication in the schema (registered by
-    being defined: drf-spectacular reads this module before it generates the schema)."""
-
-    target_class = "api.authentication.BearerTokenAuthentication"
-    name = "bearerAuth"
-
-    def get_security_definition(self, auto_schema) -> dict:
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "A personal API token: Authorization: Bearer <token>.",
-        }
-
 
 urlpatterns = [
     path("", include("api.write_urls")),
