@@ -172,6 +172,9 @@ PROBLEM_DESCRIPTIONS = {
     401: "No valid API token.",
     403: "Not allowed for this token or its user.",
     404: "No such object, or not one the caller may see.",
+    409: "Busy customers (`jobs` names those the caller may see), or a job already claimed.",
+    422: "The Idempotency-Key was used for another request body.",
+    429: "Too many requests for this token: wait `Retry-After` seconds.",
 }
 
 

@@ -1,0 +1,183 @@
+"""The API's endpoints that change something, over the same services as the UI's forms:
+POST /api/v1/set-actions, /jobs/{id}/retry and /jobs/{id}/cancel.
+
+A Set Action or a retry needs an `Idempotency-Key` header: the same key and body again answer
+the same jobs (200, `Idempotent-Replayed: true`), the same key with another body 422. The
+cluster's token travels in the body as `cluster_token` and obeys the web form's rules: never
+stored in clear, logged or echoed.
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.views.decorators.debug import sensitive_variables
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.problems import problem
+from api.serializers import JobSerializer, problems
+from api.views.jobs import JOB_ID, visible_job_id
+from audit.services import client_ip
+from jobs.models import Job
+from jobs.services import CustomerConflict, Submitted, job_cancel, job_retry, job_submit
+
+KEY_HEADER = OpenApiParameter(
+    "Idempotency-Key",
+    str,
+    OpenApiParameter.HEADER,
+    required=True,
+    description="Any string of 1 to 100 characters, new for each intended submit.",
+)
+
+
+class Text(serializers.CharField):
+    """A JSON string, and nothing else (CharField would take 42 as "42")."""
+
+    def to_internal_value(self, data) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class SetActionRequest(serializers.Serializer):
+    action = serializers.CharField(help_text="An action's name (T-Enable) or number.")
+    cluster = serializers.CharField(help_text="An active cluster's name.")
+    cids = serializers.ListField(child=Text(), allow_empty=False, max_length=settings.TMS_MAX_CIDS)
+    cluster_token = Text(write_only=True, trim_whitespace=False)
+
+
+class RetryRequest(serializers.Serializer):
+    cluster_token = Text(write_only=True, trim_whitespace=False)
+    confirm_unknown = serializers.BooleanField(default=False)
+    confirm_again = serializers.BooleanField(default=False)
+
+
+class SubmittedResponse(serializers.Serializer):
+    jobs = JobSerializer(many=True)
+    batch_id = serializers.UUIDField(allow_null=True)
+
+
+def _key(request: Request) -> str:
+    key = request.headers.get("Idempotency-Key", "")
+    if not key:
+        raise serializers.ValidationError({"Idempotency-Key": ["This header is required."]})
+    return key
+
+
+def _submitted(request: Request, submit) -> Response:
+    """Run `submit` (a service call making jobs) and answer as the API promises."""
+    try:
+        jobs: Submitted = submit()
+    except CustomerConflict as exc:
+        return problem(
+            409,
+            " ".join(exc.messages),
+            jobs=[str(job_id) for job_id in exc.job_ids],
+        )
+    except ValidationError as exc:
+        errors = getattr(exc, "message_dict", {})
+        if "idempotency_key" in errors:
+            return problem(422, " ".join(errors["idempotency_key"]))
+        if "token" in errors:
+            errors["cluster_token"] = errors.pop("token")
+        if not errors:
+            return problem(400, " ".join(exc.messages))
+        return problem(400, "The request is invalid.", errors=errors)
+    body = SubmittedResponse(
+        {"jobs": jobs, "batch_id": jobs[0].batch_id}, context={"request": request}
+    ).data
+    if jobs.replayed:
+        return Response(body, status=200, headers={"Idempotent-Replayed": "true"})
+    return Response(body, status=201)
+
+
+class SetActionCreate(APIView):
+    @extend_schema(
+        request=SetActionRequest,
+        parameters=[KEY_HEADER],
+        responses={
+            201: SubmittedResponse,
+            200: SubmittedResponse,
+            **problems(400, 401, 403, 409, 422),
+        },
+    )
+    @sensitive_variables()
+    def post(self, request: Request) -> Response:
+        """Run a Set Action: one job, or a batch of jobs when the cluster splits the customers."""
+        key = _key(request)
+        data = SetActionRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        return _submitted(
+            request,
+            lambda: job_submit(
+                user=request.user,
+                action=fields["action"],
+                cluster=fields["cluster"],
+                cids=fields["cids"],
+                token=fields["cluster_token"],
+                idempotency_key=key,
+                ip_address=client_ip(request._request),
+            ),
+        )
+
+
+def _visible_job(request: Request, job_id: str) -> Job:
+    return Job.objects.select_related("cluster").get(pk=visible_job_id(request, job_id))
+
+
+class JobRetry(APIView):
+    @extend_schema(
+        request=RetryRequest,
+        parameters=[KEY_HEADER, JOB_ID],
+        responses={
+            201: SubmittedResponse,
+            200: SubmittedResponse,
+            **problems(400, 401, 403, 404, 409, 422),
+        },
+    )
+    @sensitive_variables()
+    def post(self, request: Request, id: str) -> Response:
+        """Retry a FAILED or UNKNOWN job: its failed customers (all when the cluster did not
+        report per customer) as new job(s); UNKNOWN needs `confirm_unknown`, a job already
+        retried `confirm_again`."""
+        key = _key(request)
+        job = _visible_job(request, id)
+        data = RetryRequest(data=request.data)
+        data.is_valid(raise_exception=True)
+        fields = data.validated_data
+        return _submitted(
+            request,
+            lambda: job_retry(
+                job=job,
+                user=request.user,
+                token=fields["cluster_token"],
+                confirm_unknown=fields["confirm_unknown"],
+                confirm_again=fields["confirm_again"],
+                idempotency_key=key,
+                ip_address=client_ip(request._request),
+            ),
+        )
+
+
+class JobCancel(APIView):
+    @extend_schema(
+        request=None,
+        parameters=[JOB_ID],
+        responses={200: JobSerializer, **problems(401, 403, 404, 409)},
+    )
+    def post(self, request: Request, id: str) -> Response:
+        """Cancel a queued job, through the UI's service: 409 when a worker claimed it first
+        (or it has ended)."""
+        job = _visible_job(request, id)
+        report = job_cancel(
+            job_ids=[job.pk], user=request.user, ip_address=client_ip(request._request)
+        )
+        if job.pk in report.refused:
+            return problem(409, report.refused[job.pk])
+        job.refresh_from_db()
+        return Response(JobSerializer(job, context={"request": request}).data)
