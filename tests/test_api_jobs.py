@@ -246,7 +246,7 @@ def test_a_wait_outside_0_to_60_seconds_is_a_400(client, operator, wait):
     assert status == 400 and list(body["errors"]) == ["wait"]
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_wait_answers_as_soon_as_the_job_ends(client):
     operator = make_user("op1", "Operators")
     job = make_job(user=operator, status="IN_PROGRESS")
