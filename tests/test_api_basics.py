@@ -8,6 +8,7 @@ import re
 
 from api.tokens import token_create
 from jobs.models import Cluster
+from tmsdash.views import server_error
 
 CLUSTERS = "/api/v1/clusters"
 
@@ -56,3 +57,18 @@ def test_clusters_are_the_active_ones_by_name_without_urls(client, operator, clu
             "max_concurrent_calls": cluster.max_concurrent_calls,
         }
     ]
+
+
+def test_errors_outside_the_views_are_problems_under_the_api_and_pages_elsewhere(client):
+    missing = client.get("/api/v1/nothing-here")
+    assert (missing.status_code, missing["Content-Type"]) == (404, "application/problem+json")
+    malformed = client.get("/api/v1/clusters?q=%00")
+    assert (malformed.status_code, malformed["Content-Type"]) == (400, "application/problem+json")
+    assert client.get("/nothing-here").content.decode().lstrip().startswith("<!doctype html>")
+
+
+def test_a_server_error_under_the_api_is_a_problem(rf):
+    answer = server_error(rf.get("/api/v1/jobs"))
+    assert (answer.status_code, answer["Content-Type"]) == (500, "application/problem+json")
+    assert json.loads(answer.content)["title"] == "Internal Server Error"
+    assert server_error(rf.get("/jobs/"))["Content-Type"].startswith("text/html")

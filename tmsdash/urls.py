@@ -8,6 +8,8 @@ admin.site.site_title = "TMS Dashboard administration"
 admin.site.index_title = "Administration"
 
 handler400 = "tmsdash.views.bad_request"
+handler404 = "tmsdash.views.page_not_found"
+handler500 = "tmsdash.views.server_error"
 
 urlpatterns = [
     path("", include("jobs.urls")),

@@ -2,14 +2,30 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.views import defaults
+
+API = "/api/"
+
+
+def _api_problem(status: int, detail: str) -> JsonResponse:
+    """An error of the JSON API as the API answers its own (api.problems)."""
+    body = {"type": "about:blank", "title": HTTPStatus(status).phrase, "status": status}
+    return JsonResponse(
+        body | {"detail": detail}, status=status, content_type="application/problem+json"
+    )
 
 
 def bad_request(request: HttpRequest, exception: Exception | None = None) -> HttpResponse:
-    """400: what was wrong, in the dashboard's page. Only messages of our own are shown."""
+    """400: what was wrong, in the dashboard's page (a problem for the API). Only messages of
+    our own are shown."""
+    if request.path.startswith(API):
+        return _api_problem(400, "The request is malformed.")
     context = {}
     if isinstance(exception, RequestDataTooBig):
         megabytes = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1024 / 1024
@@ -19,3 +35,17 @@ def bad_request(request: HttpRequest, exception: Exception | None = None) -> Htt
             "submitted. Split the list, or upload it as a CSV file of at most 5 MB."
         )
     return render(request, "400.html", context, status=400)
+
+
+def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """404: the dashboard's page, or a problem for the API."""
+    if request.path.startswith(API):
+        return _api_problem(404, "Not found.")
+    return defaults.page_not_found(request, exception)
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """500: the dashboard's page, or a problem for the API."""
+    if request.path.startswith(API):
+        return _api_problem(500, "The server failed; the error was logged.")
+    return defaults.server_error(request)

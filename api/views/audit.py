@@ -36,7 +36,7 @@ class AuditList(ListAPIView):
 
     @extend_schema(
         parameters=[AuditFilterSerializer],
-        responses={200: AuditEntrySerializer(many=True), **problems(400, 401, 403)},
+        responses={200: AuditEntrySerializer(many=True), **problems(400, 401, 403, 429)},
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)

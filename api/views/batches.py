@@ -25,7 +25,7 @@ class BatchDetail(APIView):
                 "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="A batch's id."
             )
         ],
-        responses={200: BatchSerializer, **problems(401, 404)},
+        responses={200: BatchSerializer, **problems(401, 404, 429)},
     )
     def get(self, request: Request, id: str) -> Response:
         try:

@@ -8,6 +8,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.serializers import problems
 from jobs.models import Cluster
 
 
@@ -20,7 +21,7 @@ class ClusterSerializer(serializers.ModelSerializer):
 class ClusterList(APIView):
     """The active clusters a Set Action may name (no URLs: operators never see them)."""
 
-    @extend_schema(responses=ClusterSerializer(many=True))
+    @extend_schema(responses={200: ClusterSerializer(many=True), **problems(401, 429)})
     def get(self, request: Request) -> Response:
         clusters = Cluster.objects.filter(is_active=True).order_by("name")
         return Response(ClusterSerializer(clusters, many=True).data)

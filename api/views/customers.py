@@ -47,7 +47,7 @@ class CustomerJobs(ListAPIView):
                 "cid", OpenApiTypes.STR, OpenApiParameter.PATH, description="A customer ID."
             )
         ],
-        responses={200: CustomerJobSerializer(many=True), **problems(400, 401)},
+        responses={200: CustomerJobSerializer(many=True), **problems(400, 401, 429)},
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)

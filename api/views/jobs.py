@@ -60,7 +60,7 @@ class JobList(ListAPIView):
 
     @extend_schema(
         parameters=[JobFilterSerializer],
-        responses={200: JobSerializer(many=True), **problems(400, 401)},
+        responses={200: JobSerializer(many=True), **problems(400, 401, 429)},
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
@@ -78,7 +78,7 @@ class JobDetail(APIView):
 
     @extend_schema(
         parameters=[JOB_ID, WaitSerializer],
-        responses={200: JobSerializer, **problems(400, 401, 404)},
+        responses={200: JobSerializer, **problems(400, 401, 404, 429)},
     )
     def get(self, request: Request, id: str) -> Response:
         pk = visible_job_id(request, id)
@@ -119,7 +119,7 @@ class JobCustomers(ListAPIView):
 
     @extend_schema(
         parameters=[JOB_ID, CustomerFilterSerializer],
-        responses={200: JobCustomerSerializer(many=True), **problems(400, 401, 404)},
+        responses={200: JobCustomerSerializer(many=True), **problems(400, 401, 404, 429)},
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)

@@ -102,7 +102,7 @@ class SetActionCreate(APIView):
         responses={
             201: SubmittedResponse,
             200: SubmittedResponse,
-            **problems(400, 401, 403, 409, 422),
+            **problems(400, 401, 403, 409, 422, 429),
         },
     )
     @sensitive_variables()
@@ -137,7 +137,7 @@ class JobRetry(APIView):
         responses={
             201: SubmittedResponse,
             200: SubmittedResponse,
-            **problems(400, 401, 403, 404, 409, 422),
+            **problems(400, 401, 403, 404, 409, 422, 429),
         },
     )
     @sensitive_variables()
@@ -168,7 +168,7 @@ class JobCancel(APIView):
     @extend_schema(
         request=None,
         parameters=[JOB_ID],
-        responses={200: JobSerializer, **problems(401, 403, 404, 409)},
+        responses={200: JobSerializer, **problems(401, 403, 404, 409, 429)},
     )
     def post(self, request: Request, id: str) -> Response:
         """Cancel a queued job, through the UI's service: 409 when a worker claimed it first
