@@ -18,7 +18,7 @@ import hashlib
 import logging
 import re
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -81,7 +81,9 @@ class Submitted(list):
     """The jobs a submit or retry recorded: a list, with `replayed` true when its idempotency
     key had already made them (nothing was written this time)."""
 
-    def __init__(self, jobs: Sequence[Job], *, replayed: bool) -> None:
+    # Rebuilt like any list from its items where Django resolves a value (`job__in=jobs`):
+    # hence the defaults.
+    def __init__(self, jobs: Iterable[Job] = (), *, replayed: bool = False) -> None:
         super().__init__(jobs)
         self.replayed = replayed
 

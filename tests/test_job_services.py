@@ -435,3 +435,9 @@ def test_operator_cannot_retry_another_operators_job(operator, cluster):
 
 def test_job_run_on_unknown_id_does_nothing(db):
     assert job_run(job_id=uuid.uuid4()) is False
+
+
+def test_a_submits_jobs_can_be_used_in_a_query_like_any_list(operator, cluster):
+    jobs = job_submit(user=operator, action=1, cluster=cluster, cids="C1", token=TOKEN)
+    assert jobs.replayed is False
+    assert JobCustomer.objects.filter(job__in=jobs).count() == 1
