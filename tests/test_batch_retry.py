@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from jobs.models import InFlightCustomer, Job, JobCustomer
-from jobs.services import batch_retry, job_submit
+from jobs.services import batch_retry, job_retry, job_submit
 from tests.helpers import TOKEN, make_user, row_counts
 
 
@@ -118,3 +118,14 @@ def test_an_auditor_cannot_retry_a_batch(client, operator, batch):
     before = row_counts()
     assert client.post(url, {"retry_token": TOKEN, "idempotency_key": "k"}).status_code == 403
     assert row_counts() == before
+
+
+def test_the_batch_page_names_the_parts_already_retried(client, operator, batch):
+    client.force_login(operator)
+    page = reverse("batch_detail", args=[batch[0].batch_id])
+    assert 'id="batch-already-retried"' not in client.get(page).content.decode()
+    job_retry(job=batch[2], user=operator, token=TOKEN)
+    content = client.get(page).content.decode()
+    assert 'id="batch-already-retried"' in content
+    assert f'<a href="/jobs/{batch[2].pk}/">3</a>' in content
+    assert f'<a href="/jobs/{batch[1].pk}/">2</a>' not in content
