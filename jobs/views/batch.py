@@ -80,9 +80,17 @@ def _batch_context(
         "can_cancel": any(queued(job) and may_cancel(request.user, job) for job in jobs),
         "failed_parts": failed,
         "any_unknown": counts[Job.Status.UNKNOWN] > 0,
-        "retried_parts": [job for job in failed if job.retries.exists()],
+        "retried_parts": _retried(failed),
         "retry_form": retry_form or (RetryForm() if can_retry else None),
     }
+
+
+def _retried(parts: list[Job]) -> list[Job]:
+    """Those of `parts` that were already retried: one query, whatever their number."""
+    retried = set(
+        Job.objects.filter(retry_of__in=parts).values_list("retry_of_id", flat=True).distinct()
+    )
+    return [job for job in parts if job.pk in retried]
 
 
 PARTS = {"state": "jobs/_batch_state.html", "retry": "jobs/_batch_retry.html"}
