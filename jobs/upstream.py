@@ -2,7 +2,8 @@
 
 `call_set_action` makes one POST and turns every answer or failure (HTTP errors, timeouts,
 refused connections, TLS errors, odd bodies) into an `UpstreamResult`; it never raises for
-anything the cluster or the network does. Nothing else in the project imports `requests`.
+anything the cluster or the network does. Only this module and the webhook sender
+(notifications.webhooks) import `requests`, both through lib.guarded_http.
 
 The cluster's timeout bounds the whole call. Connecting may take at most
 CONNECT_TIMEOUT_SECONDS of it; from the moment the connection is made a guard shuts it down at
@@ -22,16 +23,13 @@ base64-encoded.
 from __future__ import annotations
 
 import base64
-import contextlib
 import http
 import http.client
 import json
 import logging
-import os
 import re
 import socket
 import ssl
-import threading
 import time
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -48,6 +46,7 @@ from urllib3.util import Timeout
 
 import tmsdash
 from jobs.validators import address_refused, cluster_endpoint, validate_cluster_endpoint
+from lib.guarded_http import AddressRefused, CallGuard, guarded_adapter
 
 logger = logging.getLogger(__name__)
 
@@ -167,96 +166,6 @@ class _BodyTooLarge(Exception):
     pass
 
 
-class _AddressRefused(Exception):
-    """The cluster's host resolved to an address the dashboard never calls."""
-
-    def __init__(self, address: str) -> None:
-        super().__init__(address)
-        self.address = address
-
-
-class _CallGuard:
-    """Watches the call's connection from the moment it is made: refuses it when it reached a
-    link-local or metadata address, and shuts it down when the deadline passes.
-
-    A socket timeout bounds each read, not their sum: a status line, headers or a body sent a
-    few bytes at a time never trip it. Shutting the socket down from another thread makes the
-    blocked read return at once, whatever is being read, and for TLS too. The guard holds a
-    duplicate of the socket's descriptor, so it can never shut down a descriptor number reused
-    by another connection after this one closed.
-    """
-
-    def __init__(self, deadline: float) -> None:
-        self._lock = threading.Lock()
-        self._sock: socket.socket | None = None
-        self._stopped = False
-        self.fired = False
-        self._timer = threading.Timer(max(deadline - time.monotonic(), 0.0), self._fire)
-        self._timer.daemon = True
-
-    def __enter__(self) -> _CallGuard:
-        self._timer.start()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        with self._lock:
-            self._stopped = True
-            sock, self._sock = self._sock, None
-        self._timer.cancel()
-        if sock is not None:
-            sock.close()
-
-    def connected(self, sock: socket.socket) -> None:
-        """Called with each new connection, before anything is sent on it."""
-        address = sock.getpeername()[0]
-        if address_refused(address):
-            sock.close()
-            raise _AddressRefused(address)
-        with self._lock:
-            self._sock = socket.socket(fileno=os.dup(sock.fileno()))
-            if self.fired:
-                self._shutdown()
-
-    def _fire(self) -> None:
-        with self._lock:
-            if self._stopped:
-                return
-            self.fired = True
-            self._shutdown()
-
-    def _shutdown(self) -> None:
-        if self._sock is not None:
-            # An OSError means the peer is gone already: nothing is left to interrupt.
-            with contextlib.suppress(OSError):
-                self._sock.shutdown(socket.SHUT_RDWR)
-
-
-def _guarded_adapter(guard: _CallGuard) -> requests.adapters.HTTPAdapter:
-    """A transport whose every new connection is handed to `guard`."""
-
-    class Connection(urllib3.connection.HTTPConnection):
-        def _new_conn(self) -> socket.socket:
-            sock = super()._new_conn()
-            guard.connected(sock)
-            return sock
-
-    class TLSConnection(urllib3.connection.HTTPSConnection):
-        def _new_conn(self) -> socket.socket:
-            sock = super()._new_conn()
-            guard.connected(sock)
-            return sock
-
-    class Pool(urllib3.HTTPConnectionPool):
-        ConnectionCls = Connection
-
-    class TLSPool(urllib3.HTTPSConnectionPool):
-        ConnectionCls = TLSConnection
-
-    adapter = requests.adapters.HTTPAdapter()
-    adapter.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TLSPool}
-    return adapter
-
-
 def _post(
     *,
     url: str,
@@ -275,10 +184,10 @@ def _post(
         "Accept": "application/json",
         "User-Agent": USER_AGENT,
     }
-    with _CallGuard(deadline) as guard:
+    with CallGuard(deadline, refuse=address_refused) as guard:
         try:
             with requests.Session() as session:
-                adapter = _guarded_adapter(guard)
+                adapter = guarded_adapter(guard)
                 session.mount("http://", adapter)
                 session.mount("https://", adapter)
                 response = session.post(
@@ -300,7 +209,7 @@ def _post(
                         cids=cids,
                         clean=clean,
                     )
-        except _AddressRefused as exc:
+        except AddressRefused as exc:
             return _failed(
                 None,
                 f"Not called: the cluster's host resolved to {exc.address}, a link-local or "
@@ -334,7 +243,7 @@ def _post(
 def _answer(
     response: requests.Response,
     *,
-    guard: _CallGuard,
+    guard: CallGuard,
     deadline: float,
     timeout_seconds: float,
     cids: list[str],
@@ -380,7 +289,7 @@ def _answer(
     return _interpret(status, content_type or "no content type", body, cids, clean)
 
 
-def _read_body(response: requests.Response, guard: _CallGuard) -> bytes:
+def _read_body(response: requests.Response, guard: CallGuard) -> bytes:
     """The body, read in chunks until the guard cuts it; raises past the deadline or the cap."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from dataclasses import dataclass
 from urllib.parse import SplitResult, urlsplit
 
 from django.conf import settings
@@ -43,60 +44,96 @@ def address_refused(address: str) -> bool:
     return any(ip in network for network in LINK_LOCAL_NETWORKS)
 
 
-def _split(base_url: str) -> SplitResult:
+def _split(url: str, rules: UrlRules) -> SplitResult:
     try:
-        parts = urlsplit(base_url)
+        parts = urlsplit(url)
         parts.port  # noqa: B018 (raises ValueError for a port that is not a number)
     except ValueError:
         raise ValidationError(
-            "The base URL must name a valid host and port.", code="cluster_url_host"
+            f"{rules.label} must name a valid host and port.", code=f"{rules.code}_host"
         ) from None
     return parts
 
 
-def validate_cluster_base_url(value: str) -> None:
-    """Refuse a cluster base URL that is not plain http(s) to an allowed, callable host.
+@dataclass(frozen=True)
+class UrlRules:
+    """How the rules for an address the dashboard posts to read for one kind of endpoint."""
 
-    Refused: another scheme; no host; user information (`http://user:pw@host` would show the
-    password as the job's cluster URL); a query or fragment; a host outside
-    TMS_ALLOWED_CLUSTER_HOSTS (when set; compared without case and port); a link-local or
+    label: str
+    kind: str
+    code: str
+    hosts_setting: str
+    userinfo_hint: str
+    query_allowed: bool
+
+
+CLUSTER_URL_RULES = UrlRules(
+    label="The base URL",
+    kind="clusters",
+    code="cluster_url",
+    hosts_setting="TMS_ALLOWED_CLUSTER_HOSTS",
+    userinfo_hint=(
+        "operators see it on every job. Give the cluster's credentials as the operators' token."
+    ),
+    query_allowed=False,
+)
+
+
+def validate_http_url(value: str, rules: UrlRules) -> None:
+    """Refuse a URL that is not plain http(s) to an allowed, callable host.
+
+    Refused: another scheme; no host; user information (`http://user:pw@host` would be shown
+    wherever the URL is); a fragment, and a query unless the rules allow one; a host outside
+    the allowed hosts setting (when set; compared without case and port); a link-local or
     metadata address. A name is not resolved here: what it resolves to when the call is made
     is what counts, and the client checks the address it connects to.
     """
     # Lower case only, as the database's check constraint on Cluster.base_url requires.
     if not value.startswith(("http://", "https://")):
         raise ValidationError(
-            "The base URL must start with http:// or https://.", code="cluster_url_scheme"
+            f"{rules.label} must start with http:// or https://.", code=f"{rules.code}_scheme"
         )
-    parts = _split(value)
+    parts = _split(value, rules)
     if not parts.hostname:
-        raise ValidationError("The base URL must name a valid host.", code="cluster_url_host")
+        raise ValidationError(f"{rules.label} must name a valid host.", code=f"{rules.code}_host")
     if "@" in parts.netloc:
         raise ValidationError(
-            "The base URL may not hold a user name or password: operators see it on every "
-            "job. Give the cluster's credentials as the operators' token.",
-            code="cluster_url_userinfo",
+            f"{rules.label} may not hold a user name or password: {rules.userinfo_hint}",
+            code=f"{rules.code}_userinfo",
         )
-    if parts.query or parts.fragment or value.endswith(("?", "#")):
+    if rules.query_allowed and (parts.fragment or value.endswith("#")):
         raise ValidationError(
-            "The base URL may not hold a query (?) or fragment (#).", code="cluster_url_query"
+            f"{rules.label} may not hold a fragment (#).", code=f"{rules.code}_fragment"
+        )
+    if not rules.query_allowed and (parts.query or parts.fragment or value.endswith(("?", "#"))):
+        raise ValidationError(
+            f"{rules.label} may not hold a query (?) or fragment (#).", code=f"{rules.code}_query"
         )
     host = parts.hostname
-    allowed = [name.lower() for name in settings.TMS_ALLOWED_CLUSTER_HOSTS]
+    allowed = [name.lower() for name in getattr(settings, rules.hosts_setting)]
     if allowed and host not in allowed:
         raise ValidationError(
-            "The host %(host)s is not allowed for clusters (TMS_ALLOWED_CLUSTER_HOSTS allows: "
-            "%(allowed)s).",
-            code="cluster_url_host_not_allowed",
-            params={"host": host, "allowed": ", ".join(allowed)},
+            "The host %(host)s is not allowed for %(kind)s (%(setting)s allows: %(allowed)s).",
+            code=f"{rules.code}_host_not_allowed",
+            params={
+                "host": host,
+                "kind": rules.kind,
+                "setting": rules.hosts_setting,
+                "allowed": ", ".join(allowed),
+            },
         )
     if address_refused(host):
         raise ValidationError(
-            "The host %(host)s is a link-local or cloud metadata address; clusters may not "
+            "The host %(host)s is a link-local or cloud metadata address; %(kind)s may not "
             "use one unless TMS_ALLOW_LINK_LOCAL_CLUSTERS is on.",
-            code="cluster_url_link_local",
-            params={"host": host},
+            code=f"{rules.code}_link_local",
+            params={"host": host, "kind": rules.kind},
         )
+
+
+def validate_cluster_base_url(value: str) -> None:
+    """The rules of `validate_http_url` for a cluster's base URL, which holds no query."""
+    validate_http_url(value, CLUSTER_URL_RULES)
 
 
 def validate_action_path(value: str) -> None:
