@@ -44,6 +44,10 @@ class AuditEntry(models.Model):
         AUTH_LOGOUT = "auth.logout", "Signed out"
         API_TOKEN_CREATED = "api_token.created", "API token created"
         API_TOKEN_REVOKED = "api_token.revoked", "API token revoked"
+        NOTIFICATIONS_CHANGED = "notifications.changed", "Notification settings changed"
+        WEBHOOK_CREATED = "webhook.created", "Webhook endpoint created"
+        WEBHOOK_CHANGED = "webhook.changed", "Webhook endpoint changed"
+        WEBHOOK_DELETED = "webhook.deleted", "Webhook endpoint deleted"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # SET_NULL is the one update the database allows: the username below keeps the record.

@@ -125,6 +125,30 @@ def _database(raw: str) -> dict:
     return config
 
 
+def _email(raw: str) -> dict:
+    """EMAIL_URL as Django's EMAIL_* settings: smtp:// (?tls=True or ?ssl=True to encrypt),
+    smtps:// or smtp+tls:// (STARTTLS), smtp+ssl:// (TLS from the start)."""
+    if not re.match(r"^(smtp|smtps|smtp\+tls|smtp\+ssl)://[^/?#]", raw):
+        raise ValueError("expected smtp://user:password@host:port/ (or smtps://, smtp+ssl://)")
+    config = environ.Env.email_url_config(raw)
+    options = {key.lower(): value for key, value in config.pop("OPTIONS", {}).items()}
+    mail = {name: value for name, value in config.items() if name != "EMAIL_FILE_PATH"}
+    mail["EMAIL_HOST_USER"] = mail.get("EMAIL_HOST_USER") or ""
+    mail["EMAIL_HOST_PASSWORD"] = mail.get("EMAIL_HOST_PASSWORD") or ""
+    for option, name in (("tls", "EMAIL_USE_TLS"), ("ssl", "EMAIL_USE_SSL")):
+        if option in options:
+            mail[name] = _bool(str(options[option]))
+    if mail.get("EMAIL_USE_TLS") and mail.get("EMAIL_USE_SSL"):
+        raise ValueError("choose tls or ssl, not both")
+    return mail
+
+
+def _url(raw: str) -> str:
+    if not re.match(r"^https?://[^/?#\s]+", raw):
+        raise ValueError("expected an http:// or https:// address such as https://tms.example")
+    return raw.rstrip("/")
+
+
 def env(name: str, parse: Callable[[str], T], default: T) -> T:
     """The variable `name` parsed by `parse`, or `default` when it is unset or empty."""
     raw = os.environ.get(name, "")
@@ -211,6 +235,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "api",
+    "notifications",
 ]
 # The fake cluster, demo seeding and the all-in-one runner: for development, demos and tests,
 # never in production, where `seed_demo` would create a superuser with a printed password.
@@ -392,6 +417,29 @@ TMS_TOKEN_KEY = env(
     ).decode(),
 )
 
+# Notifications (the notifications app). Links in notices start with TMS_PUBLIC_URL, the
+# dashboard's address as its users reach it.
+TMS_PUBLIC_URL = env("TMS_PUBLIC_URL", _url, f"http://{TMS_WEB_BIND}")
+# E-mail goes out through the SMTP server EMAIL_URL names (django-environ's form,
+# smtp://user:password@host:587/?tls=True); unset, no mail is sent. EMAIL_URL itself is not
+# kept as a setting: it holds a password.
+_MAIL = env("EMAIL_URL", _email, {})
+TMS_MAIL_ENABLED = bool(_MAIL)
+globals().update(_MAIL)
+EMAIL_TIMEOUT = 10
+DEFAULT_FROM_EMAIL = env("DEFAULT_FROM_EMAIL", str, "tmsdash@localhost")
+# More than this many e-mail notices to one person within TMS_NOTIFY_DIGEST_WINDOW seconds:
+# the rest of them go out together, as one digest, at the end of the window.
+TMS_NOTIFY_DIGEST_AFTER = env("TMS_NOTIFY_DIGEST_AFTER", _positive_int, 10)
+TMS_NOTIFY_DIGEST_WINDOW = env("TMS_NOTIFY_DIGEST_WINDOW", _positive_int, 300)
+# A notice not acknowledged is tried again after TMS_NOTIFY_RETRY_FIRST seconds, then after
+# twice as long each time (at most an hour), until TMS_NOTIFY_RETRY_FOR seconds after the event.
+TMS_NOTIFY_RETRY_FIRST = env("TMS_NOTIFY_RETRY_FIRST", _positive_int, 30)
+TMS_NOTIFY_RETRY_FOR = env("TMS_NOTIFY_RETRY_FOR", _positive_int, 24 * 3600)
+# Hosts that a webhook endpoint's URL may name (empty: any host). Link-local and metadata
+# addresses are refused as for clusters (TMS_ALLOW_LINK_LOCAL_CLUSTERS).
+TMS_ALLOWED_WEBHOOK_HOSTS = env("TMS_ALLOWED_WEBHOOK_HOSTS", _list, [])
+
 LOG_LEVEL = env("LOG_LEVEL", _log_level, "INFO")
 # text: one readable line per event; json: one JSON object per line, for a log shipper.
 LOG_FORMAT = env("LOG_FORMAT", _choice("text", "json"), "text")
@@ -407,7 +455,10 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": "WARNING"},
     "loggers": {
-        **{name: {"level": LOG_LEVEL} for name in ("jobs", "audit", "ops", "devtools", "tmsdash")},
+        **{
+            name: {"level": LOG_LEVEL}
+            for name in ("jobs", "audit", "ops", "notifications", "devtools", "tmsdash")
+        },
         # A 4xx is the request log's one line (tmsdash.middleware), not also Django's warning
         # with a traceback; errors (5xx) are still logged with theirs.
         "django.request": {"level": "ERROR"},

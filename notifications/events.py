@@ -1,0 +1,233 @@
+"""The notices a job's end gives, written in the transaction that ends it.
+
+One event per ended job (`job.failed`, `job.unknown`, `job.expired`, `job.succeeded`), or, for
+the parts of a batch, one `batch.ended` when its last part ends. Each event goes to every
+recipient that asked for it: active webhook endpoints whose events and clusters match, and, when
+e-mail is configured, users whose preferences ask for it and who may see the job. One `Notice`
+per event and recipient, each with a task queued to deliver it, all committed with the job's
+end or not at all: a process that dies afterwards loses nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db.models import Q
+from django.urls import reverse
+
+from jobs.models import Job
+from notifications.models import EventName, Notice, NotificationPreference, WebhookEndpoint
+from notifications.tasks import deliver_notice
+
+Status = Job.Status
+# Event ids are derived from what they are about, so the same event always has the same id.
+EVENT_NAMESPACE = uuid.UUID("5d0c1c8e-7a53-4f3e-9b7e-2f0a0b1c6d11")
+JOB_EVENTS = {
+    Status.FAILED: EventName.JOB_FAILED,
+    Status.UNKNOWN: EventName.JOB_UNKNOWN,
+    Status.SUCCESS: EventName.JOB_SUCCEEDED,
+}
+
+
+@dataclass(frozen=True)
+class Occurrence:
+    """An event and what decides who hears of it."""
+
+    event: str
+    event_id: uuid.UUID
+    failure: bool
+    owner_id: int
+    cluster_id: int | None
+    action: int
+    job_id: uuid.UUID | None
+    batch_id: uuid.UUID | None
+    payload: dict
+
+
+def event_id_for(event: str, subject: uuid.UUID) -> uuid.UUID:
+    return uuid.uuid5(EVENT_NAMESPACE, f"{event}:{subject}")
+
+
+def notices_record_job_end(*, job_id: uuid.UUID, status: str, reason: str | None) -> list[Notice]:
+    """Write the notices of a job that just ended; call it inside the transaction that ended
+    it. A cancelled job gives none (its operator or an admin ended it)."""
+    if status == Status.CANCELLED:
+        return []
+    job = (
+        Job.objects.select_related("cluster", "user")
+        .only(
+            "user__username",
+            "cluster__name",
+            "batch_id",
+            "action",
+            "legacy_action_name",
+            "status",
+            "http_status",
+            "error_message",
+            "customer_count",
+            "finished_at",
+        )
+        .get(pk=job_id)
+    )
+    occurrence = _batch_ended(job) if job.batch_id else _job_ended(job, reason)
+    return _write(occurrence) if occurrence else []
+
+
+def _job_ended(job: Job, reason: str | None) -> Occurrence:
+    event = JOB_EVENTS[job.status]
+    if job.status == Status.FAILED and reason == "not_started":
+        event = EventName.JOB_EXPIRED
+    event_id = event_id_for(event, job.pk)
+    return Occurrence(
+        event=event,
+        event_id=event_id,
+        failure=event != EventName.JOB_SUCCEEDED,
+        owner_id=job.user_id,
+        cluster_id=job.cluster_id,
+        action=job.action,
+        job_id=job.pk,
+        batch_id=None,
+        payload={
+            "event": event,
+            "event_id": str(event_id),
+            "job_id": str(job.pk),
+            "status": job.status,
+            "http_status": job.http_status,
+            "error": job.error_message,
+            "cluster": job.cluster.name if job.cluster_id else "",
+            "action": job.action_label,
+            "operator": job.user.username,
+            "customer_count": job.customer_count,
+            "url": settings.TMS_PUBLIC_URL + reverse("job_detail", args=[job.pk]),
+            "occurred_at": job.finished_at.isoformat(),
+        },
+    )
+
+
+def _batch_ended(job: Job) -> Occurrence | None:
+    """The batch's one event, when `job` was its last part to end; None before that, and when
+    every part was cancelled."""
+    # Parts ending at once take turns here (a row lock on PostgreSQL; SQLite has one writer at
+    # a time): the last of them to end sees every other part ended, and none is missed.
+    first = Job.objects.select_for_update().filter(batch_id=job.batch_id, batch_seq=1)
+    list(first.values_list("pk", flat=True))
+    parts = Job.objects.filter(batch_id=job.batch_id)
+    statuses = Counter(parts.values_list("status", flat=True))
+    if statuses[Status.IN_PROGRESS] or set(statuses) == {Status.CANCELLED}:
+        return None
+    total = sum(statuses.values())
+    not_ok = total - statuses[Status.SUCCESS]
+    worst = next(
+        (s for s in (Status.FAILED, Status.UNKNOWN, Status.CANCELLED) if statuses[s]),
+        Status.SUCCESS,
+    )
+    counts = ", ".join(f"{statuses[s]} {s}" for s in Status.values if statuses[s])
+    event_id = event_id_for(EventName.BATCH_ENDED, job.batch_id)
+    return Occurrence(
+        event=EventName.BATCH_ENDED,
+        event_id=event_id,
+        failure=bool(not_ok),
+        owner_id=job.user_id,
+        cluster_id=job.cluster_id,
+        action=job.action,
+        job_id=None,
+        batch_id=job.batch_id,
+        payload={
+            "event": EventName.BATCH_ENDED,
+            "event_id": str(event_id),
+            "batch_id": str(job.batch_id),
+            "status": worst,
+            "http_status": None,
+            "error": f"{not_ok} of {total} parts did not succeed ({counts})" if not_ok else "",
+            "cluster": job.cluster.name if job.cluster_id else "",
+            "action": job.action_label,
+            "operator": job.user.username,
+            "customer_count": sum(parts.values_list("customer_count", flat=True)),
+            "parts": {s: statuses[s] for s in Status.values if statuses[s]},
+            "url": settings.TMS_PUBLIC_URL + reverse("batch_detail", args=[job.batch_id]),
+            "occurred_at": job.finished_at.isoformat(),
+        },
+    )
+
+
+def _wants(events: list[str], occurrence: Occurrence) -> bool:
+    """Whether a subscription to `events` covers this occurrence: a batch that ended without
+    a failure only for those who also asked for successes."""
+    return occurrence.event in events and (occurrence.failure or EventName.JOB_SUCCEEDED in events)
+
+
+def _endpoints(occurrence: Occurrence) -> list[WebhookEndpoint]:
+    endpoints = WebhookEndpoint.objects.filter(is_active=True).prefetch_related("clusters")
+    return [
+        endpoint
+        for endpoint in endpoints
+        if _wants(endpoint.events, occurrence)
+        and (
+            not (clusters := {c.pk for c in endpoint.clusters.all()})
+            or occurrence.cluster_id in clusters
+        )
+    ]
+
+
+def _mail_recipients(occurrence: Occurrence) -> list[int]:
+    """The users to e-mail: the job's operator unless they turned it off, and those who asked
+    for everyone's jobs and may see them; each active and with an address."""
+    preferences = {
+        preference.user_id: preference
+        for preference in NotificationPreference.objects.filter(
+            Q(user_id=occurrence.owner_id) | Q(all_jobs=True)
+        )
+        .select_related("user")
+        .prefetch_related("clusters")
+    }
+    wanted = []
+    own = preferences.get(occurrence.owner_id, NotificationPreference())
+    if own.own_jobs and (occurrence.failure or own.successes):
+        wanted.append(occurrence.owner_id)
+    for user_id, preference in preferences.items():
+        if user_id == occurrence.owner_id or not preference.all_jobs:
+            continue
+        if not (occurrence.failure or preference.successes):
+            continue
+        clusters = {c.pk for c in preference.clusters.all()}
+        if clusters and occurrence.cluster_id not in clusters:
+            continue
+        if preference.actions and occurrence.action not in preference.actions:
+            continue
+        if preference.user.has_perm("jobs.view_all_jobs"):
+            wanted.append(user_id)
+    if not wanted:
+        return []
+    users = get_user_model().objects.filter(pk__in=wanted, is_active=True).exclude(email="")
+    return list(users.values_list("pk", flat=True))
+
+
+def _write(occurrence: Occurrence) -> list[Notice]:
+    common = {
+        "event": occurrence.event,
+        "event_id": occurrence.event_id,
+        "job_id": occurrence.job_id,
+        "batch_id": occurrence.batch_id,
+        "payload": occurrence.payload,
+    }
+    notices = [
+        Notice(channel=Notice.Channel.WEBHOOK, endpoint=endpoint, **common)
+        for endpoint in _endpoints(occurrence)
+    ]
+    if settings.TMS_MAIL_ENABLED:
+        notices += [
+            Notice(channel=Notice.Channel.EMAIL, user_id=user_id, **common)
+            for user_id in _mail_recipients(occurrence)
+        ]
+    if not notices:
+        return []
+    # An event already recorded for a recipient (never expected: a job ends once) is not
+    # written twice, and never fails the job's end.
+    Notice.objects.bulk_create(notices, ignore_conflicts=True)
+    for notice in notices:
+        deliver_notice.enqueue(str(notice.pk))
+    return notices

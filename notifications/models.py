@@ -1,0 +1,176 @@
+"""Who is told when jobs end, and the outbox of what they are told.
+
+A job's terminal transition writes one `Notice` per event and recipient in its own
+transaction (notifications.events); task workers deliver them (notifications.delivery), each
+attempt kept as a `NoticeAttempt`.
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.core.validators import MinLengthValidator
+from django.db import models
+from django.db.models import Q
+from django.utils import timezone
+
+from jobs.models import Cluster, Job
+from notifications.fields import EncryptedSecretField
+from notifications.validators import validate_event_names, validate_webhook_url
+
+
+class EventName(models.TextChoices):
+    JOB_FAILED = "job.failed", "A job failed"
+    JOB_UNKNOWN = "job.unknown", "A job's outcome is unknown"
+    JOB_EXPIRED = "job.expired", "A job expired in the queue"
+    BATCH_ENDED = "batch.ended", "A batch ended"
+    JOB_SUCCEEDED = "job.succeeded", "A job succeeded"
+
+
+def default_events() -> list[str]:
+    """Every failure; successes only when asked for."""
+    return [name for name in EventName.values if name != EventName.JOB_SUCCEEDED]
+
+
+class NotificationPreference(models.Model):
+    """What a user is e-mailed. A user without a row has the defaults: the failures of their
+    own jobs."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        primary_key=True,
+        related_name="notification_preference",
+    )
+    own_jobs = models.BooleanField("failures of my own jobs", default=True)
+    all_jobs = models.BooleanField("failures of everyone's jobs", default=False)
+    successes = models.BooleanField("also jobs that succeeded", default=False)
+    # Narrow `all_jobs` (empty: every cluster, every action).
+    clusters = models.ManyToManyField(Cluster, blank=True, related_name="+")
+    actions = models.JSONField(default=list, blank=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"Notifications of user {self.user_id}"
+
+
+class WebhookEndpoint(models.Model):
+    """Where notices are posted, signed with the endpoint's secret (notifications.webhooks)."""
+
+    name = models.CharField(max_length=100, blank=True)
+    url = models.CharField("URL", max_length=2000, validators=[validate_webhook_url])
+    secret = EncryptedSecretField(
+        validators=[MinLengthValidator(16)],
+        help_text="Signs every notice (HMAC-SHA256); the receiver checks the signature with it.",
+    )
+    events = models.JSONField(default=default_events, validators=[validate_event_names])
+    clusters = models.ManyToManyField(
+        Cluster, blank=True, related_name="+", help_text="Empty: every cluster."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name", "pk"]
+        verbose_name = "webhook endpoint"
+
+    def __str__(self) -> str:
+        return self.name or self.url
+
+
+class Notice(models.Model):
+    """One event for one recipient (a user's e-mail address or a webhook endpoint): the
+    outbox row, written in the transaction that ended the job."""
+
+    class Channel(models.TextChoices):
+        EMAIL = "email", "E-mail"
+        WEBHOOK = "webhook", "Webhook"
+
+    class State(models.TextChoices):
+        PENDING = "PENDING", "Pending"
+        SENT = "SENT", "Sent"
+        HELD = "HELD", "Held for a digest"
+        DIGESTED = "DIGESTED", "Sent in a digest"
+        FAILED = "FAILED", "Failed"
+        DROPPED = "DROPPED", "Dropped"
+
+    DIGEST = "digest"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # The event's id, the same for each of its recipients and each attempt: what a receiver
+    # drops repeats by.
+    event_id = models.UUIDField()
+    event = models.CharField(
+        max_length=32, choices=[*EventName.choices, (DIGEST, "Digest of notices")]
+    )
+    job = models.ForeignKey(
+        Job, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False
+    )
+    batch_id = models.UUIDField(null=True, blank=True)
+    payload = models.JSONField(default=dict)
+    channel = models.CharField(max_length=8, choices=Channel.choices)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="notices",
+    )
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, on_delete=models.PROTECT, null=True, blank=True, related_name="notices"
+    )
+    # A notice held for a digest: the digest that carries it.
+    digest = models.ForeignKey(
+        "self", on_delete=models.PROTECT, null=True, blank=True, related_name="held"
+    )
+    state = models.CharField(max_length=8, choices=State.choices, default=State.PENDING)
+    created_at = models.DateTimeField(default=timezone.now)
+    next_attempt_at = models.DateTimeField(default=timezone.now)
+    # A worker holds the notice while it sends it, until then at the latest.
+    lease_until = models.DateTimeField(null=True, blank=True)
+    # When a worker first took it to send on its own (not in a digest).
+    claimed_at = models.DateTimeField(null=True, blank=True)
+    attempts = models.PositiveIntegerField(default=0)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(channel="email", user__isnull=False, endpoint__isnull=True)
+                | Q(channel="webhook", user__isnull=True, endpoint__isnull=False),
+                name="notice_one_recipient",
+            ),
+            models.UniqueConstraint(fields=["event_id", "user"], name="notice_once_per_user"),
+            models.UniqueConstraint(
+                fields=["event_id", "endpoint"], name="notice_once_per_endpoint"
+            ),
+        ]
+        indexes = [
+            models.Index(fields=["state", "next_attempt_at"], name="notice_due_idx"),
+            models.Index(fields=["user", "claimed_at"], name="notice_user_claimed_idx"),
+            models.Index(fields=["job"], name="notice_job_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event} {self.event_id} ({self.get_channel_display()})"
+
+
+class NoticeAttempt(models.Model):
+    """One try at delivering a notice, and what came of it."""
+
+    notice = models.ForeignKey(Notice, on_delete=models.CASCADE, related_name="attempts_made")
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField()
+    ok = models.BooleanField()
+    http_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["started_at", "pk"]
+
+    def __str__(self) -> str:
+        return f"attempt at {self.started_at:%Y-%m-%d %H:%M:%S}: {'ok' if self.ok else 'failed'}"

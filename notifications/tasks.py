@@ -1,0 +1,13 @@
+from __future__ import annotations
+
+import uuid
+
+from django_tasks import task
+
+
+@task()
+def deliver_notice(notice_id: str) -> None:
+    """Try to deliver one notice when it is due (see notifications.delivery)."""
+    from notifications.delivery import notice_deliver
+
+    notice_deliver(notice_id=uuid.UUID(notice_id))

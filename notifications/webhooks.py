@@ -1,0 +1,108 @@
+"""Posting a notice to a webhook endpoint, signed with the endpoint's secret.
+
+The body is the notice's JSON payload; the headers carry its event id, the time of sending
+(Unix seconds) and `sha256=<hex>`, the HMAC-SHA256 with the secret of `<timestamp>.<body>`.
+A 2xx answer within WEBHOOK_TIMEOUT_SECONDS acknowledges it; anything else is a failed attempt.
+The URL is checked again when it is called, the address connected to must not be link-local
+or cloud metadata, and redirects are not followed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from dataclasses import dataclass
+
+import requests
+from django.core.exceptions import ValidationError
+from urllib3.util import Timeout
+
+import tmsdash
+from jobs.validators import address_refused
+from lib.guarded_http import AddressRefused, CallGuard, guarded_adapter
+from notifications.validators import validate_webhook_url
+
+WEBHOOK_TIMEOUT_SECONDS = 10.0
+CONNECT_TIMEOUT_SECONDS = 5.0
+# Only this much of an answer's body is read (it is not used) before the answer counts.
+READ_LIMIT_BYTES = 64 * 1024
+USER_AGENT = f"tmsdash/{tmsdash.__version__}"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What came of one attempt; `permanent` when trying again cannot help."""
+
+    ok: bool
+    http_status: int | None = None
+    error: str = ""
+    permanent: bool = False
+
+
+def webhook_body(payload: dict) -> bytes:
+    return json.dumps(payload, separators=(",", ":"), sort_keys=True).encode()
+
+
+def webhook_signature(secret: str, timestamp: int, body: bytes) -> str:
+    digest = hmac.new(secret.encode(), f"{timestamp}.".encode() + body, hashlib.sha256)
+    return "sha256=" + digest.hexdigest()
+
+
+def webhook_post(*, url: str, secret: str, event_id: str, payload: dict) -> Outcome:
+    """Post one notice; never raises for anything the endpoint or the network does."""
+    try:
+        validate_webhook_url(url)
+    except ValidationError as exc:
+        return Outcome(False, error="Not sent: " + " ".join(exc.messages))
+    body = webhook_body(payload)
+    timestamp = int(time.time())
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "X-Tmsdash-Event-Id": event_id,
+        "X-Tmsdash-Timestamp": str(timestamp),
+        "X-Tmsdash-Signature": webhook_signature(secret, timestamp, body),
+    }
+    deadline = time.monotonic() + WEBHOOK_TIMEOUT_SECONDS
+    with CallGuard(deadline, refuse=address_refused) as guard:
+        try:
+            with requests.Session() as session:
+                session.trust_env = False
+                adapter = guarded_adapter(guard)
+                session.mount("http://", adapter)
+                session.mount("https://", adapter)
+                response = session.post(
+                    url,
+                    data=body,
+                    headers=headers,
+                    timeout=Timeout(connect=CONNECT_TIMEOUT_SECONDS, total=WEBHOOK_TIMEOUT_SECONDS),
+                    allow_redirects=False,
+                    stream=True,
+                )
+                with response:
+                    status = response.status_code
+                    for _chunk in response.iter_content(READ_LIMIT_BYTES):
+                        break
+        except AddressRefused as exc:
+            return Outcome(
+                False,
+                error=f"Not sent: the host resolved to {exc.address}, a link-local or "
+                "cloud metadata address",
+            )
+        except requests.RequestException as exc:
+            if guard.fired:
+                return Outcome(False, error=_late())
+            return Outcome(False, error=f"Connection failed: {type(exc).__name__}")
+    if time.monotonic() >= deadline or guard.fired:
+        return Outcome(False, status, _late())
+    if 200 <= status < 300:
+        return Outcome(True, status)
+    if 300 <= status < 400:
+        return Outcome(False, status, f"HTTP {status}: redirects are not followed")
+    return Outcome(False, status, f"HTTP {status}")
+
+
+def _late() -> str:
+    return f"No answer within {WEBHOOK_TIMEOUT_SECONDS:g}s"
