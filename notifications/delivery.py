@@ -170,7 +170,7 @@ def _record(
     started: datetime,
     duration: float,
 ) -> None:
-    now = timezone.now()
+    now = started + timedelta(seconds=duration)
     mine = Notice.objects.filter(pk=notice.pk, state=State.PENDING, lease_until=notice.lease_until)
     if isinstance(outcome, str):
         mine.update(state=State.DROPPED, finished_at=now, lease_until=None, last_error=outcome)

@@ -54,9 +54,8 @@ def event_id_for(event: str, subject: uuid.UUID) -> uuid.UUID:
 
 def notices_record_job_end(*, job_id: uuid.UUID, status: str, reason: str | None) -> list[Notice]:
     """Write the notices of a job that just ended; call it inside the transaction that ended
-    it. A cancelled job gives none (its operator or an admin ended it)."""
-    if status == Status.CANCELLED:
-        return []
+    it. A cancelled job gives none (its operator or an admin ended it), but a batch's last part
+    to end, cancelled or not, gives the batch's."""
     job = (
         Job.objects.select_related("cluster", "user")
         .only(
@@ -77,7 +76,9 @@ def notices_record_job_end(*, job_id: uuid.UUID, status: str, reason: str | None
     return _write(occurrence) if occurrence else []
 
 
-def _job_ended(job: Job, reason: str | None) -> Occurrence:
+def _job_ended(job: Job, reason: str | None) -> Occurrence | None:
+    if job.status == Status.CANCELLED:
+        return None
     event = JOB_EVENTS[job.status]
     if job.status == Status.FAILED and reason == "not_started":
         event = EventName.JOB_EXPIRED

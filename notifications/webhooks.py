@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
+import socket
+import ssl
 import time
 from dataclasses import dataclass
 
@@ -91,10 +94,14 @@ def webhook_post(*, url: str, secret: str, event_id: str, payload: dict) -> Outc
                 error=f"Not sent: the host resolved to {exc.address}, a link-local or "
                 "cloud metadata address",
             )
+        except requests.ConnectTimeout:
+            return Outcome(False, error=f"No connection within {CONNECT_TIMEOUT_SECONDS:g}s")
+        except requests.Timeout:
+            return Outcome(False, error=_late())
         except requests.RequestException as exc:
             if guard.fired:
                 return Outcome(False, error=_late())
-            return Outcome(False, error=f"Connection failed: {type(exc).__name__}")
+            return Outcome(False, error=f"Connection failed: {_reason(exc)}")
     if time.monotonic() >= deadline or guard.fired:
         return Outcome(False, status, _late())
     if 200 <= status < 300:
@@ -102,6 +109,29 @@ def webhook_post(*, url: str, secret: str, event_id: str, payload: dict) -> Outc
     if 300 <= status < 400:
         return Outcome(False, status, f"HTTP {status}: redirects are not followed")
     return Outcome(False, status, f"HTTP {status}")
+
+
+def _reason(exc: BaseException) -> str:
+    """A few words on why no answer came; never the request, which the text of some
+    exceptions quotes."""
+    seen: list[BaseException] = []
+    pending: list[BaseException] = [exc]
+    while pending:
+        current = pending.pop(0)
+        if any(current is done for done in seen):
+            continue
+        seen.append(current)
+        if isinstance(current, socket.gaierror):
+            return "the host name could not be resolved"
+        if isinstance(current, ssl.SSLError):
+            return f"TLS error ({current.reason or type(current).__name__})"
+        if isinstance(current, ConnectionRefusedError):
+            return "connection refused"
+        if isinstance(current, ConnectionResetError | http.client.RemoteDisconnected):
+            return "the endpoint closed the connection without answering"
+        nested = [getattr(current, "reason", None), current.__cause__, current.__context__]
+        pending.extend(item for item in [*nested, *current.args] if isinstance(item, BaseException))
+    return type(exc).__name__
 
 
 def _late() -> str:

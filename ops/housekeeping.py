@@ -3,8 +3,9 @@
 One pass (`housekeeping_pass`) reaps stale jobs (jobs.services.job_reap_stale), ends the task
 rows a killed worker left RUNNING (django-tasks-db never does: they would stay RUNNING and
 unprunable forever), queues their jobs again when the cluster was never called and ends those
-whose call it cut off as UNKNOWN, with how long the call had run, prunes finished task rows and
-past API rate windows, and forgets workers long gone. Every step is safe to run from several
+whose call it cut off as UNKNOWN, with how long the call had run, queues again the notices whose
+delivery a dead worker cut off or whose task was lost, prunes finished task rows and past API
+rate windows, and forgets workers long gone. Every step is safe to run from several
 hosts at once: each row changes by compare-and-set.
 """
 
@@ -22,6 +23,8 @@ from django_tasks_db.models import DBTaskResult
 from api.throttles import rate_prune
 from jobs.services import ReapReport, job_interrupted, job_reap_stale, job_requeue
 from jobs.tasks import run_job
+from notifications.delivery import notices_recover
+from notifications.tasks import deliver_notice
 from ops.heartbeats import alive_since
 from ops.models import WorkerHeartbeat
 
@@ -41,6 +44,7 @@ class HousekeepingReport:
     orphaned_tasks: int = 0
     requeued: list[uuid.UUID] = field(default_factory=list)
     interrupted: list[uuid.UUID] = field(default_factory=list)
+    notices_requeued: int = 0
     pruned: int = 0
 
     @property
@@ -51,6 +55,7 @@ class HousekeepingReport:
             or self.orphaned_tasks
             or self.requeued
             or self.interrupted
+            or self.notices_requeued
             or self.pruned
         )
 
@@ -59,6 +64,7 @@ class HousekeepingReport:
             f"{len(self.reaped.unknown)} job(s) UNKNOWN, {len(self.reaped.expired)} not started, "
             f"{self.orphaned_tasks} orphaned task row(s) ended, {len(self.requeued)} job(s) "
             f"queued again, {len(self.interrupted)} cut off by their worker's end (UNKNOWN), "
+            f"{self.notices_requeued} notice(s) queued again, "
             f"{self.pruned} finished task row(s) pruned"
         )
 
@@ -79,6 +85,14 @@ def housekeeping_pass(*, now: datetime | None = None) -> HousekeepingReport:
         for job_id, last_seen in jobs.items()
         if job_id not in report.requeued and job_interrupted(job_id=job_id, last_seen=last_seen)
     ]
+    report.notices_requeued = notices_recover(
+        now=now,
+        lost=[
+            uuid.UUID(task.args_kwargs["args"][0])
+            for task, _last_seen in orphans
+            if task.task_path == deliver_notice.module_path
+        ],
+    )
     report.pruned, _ = (
         DBTaskResult.objects.finished().filter(finished_at__lt=now - TASK_ROWS_KEPT).delete()
     )

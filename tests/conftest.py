@@ -9,6 +9,7 @@ from model_bakery import baker
 
 from devtools.fake_cluster import FakeCluster
 from tests.helpers import make_user
+from tests.notify_servers import SmtpServer, WebhookReceiver
 
 # The fake cluster answers a CID starting SLOW after this long; test clusters time out sooner.
 SLOW_SECONDS = 4
@@ -35,6 +36,30 @@ def cluster(db, fake_cluster):
         timeout_seconds=CLUSTER_TIMEOUT,
         is_active=True,
     )
+
+
+@pytest.fixture(scope="session")
+def smtp_server():
+    with SmtpServer() as server:
+        yield server
+
+
+@pytest.fixture
+def mail(settings, smtp_server):
+    """E-mail on, through the loopback SMTP server, its inbox empty."""
+    smtp_server.clear()
+    settings.TMS_MAIL_ENABLED = True
+    settings.EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    settings.EMAIL_HOST = "127.0.0.1"
+    settings.EMAIL_PORT = smtp_server.port
+    return smtp_server
+
+
+@pytest.fixture
+def receiver():
+    """A webhook receiver on loopback checking signatures with its secret."""
+    with WebhookReceiver(secret="whsec-" + "r" * 26) as server:
+        yield server
 
 
 @pytest.fixture
