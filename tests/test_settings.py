@@ -48,6 +48,11 @@ def test_starts_with_secret_key_and_debug_off():
         ("TMS_METRICS_TOKEN", "hunter2"),
         ("TMS_WEB_PROCESSES", "0"),
         ("TMS_WEB_THREADS", "many"),
+        ("TMS_PUBLIC_URL", "tms.example.net"),
+        ("EMAIL_URL", "mysql://u:hunter2@mail.example:25"),
+        ("EMAIL_URL", "smtp://u:hunter2@mail.example:587/?tls=True&ssl=True"),
+        ("TMS_NOTIFY_DIGEST_AFTER", "0"),
+        ("TMS_NOTIFY_RETRY_FOR", "a day"),
     ],
 )
 def test_malformed_value_stops_start_up_naming_the_variable(name, value):
@@ -106,3 +111,35 @@ def test_production_settings_have_no_demo_seeding():
 def test_a_negative_proxy_count_is_named_as_a_count():
     result = start(SECRET_KEY="k", TMS_TRUSTED_PROXIES="-1")
     assert "TMS_TRUSTED_PROXIES is malformed: expected a whole number, 0 or more" in result.stderr
+
+
+def test_email_url_sets_the_smtp_server_and_is_not_kept_itself():
+    result = start(
+        "settings.TMS_MAIL_ENABLED, settings.EMAIL_HOST, settings.EMAIL_PORT, "
+        "settings.EMAIL_HOST_USER, settings.EMAIL_USE_TLS, settings.EMAIL_USE_SSL, "
+        "hasattr(settings, 'EMAIL_URL')",
+        SECRET_KEY="k",
+        EMAIL_URL="smtp://mailer:hunter2@mail.example:587/?tls=True",
+    )
+    assert result.stdout.split() == [
+        "True",
+        "mail.example",
+        "587",
+        "mailer",
+        "True",
+        "False",
+        "False",
+    ]
+    assert start("settings.TMS_MAIL_ENABLED", SECRET_KEY="k").stdout.strip() == "False"
+
+
+def test_links_in_notices_follow_the_web_servers_address_unless_set():
+    assert start("settings.TMS_PUBLIC_URL", SECRET_KEY="k").stdout.strip() == (
+        "http://127.0.0.1:8000"
+    )
+    assert (
+        start(
+            "settings.TMS_PUBLIC_URL", SECRET_KEY="k", TMS_PUBLIC_URL="https://tms.example.net/"
+        ).stdout.strip()
+        == "https://tms.example.net"
+    )
