@@ -15,6 +15,7 @@ from collections import defaultdict
 from django.db.models import Count, Q
 
 from jobs.models import Cluster, InFlightCall, Job
+from notifications.models import Notice
 from ops.counters import (
     CALL_SECONDS,
     CALLS_IN_BUCKET,
@@ -64,6 +65,13 @@ def metrics_text() -> str:
             [("", {}, sum(value for _, value in counter_values(SIGNIN_FAILURES)))],
         ),
         (
+            "tmsdash_notices",
+            "gauge",
+            "Notices waiting for delivery (PENDING), held for a digest (HELD) and given up "
+            "(FAILED), by channel.",
+            _notices(),
+        ),
+        (
             "tmsdash_workers_alive",
             "gauge",
             f"Workers that sent a heartbeat in the last {ALIVE_SECONDS} seconds.",
@@ -75,6 +83,22 @@ def metrics_text() -> str:
         lines += [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
         lines += [_line(name + suffix, labels, value) for suffix, labels, value in samples]
     return "\n".join(lines) + "\n"
+
+
+def _notices() -> list[Sample]:
+    states = [Notice.State.PENDING, Notice.State.HELD, Notice.State.FAILED]
+    counted = {
+        (row["channel"], row["state"]): row["n"]
+        for row in Notice.objects.filter(state__in=states)
+        .order_by()
+        .values("channel", "state")
+        .annotate(n=Count("pk"))
+    }
+    return [
+        ("", {"channel": channel, "state": state}, counted.get((channel, state), 0))
+        for channel in Notice.Channel.values
+        for state in states
+    ]
 
 
 def _jobs() -> list[Sample]:

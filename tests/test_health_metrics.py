@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import uuid
 
 import pytest
 from django.urls import reverse
@@ -12,6 +13,7 @@ from model_bakery import baker
 
 from jobs.models import InFlightCall, Job
 from jobs.services import ReapReport, job_reap_stale, job_run, job_submit
+from notifications.models import Notice, WebhookEndpoint
 from ops.heartbeats import heartbeat_start
 from ops.models import WorkerHeartbeat
 from ops.receivers import count_job_end
@@ -177,3 +179,20 @@ def test_every_failed_sign_in_is_counted_even_those_the_audit_trail_leaves_out(
     for _ in range(5):
         client.post(reverse("login"), {"username": "op1", "password": "wrong"})
     assert "tmsdash_signin_failures_total 5" in scrape(client, settings)
+
+
+def test_metrics_count_the_notices_waiting_held_and_given_up(client, settings, operator):
+    endpoint = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/", secret="s" * 20)
+    states = ["PENDING", "PENDING", "HELD", "FAILED", "SENT", "DIGESTED"]
+    for state in states:
+        channel = {"channel": "webhook", "endpoint": endpoint}
+        if state in ("HELD", "DIGESTED"):
+            channel = {"channel": "email", "user": operator}
+        Notice.objects.create(event_id=uuid.uuid4(), event="job.failed", state=state, **channel)
+
+    lines = scrape(client, settings)
+
+    assert 'tmsdash_notices{channel="webhook",state="PENDING"} 2' in lines
+    assert 'tmsdash_notices{channel="webhook",state="FAILED"} 1' in lines
+    assert 'tmsdash_notices{channel="email",state="HELD"} 1' in lines
+    assert 'tmsdash_notices{channel="email",state="PENDING"} 0' in lines
