@@ -3,8 +3,9 @@
 Interfaces (views, admin, commands, tasks) import services, services import models; `audit` is
 at the bottom and imports nothing of `jobs`; `lib` imports no app; the product (`jobs`,
 `audit`) imports nothing of `legacy` or `devtools`; `ops` (workers, housekeeping, health,
-metrics) runs the product and `jobs` knows nothing of it; no app imports another app's admin
-or views.
+metrics) runs the product and `jobs` knows nothing of it; `notifications` hears of jobs' ends
+through a signal and `jobs` knows nothing of it either; no app imports another app's admin or
+views.
 """
 
 from __future__ import annotations
@@ -16,13 +17,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("jobs", "audit", "legacy", "ops", "devtools")
+APPS = ("jobs", "audit", "legacy", "ops", "devtools", "notifications")
 PACKAGES = (*APPS, "lib", "tmsdash")
 # What each package must never import.
 FORBIDDEN = {
-    "audit": ("jobs", "legacy", "ops", "devtools"),
-    "lib": ("jobs", "audit", "legacy", "devtools", "tmsdash"),
-    "jobs": ("legacy", "ops", "devtools"),
+    "audit": ("jobs", "legacy", "ops", "devtools", "notifications"),
+    "lib": ("jobs", "audit", "legacy", "devtools", "tmsdash", "notifications"),
+    "jobs": ("legacy", "ops", "devtools", "notifications"),
+    "notifications": ("legacy", "ops", "devtools"),
     "ops": ("legacy", "devtools"),
     "legacy": ("devtools",),
     "bench": ("tests",),
@@ -85,11 +87,15 @@ def test_only_audit_services_writes_the_audit_trail():
     assert not wrong
 
 
-def test_only_the_upstream_client_imports_requests():
-    wrong = {
+# The only code that posts anywhere: to clusters and to webhook endpoints, both through the
+# deadline guard.
+HTTP_CLIENTS = {"jobs/upstream.py", "notifications/webhooks.py", "lib/guarded_http.py"}
+
+
+def test_only_the_cluster_and_webhook_clients_import_requests():
+    importers = {
         name(path)
         for path in sources(*PACKAGES)
         if any(module.split(".")[0] == "requests" for module in imported(path))
-        and path != ROOT / "jobs" / "upstream.py"
     }
-    assert not wrong
+    assert importers == HTTP_CLIENTS
