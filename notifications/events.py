@@ -26,6 +26,8 @@ from notifications.tasks import deliver_notice
 Status = Job.Status
 # Event ids are derived from what they are about, so the same event always has the same id.
 EVENT_NAMESPACE = uuid.UUID("5d0c1c8e-7a53-4f3e-9b7e-2f0a0b1c6d11")
+# The permission to see every operator's jobs: without it, nobody hears of others' jobs.
+VIEW_ALL = "view_all_jobs"
 JOB_EVENTS = {
     Status.FAILED: EventName.JOB_FAILED,
     Status.UNKNOWN: EventName.JOB_UNKNOWN,
@@ -181,30 +183,42 @@ def _mail_recipients(occurrence: Occurrence) -> list[int]:
         preference.user_id: preference
         for preference in NotificationPreference.objects.filter(
             Q(user_id=occurrence.owner_id) | Q(all_jobs=True)
-        )
-        .select_related("user")
-        .prefetch_related("clusters")
+        ).prefetch_related("clusters")
     }
-    wanted = []
     own = preferences.get(occurrence.owner_id, NotificationPreference())
-    if own.own_jobs and (occurrence.failure or own.successes):
-        wanted.append(occurrence.owner_id)
-    for user_id, preference in preferences.items():
-        if user_id == occurrence.owner_id or not preference.all_jobs:
-            continue
-        if not (occurrence.failure or preference.successes):
-            continue
-        clusters = {c.pk for c in preference.clusters.all()}
-        if clusters and occurrence.cluster_id not in clusters:
-            continue
-        if preference.actions and occurrence.action not in preference.actions:
-            continue
-        if preference.user.has_perm("jobs.view_all_jobs"):
-            wanted.append(user_id)
-    if not wanted:
+    owner = own.own_jobs and (occurrence.failure or own.successes)
+    watchers = [
+        user_id
+        for user_id, preference in preferences.items()
+        if user_id != occurrence.owner_id
+        and preference.all_jobs
+        and (occurrence.failure or preference.successes)
+        and _narrowed_to(preference, occurrence)
+    ]
+    if not owner and not watchers:
         return []
-    users = get_user_model().objects.filter(pk__in=wanted, is_active=True).exclude(email="")
-    return list(users.values_list("pk", flat=True))
+    may_see_all = (
+        Q(is_superuser=True)
+        | Q(user_permissions__codename=VIEW_ALL, user_permissions__content_type__app_label="jobs")
+        | Q(
+            groups__permissions__codename=VIEW_ALL,
+            groups__permissions__content_type__app_label="jobs",
+        )
+    )
+    wanted = Q(pk__in=watchers) & may_see_all
+    if owner:
+        wanted |= Q(pk=occurrence.owner_id)
+    users = get_user_model().objects.filter(wanted, is_active=True).exclude(email="")
+    return sorted(set(users.values_list("pk", flat=True)))
+
+
+def _narrowed_to(preference: NotificationPreference, occurrence: Occurrence) -> bool:
+    """Whether the occurrence is on one of the clusters and for one of the actions the
+    preference narrows everyone's jobs to (none: all)."""
+    clusters = {cluster.pk for cluster in preference.clusters.all()}
+    if clusters and occurrence.cluster_id not in clusters:
+        return False
+    return not preference.actions or occurrence.action in preference.actions
 
 
 def _write(occurrence: Occurrence) -> list[Notice]:

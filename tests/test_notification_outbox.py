@@ -144,3 +144,34 @@ def test_everyones_failures_go_only_to_those_who_may_see_them(cluster, mail_on):
     [job] = submit(owner, cluster, "E500-1")
     run_jobs()
     assert {n.user.username for n in notices(job=job)} == {"op2", "aud"}
+
+
+def test_watchers_may_narrow_everyones_failures_to_clusters_and_actions(cluster, mail_on):
+    from django.contrib.auth.models import Permission
+    from model_bakery import baker
+
+    other_cluster = baker.make("jobs.Cluster", name="us1", base_url="http://127.0.0.1:9")
+    owner = make_user("op2", "Operators")
+    admin = make_user("root", email="root@example.test", is_superuser=True)
+    direct = make_user("direct", email="direct@example.test")
+    direct.user_permissions.add(Permission.objects.get(codename="view_all_jobs"))
+    gone = make_user("gone", "Auditors", email="gone@example.test", is_active=False)
+    silent = make_user("silent", "Auditors")
+    NotificationPreference.objects.create(user=admin, all_jobs=True, actions=[2])
+    narrowed = NotificationPreference.objects.create(user=direct, all_jobs=True)
+    narrowed.clusters.add(other_cluster)
+    for user in (gone, silent):
+        NotificationPreference.objects.create(user=user, all_jobs=True)
+
+    [on_eu1] = job_submit(user=owner, action=1, cluster=cluster, cids="E500-1", token=TOKEN)
+    [pe_enable] = job_submit(user=owner, action=2, cluster=cluster, cids="E500-2", token=TOKEN)
+    [on_us1] = job_submit(user=owner, action=1, cluster=other_cluster, cids="E500-3", token=TOKEN)
+    run_jobs()
+
+    def told(job):
+        return {n.user.username for n in notices(job=job)}
+
+    # The owner has no address; the inactive and address-less watchers get nothing.
+    assert told(on_eu1) == set()
+    assert told(pe_enable) == {"root"}
+    assert told(on_us1) == {"direct"}
