@@ -46,7 +46,7 @@ from urllib3.util import Timeout
 
 import tmsdash
 from jobs.validators import address_refused, cluster_endpoint, validate_cluster_endpoint
-from lib.guarded_http import AddressRefused, CallGuard, guarded_adapter
+from lib.guarded_http import AddressRefused, CallGuard, guarded_session
 
 logger = logging.getLogger(__name__)
 
@@ -186,10 +186,7 @@ def _post(
     }
     with CallGuard(deadline, refuse=address_refused) as guard:
         try:
-            with requests.Session() as session:
-                adapter = guarded_adapter(guard)
-                session.mount("http://", adapter)
-                session.mount("https://", adapter)
+            with guarded_session(guard) as session:
                 response = session.post(
                     url,
                     json=payload,

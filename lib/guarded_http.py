@@ -108,3 +108,12 @@ def guarded_adapter(guard: CallGuard) -> requests.adapters.HTTPAdapter:
     adapter = requests.adapters.HTTPAdapter()
     adapter.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TLSPool}
     return adapter
+
+
+def guarded_session(guard: CallGuard) -> requests.Session:
+    """A session whose every new connection, http or https, is handed to `guard`."""
+    session = requests.Session()
+    adapter = guarded_adapter(guard)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    return session

@@ -24,7 +24,7 @@ from urllib3.util import Timeout
 
 import tmsdash
 from jobs.validators import address_refused
-from lib.guarded_http import AddressRefused, CallGuard, guarded_adapter
+from lib.guarded_http import AddressRefused, CallGuard, guarded_session
 from notifications.validators import validate_webhook_url
 
 WEBHOOK_TIMEOUT_SECONDS = 10.0
@@ -71,11 +71,9 @@ def webhook_post(*, url: str, secret: str, event_id: str, payload: dict) -> Outc
     deadline = time.monotonic() + WEBHOOK_TIMEOUT_SECONDS
     with CallGuard(deadline, refuse=address_refused) as guard:
         try:
-            with requests.Session() as session:
+            with guarded_session(guard) as session:
+                # No proxy or ~/.netrc credentials from the environment.
                 session.trust_env = False
-                adapter = guarded_adapter(guard)
-                session.mount("http://", adapter)
-                session.mount("https://", adapter)
                 response = session.post(
                     url,
                     data=body,
