@@ -351,3 +351,19 @@ def test_a_receiver_that_is_down_is_told_apart_from_one_that_answers_badly(
     assert notice.last_error == "Connection failed: connection refused"
     [attempt] = notice.attempts_made.all()
     assert (attempt.ok, attempt.http_status) == (False, None)
+
+
+def test_no_proxy_or_netrc_credentials_from_the_environment_reach_a_webhook(
+    operator, cluster, endpoint, receiver, monkeypatch, tmp_path
+):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login someone password hunter2\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    monkeypatch.setenv("HTTP_PROXY", "http://127.0.0.1:1")
+    monkeypatch.setenv("NO_PROXY", "")
+    failed_job(operator, cluster)
+    deliver_all()
+    [delivery] = receiver.received()
+    assert "Authorization" not in delivery.headers
+    assert Notice.objects.get().state == State.SENT
