@@ -1,0 +1,64 @@
+"""The form of the Notifications page: it parses input; the rules live in
+notifications.preferences."""
+
+from __future__ import annotations
+
+from django import forms
+from django.db.models import Q
+
+from jobs.models import Cluster, Job
+from notifications.models import NotificationPreference
+
+
+class ClusterChoices(forms.ModelMultipleChoiceField):
+    def label_from_instance(self, obj: Cluster) -> str:
+        return obj.name if obj.is_active else f"{obj.name} (inactive)"
+
+
+class NotificationPreferenceForm(forms.Form):
+    """Every field, whoever the user: one who may not see everyone's jobs and sends
+    `all_jobs`, clusters or actions anyway is refused by the service, not ignored."""
+
+    own_jobs = forms.BooleanField(label="E-mail me when one of my jobs fails", required=False)
+    all_jobs = forms.BooleanField(label="E-mail me when anyone's job fails", required=False)
+    clusters = ClusterChoices(
+        queryset=Cluster.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None chosen: every cluster.",
+        error_messages={
+            "invalid_choice": "A cluster you chose is no longer offered (it was deactivated "
+            "or removed): choose again.",
+            "invalid_pk_value": "“%(pk)s” is not a cluster.",
+        },
+    )
+    actions = forms.TypedMultipleChoiceField(
+        choices=Job.Action.choices,
+        coerce=int,
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="None chosen: every action.",
+        error_messages={"invalid_choice": "“%(value)s” is not an action."},
+    )
+    successes = forms.BooleanField(
+        label="Also e-mail me when those jobs succeed",
+        required=False,
+        help_text="Every ended job of the kinds chosen above, not only the failed ones.",
+    )
+
+    def __init__(self, *args, preference: NotificationPreference, **kwargs) -> None:
+        chosen = list(preference.clusters.all()) if not preference._state.adding else []
+        initial = {
+            "own_jobs": preference.own_jobs,
+            "all_jobs": preference.all_jobs,
+            "successes": preference.successes,
+            "clusters": chosen,
+            "actions": preference.actions,
+        }
+        super().__init__(*args, initial=initial, **kwargs)
+        # Active clusters, and any the user chose that was deactivated since: dropped from
+        # the choices, it would leave the list empty on the next save, which means every
+        # cluster.
+        self.fields["clusters"].queryset = Cluster.objects.filter(
+            Q(is_active=True) | Q(pk__in=[cluster.pk for cluster in chosen])
+        )
