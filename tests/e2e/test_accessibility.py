@@ -13,7 +13,8 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from jobs.models import Job
+from jobs.models import Cluster, Job
+from notifications.models import Notice
 from tests.e2e import COLOURS, ROOT, fill_set_action, make_job, sign_in
 from tests.helpers import TOKEN
 
@@ -151,3 +152,30 @@ def test_not_found_page(page, operator):
     response = page.goto(f"/jobs/{uuid.uuid4()}/")
     assert response is not None and response.status == 404
     assert_accessible(page)
+
+
+def test_notifications_page_for_an_operator_and_for_an_auditor(
+    page, open_page, operator, auditor, cluster
+):
+    job = make_job(operator, cluster, Job.Status.FAILED)
+    Notice.objects.create(
+        event_id=uuid.uuid4(), event="job.failed", channel="email", user=operator, job=job
+    )
+    sign_in(page, operator, next="/accounts/notifications/")
+    expect(page.locator("#notices tr[data-notice]")).to_have_count(1)
+    expect(page.locator("#no-address")).to_be_visible()
+    assert_accessible(page)
+    page.uncheck("#id_own_jobs")
+    page.click("#save-notifications")
+    expect(page.locator(".message")).to_have_text("Saved.")
+    assert_accessible(page)
+
+    everyone = open_page()
+    sign_in(everyone, auditor, next="/accounts/notifications/")
+    everyone.check("#id_all_jobs")
+    everyone.check(f"input[name=clusters][value='{cluster.pk}']")
+    # Deactivated while the page was open: the choice is refused next to the clusters.
+    Cluster.objects.filter(pk=cluster.pk).update(is_active=False)
+    everyone.click("#save-notifications")
+    expect(everyone.locator("[data-field=clusters] .field-error")).to_be_visible()
+    assert_accessible(everyone)
