@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
+from django.urls import reverse
 
 from notifications.models import Notice
 from notifications.webhooks import Outcome
@@ -49,7 +50,7 @@ def _message(notice: Notice, held: list[Notice]) -> EmailMultiAlternatives:
         subject = notice_subject(notice.payload)
         context = {"notice": notice.payload, "subject": subject}
         name = "notice"
-    context["preferences_url"] = settings.TMS_PUBLIC_URL + "/accounts/notifications/"
+    context["preferences_url"] = settings.TMS_PUBLIC_URL + reverse("notification_preferences")
     message = EmailMultiAlternatives(
         subject=subject,
         body=render_to_string(f"notifications/email/{name}.txt", context),

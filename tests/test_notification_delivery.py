@@ -109,6 +109,8 @@ def test_an_email_notice_has_the_job_in_its_subject_and_the_event_in_its_message
     for part in (text, html):
         assert str(job.pk) in part
         assert "API returned status 500: boom" in part
+        assert f"http://127.0.0.1:8000/jobs/{job.pk}/" in part
+        assert "http://127.0.0.1:8000/accounts/notifications/" in part
         assert TOKEN not in part
     notice.refresh_from_db()
     assert notice.state == State.SENT
