@@ -32,7 +32,7 @@ from jobs.clusters import FIELDS as CLUSTER_FIELDS
 from jobs.clusters import cluster_delete, cluster_save
 from jobs.csvexport import jobs_csv_response
 from jobs.models import Cluster, FailedJob, Job, JobCustomer
-from lib.admin import LargeTableAdmin, json_block
+from lib.admin import LargeTableAdmin, history_refusal, json_block
 from lib.uuids import uuid_prefix_bounds
 
 # The codes offered by the HTTP status filter. Each is an equality on an indexed column, so the
@@ -394,7 +394,11 @@ class ClusterAdmin(admin.ModelAdmin):
             and self.has_delete_permission(request, cluster)
             and cluster.jobs.exists()
         ):
-            self.message_user(request, refusal([cluster.name]), messages.ERROR)
+            self.message_user(
+                request,
+                history_refusal([cluster.name], kind="cluster", history="jobs"),
+                messages.ERROR,
+            )
             return HttpResponseRedirect(reverse("admin:jobs_cluster_change", args=[cluster.pk]))
         return super().delete_view(request, object_id, extra_context)
 
@@ -407,18 +411,8 @@ class ClusterAdmin(admin.ModelAdmin):
             )
         )
         if in_use:
-            self.message_user(request, refusal(in_use), messages.ERROR)
+            self.message_user(
+                request, history_refusal(in_use, kind="cluster", history="jobs"), messages.ERROR
+            )
             return None
         return admin_actions.delete_selected(self, request, queryset)
-
-
-def refusal(names: list[str]) -> str:
-    """Why clusters with jobs are not deleted, and what to do instead."""
-    if len(names) == 1:
-        subject, them = f"The cluster {names[0]} has", "it"
-    else:
-        subject, them = f"The clusters {', '.join(names)} have", "them"
-    return (
-        f"{subject} jobs, which are history: nothing was deleted. "
-        f"Deactivate {them} instead (untick “Is active” and save)."
-    )

@@ -147,3 +147,16 @@ class LargeTableAdmin(ReadOnlyAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return CheapDateHierarchyChangeList
+
+
+def history_refusal(names: list[str], *, kind: str, history: str) -> str:
+    """Why rows that have history (a cluster's jobs, an endpoint's notices) are not deleted,
+    and what to do instead: `kind` names one such row ("cluster"), `history` what it has."""
+    if len(names) == 1:
+        subject, them = f"The {kind} {names[0]} has", "it"
+    else:
+        subject, them = f"The {kind}s {', '.join(names)} have", "them"
+    return (
+        f"{subject} {history}, which are history: nothing was deleted. "
+        f"Deactivate {them} instead (untick “Is active” and save)."
+    )

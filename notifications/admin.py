@@ -28,7 +28,7 @@ from django.utils.text import Truncator
 from django.views.decorators.debug import sensitive_post_parameters
 
 from audit.services import client_ip
-from lib.admin import LargeTableAdmin, json_block
+from lib.admin import LargeTableAdmin, history_refusal, json_block
 from lib.uuids import uuid_prefix_bounds
 from notifications.endpoints import UNREADABLE, endpoint_delete, endpoint_save
 from notifications.models import EventName, Notice, NoticeAttempt, WebhookEndpoint
@@ -102,18 +102,6 @@ def _notice_count(state: str) -> Coalesce:
         .values("n")
     )
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
-
-
-def refusal(names: list[str]) -> str:
-    """Why endpoints that were sent notices are not deleted, and what to do instead."""
-    if len(names) == 1:
-        subject, them = f"The webhook endpoint {names[0]} has", "it"
-    else:
-        subject, them = f"The webhook endpoints {', '.join(names)} have", "them"
-    return (
-        f"{subject} notices, which are history: nothing was deleted. "
-        f"Deactivate {them} instead (untick “Is active” and save)."
-    )
 
 
 @admin.register(WebhookEndpoint)
@@ -240,12 +228,20 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             reverse("admin:notifications_webhookendpoint_change", args=[endpoint.pk])
         )
         if endpoint.notices.exists():
-            self.message_user(request, refusal([str(endpoint)]), messages.ERROR)
+            self.message_user(
+                request,
+                history_refusal([str(endpoint)], kind="webhook endpoint", history="notices"),
+                messages.ERROR,
+            )
             return change
         try:
             return super().delete_view(request, object_id, extra_context)
         except ProtectedError:
-            self.message_user(request, refusal([str(endpoint)]), messages.ERROR)
+            self.message_user(
+                request,
+                history_refusal([str(endpoint)], kind="webhook endpoint", history="notices"),
+                messages.ERROR,
+            )
             return change
 
     @admin.action(description="Delete selected webhook endpoints", permissions=["delete"])
@@ -256,7 +252,11 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             for endpoint in queryset.filter(Exists(Notice.objects.filter(endpoint=OuterRef("pk"))))
         ]
         if in_use:
-            self.message_user(request, refusal(in_use), messages.ERROR)
+            self.message_user(
+                request,
+                history_refusal(in_use, kind="webhook endpoint", history="notices"),
+                messages.ERROR,
+            )
             return None
         try:
             # All or none, and Django's log of the deletions with them: one endpoint refused (a
@@ -264,7 +264,13 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
             with transaction.atomic():
                 return admin_actions.delete_selected(self, request, queryset)
         except ProtectedError:
-            self.message_user(request, refusal([str(e) for e in queryset]), messages.ERROR)
+            self.message_user(
+                request,
+                history_refusal(
+                    [str(e) for e in queryset], kind="webhook endpoint", history="notices"
+                ),
+                messages.ERROR,
+            )
             return None
 
 
