@@ -48,6 +48,7 @@ class AuditEntry(models.Model):
         WEBHOOK_CREATED = "webhook.created", "Webhook endpoint created"
         WEBHOOK_CHANGED = "webhook.changed", "Webhook endpoint changed"
         WEBHOOK_DELETED = "webhook.deleted", "Webhook endpoint deleted"
+        NOTICES_RESENT = "notices.resent", "Notices queued to be delivered again"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # SET_NULL is the one update the database allows: the username below keeps the record.

@@ -422,7 +422,7 @@ class NoticeAdmin(LargeTableAdmin):
         ids = list(queryset.values_list("pk", flat=True))
         left = queryset.exclude(state__in=ENDED).count()
         in_digest = queryset.filter(state__in=ENDED, digest__isnull=False).exists()
-        queued = notices_resend(notice_ids=ids, actor=request.user)
+        queued = notices_resend(notice_ids=ids, actor=request.user, ip_address=client_ip(request))
         message = f"Queued {queued} notice(s) to be delivered again."
         if in_digest:
             message += " Notices held for a digest go again in their digest."

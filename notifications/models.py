@@ -153,6 +153,9 @@ class Notice(models.Model):
             models.Index(fields=["state", "next_attempt_at"], name="notice_due_idx"),
             models.Index(fields=["user", "claimed_at"], name="notice_user_claimed_idx"),
             models.Index(fields=["job"], name="notice_job_idx"),
+            # The admin's list, newest first, whole and by state.
+            models.Index(fields=["-created_at"], name="notice_created_idx"),
+            models.Index(fields=["state", "-created_at"], name="notice_state_created_idx"),
         ]
 
     def __str__(self) -> str:

@@ -11,6 +11,8 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
+from audit.models import AuditEntry
+from audit.services import audit_record
 from notifications.models import Notice
 from notifications.tasks import deliver_notice
 
@@ -24,6 +26,7 @@ def notices_resend(
     *,
     notice_ids: Iterable[uuid.UUID | str],
     actor=None,
+    ip_address: str | None = None,
     now: datetime | None = None,
 ) -> int:
     """Queue the FAILED or DROPPED notices among `notice_ids` to be delivered again, each with
@@ -35,8 +38,8 @@ def notices_resend(
     until TMS_NOTIFY_RETRY_FOR after its creation, as before, so that one resent after that
     window gets exactly one more attempt. A notice held for a digest goes again only in its
     digest: asking for it (or for the digest) queues the digest, and the notices it holds
-    are held in it again. Not audited (the audit trail has no event for it): each resend is
-    logged with who asked.
+    are held in it again. Audited (`notices.resent`, with who asked and the notices queued)
+    in the same transaction, and logged.
     """
     now = now or timezone.now()
     ids = list(notice_ids)
@@ -61,6 +64,12 @@ def notices_resend(
         )
         for notice_id in queued:
             deliver_notice.enqueue(str(notice_id))
+        audit_record(
+            event=AuditEntry.Event.NOTICES_RESENT,
+            actor=actor,
+            ip_address=ip_address,
+            details={"notices": [str(notice_id) for notice_id in queued]},
+        )
     username = actor.get_username() if actor is not None else "-"
     logger.info(
         "%d notice(s) queued to be delivered again by %s: %s",

@@ -84,6 +84,10 @@ def change_url(endpoint: WebhookEndpoint) -> str:
     return reverse("admin:notifications_webhookendpoint_change", args=[endpoint.pk])
 
 
+def notice_url(notice: Notice) -> str:
+    return reverse("admin:notifications_notice_change", args=[notice.pk])
+
+
 def messages_of(response) -> list[str]:
     return [str(m) for m in get_messages(response.wsgi_request)]
 
@@ -701,6 +705,9 @@ def test_deliver_again_queues_failed_and_dropped_notices_keeping_their_history(
     assert Notice.objects.values().get(pk=sent.pk) == sent_before
     [record] = [r for r in caplog.records if r.name == "notifications.resend"]
     assert "by admin" in record.getMessage() and str(failed_notice.pk) in record.getMessage()
+    [entry] = entries("notices.resent")
+    assert entry.actor == admin_user
+    assert sorted(entry.details["notices"]) == sorted([str(failed_notice.pk), str(dropped.pk)])
 
 
 def test_deliver_again_twice_queues_nothing_more(endpoint, failed_notice):
@@ -762,11 +769,22 @@ def test_staff_without_permissions_cannot_see_notifications(client, page):
     assert client.get(page).status_code == 403
 
 
-@pytest.mark.parametrize("page", [ENDPOINTS, NOTICES])
-def test_auditors_cannot_see_notifications(client, page):
+def test_auditors_review_the_outbox_and_the_endpoints_but_change_nothing(
+    client, endpoint, failed_notice
+):
     client.force_login(make_auditor())
-    assert client.get(page).status_code == 403
-    assert "Webhook endpoints" not in client.get(reverse("admin:index")).text
+    assert "Webhook endpoints" in client.get(reverse("admin:index")).text
+    for page in (ENDPOINTS, NOTICES, change_url(endpoint), notice_url(failed_notice)):
+        response = client.get(page)
+        assert response.status_code == 200
+        assert SECRET not in response.text
+    assert 'name="secret"' not in client.get(change_url(endpoint)).text
+    assert client.get(ADD).status_code == 403
+    assert client.post(change_url(endpoint), form(secret=NEW_SECRET)).status_code == 403
+    before = row_counts()
+    deliver_again(client, [failed_notice])
+    assert row_counts() == before
+    assert Notice.objects.get(pk=failed_notice.pk).state == State.FAILED
 
 
 @pytest.mark.parametrize("page", [ENDPOINTS, NOTICES])
@@ -811,3 +829,14 @@ def test_the_attempts_are_shown_to_whoever_may_view_the_notice(client, failed_no
     client.force_login(staff_with("view_notice"))
     response = client.get(reverse("admin:notifications_notice_change", args=[failed_notice.pk]))
     assert "timed out after 10 s" in response.text
+
+
+def test_the_notice_list_says_more_than_when_it_stopped_counting(
+    admin_client, endpoint, monkeypatch
+):
+    from lib.pagination import CappedCountPaginator
+
+    monkeypatch.setattr(CappedCountPaginator, "cap", 3)
+    for _ in range(5):
+        make_notice(endpoint=endpoint)
+    assert "more than 3 notices" in admin_client.get(NOTICES).text
