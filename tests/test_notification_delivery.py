@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import socket
 import threading
 import uuid
 
@@ -20,6 +21,7 @@ from notifications.models import Notice, NoticeAttempt, WebhookEndpoint
 from notifications.tasks import deliver_notice
 from tests.e2e import make_job
 from tests.helpers import TOKEN, make_user, run_concurrently
+from tests.servers import LoopbackServer, answer
 
 pytestmark = pytest.mark.django_db
 
@@ -369,3 +371,44 @@ def test_no_proxy_or_netrc_credentials_from_the_environment_reach_a_webhook(
     [delivery] = receiver.received()
     assert "Authorization" not in delivery.headers
     assert Notice.objects.get().state == State.SENT
+
+
+def garbage(handler) -> None:
+    handler.wfile.write(b"NOT HTTP AT ALL\r\n\r\n")
+
+
+def closes(handler) -> None:
+    handler.close_connection = True
+    handler.connection.shutdown(socket.SHUT_RDWR)
+
+
+def huge(handler) -> None:
+    handler.send_response(200)
+    handler.send_header("Content-Length", str(50 * 1024 * 1024))
+    handler.end_headers()
+    handler.wfile.write(b"x" * 1024 * 1024)
+
+
+@pytest.mark.parametrize(
+    ("respond", "ok", "error"),
+    [
+        (garbage, False, "Connection failed: "),
+        (closes, False, "Connection failed: the endpoint closed the connection without answering"),
+        (answer(200, b"x" * 10, content_type="text/plain"), True, ""),
+        (huge, True, ""),
+        (answer(999), False, "HTTP 999"),
+    ],
+    ids=["garbage", "closed", "odd-body", "huge-body", "odd-status"],
+)
+def test_whatever_a_receiver_answers_is_recorded_as_an_attempt(
+    operator, cluster, respond, ok, error
+):
+    with LoopbackServer(respond) as server:
+        WebhookEndpoint.objects.create(url=server.url + "/hook", secret="x" * 20)
+        failed_job(operator, cluster)
+        deliver_all()
+    notice = Notice.objects.get()
+    [attempt] = notice.attempts_made.all()
+    assert attempt.ok is ok
+    assert attempt.error.startswith(error)
+    assert notice.state == (State.SENT if ok else State.PENDING)
