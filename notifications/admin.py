@@ -29,6 +29,7 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from audit.services import client_ip
 from lib.admin import LargeTableAdmin, history_refusal, json_block
+from lib.forms import ModelChoicesField
 from lib.uuids import uuid_prefix_bounds
 from notifications.endpoints import UNREADABLE, endpoint_delete, endpoint_save
 from notifications.models import EventName, Notice, NoticeAttempt, WebhookEndpoint
@@ -62,6 +63,7 @@ class WebhookEndpointForm(forms.ModelForm):
         model = WebhookEndpoint
         fields = ("name", "url", "secret", "events", "clusters", "is_active")
         widgets = {"clusters": forms.CheckboxSelectMultiple}
+        field_classes = {"clusters": ModelChoicesField}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)

@@ -7,26 +7,13 @@ from django import forms
 from django.db.models import Q
 
 from jobs.models import Cluster, Job
+from lib.forms import ModelChoicesField
 from notifications.models import NotificationPreference
 
-# The largest primary key either database stores: a larger number names no cluster, and
-# SQLite cannot even be asked about it.
-LARGEST_ID = 2**63 - 1
 
-
-class ClusterChoices(forms.ModelMultipleChoiceField):
+class ClusterChoices(ModelChoicesField):
     def label_from_instance(self, obj: Cluster) -> str:
         return obj.name if obj.is_active else f"{obj.name} (inactive)"
-
-    def _check_values(self, value):
-        for pk in value:
-            if str(pk).isdigit() and int(pk) > LARGEST_ID:
-                raise forms.ValidationError(
-                    self.error_messages["invalid_choice"],
-                    code="invalid_choice",
-                    params={"value": pk},
-                )
-        return super()._check_values(value)
 
 
 class NotificationPreferenceForm(forms.Form):

@@ -840,3 +840,11 @@ def test_the_notice_list_says_more_than_when_it_stopped_counting(
     for _ in range(5):
         make_notice(endpoint=endpoint)
     assert "more than 3 notices" in admin_client.get(NOTICES).text
+
+
+def test_a_cluster_id_too_large_for_the_database_is_a_form_error(admin_client):
+    before = row_counts()
+    response = admin_client.post(ADD, form(clusters=["99999999999999999999"]))
+    assert response.status_code == 200
+    assert "Select a valid choice" in response.context["adminform"].form.errors["clusters"][0]
+    assert row_counts() == before
