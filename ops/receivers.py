@@ -1,11 +1,14 @@
 """What the metrics count as it happens: every failed sign-in (including those the audit
 trail leaves out to stay unflooded, and those refused during a lock-out), and every job's end,
-counted in the transaction that ends it."""
+counted in the transaction that ends it. And what wakes idle workers: a task queued, a job
+ended (its call slot may let a waiting job start)."""
 
 from __future__ import annotations
 
 from django.contrib.auth.signals import user_login_failed
+from django.db.models.signals import post_save
 from django.dispatch import receiver
+from django_tasks_db.models import DBTaskResult
 
 from jobs.models import Job
 from jobs.signals import job_ended
@@ -17,6 +20,7 @@ from ops.counters import (
     SIGNIN_FAILURES,
     counter_increment,
 )
+from ops.wakeups import queue_changed
 
 # Upper bounds, in seconds, of the call-duration histogram's buckets.
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -29,8 +33,15 @@ def count_signin_failure(sender, credentials, request=None, **kwargs) -> None:
     counter_increment(SIGNIN_FAILURES)
 
 
+@receiver(post_save, sender=DBTaskResult, dispatch_uid="ops_wake_on_enqueue")
+def wake_on_enqueue(sender, instance, created, **kwargs) -> None:
+    if created:
+        queue_changed()
+
+
 @receiver(job_ended, dispatch_uid="ops_count_job_end")
 def count_job_end(sender, job, status, finished_at, reason, **kwargs) -> None:
+    queue_changed()
     cluster = job.cluster.name if job.cluster_id else ""
     counter_increment(
         JOBS_ENDED, {"status": status, "cluster": cluster, "action": job.action_label}

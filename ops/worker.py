@@ -1,4 +1,9 @@
-"""The task worker: django-tasks-db's database worker, with a heartbeat and a graceful stop.
+"""The task worker: django-tasks-db's database worker, with a heartbeat, a graceful stop, and
+no wait for a task queued while it is idle.
+
+It runs what is queued until the queue is empty, then waits for the queue to change
+(ops.wakeups: woken within milliseconds of a commit that queues a task, on any host), or for
+`interval` at the latest, and looks again.
 
 The first SIGTERM or SIGINT stops it taking tasks; the task it is running, a cluster call
 included, finishes and is recorded, then the process exits. A second signal forces it out at
@@ -19,11 +24,23 @@ from django.db import DatabaseError, connections
 from django_tasks_db.management.commands.db_worker import Worker as DatabaseWorker
 
 from ops.heartbeats import HEARTBEAT_SECONDS, heartbeat_beat, heartbeat_start, heartbeat_stop
+from ops.wakeups import QueueWatch
+
+# While the queue is locked by another worker's claim (SQLite), look again this soon.
+LOCKED_RETRY_SECONDS = 0.02
 
 logger = logging.getLogger(__name__)
 
 
 class Worker(DatabaseWorker):
+    def __init__(self, **kwargs) -> None:
+        # django-tasks-db's loop, run in its batch mode, returns once the queue is empty; it
+        # sleeps its own interval only while another worker's claim holds the queue.
+        self.idle_wait = kwargs.pop("interval")
+        self.once = kwargs.pop("batch")
+        super().__init__(interval=LOCKED_RETRY_SECONDS, batch=True, **kwargs)
+        self.watch = QueueWatch()
+
     def shutdown(self, signum: int, frame: FrameType | None) -> None:
         name = signal.strsignal(signum)
         if not self.running:
@@ -36,6 +53,7 @@ class Worker(DatabaseWorker):
             name,
         )
         self.running = False
+        self.watch.stop()
 
     def run(self) -> None:
         heartbeat_start(self.worker_id)
@@ -45,8 +63,14 @@ class Worker(DatabaseWorker):
         )
         beating.start()
         try:
-            super().run()
+            while self.running:
+                super().run()
+                if self.once:
+                    break
+                if self.running:
+                    self.watch.wait(self.idle_wait)
         finally:
+            self.watch.close()
             stop.set()
             beating.join()
             heartbeat_stop(self.worker_id)

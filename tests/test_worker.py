@@ -183,3 +183,34 @@ def test_housekeeping_ends_the_task_rows_of_a_killed_worker_and_reruns_unstarted
     # A day later the ended task rows are pruned.
     assert housekeeping_pass(now=timezone.now() + dt.timedelta(days=2)).pruned >= 2
     assert not DBTaskResult.objects.filter(status="FAILED").exists()
+
+
+def test_an_idle_worker_takes_a_new_job_at_once_not_at_its_next_look(
+    operator, cluster, fake_cluster
+):
+    # It looks at the queue on its own only every 30 s: each job below reaches the cluster
+    # within seconds only because queueing it wakes the worker.
+    process = worker("--interval", "30")
+    try:
+        wait_until(lambda: WorkerHeartbeat.objects.exists())
+        for n in range(3):
+            [job] = job_submit(user=operator, action=1, cluster=cluster, cids=f"W{n}", token=TOKEN)
+            wait_until(lambda job=job: fake_cluster.count(str(job.pk)) == 1, timeout=5)
+            wait_until(lambda job=job: Job.objects.get(pk=job.pk).status == "SUCCESS")
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+
+
+def test_an_idle_worker_stops_at_once_on_sigterm_however_long_its_wait():
+    process = worker("--interval", "30")
+    try:
+        wait_until(lambda: WorkerHeartbeat.objects.exists())
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=3)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    assert not WorkerHeartbeat.objects.exists()

@@ -22,8 +22,11 @@ class Command(BaseCommand):
         parser.add_argument(
             "--interval",
             type=seconds(maximum=60),
-            default=0.5,
-            help="Seconds between looks at an empty queue (default: %(default)s).",
+            default=1.0,
+            help=(
+                "Longest wait between looks at an empty queue (default: %(default)s); a task "
+                "queued meanwhile wakes the worker at once."
+            ),
         )
         parser.add_argument("--batch", action="store_true", help="Run what is queued, then exit.")
 
