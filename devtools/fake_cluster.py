@@ -32,6 +32,7 @@ import logging
 import math
 import socket
 import threading
+import time
 from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -95,6 +96,7 @@ class FakeCluster:
         self.max_in_flight = 0
         self._redirect_to = redirect_to
         self._counts: Counter[str] = Counter()
+        self._arrivals: dict[str, float] = {}
         self._lock = threading.Lock()
         # Set by stop(): ends every delay early, so that stopping never waits for them.
         self.stopping = threading.Event()
@@ -151,6 +153,12 @@ class FakeCluster:
     def record(self, job_id: str) -> None:
         with self._lock:
             self._counts[job_id] += 1
+            self._arrivals.setdefault(job_id, time.monotonic())
+
+    def arrival(self, job_id: str) -> float | None:
+        """When (time.monotonic(), in this process) the first request for this job arrived."""
+        with self._lock:
+            return self._arrivals.get(job_id)
 
     def concurrency(self) -> dict[str, int]:
         with self._lock:

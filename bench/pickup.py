@@ -1,0 +1,130 @@
+"""Measures pickup: from a submit to the cluster receiving its call, with idle workers.
+
+Run on SQLite (a scratch file is made afresh):
+    .venv/bin/python bench/pickup.py
+Run on PostgreSQL (a scratch database whose name contains "bench"; it is migrated and emptied):
+    createdb -h 127.0.0.1 -U postgres tms_bench_pickup
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/tms_bench_pickup \
+        .venv/bin/python bench/pickup.py
+
+Starts WORKERS real `manage.py run_worker` processes (default interval) and the fake cluster
+in this process, then submits ROUNDS one-customer jobs one at a time, each after the last one
+reached the cluster and a pause (so that the workers are idle), and times submit-to-cluster:
+the job_submit call (the click's database work) and the wait for an idle worker to take it.
+Then measures the CPU the idle workers use in IDLE_SECONDS.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SCRATCH = Path(tempfile.gettempdir()) / "tmsdash-bench-pickup.sqlite3"
+if not os.environ.get("DATABASE_URL"):
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{SCRATCH}{suffix}").unlink(missing_ok=True)
+    os.environ["DATABASE_URL"] = f"sqlite:///{SCRATCH}"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tmsdash.settings")
+os.environ.setdefault("DEBUG", "true")
+os.environ.setdefault("TMS_DEVTOOLS", "true")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth.models import Group, User  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from devtools.fake_cluster import FakeCluster  # noqa: E402
+from jobs.models import Cluster, Job  # noqa: E402
+from jobs.services import job_submit  # noqa: E402
+from ops.models import WorkerHeartbeat  # noqa: E402
+
+WORKERS = 4
+ROUNDS = 60
+IDLE_SECONDS = 10
+TOKEN = "bench-token"  # noqa: S105 (a scratch database)
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def wait_for(condition, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            sys.exit("timed out")
+        time.sleep(0.001)
+
+
+def percentile(values: list[float], share: float) -> float:
+    return sorted(values)[min(len(values) - 1, int(len(values) * share))]
+
+
+def main() -> None:
+    if "bench" not in str(connection.settings_dict["NAME"]):
+        sys.exit("Refusing to run: the database's name must contain 'bench' (it is emptied).")
+    call_command("migrate", verbosity=0)
+    Job.objects.all().delete()
+    WorkerHeartbeat.objects.all().delete()
+    user, _ = User.objects.get_or_create(username="bench-operator")
+    user.groups.add(Group.objects.get(name="Operators"))
+    print(f"engine: {connection.vendor}, {WORKERS} idle workers")
+    with FakeCluster() as fake:
+        cluster, _ = Cluster.objects.update_or_create(
+            name="bench", defaults={"base_url": fake.url, "max_concurrent_calls": WORKERS}
+        )
+        workers = [
+            subprocess.Popen(
+                [sys.executable, "manage.py", "run_worker"],
+                cwd=ROOT,
+                env=os.environ,
+                stdout=subprocess.DEVNULL,
+            )
+            for _ in range(WORKERS)
+        ]
+        try:
+            wait_for(lambda: WorkerHeartbeat.objects.count() == WORKERS)
+            time.sleep(2)
+            submits, pickups = [], []
+            for n in range(ROUNDS):
+                time.sleep(random.uniform(0.2, 0.4))  # noqa: S311 (spacing, not security)
+                started = time.monotonic()
+                [job] = job_submit(user=user, action=1, cluster=cluster, cids=f"P{n}", token=TOKEN)
+                submitted = time.monotonic()
+                wait_for(lambda job=job: fake.arrival(str(job.pk)) is not None)
+                submits.append(submitted - started)
+                pickups.append(fake.arrival(str(job.pk)) - started)
+            for name, values in (("submit (job_submit)", submits), ("submit to cluster", pickups)):
+                print(
+                    f"{name:20}: p50 {statistics.median(values) * 1000:6.1f} ms, "
+                    f"p95 {percentile(values, 0.95) * 1000:6.1f} ms"
+                )
+            before = [cpu_seconds(w.pid) for w in workers]
+            time.sleep(IDLE_SECONDS)
+            used = sum(cpu_seconds(w.pid) for w in workers) - sum(before)
+            print(
+                f"idle workers' CPU: {used / IDLE_SECONDS / WORKERS * 100:.2f}% of a core each "
+                f"({used:.2f} s in {IDLE_SECONDS} s for {WORKERS})"
+            )
+        finally:
+            for worker in workers:
+                worker.terminate()
+            for worker in workers:
+                worker.wait(60)
+
+
+if __name__ == "__main__":
+    main()
