@@ -1,14 +1,17 @@
-"""Waking an idle worker when the queue may have changed, instead of at its next look.
+"""Waking idle workers when the queue may have changed, instead of at their next look.
 
 On PostgreSQL, every commit that queues a task (or ends a job, which may free a cluster's call
 slot for a waiting one) sends a NOTIFY on one channel (`queue_changed`, delivered by the
-database at commit, never for a rolled-back transaction), and each idle worker LISTENs on it:
-every host is woken, since the database is what they share. SQLite serves one host: there an
-idle worker reads the database's `data_version`, which changes whenever another connection
-commits, every few milliseconds; each read costs microseconds and no table is touched.
+database at commit, never for a rolled-back transaction), and each worker process LISTENs on
+it: every host is woken, since the database is what they share. SQLite serves one host: there
+a worker process reads the database's `data_version`, which changes whenever another
+connection commits, every SQLITE_POLL_SECONDS; each read costs microseconds and touches no
+table.
 
-Either way a worker still looks at the queue after `timeout` at the latest, so that a task
-whose `run_after` has come, or a notification lost with a dropped connection, waits no longer.
+One watcher thread per process does this for all of the process's worker threads, which wait
+on it (`QueueWatch.wait`). A worker still looks at the queue after its interval at the latest,
+so that a task whose `run_after` has come, or a notification lost with a dropped connection,
+waits no longer.
 """
 
 from __future__ import annotations
@@ -16,18 +19,20 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
-import time
+import threading
 
 import psycopg
-from django.db import DatabaseError, connection
+from django.db import connection
 
 logger = logging.getLogger(__name__)
 
 CHANNEL = "tmsdash_queue"
-# How often an idle worker on SQLite reads data_version.
+# How often the watcher reads data_version on SQLite.
 SQLITE_POLL_SECONDS = 0.01
-# The longest a wait goes without seeing whether the worker is stopping.
+# The longest the watcher goes without seeing whether it should stop.
 STOP_CHECK_SECONDS = 0.25
+# After losing its connection, the watcher tries again this much later.
+RECONNECT_SECONDS = 1.0
 
 
 def queue_changed() -> None:
@@ -39,65 +44,77 @@ def queue_changed() -> None:
 
 
 class QueueWatch:
-    """Waits until the queue may have changed, or `timeout` passed, or `stop()` was called
-    (from a signal handler: the wait ends within STOP_CHECK_SECONDS)."""
+    """Counts the changes to the queue that a watcher thread sees; worker threads wait for
+    the count to move past what they saw before they last looked at the queue, so that a
+    change made while they were looking is never missed."""
 
     def __init__(self) -> None:
-        self.stopping = False
         self._vendor = connection.vendor
         self._settings = connection.settings_dict
-        self._conn: sqlite3.Connection | psycopg.Connection | None = None
-        self._version: int | None = None
+        self._changed = threading.Condition()
+        self._generation = 0
+        self._stopping = threading.Event()
+        self._thread = threading.Thread(target=self._watch, name="queue-watch", daemon=True)
 
-    def wait(self, timeout: float) -> None:
-        # psycopg waits without end for a timeout of 0.
-        timeout = max(timeout, SQLITE_POLL_SECONDS)
-        try:
-            if self._vendor == "postgresql":
-                self._wait_notified(timeout)
-            else:
-                self._wait_committed(timeout)
-        except (sqlite3.Error, psycopg.Error, DatabaseError) as exc:
-            # Reconnect at the next wait; this one waits out its time.
-            logger.warning("queue watch lost its connection (%s); polling", type(exc).__name__)
-            self.close()
-            time.sleep(timeout)
-
-    def _wait_committed(self, timeout: float) -> None:
-        if self._conn is None:
-            self._conn = sqlite3.connect(self._settings["NAME"], timeout=5, isolation_level=None)
-            self._version = self._data_version()
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and not self.stopping:
-            version = self._data_version()
-            if version != self._version:
-                self._version = version
-                return
-            time.sleep(SQLITE_POLL_SECONDS)
-
-    def _data_version(self) -> int:
-        return self._conn.execute("PRAGMA data_version").fetchone()[0]
-
-    def _wait_notified(self, timeout: float) -> None:
-        if self._conn is None:
-            self._conn = psycopg.connect(_conninfo(self._settings), autocommit=True)
-            self._conn.execute(f"LISTEN {CHANNEL}")
-        deadline = time.monotonic() + timeout
-        while (left := deadline - time.monotonic()) > 0 and not self.stopping:
-            # One notification is enough: the worker then runs whatever is queued.
-            for _notify in self._conn.notifies(
-                timeout=max(min(left, STOP_CHECK_SECONDS), SQLITE_POLL_SECONDS), stop_after=1
-            ):
-                return
+    def start(self) -> None:
+        self._thread.start()
 
     def stop(self) -> None:
-        self.stopping = True
+        """End every wait at once, and the watcher soon (safe from a signal handler)."""
+        self._stopping.set()
+        with self._changed:
+            self._changed.notify_all()
 
-    def close(self) -> None:
-        if self._conn is not None:
-            with contextlib.suppress(Exception):
-                self._conn.close()
-        self._conn = None
+    def join(self) -> None:
+        self._thread.join()
+
+    def generation(self) -> int:
+        with self._changed:
+            return self._generation
+
+    def wait(self, timeout: float, seen: int) -> None:
+        """Wait until the queue changed after `seen` (a `generation()`), `timeout` passed, or
+        the watch was stopped."""
+        with self._changed:
+            self._changed.wait_for(
+                lambda: self._generation != seen or self._stopping.is_set(), timeout
+            )
+
+    def _bump(self) -> None:
+        with self._changed:
+            self._generation += 1
+            self._changed.notify_all()
+
+    def _watch(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                if self._vendor == "postgresql":
+                    self._listen()
+                else:
+                    self._poll()
+            except (sqlite3.Error, psycopg.Error) as exc:
+                logger.warning("queue watch lost its connection (%s)", type(exc).__name__)
+            # Whatever was missed meanwhile, the workers look once more.
+            self._bump()
+            self._stopping.wait(RECONNECT_SECONDS)
+
+    def _poll(self) -> None:
+        with contextlib.closing(
+            sqlite3.connect(self._settings["NAME"], timeout=5, isolation_level=None)
+        ) as conn:
+            seen = conn.execute("PRAGMA data_version").fetchone()[0]
+            while not self._stopping.wait(SQLITE_POLL_SECONDS):
+                version = conn.execute("PRAGMA data_version").fetchone()[0]
+                if version != seen:
+                    seen = version
+                    self._bump()
+
+    def _listen(self) -> None:
+        with psycopg.connect(_conninfo(self._settings), autocommit=True) as conn:
+            conn.execute(f"LISTEN {CHANNEL}")
+            while not self._stopping.is_set():
+                for _notify in conn.notifies(timeout=STOP_CHECK_SECONDS):
+                    self._bump()
 
 
 def _conninfo(settings: dict) -> str:

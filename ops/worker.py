@@ -1,15 +1,18 @@
-"""The task worker: django-tasks-db's database worker, with a heartbeat, a graceful stop, and
-no wait for a task queued while it is idle.
+"""The task worker: django-tasks-db's database worker, run `concurrency` times in threads of
+one process, with a heartbeat, a graceful stop, and no wait for a task queued while idle.
 
-It runs what is queued until the queue is empty, then waits for the queue to change
-(ops.wakeups: woken within milliseconds of a commit that queues a task, on any host), or for
-`interval` at the latest, and looks again.
+Each thread runs what is queued until the queue is empty (one task, one cluster call, at a
+time), then waits for the queue to change (ops.wakeups: woken within milliseconds of a commit
+that queues a task, on any host) or for `interval` at the latest, and looks again. The threads
+share the process's worker id and its heartbeat: housekeeping takes the tasks of a process
+that went silent for lost, whichever thread ran them. A call waits on the network, not the
+CPU, so threads cost little: a few MB each instead of a process each.
 
-The first SIGTERM or SIGINT stops it taking tasks; the task it is running, a cluster call
-included, finishes and is recorded, then the process exits. A second signal forces it out at
-once: the call's job is then left started, and the reaper ends it as UNKNOWN, which is the truth.
-(django-tasks-db's own handler exits at once when idle, which can come between claiming a task
-row and running it; this one never does, and exits at its next turn instead.)
+The first SIGTERM or SIGINT stops every thread taking tasks; the tasks they are running,
+cluster calls included, finish and are recorded, then the process exits. A second signal forces
+it out at once: the calls' jobs are then left started, and the reaper ends them as UNKNOWN,
+which is the truth. A thread that fails stops the others the same way, and the process exits
+with an error for its process manager to restart it.
 """
 
 from __future__ import annotations
@@ -21,38 +24,112 @@ import threading
 from types import FrameType
 
 from django.db import DatabaseError, connections
+from django.utils import timezone
+from django_tasks_db.compat import (
+    DEFAULT_TASK_BACKEND_ALIAS,
+    DEFAULT_TASK_QUEUE_NAME,
+    TaskResultStatus,
+)
 from django_tasks_db.management.commands.db_worker import Worker as DatabaseWorker
+from django_tasks_db.models import DBTaskResult
 
 from ops.heartbeats import HEARTBEAT_SECONDS, heartbeat_beat, heartbeat_start, heartbeat_stop
 from ops.wakeups import QueueWatch
 
-# While the queue is locked by another worker's claim (SQLite), look again this soon.
-LOCKED_RETRY_SECONDS = 0.02
-
 logger = logging.getLogger(__name__)
 
+# While the queue is locked by another worker's claim (SQLite), look again this soon.
+LOCKED_RETRY_SECONDS = 0.02
+FORCED = "ops.worker.ForcedStop"
 
-class Worker(DatabaseWorker):
-    def __init__(self, **kwargs) -> None:
-        # django-tasks-db's loop, run in its batch mode, returns once the queue is empty; it
-        # sleeps its own interval only while another worker's claim holds the queue.
-        self.idle_wait = kwargs.pop("interval")
-        self.once = kwargs.pop("batch")
-        super().__init__(interval=LOCKED_RETRY_SECONDS, batch=True, **kwargs)
+
+class _Loop(DatabaseWorker):
+    """One thread's loop: django-tasks-db's, run in its batch mode, returns once the queue is
+    empty (it sleeps its own interval only while another claim holds the queue); then it waits
+    on the process's queue watch."""
+
+    def __init__(self, *, worker_id: str, watch: QueueWatch, idle_wait: float, once: bool):
+        super().__init__(
+            queue_names=[DEFAULT_TASK_QUEUE_NAME],
+            interval=LOCKED_RETRY_SECONDS,
+            batch=True,
+            backend_name=DEFAULT_TASK_BACKEND_ALIAS,
+            startup_delay=False,
+            max_tasks=None,
+            worker_id=worker_id,
+            excluded_queue_names=[],
+        )
+        self.watch = watch
+        self.idle_wait = idle_wait
+        self.once = once
+        self.in_hand: DBTaskResult | None = None
+
+    def run_task(self, db_task_result: DBTaskResult) -> None:
+        self.in_hand = db_task_result
+        try:
+            super().run_task(db_task_result)
+        finally:
+            self.in_hand = None
+
+    def run(self) -> None:
+        while self.running:
+            seen = self.watch.generation()
+            super().run()
+            if self.once:
+                return
+            if self.running:
+                self.watch.wait(self.idle_wait, seen)
+
+
+class Worker:
+    def __init__(
+        self, *, worker_id: str, concurrency: int, interval: float, batch: bool = False
+    ) -> None:
+        self.worker_id = worker_id
         self.watch = QueueWatch()
+        self.loops = [
+            _Loop(worker_id=worker_id, watch=self.watch, idle_wait=interval, once=batch)
+            for _ in range(concurrency)
+        ]
+        self.failed = False
+
+    @property
+    def running(self) -> bool:
+        return any(loop.running for loop in self.loops)
+
+    def configure_signals(self) -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+            signal.signal(signum, self.shutdown)
 
     def shutdown(self, signum: int, frame: FrameType | None) -> None:
         name = signal.strsignal(signum)
         if not self.running:
             logger.warning("worker %s: %s again, stopping at once", self.worker_id, name)
-            self.reset_signals()
+            for stopped in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+                signal.signal(stopped, signal.SIG_DFL)
+            self._abandon_tasks_in_hand()
             sys.exit(1)
         logger.warning(
-            "worker %s: %s, finishing the task in hand, then stopping (send it again to force)",
+            "worker %s: %s, finishing the tasks in hand, then stopping (send it again to force)",
             self.worker_id,
             name,
         )
-        self.running = False
+        self.stop()
+
+    def _abandon_tasks_in_hand(self) -> None:
+        """End the task rows of the calls cut off by a forced stop (their jobs stay started,
+        for the reaper to end as UNKNOWN): nothing else would, once this process is gone."""
+        in_hand = [loop.in_hand.pk for loop in self.loops if loop.in_hand is not None]
+        DBTaskResult.objects.filter(pk__in=in_hand, status=TaskResultStatus.RUNNING).update(
+            status=TaskResultStatus.FAILED,
+            finished_at=timezone.now(),
+            exception_class_path=FORCED,
+            traceback="The worker was forced to stop while running this task.",
+        )
+
+    def stop(self) -> None:
+        for loop in self.loops:
+            loop.running = False
         self.watch.stop()
 
     def run(self) -> None:
@@ -62,19 +139,35 @@ class Worker(DatabaseWorker):
             target=_beat_until, args=(self.worker_id, stop), name="heartbeat", daemon=True
         )
         beating.start()
+        self.watch.start()
+        threads = [
+            threading.Thread(target=self._run_loop, args=(loop,), name=f"worker-{n}", daemon=True)
+            for n, loop in enumerate(self.loops, start=1)
+        ]
         try:
-            while self.running:
-                super().run()
-                if self.once:
-                    break
-                if self.running:
-                    self.watch.wait(self.idle_wait)
+            for thread in threads:
+                thread.start()
+            for thread in threads:
+                thread.join()
         finally:
-            self.watch.close()
+            self.stop()
+            self.watch.join()
             stop.set()
             beating.join()
             heartbeat_stop(self.worker_id)
         logger.info("worker %s stopped", self.worker_id)
+        if self.failed:
+            sys.exit(1)
+
+    def _run_loop(self, loop: _Loop) -> None:
+        try:
+            loop.run()
+        except BaseException:
+            logger.exception("worker %s: a worker thread failed; stopping", self.worker_id)
+            self.failed = True
+            self.stop()
+        finally:
+            connections.close_all()
 
 
 def _beat_until(worker_id: str, stop: threading.Event) -> None:

@@ -44,14 +44,24 @@ def database_url() -> str:
 
 
 def worker(*args: str) -> subprocess.Popen:
-    """A real `manage.py run_worker` process on the tests' database, polling every 50 ms."""
+    """A real `manage.py run_worker` process on the tests' database, one call at a time
+    unless `args` say otherwise, looking at the queue on its own every 50 ms."""
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
         "DJANGO_SETTINGS_MODULE": "tmsdash.settings",
     }
     return subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker", "--interval", "0.05", *args],
+        [
+            sys.executable,
+            "manage.py",
+            "run_worker",
+            "--interval",
+            "0.05",
+            "--concurrency",
+            "1",
+            *args,
+        ],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

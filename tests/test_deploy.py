@@ -39,5 +39,5 @@ def test_units_for_the_web_server_the_workers_and_housekeeping():
     assert [unit.name for unit in UNITS] == [
         "tmsdash-housekeeping.service",
         "tmsdash-web.service",
-        "tmsdash-worker@.service",
+        "tmsdash-worker.service",
     ]

@@ -18,7 +18,7 @@ from ops.models import WorkerHeartbeat
 from tests.helpers import TOKEN, answers, database_url, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
-WORKERS = 2
+CONCURRENCY = 2
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
@@ -67,8 +67,8 @@ def dashboard():
             "run_dashboard",
             "--addrport",
             f"127.0.0.1:{web}",
-            "--workers",
-            str(WORKERS),
+            "--concurrency",
+            str(CONCURRENCY),
             "--fake-cluster-port",
             str(fake),
         ],
@@ -84,7 +84,7 @@ def dashboard():
     try:
         wait_until(lambda: answers(login), timeout=60)
         wait_until(lambda: answers(f"http://127.0.0.1:{fake}/_counts"), timeout=60)
-        wait_until(lambda: WorkerHeartbeat.objects.count() == WORKERS, timeout=60)
+        wait_until(lambda: WorkerHeartbeat.objects.count() == 1, timeout=60)
         yield process, login, children_of(process.pid)
     finally:
         if process.poll() is None:
@@ -98,7 +98,10 @@ def test_serves_with_gunicorn_workers_housekeeping_and_the_fake_cluster(dashboar
     commands = list(children.values())
     assert any("gunicorn" in command for command in commands)
     assert not any("runserver" in command for command in commands)
-    assert sum(command.endswith("run_worker ") for command in commands) == WORKERS
+    assert (
+        sum(command.endswith(f"run_worker --concurrency {CONCURRENCY} ") for command in commands)
+        == 1
+    )
     assert sum(command.endswith("housekeeping ") for command in commands) == 1
 
 

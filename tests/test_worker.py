@@ -214,3 +214,24 @@ def test_an_idle_worker_stops_at_once_on_sigterm_however_long_its_wait():
             process.kill()
     assert process.returncode == 0, output
     assert not WorkerHeartbeat.objects.exists()
+
+
+def test_one_worker_process_makes_its_concurrency_of_calls_at_once(operator, cluster, fake_cluster):
+    cluster.timeout_seconds = 30
+    cluster.max_concurrent_calls = 8
+    cluster.save()
+    fake_cluster.reset_concurrency()
+    jobs = [
+        job_submit(user=operator, action=1, cluster=cluster, cids=f"SLOW-c{n}", token=TOKEN)[0]
+        for n in range(8)
+    ]
+    process = worker("--concurrency", "8")
+    try:
+        wait_until(lambda: fake_cluster.concurrency()["max_in_flight"] == 8, timeout=30)
+        wait_until(lambda: Job.objects.filter(status="SUCCESS").count() == 8, timeout=60)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    assert process.returncode == 0, output
+    assert all(fake_cluster.count(str(job.pk)) == 1 for job in jobs)
+    assert WorkerHeartbeat.objects.count() == 0

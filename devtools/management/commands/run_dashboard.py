@@ -24,29 +24,35 @@ def _stop_with_parent() -> None:
 class Command(BaseCommand):
     help = (
         "Runs the whole dashboard on one machine, the same processes as production: the web "
-        "server (gunicorn), TMS_WORKER_CONCURRENCY workers (run_worker), housekeeping, and the "
+        "server (gunicorn), the worker (run_worker, TMS_WORKER_CONCURRENCY calls at once), "
+        "housekeeping, and the "
         "fake cluster. One Ctrl-C or SIGTERM stops it gracefully: the web server finishes its "
-        "requests, the workers finish their calls in flight, then the fake cluster stops. A "
+        "requests, the worker finishes its calls in flight, then the fake cluster stops. A "
         "second Ctrl-C forces everything to stop at once. In production, run these under a "
         "process manager instead (see deploy/ and the README)."
     )
 
     def add_arguments(self, parser) -> None:
         parser.add_argument("--addrport", default=settings.TMS_WEB_BIND)
-        parser.add_argument("--workers", type=positive_int, default=None)
+        parser.add_argument(
+            "--concurrency",
+            type=positive_int,
+            default=None,
+            help="Cluster calls the worker makes at once (default: TMS_WORKER_CONCURRENCY).",
+        )
         parser.add_argument("--fake-cluster-port", type=port, default=9100)
 
-    def handle(self, *, addrport, workers, fake_cluster_port, **options) -> None:
-        workers = workers or settings.TMS_WORKER_CONCURRENCY
+    def handle(self, *, addrport, concurrency, fake_cluster_port, **options) -> None:
+        concurrency = concurrency or settings.TMS_WORKER_CONCURRENCY
         manage = [sys.executable, "manage.py"]
         gunicorn = [sys.executable, "-m", "gunicorn", "--config", "python:tmsdash.gunicorn"]
         stages = [
             {
                 "web": [*gunicorn, "--bind", addrport],
-                **{f"worker {n}": [*manage, "run_worker"] for n in range(1, workers + 1)},
+                "worker": [*manage, "run_worker", "--concurrency", str(concurrency)],
                 "housekeeping": [*manage, "housekeeping"],
             },
-            # Stopped last: the workers' calls in flight go to it.
+            # Stopped last: the worker's calls in flight go to it.
             {"fake cluster": [*manage, "fake_cluster", "--port", str(fake_cluster_port)]},
         ]
         presses = []
@@ -69,7 +75,8 @@ class Command(BaseCommand):
             for stage in stages
         ]
         self.stdout.write(
-            f"tmsdash on http://{addrport}/ with {workers} worker(s) and the fake cluster on "
+            f"tmsdash on http://{addrport}/ with a worker making up to {concurrency} calls at "
+            f"once and the fake cluster on "
             f"port {fake_cluster_port}. Ctrl-C stops everything."
         )
         failed = None
@@ -86,7 +93,7 @@ class Command(BaseCommand):
 
     def stop(self, running: list[dict[str, subprocess.Popen]], presses: list, wake) -> None:
         self.stdout.write(
-            "Stopping: the web server finishes its requests and the workers their calls in "
+            "Stopping: the web server finishes its requests and the worker its calls in "
             "flight. Ctrl-C again to force."
         )
         forced = False
