@@ -7,11 +7,11 @@ Run on PostgreSQL (a scratch database whose name contains "bench"; it is migrate
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tms_bench_pickup \
         .venv/bin/python bench/pickup.py
 
-Starts WORKERS real `manage.py run_worker` processes (default interval) and the fake cluster
-in this process, then submits ROUNDS one-customer jobs one at a time, each after the last one
-reached the cluster and a pause (so that the workers are idle), and times submit-to-cluster:
-the job_submit call (the click's database work) and the wait for an idle worker to take it.
-Then measures the CPU the idle workers use in IDLE_SECONDS.
+Starts a real `manage.py run_worker` process (default interval, CONCURRENCY threads) and the
+fake cluster in this process, then submits ROUNDS one-customer jobs one at a time, each after
+the last one reached the cluster and a pause (so that the worker is idle), and times
+submit-to-cluster: the job_submit call (the click's database work) and the wait for the idle
+worker to take it. Then measures the CPU the idle worker uses in IDLE_SECONDS.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from jobs.models import Cluster, Job  # noqa: E402
 from jobs.services import job_submit  # noqa: E402
 from ops.models import WorkerHeartbeat  # noqa: E402
 
-WORKERS = 4
+CONCURRENCY = 4
 ROUNDS = 60
 IDLE_SECONDS = 10
 TOKEN = "bench-token"  # noqa: S105 (a scratch database)
@@ -81,22 +81,20 @@ def main() -> None:
     WorkerHeartbeat.objects.all().delete()
     user, _ = User.objects.get_or_create(username="bench-operator")
     user.groups.add(Group.objects.get(name="Operators"))
-    print(f"engine: {connection.vendor}, {WORKERS} idle workers")
+    print(f"engine: {connection.vendor}, an idle worker of {CONCURRENCY} threads")
     with FakeCluster() as fake:
         cluster, _ = Cluster.objects.update_or_create(
-            name="bench", defaults={"base_url": fake.url, "max_concurrent_calls": WORKERS}
+            name="bench", defaults={"base_url": fake.url, "max_concurrent_calls": CONCURRENCY}
         )
-        workers = [
-            subprocess.Popen(
-                [sys.executable, "manage.py", "run_worker"],
-                cwd=ROOT,
-                env=os.environ,
-                stdout=subprocess.DEVNULL,
-            )
-            for _ in range(WORKERS)
-        ]
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "run_worker", "--concurrency", str(CONCURRENCY)],
+            cwd=ROOT,
+            # As in production: DEBUG off (it keeps every query in memory).
+            env={**os.environ, "DEBUG": "false", "SECRET_KEY": "bench-only"},
+            stdout=subprocess.DEVNULL,
+        )
         try:
-            wait_for(lambda: WorkerHeartbeat.objects.count() == WORKERS)
+            wait_for(lambda: WorkerHeartbeat.objects.count() == 1)
             time.sleep(2)
             submits, pickups = [], []
             for n in range(ROUNDS):
@@ -112,18 +110,16 @@ def main() -> None:
                     f"{name:20}: p50 {statistics.median(values) * 1000:6.1f} ms, "
                     f"p95 {percentile(values, 0.95) * 1000:6.1f} ms"
                 )
-            before = [cpu_seconds(w.pid) for w in workers]
+            before = cpu_seconds(worker.pid)
             time.sleep(IDLE_SECONDS)
-            used = sum(cpu_seconds(w.pid) for w in workers) - sum(before)
+            used = cpu_seconds(worker.pid) - before
             print(
-                f"idle workers' CPU: {used / IDLE_SECONDS / WORKERS * 100:.2f}% of a core each "
-                f"({used:.2f} s in {IDLE_SECONDS} s for {WORKERS})"
+                f"idle worker's CPU: {used / IDLE_SECONDS * 100:.2f}% of a core "
+                f"({used:.2f} s in {IDLE_SECONDS} s)"
             )
         finally:
-            for worker in workers:
-                worker.terminate()
-            for worker in workers:
-                worker.wait(60)
+            worker.terminate()
+            worker.wait(60)
 
 
 if __name__ == "__main__":

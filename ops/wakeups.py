@@ -28,7 +28,7 @@ logger = logging.getLogger(__name__)
 
 CHANNEL = "tmsdash_queue"
 # How often the watcher reads data_version on SQLite.
-SQLITE_POLL_SECONDS = 0.01
+SQLITE_POLL_SECONDS = 0.02
 # The longest the watcher goes without seeing whether it should stop.
 STOP_CHECK_SECONDS = 0.25
 # After losing its connection, the watcher tries again this much later.

@@ -22,7 +22,7 @@ class Command(BaseCommand):
         parser.add_argument(
             "--interval",
             type=seconds(maximum=60),
-            default=1.0,
+            default=5.0,
             help=(
                 "Longest wait between looks at an empty queue (default: %(default)s); a task "
                 "queued meanwhile wakes the worker at once."

@@ -1,0 +1,124 @@
+"""Measures draining the queue: JOBS one-customer jobs against a cluster answering in 200 ms, by
+one worker process making 4, then 32, calls at once; and that process's memory.
+
+Run on SQLite (a scratch file is made afresh):
+    .venv/bin/python bench/drain.py
+Run on PostgreSQL (a scratch database whose name contains "bench"; it is migrated and emptied):
+    createdb -h 127.0.0.1 -U postgres tms_bench_drain
+    DATABASE_URL=postgres://postgres@127.0.0.1:5432/tms_bench_drain .venv/bin/python bench/drain.py
+
+For each concurrency C: the jobs are queued first (the cluster's max_concurrent_calls is C),
+then a real `manage.py run_worker --concurrency C` starts, and the time is from its start to
+the last job's end, against the floor of JOBS x 0.2 s / C. The worker's resident memory is
+read from /proc while it is busiest.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+SCRATCH = Path(tempfile.gettempdir()) / "tmsdash-bench-drain.sqlite3"
+if not os.environ.get("DATABASE_URL"):
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{SCRATCH}{suffix}").unlink(missing_ok=True)
+    os.environ["DATABASE_URL"] = f"sqlite:///{SCRATCH}"
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tmsdash.settings")
+os.environ.setdefault("DEBUG", "true")
+os.environ.setdefault("TMS_DEVTOOLS", "true")
+os.environ.setdefault("LOG_LEVEL", "WARNING")
+
+import django  # noqa: E402
+
+django.setup()
+
+from django.contrib.auth.models import Group, User  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection  # noqa: E402
+
+from devtools.fake_cluster import FakeCluster  # noqa: E402
+from jobs.models import Cluster, Job  # noqa: E402
+from jobs.services import job_submit  # noqa: E402
+
+JOBS = int(os.environ.get("BENCH_JOBS", "1000"))
+ANSWER_SECONDS = 0.2
+TOKEN = "bench-token"  # noqa: S105 (a scratch database)
+
+
+def resident_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def drain(user: User, fake: FakeCluster, concurrency: int) -> None:
+    cluster, _ = Cluster.objects.update_or_create(
+        name="bench",
+        defaults={
+            "base_url": fake.url,
+            "max_concurrent_calls": concurrency,
+            "timeout_seconds": 30,
+        },
+    )
+    Job.objects.filter(status="IN_PROGRESS").update(status="SUCCESS")
+    for n in range(JOBS):
+        job_submit(user=user, action=1, cluster=cluster, cids=f"D{concurrency}-{n}", token=TOKEN)
+    fake.reset_concurrency()
+    peak = [0.0]
+    started = time.monotonic()
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "run_worker", "--concurrency", str(concurrency)],
+        cwd=ROOT,
+        # As in production: DEBUG off (it keeps every query in memory).
+        env={**os.environ, "DEBUG": "false", "SECRET_KEY": "bench-only"},
+        stdout=subprocess.DEVNULL,
+    )
+    done = threading.Event()
+
+    def watch_memory() -> None:
+        while not done.wait(0.2):
+            peak[0] = max(peak[0], resident_mb(worker.pid))
+
+    watcher = threading.Thread(target=watch_memory, daemon=True)
+    watcher.start()
+    try:
+        while Job.objects.filter(status="IN_PROGRESS").exists():
+            time.sleep(0.05)
+        elapsed = time.monotonic() - started
+    finally:
+        done.set()
+        worker.terminate()
+        worker.wait(60)
+    floor = JOBS * ANSWER_SECONDS / concurrency
+    failed = Job.objects.filter(cluster=cluster).exclude(status="SUCCESS").count()
+    print(
+        f"{JOBS} jobs, {concurrency:>2} calls at once: {elapsed:6.1f} s "
+        f"({elapsed / floor:.2f}x the floor of {floor:.2f} s), "
+        f"most in flight {fake.concurrency()['max_in_flight']}, "
+        f"worker RSS at most {peak[0]:.0f} MB, not SUCCESS: {failed}"
+    )
+
+
+def main() -> None:
+    if "bench" not in str(connection.settings_dict["NAME"]):
+        sys.exit("Refusing to run: the database's name must contain 'bench' (it is emptied).")
+    call_command("migrate", verbosity=0)
+    Job.objects.all().delete()
+    user, _ = User.objects.get_or_create(username="bench-operator")
+    user.groups.add(Group.objects.get(name="Operators"))
+    print(f"engine: {connection.vendor}")
+    with FakeCluster(answer_seconds=ANSWER_SECONDS) as fake:
+        for concurrency in (4, 32):
+            drain(user, fake, concurrency)
+
+
+if __name__ == "__main__":
+    main()
