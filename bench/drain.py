@@ -18,26 +18,13 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-SCRATCH = Path(tempfile.gettempdir()) / "tmsdash-bench-drain.sqlite3"
-if not os.environ.get("DATABASE_URL"):
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{SCRATCH}{suffix}").unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = f"sqlite:///{SCRATCH}"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tmsdash.settings")
-os.environ.setdefault("DEBUG", "true")
-os.environ.setdefault("TMS_DEVTOOLS", "true")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+from scratch import ROOT, scratch_django
 
-import django  # noqa: E402
-
-django.setup()
+scratch_django("drain", TMS_DEVTOOLS="true")
 
 from django.contrib.auth.models import Group, User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
@@ -78,7 +65,7 @@ def drain(user: User, fake: FakeCluster, concurrency: int) -> None:
         [sys.executable, "manage.py", "run_worker", "--concurrency", str(concurrency)],
         cwd=ROOT,
         # As in production: DEBUG off (it keeps every query in memory).
-        env={**os.environ, "DEBUG": "false", "SECRET_KEY": "bench-only"},
+        env={**os.environ, "DEBUG": "false"},
         stdout=subprocess.DEVNULL,
     )
     done = threading.Event()

@@ -17,29 +17,16 @@ Run on PostgreSQL (a scratch database whose name contains "bench"; it is migrate
 
 from __future__ import annotations
 
-import os
 import socket
 import sys
-import tempfile
 import threading
 import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-SCRATCH = Path(tempfile.gettempdir()) / "tmsdash-bench-notices.sqlite3"
-if not os.environ.get("DATABASE_URL"):
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{SCRATCH}{suffix}").unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = f"sqlite:///{SCRATCH}"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tmsdash.settings")
-os.environ.setdefault("DEBUG", "true")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+from scratch import scratch_django
 
-import django  # noqa: E402
-
-django.setup()
+scratch_django("notices")
 
 from aiosmtpd.controller import Controller  # noqa: E402
 from django.conf import settings  # noqa: E402

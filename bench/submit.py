@@ -13,27 +13,14 @@ Tasks are enqueued into the database as in production but not run (no worker).
 
 from __future__ import annotations
 
-import os
 import statistics
 import sys
-import tempfile
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-SCRATCH = Path(tempfile.gettempdir()) / "tmsdash-bench-submit.sqlite3"
-if not os.environ.get("DATABASE_URL"):
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{SCRATCH}{suffix}").unlink(missing_ok=True)
-    os.environ["DATABASE_URL"] = f"sqlite:///{SCRATCH}"
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tmsdash.settings")
-os.environ.setdefault("DEBUG", "true")
-os.environ.setdefault("LOG_LEVEL", "WARNING")
+from scratch import scratch_django
 
-import django  # noqa: E402
-
-django.setup()
+scratch_django("submit")
 
 from django.contrib.auth.models import Group, User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
