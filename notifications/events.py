@@ -1,11 +1,17 @@
 """The notices a job's end gives, written in the transaction that ends it.
 
 One event per ended job (`job.failed`, `job.unknown`, `job.expired`, `job.succeeded`), or, for
-the parts of a batch, one `batch.ended` when its last part ends. Each event goes to every
+the parts of a batch, one `batch.ended` once its last part ended. Each event goes to every
 recipient that asked for it: active webhook endpoints whose events and clusters match, and, when
 e-mail is configured, users whose preferences ask for it and who may see the job. One `Notice`
 per event and recipient, each with a task queued to deliver it, all committed with the job's
 end or not at all: a process that dies afterwards loses nothing.
+
+A batch part's end queues, in its transaction, a task that looks at the whole batch once that
+transaction committed (`notices_record_batch_end`): the task of the last part to end sees every
+part ended, whatever order parts ending at once commit in, and no lock is taken where a job
+ends. Two such tasks seeing the batch ended write its notices once: the event id is the
+batch's, unique per recipient.
 """
 
 from __future__ import annotations
@@ -16,12 +22,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db.models import Q
+from django.db import transaction
+from django.db.models import F, Q
 from django.urls import reverse
 
 from jobs.models import Job
 from notifications.models import EventName, Notice, NotificationPreference, WebhookEndpoint
-from notifications.tasks import deliver_notice
+from notifications.tasks import deliver_notice, record_batch_end
 
 Status = Job.Status
 # Event ids are derived from what they are about, so the same event always has the same id.
@@ -56,10 +63,32 @@ def event_id_for(event: str, subject: uuid.UUID) -> uuid.UUID:
 
 def notices_record_job_end(*, job_id: uuid.UUID, status: str, reason: str | None) -> list[Notice]:
     """Write the notices of a job that just ended; call it inside the transaction that ended
-    it. A cancelled job gives none (its operator or an admin ended it), but a batch's last part
-    to end, cancelled or not, gives the batch's."""
-    job = (
-        Job.objects.select_related("cluster", "user")
+    it. A cancelled job gives none (its operator or an admin ended it). A batch's part queues
+    the look at its batch instead (see the module's docstring)."""
+    job = _ended_job(Job.objects.filter(pk=job_id))
+    if job.batch_id:
+        record_batch_end.enqueue(str(job.batch_id))
+        return []
+    occurrence = _job_ended(job, reason)
+    return _write(occurrence) if occurrence else []
+
+
+def notices_record_batch_end(*, batch_id: uuid.UUID) -> list[Notice]:
+    """Write the notices of a batch whose parts have all ended; nothing while one has not,
+    and nothing new when they were written already."""
+    with transaction.atomic():
+        last = _ended_job(
+            Job.objects.filter(batch_id=batch_id).order_by(
+                F("finished_at").desc(nulls_last=True), "-pk"
+            )
+        )
+        occurrence = _batch_ended(last)
+        return _write(occurrence) if occurrence else []
+
+
+def _ended_job(jobs) -> Job:
+    return (
+        jobs.select_related("cluster", "user")
         .only(
             "user__username",
             "cluster__name",
@@ -72,10 +101,8 @@ def notices_record_job_end(*, job_id: uuid.UUID, status: str, reason: str | None
             "customer_count",
             "finished_at",
         )
-        .get(pk=job_id)
+        .first()
     )
-    occurrence = _batch_ended(job) if job.batch_id else _job_ended(job, reason)
-    return _write(occurrence) if occurrence else []
 
 
 def _job_ended(job: Job, reason: str | None) -> Occurrence | None:
@@ -112,12 +139,8 @@ def _job_ended(job: Job, reason: str | None) -> Occurrence | None:
 
 
 def _batch_ended(job: Job) -> Occurrence | None:
-    """The batch's one event, when `job` was its last part to end; None before that, and when
-    every part was cancelled."""
-    # Parts ending at once take turns here (a row lock on PostgreSQL; SQLite has one writer at
-    # a time): the last of them to end sees every other part ended, and none is missed.
-    first = Job.objects.select_for_update().filter(batch_id=job.batch_id, batch_seq=1)
-    list(first.values_list("pk", flat=True))
+    """The batch's one event, when every part of `job`'s batch has ended; None before that,
+    and when every part was cancelled."""
     parts = Job.objects.filter(batch_id=job.batch_id)
     statuses = Counter(parts.values_list("status", flat=True))
     if statuses[Status.IN_PROGRESS] or set(statuses) == {Status.CANCELLED}:

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import pytest
 from django.db import transaction
+from django_tasks_db.models import DBTaskResult
 
 from jobs.models import Job
 from jobs.services import job_cancel, job_reap_stale, job_submit
+from jobs.tasks import run_job
 from notifications.models import Notice, NotificationPreference, WebhookEndpoint
+from notifications.tasks import record_batch_end
 from tests.helpers import TOKEN, make_user
 
 pytestmark = pytest.mark.django_db
@@ -30,13 +33,11 @@ def submit(user, cluster, cids):
 
 
 def run_jobs():
-    """Run the queued jobs, not the notices they queue (those are delivered elsewhere)."""
-    from django_tasks_db.models import DBTaskResult
-
-    from jobs.tasks import run_job
-
-    for result in DBTaskResult.objects.ready().filter(task_path=run_job.module_path):
-        result.task.call(*result.args_kwargs["args"])
+    """Run the queued jobs, then the looks at their batches they queue; not the deliveries of
+    the notices (those are tested elsewhere)."""
+    for task in (run_job, record_batch_end):
+        for result in DBTaskResult.objects.ready().filter(task_path=task.module_path):
+            result.task.call(*result.args_kwargs["args"])
 
 
 def notices(**filters):
@@ -175,3 +176,14 @@ def test_watchers_may_narrow_everyones_failures_to_clusters_and_actions(cluster,
     assert told(on_eu1) == set()
     assert told(pe_enable) == {"root"}
     assert told(on_us1) == {"direct"}
+
+
+def test_a_batch_whose_last_part_was_cancelled_still_gives_its_notice(operator, cluster, endpoint):
+    cluster.max_cids_per_request = 1
+    cluster.save()
+    first, second = submit(operator, cluster, "E500-1 OK-2")
+    run_job.call(str(first.pk))
+    job_cancel(job_ids=[second.pk], user=operator)
+    run_jobs()
+    [notice] = notices()
+    assert notice.payload["parts"] == {"FAILED": 1, "CANCELLED": 1}
