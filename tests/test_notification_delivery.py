@@ -404,3 +404,31 @@ def test_whatever_a_receiver_answers_is_recorded_as_an_attempt(
     assert attempt.ok is ok
     assert attempt.error.startswith(error)
     assert notice.state == (State.SENT if ok else State.PENDING)
+
+
+def test_a_notice_whose_user_lost_their_address_is_dropped_unsent(cluster, mail):
+    owner = make_user("op2", "Operators", email="op2@example.test")
+    failed_job(owner, cluster)
+    owner.email = ""
+    owner.save()
+    deliver_all()
+    assert mail.messages == []
+    notice = Notice.objects.get()
+    assert (notice.state, notice.last_error) == (
+        State.DROPPED,
+        "The user is inactive or has no e-mail address.",
+    )
+
+
+def test_an_endpoint_whose_secret_can_no_longer_be_read_is_not_posted_to(
+    operator, cluster, endpoint, receiver, settings
+):
+    from cryptography.fernet import Fernet
+
+    failed_job(operator, cluster)
+    settings.TMS_TOKEN_KEY = Fernet.generate_key().decode()
+    deliver_all()
+    assert receiver.received() == []
+    notice = Notice.objects.get()
+    assert notice.state == State.DROPPED
+    assert notice.last_error.startswith("The endpoint's secret cannot be read")
