@@ -22,7 +22,14 @@ from tests.helpers import free_port
 class _Inbox:
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        self.refused: set[str] = set()
         self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options) -> str:
+        if address in self.refused:
+            return "550 No such user here"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope) -> str:
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -51,6 +58,12 @@ class SmtpServer:
     def clear(self) -> None:
         with self._inbox.lock:
             self._inbox.messages.clear()
+            self._inbox.refused.clear()
+
+    def refuse(self, address: str) -> None:
+        """Answer 550 to this recipient from now on."""
+        with self._inbox.lock:
+            self._inbox.refused.add(address)
 
     def __enter__(self) -> SmtpServer:
         self._controller.start()

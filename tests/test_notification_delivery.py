@@ -432,3 +432,14 @@ def test_an_endpoint_whose_secret_can_no_longer_be_read_is_not_posted_to(
     notice = Notice.objects.get()
     assert notice.state == State.DROPPED
     assert notice.last_error.startswith("The endpoint's secret cannot be read")
+
+
+def test_a_recipient_the_mail_server_refuses_fails_at_once_without_retries(cluster, mail):
+    owner = make_user("op2", "Operators", email="gone@example.test")
+    failed_job(owner, cluster)
+    mail.refuse("gone@example.test")
+    deliver_all()
+    notice = Notice.objects.get()
+    assert (notice.state, notice.attempts) == (State.FAILED, 1)
+    assert notice.last_error == "The mail server refused the recipient's address"
+    assert mail.messages == []
