@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import json
 import logging
 import re
 import uuid
@@ -24,7 +25,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -253,6 +254,33 @@ def _chunks(cids: list[str], cluster: Cluster) -> list[list[str]]:
     return list(batched(cids, cluster.max_cids_per_request))
 
 
+def _insert_cids(model, cids: list[str], **same) -> None:
+    """Insert one row of `model` per customer ID, in the IDs' order, each with the columns
+    `same` (foreign keys by id) alike: one statement, the IDs sent as one JSON array that the
+    database expands (SQLite's json_each, PostgreSQL's json_array_elements_text).
+
+    A 100,000-customer submit inserts 200,000 rows; as model instances through bulk_create
+    they cost about 25 s of CPU under a profiler, nearly all of it building the instances
+    and their SQL, and held the write transaction (on SQLite, every other writer) that long.
+    A unique constraint broken here raises IntegrityError, as bulk_create would.
+    """
+    fields = [model._meta.get_field(name) for name in same]
+    columns = ", ".join(connection.ops.quote_name(field.column) for field in fields)
+    values = [field.get_db_prep_value(same[field.name], connection) for field in fields]
+    placeholders = ", ".join(["%s"] * len(values))
+    if connection.vendor == "postgresql":
+        ids = "json_array_elements_text(%s::json) WITH ORDINALITY AS ids(value, key)"
+    else:
+        ids = "json_each(%s) AS ids"
+    # Only names from the models and placeholders are formatted in; every value is a parameter.
+    sql = (
+        f"INSERT INTO {connection.ops.quote_name(model._meta.db_table)} ({columns}, cid) "  # noqa: S608
+        f"SELECT {placeholders}, ids.value FROM {ids} ORDER BY ids.key"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*values, json.dumps(cids)])
+
+
 def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
     """Record one job per part, each part being (its customers, the job it retries or None),
     sharing a batch id when there are several, and queue their tasks."""
@@ -296,14 +324,9 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
         ciphertext = token_encrypt(token)
         JobToken.objects.bulk_create([JobToken(job=job, ciphertext=ciphertext) for job in jobs])
         for job, (chunk, _retry_of) in zip(jobs, parts, strict=True):
-            JobCustomer.objects.bulk_create(
-                [JobCustomer(job=job, cid=cid) for cid in chunk], batch_size=CHUNK
-            )
+            _insert_cids(JobCustomer, chunk, job=job.pk)
             # The conflict guard: unique (cluster, cid) among jobs in progress.
-            InFlightCustomer.objects.bulk_create(
-                [InFlightCustomer(cluster=cluster, cid=cid, job=job) for cid in chunk],
-                batch_size=CHUNK,
-            )
+            _insert_cids(InFlightCustomer, chunk, cluster=cluster.pk, job=job.pk)
         for job in jobs:
             audit_record(
                 event=Event.SET_ACTION_REQUESTED,

@@ -126,6 +126,29 @@ def test_submit_records_one_job_with_customers_token_guard_audit_and_task(operat
     assert task.args_kwargs == {"args": [str(job.pk)], "kwargs": {}}
 
 
+@pytest.mark.parametrize("count", [1, 12, 1200])
+def test_customers_are_recorded_in_the_order_typed(operator, cluster, count):
+    cluster.max_cids_per_request = 5000
+    cluster.save()
+    # Neither sorted nor reverse-sorted, as text or as numbers.
+    cids = [f"{(n * 7919) % 10007}" for n in range(count)]
+    [job] = submit(operator, cluster, cids)
+    assert list(job.customers.order_by("pk").values_list("cid", flat=True)) == cids
+    assert (
+        list(InFlightCustomer.objects.filter(job=job).order_by("pk").values_list("cid", flat=True))
+        == cids
+    )
+    assert job.request_payload["cids"] == cids
+
+
+def test_customer_ids_any_pattern_allows_are_recorded_as_typed(operator, cluster, settings):
+    settings.TMS_CID_PATTERN = r"[^,\s]{1,64}"
+    cids = ['quo"te', "back\\slash", "ünïcödé-客户", "semi;colon'--", "[1]", "{}"]
+    [job] = submit(operator, cluster, cids)
+    assert list(job.customers.order_by("pk").values_list("cid", flat=True)) == cids
+    assert set(InFlightCustomer.objects.values_list("cid", flat=True)) == set(cids)
+
+
 def test_tasks_are_enqueued_in_the_submits_transaction_and_roll_back_with_it(operator, cluster):
     cluster.max_cids_per_request = 1
     cluster.save()
