@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import IntegrityError, connection, transaction
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 from django_tasks_db.compat import TaskResultStatus
@@ -460,8 +460,14 @@ def _record(*, user, action, cluster, parts, token, idempotency_key, ip_address)
     """`_create` the parts, or replay the jobs the same key made; conflicts raised."""
     cid_list = [cid for cids, _retry_of in parts for cid in cids]
     digest = _digest(action, cluster, cid_list)
-    for _attempt in range(3):
-        if idempotency_key and (jobs := _replay(user, idempotency_key, digest)) is not None:
+    for attempt in range(3):
+        # A key used before makes the insert fail on the unique (user, idempotency_key): the
+        # replay is looked for then, not before every submit.
+        if (
+            attempt
+            and idempotency_key
+            and (jobs := _replay(user, idempotency_key, digest)) is not None
+        ):
             return Submitted(jobs, replayed=True)
         try:
             created = _create(
@@ -636,11 +642,17 @@ def _end(
     error_message: str = "",
     response_summary: str = "",
     outcomes: Sequence[upstream.CustomerResult] = (),
+    customers: Sequence[tuple[int, str]] = (),
+    job: Job | None = None,
     actor=None,
     ip_address: str | None = None,
 ) -> bool:
     """Move an IN_PROGRESS job matching `condition` to `status`, with its audit entry by
     `actor`: None, the system (a worker or the reaper), unless a user did it.
+
+    `outcomes` are recorded on the job's `customers` (their (pk, cid) rows). `job`, when the
+    caller has it, is the job as it read it with its cluster (what the job_ended receivers use:
+    the cluster's name, the action, started_at); otherwise it is read here.
 
     Releases the job's customers and deletes its token in the same transaction. Returns
     False, changing nothing, when the job is no longer IN_PROGRESS or no longer matches.
@@ -658,20 +670,21 @@ def _end(
         if not ended:
             return False
         if outcomes:
-            _record_outcomes(job_id, outcomes)
+            _record_outcomes(outcomes, customers)
         JobToken.objects.filter(job_id=job_id).delete()
         InFlightCustomer.objects.filter(job_id=job_id).delete()
         released, _ = InFlightCall.objects.filter(job_id=job_id).delete()
-        job = (
-            Job.objects.select_related("cluster")
-            .only(
-                "cluster__name",
-                "action",
-                "legacy_action_name",
-                "started_at",
+        if job is None:
+            job = (
+                Job.objects.select_related("cluster")
+                .only(
+                    "cluster__name",
+                    "action",
+                    "legacy_action_name",
+                    "started_at",
+                )
+                .get(pk=job_id)
             )
-            .get(pk=job_id)
-        )
         audit_record(
             event=event,
             actor=actor,
@@ -679,10 +692,14 @@ def _end(
             ip_address=ip_address,
             details=details,
         )
-        if released:
-            _wake_next_waiting(job.cluster_id, now)
+        woke = bool(released) and _wake_next_waiting(job.cluster_id, now)
         job_ended.send(
-            sender=Job, job=job, status=status, finished_at=now, reason=details.get("reason")
+            sender=Job,
+            job=job,
+            status=status,
+            finished_at=now,
+            reason=details.get("reason"),
+            woke_waiting=woke,
         )
     logger.info(
         "job %s ended %s: %s",
@@ -694,18 +711,23 @@ def _end(
     return True
 
 
-def _record_outcomes(job_id: uuid.UUID, outcomes: Sequence[upstream.CustomerResult]) -> None:
+def _record_outcomes(
+    outcomes: Sequence[upstream.CustomerResult], customers: Sequence[tuple[int, str]]
+) -> None:
+    """Record each customer's outcome on the job's `customers`, its (pk, cid) rows."""
     by_cid = {result.cid: result for result in outcomes}
     # Results for customers the job does not hold are ignored.
     rows = [
-        row
-        for row in JobCustomer.objects.filter(job_id=job_id).iterator(chunk_size=CHUNK)
-        if row.cid in by_cid
+        JobCustomer(
+            pk=pk,
+            outcome=(
+                JobCustomer.Outcome.SUCCESS if by_cid[cid].success else JobCustomer.Outcome.FAILED
+            ),
+            message=by_cid[cid].message[:MAX_ERROR_LENGTH],
+        )
+        for pk, cid in customers
+        if cid in by_cid
     ]
-    for row in rows:
-        result = by_cid[row.cid]
-        row.outcome = JobCustomer.Outcome.SUCCESS if result.success else JobCustomer.Outcome.FAILED
-        row.message = result.message[:MAX_ERROR_LENGTH]
     JobCustomer.objects.bulk_update(rows, ["outcome", "message"], batch_size=CHUNK)
 
 
@@ -715,9 +737,12 @@ class Claim(enum.Enum):
     NOT_RUNNABLE = "already started or ended"
 
 
-def _claim(job_id: uuid.UUID, started: datetime) -> Claim:
+def _claim(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
     """Start the job if it is not started and its cluster has a free call slot, in one
-    transaction; when every slot is taken, put it back in the queue to try again shortly."""
+    transaction; when every slot is taken, put it back in the queue to try again shortly.
+
+    Returns, with the claim, the job once started: as submitted, with its cluster and its
+    token's `ciphertext` (None when the token is gone), read in one query."""
     with transaction.atomic():
         # On PostgreSQL this locks the job's row until the transaction ends, so one delivery
         # of a task at a time gets past it.
@@ -730,10 +755,20 @@ def _claim(job_id: uuid.UUID, started: datetime) -> Claim:
                 job_id,
                 extra={"job_id": str(job_id)},
             )
-            return Claim.NOT_RUNNABLE
-        cluster_id = Job.objects.filter(pk=job_id).values_list("cluster_id", flat=True).get()
-        if cluster_id is None or _take_call_slot(job_id, cluster_id, started):
-            return Claim.STARTED
+            return Claim.NOT_RUNNABLE, None
+        job = (
+            Job.objects.select_related("cluster")
+            .annotate(
+                ciphertext=Subquery(
+                    JobToken.objects.filter(job_id=OuterRef("pk")).values("ciphertext")
+                )
+            )
+            .get(pk=job_id)
+        )
+        if job.cluster_id is None or _take_call_slot(
+            job_id, job.cluster_id, job.cluster.max_concurrent_calls, started
+        ):
+            return Claim.STARTED, job
         # Every slot is taken: undo the claim, which nobody has seen, and wait, to be woken
         # when a call to the cluster ends (or to look again after WAIT_RECHECK anyway).
         [task_id] = _enqueue([job_id], run_after=started + WAIT_RECHECK)
@@ -741,22 +776,22 @@ def _claim(job_id: uuid.UUID, started: datetime) -> Claim:
             started_at=None, waiting_since=started, waiting_task_id=task_id
         )
     logger.info("job %s waiting for its cluster", job_id, extra={"job_id": str(job_id)})
-    return Claim.WAITING
+    return Claim.WAITING, None
 
 
-def _take_call_slot(job_id: uuid.UUID, cluster_id: int, now: datetime) -> bool:
-    """Take a free slot of the cluster's `max_concurrent_calls`; False when none is free.
+def _take_call_slot(job_id: uuid.UUID, cluster_id: int, limit: int, now: datetime) -> bool:
+    """Take a free slot of the cluster's `limit` (its `max_concurrent_calls`); False when none
+    is free.
 
     Two workers may both see a slot free; the unique (cluster, slot) lets one have it, and the
     other tries the next. When every slot that looked free was taken meanwhile, it looks
     again: a slot released in the meantime is not missed.
     """
-    limit = Cluster.objects.filter(pk=cluster_id).values_list("max_concurrent_calls", flat=True)
     for _ in range(SLOT_ROUNDS):
         taken = set(
             InFlightCall.objects.filter(cluster_id=cluster_id).values_list("slot", flat=True)
         )
-        free = [slot for slot in range(limit.get()) if slot not in taken]
+        free = [slot for slot in range(limit) if slot not in taken]
         if not free:
             return False
         for slot in free:
@@ -771,10 +806,10 @@ def _take_call_slot(job_id: uuid.UUID, cluster_id: int, now: datetime) -> bool:
     return False
 
 
-def _wake_next_waiting(cluster_id: int, now: datetime) -> None:
+def _wake_next_waiting(cluster_id: int, now: datetime) -> bool:
     """A call to the cluster ended: bring forward the task of its oldest waiting job not
-    already woken, so that a worker tries it next. Taking the task id off the job is the
-    compare-and-set that keeps two ending calls from waking the same job."""
+    already woken, so that a worker tries it next; True when it woke one. Taking the task id
+    off the job is the compare-and-set that keeps two ending calls from waking the same job."""
     waiting = (
         Job.objects.filter(cluster_id=cluster_id, status=Status.IN_PROGRESS)
         .filter(waiting_since__isnull=False, waiting_task_id__isnull=False)
@@ -787,7 +822,8 @@ def _wake_next_waiting(cluster_id: int, now: datetime) -> None:
         if DBTaskResult.objects.filter(pk=task_id, status=TaskResultStatus.READY).update(
             run_after=now
         ):
-            return
+            return True
+    return False
 
 
 # Error reports hide every local of this call and of what it calls: the token is one.
@@ -800,14 +836,14 @@ def job_run(*, job_id: uuid.UUID) -> bool:
     `max_concurrent_calls` calls in flight, and the job was put back in the queue.
     """
     started = timezone.now()
-    claim = _claim(job_id, started)
+    claim, job = _claim(job_id, started)
     if claim is not Claim.STARTED:
         return False
-    job = Job.objects.get(pk=job_id)
     logger.info("job %s started on %s", job_id, job.cluster_url, extra={"job_id": str(job_id)})
-    ciphertext = JobToken.objects.filter(job_id=job_id).values_list("ciphertext", flat=True)
     try:
-        token = token_decrypt(ciphertext.get())
+        if job.ciphertext is None:
+            raise JobToken.DoesNotExist
+        token = token_decrypt(job.ciphertext)
     except (JobToken.DoesNotExist, InvalidToken):
         _end(
             job_id,
@@ -816,10 +852,12 @@ def job_run(*, job_id: uuid.UUID) -> bool:
             event=Event.JOB_FAILED,
             error_message=KEY_CHANGED_MESSAGE,
             details={"reason": "token_unreadable"},
+            job=job,
         )
         return True
 
-    cids = list(job.customers.order_by("pk").values_list("cid", flat=True))
+    customers = list(job.customers.order_by("pk").values_list("pk", "cid"))
+    cids = [cid for _, cid in customers]
     # No transaction is open here: the claim is committed, and the result is recorded in a
     # new short transaction below.
     result = upstream.call_set_action(
@@ -850,6 +888,8 @@ def job_run(*, job_id: uuid.UUID) -> bool:
         error_message=result.error_message,
         response_summary=result.summary,
         outcomes=result.customer_results,
+        customers=customers,
+        job=job,
     )
     if not recorded:
         # The reaper ended the job while the call was out; its state stands, and the late
