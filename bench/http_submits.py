@@ -1,190 +1,205 @@
-r"""HTTP submits on the production server: the web form (form, review, confirm) against the
-JSON API (one request), 16 concurrent clients, 10 new customers a submit, in one run.
+r"""HTTP submits on the production server, 16 concurrent signed-in clients, 10 new customers a
+submit, against an authenticated request that does next to nothing, in one run.
 
-    .venv/bin/python bench/http_submits.py [--clients 16] [--submits 20]
+    .venv/bin/python bench/http_submits.py [--clients 16] [--submits 25] [--clicks 60]
+    createdb -h 127.0.0.1 -U postgres tms_bench_http
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tms_bench_http \
         .venv/bin/python bench/http_submits.py
 
-SQLite: a scratch file made afresh. PostgreSQL: a scratch database whose name contains "bench"
-(created with createdb; it is migrated and emptied of jobs). gunicorn runs as `make run` starts
-it (tmsdash/gunicorn.py, TMS_WEB_PROCESSES x TMS_WEB_THREADS); jobs are queued, not run.
+gunicorn runs as `make run` starts it (tmsdash/gunicorn.py, DEBUG off), and so does a worker
+(`run_worker`, TMS_WORKER_CONCURRENCY calls at once), which runs the jobs as they are queued
+against a cluster address that refuses connections, so that its writes (claim, end, audit)
+compete with the submits' as in production. Measured, each with all clients at once:
+
+- the reference: `GET /api/v1/clusters` with a bearer token (authentication, one small
+  query, a few hundred bytes of JSON);
+- API submits: `POST /api/v1/set-actions`, one request;
+- web form submits: the form, its review and the confirmation (3 requests; the confirmation
+  alone is timed too).
+
+Then one client alone clicks Confirm --clicks times and follows the redirect to the job page:
+click to job page. Errors are any other answer, and any "database is locked" in the server's
+or the worker's output.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
-import os
-import re
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-from pathlib import Path
 
 import requests
+from scratch import ROOT, scratch_django
+from webserver import (
+    CLUSTER_TOKEN,
+    SERVER_ENV,
+    bench_cluster,
+    confirm_fields,
+    gunicorn,
+    hidden,
+    operators,
+    signed_in,
+)
 
-ROOT = Path(__file__).resolve().parent.parent
-SCRATCH = Path(tempfile.gettempdir()) / "tmsdash-bench-http.sqlite3"
-PASSWORD = "bench-Pass-4-http-submits"  # noqa: S105 (a scratch database)
-CLUSTER_TOKEN = "bench-cluster-token"  # noqa: S105
-PORT = 8765
-
-
-def setup_database(clients: int) -> list[tuple[str, str]]:
-    """Migrate, empty the jobs, make the users and their API tokens."""
-    sys.path.insert(0, str(ROOT))
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "tmsdash.settings")
-    import django
-
-    django.setup()
-    from django.contrib.auth.models import Group, User
-    from django.core.management import call_command
-
-    from api.tokens import token_create
-    from jobs.models import Cluster, InFlightCustomer, Job
-
-    call_command("migrate", verbosity=0)
-    InFlightCustomer.objects.all().delete()
-    Job.objects.all().delete()
-    Cluster.objects.get_or_create(
-        name="bench", defaults={"base_url": "http://127.0.0.1:9/", "max_cids_per_request": 500}
-    )
-    users = []
-    for n in range(clients):
-        user, _ = User.objects.get_or_create(username=f"bench{n}")
-        user.set_password(PASSWORD)
-        user.save()
-        user.groups.add(Group.objects.get(name="Operators"))
-        users.append((user.username, token_create(user=user, name="bench").secret))
-    return users
+scratch_django("http", **SERVER_ENV)
 
 
-def hidden(page: requests.Response, name: str) -> str:
-    return re.search(rf'name="{name}" value="([^"]*)"', page.text)[1]
-
-
-def form_client(base: str, username: str, label: str, submits: int, times: list, errors: list):
-    session = requests.Session()
-    login = session.get(f"{base}/accounts/login/")
-    session.post(
-        f"{base}/accounts/login/",
-        data={
-            "csrfmiddlewaretoken": hidden(login, "csrfmiddlewaretoken"),
-            "username": username,
-            "password": PASSWORD,
-        },
-    )
-    cluster = re.search(r'<option value="(\d+)">bench</option>', session.get(f"{base}/").text)[1]
-    for i in range(submits):
-        started = time.perf_counter()
-        page = session.get(f"{base}/")
-        review = session.post(
-            f"{base}/",
-            data={
-                "csrfmiddlewaretoken": hidden(page, "csrfmiddlewaretoken"),
-                "idempotency_key": hidden(page, "idempotency_key"),
-                "action": "1",
-                "cluster": cluster,
-                "cids": " ".join(f"{label}{username}-{i}-{c}" for c in range(10)),
-                "token": CLUSTER_TOKEN,
-            },
-        )
-        confirm = re.search(
-            r'<form method="post" id="confirm-set-action-form".*?</form>', review.text, re.S
-        )
-        fields = dict(re.findall(r'name="([^"]+)" value="([^"]*)"', confirm[0]))
-        done = session.post(f"{base}/", data=fields, allow_redirects=False)
-        times.append(time.perf_counter() - started)
-        if done.status_code != 302:
-            errors.append(done.status_code)
-
-
-def api_client(base: str, username: str, secret: str, submits: int, times: list, errors: list):
+def reference_client(base, name, secret, count, times, errors) -> None:
     session = requests.Session()
     session.headers["Authorization"] = f"Bearer {secret}"
-    for i in range(submits):
+    for _ in range(count):
+        started = time.perf_counter()
+        answer = session.get(f"{base}/api/v1/clusters")
+        times.append(time.perf_counter() - started)
+        if answer.status_code != 200:
+            errors.append(answer.status_code)
+
+
+def api_client(base, name, secret, count, times, errors) -> None:
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {secret}"
+    for i in range(count):
         started = time.perf_counter()
         answer = session.post(
             f"{base}/api/v1/set-actions",
             json={
                 "action": "T-Enable",
                 "cluster": "bench",
-                "cids": [f"api{username}-{i}-{c}" for c in range(10)],
+                "cids": [f"api-{name}-{i}-{c}" for c in range(10)],
                 "cluster_token": CLUSTER_TOKEN,
             },
-            headers={"Idempotency-Key": f"{username}-{i}"},
+            headers={"Idempotency-Key": f"{name}-{i}"},
         )
         times.append(time.perf_counter() - started)
         if answer.status_code != 201:
             errors.append(answer.status_code)
 
 
-def run(name: str, targets: list) -> None:
+def review(session: requests.Session, base: str, cids: str) -> requests.Response:
+    page = session.get(f"{base}/")
+    return session.post(
+        f"{base}/",
+        data={
+            "csrfmiddlewaretoken": hidden(page, "csrfmiddlewaretoken"),
+            "idempotency_key": hidden(page, "idempotency_key"),
+            "action": "1",
+            "cluster": bench_cluster(session, page),
+            "cids": cids,
+            "token": CLUSTER_TOKEN,
+        },
+    )
+
+
+def form_client(base, name, secret, count, times, errors, confirms) -> None:
+    session = signed_in(base, name)
+    for i in range(count):
+        started = time.perf_counter()
+        fields = confirm_fields(
+            review(session, base, " ".join(f"form-{name}-{i}-{c}" for c in range(10)))
+        )
+        clicked = time.perf_counter()
+        done = session.post(f"{base}/", data=fields, allow_redirects=False)
+        ended = time.perf_counter()
+        times.append(ended - started)
+        confirms.append(ended - clicked)
+        if done.status_code != 302:
+            errors.append(done.status_code)
+
+
+def clicks(base: str, name: str, count: int) -> list[float]:
+    """Confirm, then the job page the confirmation redirects to: one client, one at a time."""
+    session = signed_in(base, name)
+    times = []
+    for i in range(count):
+        fields = confirm_fields(review(session, base, f"click-{i}"))
+        started = time.perf_counter()
+        page = session.post(f"{base}/", data=fields)
+        times.append(time.perf_counter() - started)
+        if page.status_code != 200 or "/jobs/" not in page.url:
+            sys.exit(f"click {i}: {page.status_code} {page.url}")
+    return times
+
+
+def run(label: str, client, base: str, accounts, count: int, *extra) -> float:
     times: list[float] = []
     errors: list[int] = []
-    threads = [threading.Thread(target=t, args=(*args, times, errors)) for t, args in targets]
+    threads = [
+        threading.Thread(target=client, args=(base, name, secret, count, times, errors, *extra))
+        for name, secret in accounts
+    ]
     started = time.perf_counter()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    elapsed = time.perf_counter() - started
-    p95 = statistics.quantiles(times, n=20)[18] * 1000
+    rate = len(times) / (time.perf_counter() - started)
     print(
-        f"{name}: {len(times) / elapsed:.0f} submits/s, p95 {p95:.0f} ms, "
-        f"{len(errors)} errors {sorted(set(errors))}"
+        f"{label}: {rate:.0f}/s, median {statistics.median(times) * 1000:.0f} ms, "
+        f"p95 {percentile(times, 95):.0f} ms, errors {len(errors)} {sorted(set(errors))}"
     )
+    return rate
+
+
+def percentile(times: list[float], p: int) -> float:
+    return statistics.quantiles(times, n=100)[p - 1] * 1000
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--submits", type=int, default=20)
+    parser.add_argument("--submits", type=int, default=25)
+    parser.add_argument("--clicks", type=int, default=60)
     args = parser.parse_args()
-    if "bench" not in os.environ.get("DATABASE_URL", "bench"):
-        sys.exit("DATABASE_URL must name a scratch database whose name contains 'bench'.")
-    if not os.environ.get("DATABASE_URL"):
-        for suffix in ("", "-wal", "-shm"):
-            Path(f"{SCRATCH}{suffix}").unlink(missing_ok=True)
-        os.environ["DATABASE_URL"] = f"sqlite:///{SCRATCH}"
-    os.environ.update(
-        {
-            "SECRET_KEY": os.environ.get("SECRET_KEY", "bench"),
-            "ENV_FILE": "/dev/null",
-            "LOG_LEVEL": "WARNING",
-            "TMS_WEB_BIND": f"127.0.0.1:{PORT}",
-            "TMS_API_SUBMITS_PER_MINUTE": "1000000",
-            "TMS_API_READS_PER_MINUTE": "1000000",
-            "TMS_SIGNIN_FAILURE_LIMIT": "1000",
-        }
+    accounts = operators([f"bench{n}" for n in range(args.clients)])
+    from django.db import connection
+
+    print(f"engine: {connection.vendor}, {args.clients} clients, {args.submits} each")
+    output = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (read after both have stopped)
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "run_worker"], cwd=ROOT, stdout=output, stderr=output
     )
-    users = setup_database(args.clients)
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"], cwd=ROOT, check=True
-    )
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "python:tmsdash.gunicorn"], cwd=ROOT
-    )
-    base = f"http://127.0.0.1:{PORT}"
     try:
-        for _ in range(100):
-            try:
-                requests.get(f"{base}/healthz", timeout=1)
-                break
-            except requests.RequestException:
-                time.sleep(0.1)
-        print(json.dumps({"engine": os.environ["DATABASE_URL"].split(":")[0], **vars(args)}))
-        run(
-            "web form (form, review, confirm)",
-            [(form_client, (base, u, "form", args.submits)) for u, _ in users],
-        )
-        run("API (one POST)", [(api_client, (base, u, s, args.submits)) for u, s in users])
+        with gunicorn(stderr=output) as (base, _server):
+            reference = run(
+                "reference (GET /api/v1/clusters)",
+                reference_client,
+                base,
+                accounts,
+                args.submits * 2,
+            )
+            api = run("API submits", api_client, base, accounts, args.submits)
+            confirms: list[float] = []
+            form = run(
+                "web form submits (3 requests)", form_client, base, accounts, args.submits, confirms
+            )
+            print(
+                f"  the confirmation alone: median {statistics.median(confirms) * 1000:.0f} ms, "
+                f"p95 {percentile(confirms, 95):.0f} ms"
+            )
+            print(f"API submits / reference: {api / reference:.2f}")
+            print(f"web form submits / reference: {form / reference:.2f}")
+            alone = clicks(base, accounts[0][0], args.clicks)
+            print(
+                f"click to job page, one client: median {statistics.median(alone) * 1000:.0f} ms, "
+                f"p95 {percentile(alone, 95):.0f} ms"
+            )
     finally:
-        server.terminate()
-        server.wait(timeout=30)
+        worker.terminate()
+        worker.wait(timeout=60)
+    output.seek(0)
+    log = output.read()
+    locked = log.count("database is locked")
+    print(f"\"database is locked\" in the server's and the worker's output: {locked}")
+    if " ERROR " in log:
+        print(
+            "errors logged:",
+            *[line for line in log.splitlines() if " ERROR " in line][:5],
+            sep="\n  ",
+        )
 
 
 if __name__ == "__main__":
