@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.core.paginator import Page, Paginator
+from django.db.models import Count, Value
 from django.utils.functional import cached_property
 
 
@@ -52,4 +53,14 @@ class CappedCountPaginator(Paginator):
 
     @cached_property
     def _counted(self) -> int:
-        return self.object_list.order_by().values("pk")[: self.cap + 1].count()
+        rows = self.object_list.order_by()
+        # The matches counted select a constant, not their ids: an index holding every
+        # filtered column then answers alone, where selecting the id would read each match's
+        # row (SQLite's indexes point to rows by rowid, not by the UUID primary key). A
+        # DISTINCT list keeps its ids, which are what makes its rows distinct.
+        if rows.query.distinct:
+            return rows.values("pk")[: self.cap + 1].count()
+        # aggregate(), not count(): count() leaves the constant out of the subquery, and
+        # Django 5.2 then writes "SELECT FROM".
+        matches = rows.values(one=Value(1))[: self.cap + 1]
+        return matches.aggregate(n=Count("one"))["n"]
