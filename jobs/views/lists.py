@@ -65,9 +65,14 @@ def job_list(request: HttpRequest) -> HttpResponse:
 
 
 def _customer_visible(request: HttpRequest, cid: str) -> bool:
-    return JobCustomer.objects.filter(
-        cid=cid, job__in=Job.objects.visible_to(request.user)
-    ).exists()
+    # Per row of the customer, one look-up of its job, as in customer_suggestions: asked
+    # whether the customer is among the user's jobs (job_id IN ...), SQLite read every job of
+    # the operator, 1.2 s for one with 230,000 jobs.
+    return (
+        JobCustomer.objects.filter(cid=cid)
+        .filter(Exists(Job.objects.visible_to(request.user).filter(pk=OuterRef("job_id"))))
+        .exists()
+    )
 
 
 def customer_suggestions(request: HttpRequest, cid: str) -> list[str]:
