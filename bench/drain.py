@@ -9,13 +9,17 @@ Run on PostgreSQL (a scratch database whose name contains "bench"; it is migrate
 
 For each concurrency C: the jobs are queued first (the cluster's max_concurrent_calls is C),
 then a real `manage.py run_worker --concurrency C` starts, and the time is from its start to
-the last job's end, against the floor of JOBS x 0.2 s / C. The worker's resident memory is
-read from /proc while it is busiest.
+the last job's end, against the floor of JOBS x 0.2 s / C. The worker's resident memory (its
+processes together) is read from /proc while it is busiest, and the CPU time per job spent by
+the worker's processes, by the database's server processes (PostgreSQL) and by this process
+(the fake cluster's answers and the polling) is read from /proc at the end: their sum is what a
+job costs the machine, and the machine's cores divided by it bound the jobs a second.
 """
 
 from __future__ import annotations
 
 import os
+import resource
 import subprocess
 import sys
 import threading
@@ -39,11 +43,70 @@ ANSWER_SECONDS = 0.2
 TOKEN = "bench-token"  # noqa: S105 (a scratch database)
 
 
+def _processes() -> list[tuple[int, int, str, float]]:
+    """(pid, parent pid, command line, CPU seconds) of every process still readable."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
+        found.append((int(entry.name), int(stat[1]), command, cpu))
+    return found
+
+
+def tree(pid: int) -> list[int]:
+    """`pid` and its descendants."""
+    processes = _processes()
+    pids = [pid]
+    children = {pid}
+    grew = True
+    while grew:
+        grew = False
+        for process_pid, parent, _, _ in processes:
+            if parent in children and process_pid not in children:
+                children.add(process_pid)
+                pids.append(process_pid)
+                grew = True
+    return pids
+
+
+def tree_cpu(pid: int) -> float:
+    pids = set(tree(pid))
+    return sum(cpu for process_pid, _, _, cpu in _processes() if process_pid in pids)
+
+
+def database_cpu() -> float:
+    """CPU seconds of the PostgreSQL server processes serving this database (0 on SQLite,
+    whose work is done inside the processes that use it)."""
+    name = str(connection.settings_dict["NAME"])
+    return sum(
+        cpu
+        for _, _, command, cpu in _processes()
+        if command.startswith("postgres:") and f" {name} " in command
+    )
+
+
 def resident_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
+    total = 0.0
+    for member in tree(pid):
+        try:
+            lines = Path(f"/proc/{member}/status").read_text().splitlines()
+        except OSError:
+            continue
+        for line in lines:
+            if line.startswith("VmRSS:"):
+                total += int(line.split()[1]) / 1024
+    return total
+
+
+def own_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def drain(user: User, fake: FakeCluster, concurrency: int) -> None:
@@ -60,6 +123,7 @@ def drain(user: User, fake: FakeCluster, concurrency: int) -> None:
         job_submit(user=user, action=1, cluster=cluster, cids=f"D{concurrency}-{n}", token=TOKEN)
     fake.reset_concurrency()
     peak = [0.0]
+    database_before, own_before = database_cpu(), own_cpu()
     started = time.monotonic()
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "run_worker", "--concurrency", str(concurrency)],
@@ -80,6 +144,9 @@ def drain(user: User, fake: FakeCluster, concurrency: int) -> None:
         while Job.objects.filter(status="IN_PROGRESS").exists():
             time.sleep(0.05)
         elapsed = time.monotonic() - started
+        # Read before the worker stops: its database connections end with it.
+        worker_cpu = tree_cpu(worker.pid)
+        database_used, own_used = database_cpu() - database_before, own_cpu() - own_before
     finally:
         done.set()
         worker.terminate()
@@ -90,7 +157,10 @@ def drain(user: User, fake: FakeCluster, concurrency: int) -> None:
         f"{JOBS} jobs, {concurrency:>2} calls at once: {elapsed:6.1f} s "
         f"({elapsed / floor:.2f}x the floor of {floor:.2f} s), "
         f"most in flight {fake.concurrency()['max_in_flight']}, "
-        f"worker RSS at most {peak[0]:.0f} MB, not SUCCESS: {failed}"
+        f"worker RSS at most {peak[0]:.0f} MB, not SUCCESS: {failed}\n"
+        f"    CPU per job: worker {worker_cpu / JOBS * 1000:.1f} ms, "
+        f"database server {database_used / JOBS * 1000:.1f} ms, "
+        f"fake cluster and bench {own_used / JOBS * 1000:.1f} ms"
     )
 
 
