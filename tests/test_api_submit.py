@@ -5,10 +5,14 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
+from model_bakery import baker
 
 from api.tokens import token_create
 from jobs.models import InFlightCustomer, Job
@@ -178,3 +182,18 @@ def test_the_cluster_token_is_found_nowhere_after_api_submits(client, cluster, s
     assert all(TOKEN not in a.content.decode() for a in answers)
     assert TOKEN not in caplog.text
     assert TOKEN not in database_text()
+
+
+def test_a_new_jobs_answer_asks_nothing_of_retries_and_a_replay_shows_them(
+    client, cluster, secret, operator
+):
+    with CaptureQueriesContext(connection) as queries:
+        created = post(client, SET_ACTIONS, body(cluster), secret)
+    [job] = created.json()["jobs"]
+    assert job["retries"] == []
+    assert not [q for q in queries if re.search(r'WHERE .*"retry_of_id" (=|IN)', q["sql"])]
+
+    retry = baker.make(Job, user=operator, cluster=cluster, retry_of_id=job["id"])
+    again = post(client, SET_ACTIONS, body(cluster), secret)
+    assert again.status_code == 200
+    assert again.json()["jobs"][0]["retries"] == [str(retry.pk)]

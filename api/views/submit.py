@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.db.models import Prefetch, prefetch_related_objects
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import serializers
@@ -87,6 +88,9 @@ def _submitted(request: Request, submit) -> Response:
         if not errors:
             return problem(400, " ".join(exc.messages))
         return problem(400, "The request is invalid.", errors=errors)
+    if not jobs.replayed:
+        # Jobs just made have no retries: an empty queryset answers without a query.
+        prefetch_related_objects(jobs, Prefetch("retries", queryset=Job.objects.none()))
     body = SubmittedResponse(
         {"jobs": jobs, "batch_id": jobs[0].batch_id}, context={"request": request}
     ).data
