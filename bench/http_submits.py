@@ -7,9 +7,10 @@ submit, against an authenticated request that does next to nothing, in one run.
         .venv/bin/python bench/http_submits.py
 
 gunicorn runs as `make run` starts it (tmsdash/gunicorn.py, DEBUG off), and so does a worker
-(`run_worker`, TMS_WORKER_CONCURRENCY calls at once), which runs the jobs as they are queued
-against a cluster address that refuses connections, so that its writes (claim, end, audit)
-compete with the submits' as in production. Measured, each with all clients at once:
+(`run_worker`, TMS_WORKER_CONCURRENCY calls at once; not with --without-worker), which runs
+the jobs as they are queued against a cluster address that refuses connections, so that its
+writes (claim, end, audit) and its CPU compete with the submits' as in production. Measured,
+each with all clients at once:
 
 - the reference: `GET /api/v1/clusters` with a bearer token (authentication, one small
   query, a few hundred bytes of JSON);
@@ -17,9 +18,9 @@ compete with the submits' as in production. Measured, each with all clients at o
 - web form submits: the form, its review and the confirmation (3 requests; the confirmation
   alone is timed too).
 
-Then one client alone clicks Confirm --clicks times and follows the redirect to the job page:
-click to job page. Errors are any other answer, and any "database is locked" in the server's
-or the worker's output.
+Then, once the worker has run every job, one client alone clicks Confirm --clicks times and
+follows the redirect to the job page: click to job page. Errors are any other answer, and any
+"database is locked" in the server's or the worker's output.
 """
 
 from __future__ import annotations
@@ -124,6 +125,17 @@ def clicks(base: str, name: str, count: int) -> list[float]:
     return times
 
 
+def drained(worker: subprocess.Popen | None) -> None:
+    """Wait until the worker has run every job queued so far."""
+    from jobs.models import Job
+
+    started = time.perf_counter()
+    while worker and Job.objects.in_progress().exists():
+        time.sleep(0.2)
+    if worker:
+        print(f"  (the worker ran the queued jobs in {time.perf_counter() - started:.0f} s more)")
+
+
 def run(label: str, client, base: str, accounts, count: int, *extra) -> float:
     times: list[float] = []
     errors: list[int] = []
@@ -153,15 +165,21 @@ def main() -> None:
     parser.add_argument("--clients", type=int, default=16)
     parser.add_argument("--submits", type=int, default=25)
     parser.add_argument("--clicks", type=int, default=60)
+    parser.add_argument(
+        "--without-worker", action="store_true", help="queue the jobs but run none of them"
+    )
     args = parser.parse_args()
     accounts = operators([f"bench{n}" for n in range(args.clients)])
     from django.db import connection
 
-    print(f"engine: {connection.vendor}, {args.clients} clients, {args.submits} each")
+    worker = "without a worker" if args.without_worker else "with a worker"
+    print(f"engine: {connection.vendor}, {args.clients} clients, {args.submits} each, {worker}")
     output = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (read after both have stopped)
-    worker = subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker"], cwd=ROOT, stdout=output, stderr=output
-    )
+    worker = None
+    if not args.without_worker:
+        worker = subprocess.Popen(
+            [sys.executable, "manage.py", "run_worker"], cwd=ROOT, stdout=output, stderr=output
+        )
     try:
         with gunicorn(stderr=output) as (base, _server):
             reference = run(
@@ -182,14 +200,16 @@ def main() -> None:
             )
             print(f"API submits / reference: {api / reference:.2f}")
             print(f"web form submits / reference: {form / reference:.2f}")
+            drained(worker)
             alone = clicks(base, accounts[0][0], args.clicks)
             print(
                 f"click to job page, one client: median {statistics.median(alone) * 1000:.0f} ms, "
                 f"p95 {percentile(alone, 95):.0f} ms"
             )
     finally:
-        worker.terminate()
-        worker.wait(timeout=60)
+        if worker:
+            worker.terminate()
+            worker.wait(timeout=60)
     output.seek(0)
     log = output.read()
     locked = log.count("database is locked")
