@@ -1,7 +1,7 @@
 """What the metrics count as it happens: every failed sign-in (including those the audit
 trail leaves out to stay unflooded, and those refused during a lock-out), and every job's end,
 counted in the transaction that ends it. And what wakes idle workers: a task queued, a job
-ended (its call slot may let a waiting job start)."""
+ended whose call slot let a waiting job start."""
 
 from __future__ import annotations
 
@@ -40,8 +40,12 @@ def wake_on_enqueue(sender, instance, created, **kwargs) -> None:
 
 
 @receiver(job_ended, dispatch_uid="ops_count_job_end")
-def count_job_end(sender, job, status, finished_at, reason, **kwargs) -> None:
-    queue_changed()
+def count_job_end(sender, job, status, finished_at, reason, woke_waiting=True, **kwargs) -> None:
+    # A job's end matters to idle workers only when it brought a waiting job's task forward:
+    # every other task woke them when it was queued. (A NOTIFY per job's end also makes
+    # PostgreSQL commit the ending transactions one at a time.)
+    if woke_waiting:
+        queue_changed()
     cluster = job.cluster.name if job.cluster_id else ""
     counter_increment(
         JOBS_ENDED, {"status": status, "cluster": cluster, "action": job.action_label}

@@ -8,13 +8,16 @@ import threading
 from collections.abc import Iterator
 
 import pytest
-from django.db import connections
+from django.conf import settings
+from django.db import connection, connections
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from model_bakery import baker
 
 from audit.models import AuditEntry
-from jobs.models import Cluster, InFlightCustomer, Job, JobToken
+from jobs.models import Cluster, InFlightCall, InFlightCustomer, Job, JobToken
 from jobs.services import INTERRUPTED, job_reap_stale, job_run, job_submit
+from ops import receivers
 from tests.conftest import CLUSTER_TIMEOUT
 from tests.helpers import TOKEN, wait_until
 from tests.servers import LoopbackServer, answer, held
@@ -181,3 +184,49 @@ def test_lowering_the_timeout_mid_call_does_not_reap_the_job(operator, settings)
     job.refresh_from_db()
     assert job.status == "SUCCESS"
     assert not AuditEntry.objects.filter(job_id=job.pk, event="job.late_result").exists()
+
+
+def test_a_run_claims_calls_and_records_in_few_queries(operator, cluster, fake_cluster):
+    [job] = job_submit(user=operator, action=1, cluster=cluster, cids="Q1", token=TOKEN)
+    with CaptureQueriesContext(connection) as queries:
+        assert job_run(job_id=job.pk)
+    assert Job.objects.get(pk=job.pk).status == "SUCCESS"
+    # Savepoints (this test's transaction makes one of each of the run's) and the metrics'
+    # first count of a label (a row created once) aside: the claim with its call slot, one
+    # read of the job with its cluster and token, one of its customers, then the end with its
+    # audit entry, counters and notices: 17 statements on either engine, where reading each
+    # thing on its own took 22 (SQLite) and 23 (PostgreSQL).
+    statements = [
+        query["sql"]
+        for query in queries.captured_queries
+        if not query["sql"].startswith(("SAVEPOINT", "RELEASE", 'INSERT INTO "ops_counter"'))
+    ]
+    assert len(statements) <= 17, "\n".join(statements)
+
+
+def test_a_job_end_wakes_idle_workers_only_when_a_waiting_job_can_start(
+    operator, cluster, fake_cluster, monkeypatch
+):
+    wakes = []
+    monkeypatch.setattr(receivers, "queue_changed", lambda: wakes.append("wake"))
+    cluster.max_concurrent_calls = 1
+    cluster.save()
+    [alone] = job_submit(user=operator, action=1, cluster=cluster, cids="N0", token=TOKEN)
+    wakes.clear()
+    assert job_run(job_id=alone.pk)
+    # Nothing waits for the cluster: every queued task woke the workers when it was queued.
+    assert wakes == []
+
+    [held, waiting] = [
+        job_submit(user=operator, action=1, cluster=cluster, cids=cid, token=TOKEN)[0]
+        for cid in ("N1", "N2")
+    ]
+    started = timezone.now()
+    Job.objects.filter(pk=held.pk).update(started_at=started)
+    InFlightCall.objects.create(cluster=cluster, slot=0, job=held, started_at=started)
+    assert not job_run(job_id=waiting.pk)
+    wakes.clear()
+    # The held call's end frees the slot and brings the waiting job's task forward.
+    later = started + dt.timedelta(seconds=cluster.timeout_seconds + settings.TMS_REAP_GRACE + 1)
+    assert job_reap_stale(now=later).unknown == [held.pk]
+    assert wakes == ["wake"]

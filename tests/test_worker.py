@@ -10,7 +10,9 @@ import sys
 from pathlib import Path
 
 import pytest
+from django.db import connection, connections
 from django.utils import timezone
+from django_tasks.signals import task_started
 from django_tasks_db.models import DBTaskResult
 
 from audit.models import AuditEntry
@@ -19,6 +21,8 @@ from jobs.services import INTERRUPTED, job_reap_stale, job_submit
 from jobs.tasks import run_job
 from ops.housekeeping import WORKER_LOST_MESSAGE, housekeeping_pass
 from ops.models import WorkerHeartbeat
+from ops.wakeups import QueueWatch
+from ops.worker import _keep_connections, _Loop
 from tests.helpers import TOKEN, database_url, wait_until, worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -235,3 +239,29 @@ def test_one_worker_process_makes_its_concurrency_of_calls_at_once(operator, clu
     assert process.returncode == 0, output
     assert all(fake_cluster.count(str(job.pk)) == 1 for job in jobs)
     assert WorkerHeartbeat.objects.count() == 0
+
+
+def test_a_worker_thread_keeps_its_database_connection_from_task_to_task(
+    operator, cluster, fake_cluster, monkeypatch
+):
+    for alias in connections:
+        for key in ("CONN_MAX_AGE", "CONN_HEALTH_CHECKS"):
+            monkeypatch.setitem(
+                connections.settings[alias], key, connections[alias].settings_dict[key]
+            )
+    for n in range(3):
+        job_submit(user=operator, action=1, cluster=cluster, cids=f"K{n}", token=TOKEN)
+    used = []
+
+    def record(sender, **kwargs) -> None:
+        used.append(connection.connection)
+
+    task_started.connect(record)
+    try:
+        _keep_connections()
+        _Loop(worker_id="test", watch=QueueWatch(), idle_wait=1, once=True).run()
+    finally:
+        task_started.disconnect(record)
+    assert Job.objects.filter(status="SUCCESS").count() == 3
+    # One connection for the three tasks (Django's default would have made one each).
+    assert len(used) == 3 and used[0] is used[1] is used[2] is not None
