@@ -325,7 +325,8 @@ class InFlightCustomer(models.Model):
     The unique constraint is the conflict guard; the rows are deleted when the job ends.
     """
 
-    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="+")
+    # The unique (cluster, cid) index serves lookups by cluster: the foreign key needs none.
+    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="+", db_index=False)
     cid = models.CharField(max_length=64)
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="+")
 
@@ -369,7 +370,9 @@ class JobCustomer(models.Model):
 
     # The unique (job, cid) index serves lookups by job, so the foreign key needs none of its own.
     job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="customers", db_index=False)
-    cid = models.CharField(max_length=64, db_index=True)
+    # Looked up by equality only: an index of its own, not db_index=True, which on PostgreSQL
+    # adds a second, pattern-matching index that every submit would write and no query reads.
+    cid = models.CharField(max_length=64)
     # NULL until the cluster reports per-customer results, which not every cluster does.
     outcome = models.CharField(  # noqa: DJ001
         max_length=16, choices=Outcome.choices, null=True, blank=True
@@ -380,8 +383,11 @@ class JobCustomer(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["job", "cid"], name="jobcustomer_unique_job_cid"),
         ]
-        # The customer search's suggestions compare UPPER(cid) (jobs/views/lists.py).
-        indexes = [models.Index(Upper("cid"), name="jobcustomer_cid_upper_idx")]
+        indexes = [
+            models.Index(fields=["cid"], name="jobs_jobcustomer_cid_2d13aa78"),
+            # The customer search's suggestions compare UPPER(cid) (jobs/views/lists.py).
+            models.Index(Upper("cid"), name="jobcustomer_cid_upper_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.cid
