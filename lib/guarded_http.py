@@ -7,16 +7,21 @@ Used by the two places that post to addresses an admin configured: the cluster c
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import socket
+import ssl
 import threading
 import time
 from collections.abc import Callable
+from typing import Any
 
 import requests
 import requests.adapters
 import urllib3
 import urllib3.connection
+from requests.utils import DEFAULT_CA_BUNDLE_PATH
+from urllib3.util.ssl_ import create_urllib3_context
 
 
 class AddressRefused(Exception):
@@ -84,6 +89,55 @@ class CallGuard:
                 self._sock.shutdown(socket.SHUT_RDWR)
 
 
+@functools.cache
+def _tls_context(verify: bool | str) -> ssl.SSLContext:
+    """The TLS settings of every https call in this process with this `verify`: False, or the
+    CA bundle that certificates are checked against (True: requests' own; a path: one named by
+    REQUESTS_CA_BUNDLE, which requests substitutes for True where a session trusts the
+    environment).
+
+    Made once per process: left to themselves, requests and urllib3 make a context for each
+    connection and load the CA bundle into it, about 25 ms of CPU per call (a bundle changed
+    on disk is read at the next start). urllib3 sets a context's verify_mode from the call's
+    `verify` each time it uses it, so each context is only ever set to what it already holds.
+    """
+    if verify is False:
+        return create_urllib3_context(cert_reqs=ssl.CERT_NONE)
+    context = create_urllib3_context(cert_reqs=ssl.CERT_REQUIRED)
+    bundle = DEFAULT_CA_BUNDLE_PATH if verify is True else verify
+    if os.path.isdir(bundle):
+        context.load_verify_locations(capath=bundle)
+    else:
+        context.load_verify_locations(cafile=bundle)
+    return context
+
+
+def _shared(verify: Any) -> bool:
+    """Whether a call with this `verify` uses a context of _tls_context (a bundle that is not
+    there is left for requests to refuse, as it does)."""
+    return isinstance(verify, bool) or (isinstance(verify, str) and os.path.exists(verify))
+
+
+class _Adapter(requests.adapters.HTTPAdapter):
+    """requests' transport, with this process's TLS contexts (_tls_context)."""
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(
+            request, verify, cert
+        )
+        if _shared(verify):
+            pool_kwargs["ssl_context"] = _tls_context(verify)
+        return host_params, pool_kwargs
+
+    def cert_verify(self, conn: Any, url: str, verify: Any, cert: Any) -> None:
+        super().cert_verify(conn, url, verify, cert)
+        if verify is not False and _shared(verify):
+            # The bundle is in the context already: not loaded again for this connection.
+            conn.ca_certs = conn.ca_cert_dir = None
+
+
 def guarded_adapter(guard: CallGuard) -> requests.adapters.HTTPAdapter:
     """A transport whose every new connection is handed to `guard`."""
 
@@ -105,7 +159,7 @@ def guarded_adapter(guard: CallGuard) -> requests.adapters.HTTPAdapter:
     class TLSPool(urllib3.HTTPSConnectionPool):
         ConnectionCls = TLSConnection
 
-    adapter = requests.adapters.HTTPAdapter()
+    adapter = _Adapter()
     adapter.poolmanager.pool_classes_by_scheme = {"http": Pool, "https": TLSPool}
     return adapter
 

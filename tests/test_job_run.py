@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import ssl
 import threading
 from collections.abc import Iterator
 
@@ -21,6 +22,7 @@ from ops import receivers
 from tests.conftest import CLUSTER_TIMEOUT
 from tests.helpers import TOKEN, wait_until
 from tests.servers import LoopbackServer, answer, held
+from tests.test_upstream import self_signed_tls  # noqa: F401 (a fixture)
 
 MILLISECOND = dt.timedelta(milliseconds=1)
 
@@ -230,3 +232,37 @@ def test_a_job_end_wakes_idle_workers_only_when_a_waiting_job_can_start(
     later = started + dt.timedelta(seconds=cluster.timeout_seconds + settings.TMS_REAP_GRACE + 1)
     assert job_reap_stale(now=later).unknown == [held.pk]
     assert wakes == ["wake"]
+
+
+@pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
+def test_https_calls_read_the_ca_bundle_once_per_process(
+    operator,
+    run_queued_tasks,
+    self_signed_tls,  # noqa: F811 (the fixture)
+    monkeypatch,
+):
+    loads = []
+    load = ssl.SSLContext.load_verify_locations
+
+    def counted(context, *args, **kwargs):
+        loads.append(args or kwargs)
+        return load(context, *args, **kwargs)
+
+    monkeypatch.setattr(ssl.SSLContext, "load_verify_locations", counted)
+    with LoopbackServer(answer(200, {"success": True}), tls=self_signed_tls) as server:
+        checked, unchecked = [
+            baker.make(Cluster, name=name, base_url=server.url, verify_tls=verify, is_active=True)
+            for name, verify in (("checked", True), ("unchecked", False))
+        ]
+        jobs = [
+            job_submit(user=operator, action=1, cluster=cluster, cids=cid, token=TOKEN)[0]
+            for cluster, cid in ((checked, "V1"), (checked, "V2"), (unchecked, "U1"))
+        ]
+        run_queued_tasks()
+    outcomes = [Job.objects.get(pk=job.pk) for job in jobs]
+    # Still checked where the cluster says so (the certificate is self-signed), not elsewhere.
+    assert [job.status for job in outcomes] == ["FAILED", "FAILED", "SUCCESS"]
+    assert "TLS certificate not accepted" in outcomes[0].error_message
+    # The CA bundle was read once at most (an earlier test of this process may have read it),
+    # not once per call: 25 ms of CPU each time.
+    assert len(loads) <= 1
