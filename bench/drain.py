@@ -7,8 +7,9 @@ Run on PostgreSQL (a scratch database whose name contains "bench"; it is migrate
     createdb -h 127.0.0.1 -U postgres tms_bench_drain
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tms_bench_drain .venv/bin/python bench/drain.py
 
-For each concurrency C: the jobs are queued first (the cluster's max_concurrent_calls is C),
-then a real `manage.py run_worker --concurrency C` starts, and the time is from its start to
+For each concurrency C and each number of worker processes P in BENCH_PROCESSES (a comma
+list, default 1): the jobs are queued first (the cluster's max_concurrent_calls is C), then a
+real `manage.py run_worker --concurrency C --processes P` starts, and the time is from its start to
 the last job's end, against the floor of JOBS x 0.2 s / C. The worker's resident memory (its
 processes together) is read from /proc while it is busiest, and the CPU time per job spent by
 the worker's processes, by the database's server processes (PostgreSQL) and by this process
@@ -39,6 +40,7 @@ from jobs.models import Cluster, Job  # noqa: E402
 from jobs.services import job_submit  # noqa: E402
 
 JOBS = int(os.environ.get("BENCH_JOBS", "1000"))
+PROCESSES = [int(n) for n in os.environ.get("BENCH_PROCESSES", "1").split(",")]
 ANSWER_SECONDS = 0.2
 TOKEN = "bench-token"  # noqa: S105 (a scratch database)
 
@@ -109,7 +111,7 @@ def own_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def drain(user: User, fake: FakeCluster, concurrency: int) -> None:
+def drain(user: User, fake: FakeCluster, concurrency: int, processes: int) -> None:
     cluster, _ = Cluster.objects.update_or_create(
         name="bench",
         defaults={
@@ -126,7 +128,15 @@ def drain(user: User, fake: FakeCluster, concurrency: int) -> None:
     database_before, own_before = database_cpu(), own_cpu()
     started = time.monotonic()
     worker = subprocess.Popen(
-        [sys.executable, "manage.py", "run_worker", "--concurrency", str(concurrency)],
+        [
+            sys.executable,
+            "manage.py",
+            "run_worker",
+            "--concurrency",
+            str(concurrency),
+            "--processes",
+            str(processes),
+        ],
         cwd=ROOT,
         # As in production: DEBUG off (it keeps every query in memory).
         env={**os.environ, "DEBUG": "false"},
@@ -154,7 +164,7 @@ def drain(user: User, fake: FakeCluster, concurrency: int) -> None:
     floor = JOBS * ANSWER_SECONDS / concurrency
     failed = Job.objects.filter(cluster=cluster).exclude(status="SUCCESS").count()
     print(
-        f"{JOBS} jobs, {concurrency:>2} calls at once: {elapsed:6.1f} s "
+        f"{JOBS} jobs, {concurrency:>2} calls at once, {processes} process(es): {elapsed:6.1f} s "
         f"({elapsed / floor:.2f}x the floor of {floor:.2f} s), "
         f"most in flight {fake.concurrency()['max_in_flight']}, "
         f"worker RSS at most {peak[0]:.0f} MB, not SUCCESS: {failed}\n"
@@ -174,7 +184,8 @@ def main() -> None:
     print(f"engine: {connection.vendor}")
     with FakeCluster(answer_seconds=ANSWER_SECONDS) as fake:
         for concurrency in (4, 32):
-            drain(user, fake, concurrency)
+            for processes in PROCESSES:
+                drain(user, fake, concurrency, min(processes, concurrency))
 
 
 if __name__ == "__main__":

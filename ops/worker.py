@@ -13,12 +13,20 @@ cluster calls included, finish and are recorded, then the process exits. A secon
 it out at once: the calls' jobs are then left started, and the reaper ends them as UNKNOWN,
 which is the truth. A thread that fails stops the others the same way, and the process exits
 with an error for its process manager to restart it.
+
+One process runs its threads' Python one at a time (the interpreter lock): a job's claim and
+record cost some milliseconds of CPU, so one process finishes a bounded number of jobs a second
+however many calls it has out. `Supervisor` runs several worker processes sharing a host's
+calls, for the host's other cores.
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
 import signal
+import subprocess
 import sys
 import threading
 from types import FrameType
@@ -198,3 +206,97 @@ def _beat_until(worker_id: str, stop: threading.Event) -> None:
                 connections.close_all()
     finally:
         connections.close_all()
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+# prctl(PR_SET_PDEATHSIG): the signal a child gets when its parent dies (Linux).
+_PR_SET_PDEATHSIG = 1
+
+
+def _stop_with_parent() -> None:
+    """In a worker process started by a Supervisor, before it runs: a SIGTERM when the
+    supervisor dies, however it dies, so that a worker never outlives it unwatched."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+    # The supervisor held its stop signals back while starting it (see Supervisor.run).
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+
+
+def shares(total: int, parts: int) -> list[int]:
+    """`total` split into `parts` as even as can be, the larger shares first."""
+    return [total // parts + (1 if n < total % parts else 0) for n in range(parts)]
+
+
+class Supervisor:
+    """`processes` worker processes (`command` + `--concurrency` with each one's share of
+    `concurrency`), watched until they end.
+
+    Signals are the single worker's: the first SIGTERM, SIGINT or SIGQUIT is passed to every
+    worker process, which lets its calls in hand finish and exits; a second is passed on too,
+    and forces them. The processes are started in a session of their own, so that a terminal's
+    Ctrl-C reaches them once, through the supervisor, not twice. When one ends with an error,
+    or at all while no stop was asked for (outside --batch), the others are stopped gracefully
+    and the supervisor exits with an error for its process manager to restart it.
+    """
+
+    def __init__(self, *, processes: int, concurrency: int, command: list[str], batch: bool):
+        self.commands = [
+            [*command, "--concurrency", str(share)] for share in shares(concurrency, processes)
+        ]
+        self.batch = batch
+        self.children: dict[int, subprocess.Popen] = {}
+        self.signals = 0
+        self.failed = False
+
+    def configure_signals(self) -> None:
+        for signum in _STOP_SIGNALS:
+            signal.signal(signum, self.shutdown)
+
+    def shutdown(self, signum: int, frame: FrameType | None) -> None:
+        self.signals += 1
+        logger.warning(
+            "worker supervisor: %s, passed to its %d worker process(es)%s",
+            signal.strsignal(signum),
+            len(self.children),
+            " (forcing them)" if self.signals > 1 else "",
+        )
+        self._signal_children()
+
+    def _signal_children(self) -> None:
+        for child in self.children.values():
+            # A child that has just ended, not yet waited for, ignores it.
+            child.send_signal(signal.SIGTERM)
+
+    def run(self) -> int:
+        """Start the worker processes and wait for all of them; the exit status to end with."""
+        # A stop signal arriving meanwhile is handled once every process is started, so that
+        # each gets it.
+        signal.pthread_sigmask(signal.SIG_BLOCK, _STOP_SIGNALS)
+        try:
+            for command in self.commands:
+                child = subprocess.Popen(
+                    command, start_new_session=True, preexec_fn=_stop_with_parent
+                )
+                self.children[child.pid] = child
+        finally:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOP_SIGNALS)
+        while self.children:
+            pid, status = os.waitpid(-1, 0)
+            child = self.children.pop(pid, None)
+            if child is None:
+                continue
+            # Told to Popen, so that it never waits for this process again.
+            child.returncode = code = os.waitstatus_to_exitcode(status)
+            stopping = self.signals > 0 or self.failed
+            if code != 0 or not (stopping or self.batch):
+                logger.error(
+                    "worker supervisor: worker process %d ended with status %d; stopping the "
+                    "others",
+                    pid,
+                    code,
+                )
+                if not self.failed:
+                    self.failed = True
+                    if not self.signals:
+                        self._signal_children()
+        return 1 if self.failed or self.signals > 1 else 0

@@ -7,9 +7,11 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
+from django.core.management import CommandError, call_command
 from django.db import connection, connections
 from django.utils import timezone
 from django_tasks.signals import task_started
@@ -22,7 +24,8 @@ from jobs.tasks import run_job
 from ops.housekeeping import WORKER_LOST_MESSAGE, housekeeping_pass
 from ops.models import WorkerHeartbeat
 from ops.wakeups import QueueWatch
-from ops.worker import _keep_connections, _Loop
+from ops.worker import FORCED, _keep_connections, _Loop
+from tests.conftest import SLOW_SECONDS
 from tests.helpers import TOKEN, database_url, wait_until, worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -241,6 +244,29 @@ def test_one_worker_process_makes_its_concurrency_of_calls_at_once(operator, clu
     assert WorkerHeartbeat.objects.count() == 0
 
 
+def heartbeat_pids() -> set[int]:
+    return set(WorkerHeartbeat.objects.values_list("pid", flat=True))
+
+
+def read_until(process: subprocess.Popen, text: str, times: int, timeout: float = 30) -> str:
+    """The worker's output up to the `times`-th line holding `text`; fails after `timeout`."""
+    lines: list[str] = []
+
+    def read() -> None:
+        seen = 0
+        for line in process.stdout:
+            lines.append(line)
+            seen += text in line
+            if seen == times:
+                return
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(timeout)
+    assert not reader.is_alive(), "".join(lines)
+    return "".join(lines)
+
+
 def test_a_worker_thread_keeps_its_database_connection_from_task_to_task(
     operator, cluster, fake_cluster, monkeypatch
 ):
@@ -265,3 +291,75 @@ def test_a_worker_thread_keeps_its_database_connection_from_task_to_task(
     assert Job.objects.filter(status="SUCCESS").count() == 3
     # One connection for the three tasks (Django's default would have made one each).
     assert len(used) == 3 and used[0] is used[1] is used[2] is not None
+
+
+def test_worker_processes_share_its_calls_and_stop_together(operator, cluster, fake_cluster):
+    cluster.timeout_seconds = 30
+    cluster.save()
+    fake_cluster.reset_concurrency()
+    jobs = [
+        job_submit(user=operator, action=1, cluster=cluster, cids=f"SLOW-p{n}", token=TOKEN)[0]
+        for n in range(4)
+    ]
+    process = worker("--concurrency", "4", "--processes", "2")
+    try:
+        # Four calls at once from two processes of two threads each: each has its heartbeat.
+        wait_until(lambda: fake_cluster.concurrency()["max_in_flight"] == 4, timeout=30)
+        pids = heartbeat_pids()
+        assert len(pids) == 2 and process.pid not in pids
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 0, output
+    # The calls in hand when the signal came finished and were recorded.
+    assert set(Job.objects.values_list("status", flat=True)) == {"SUCCESS"}
+    assert all(fake_cluster.count(str(job.pk)) == 1 for job in jobs)
+    assert not WorkerHeartbeat.objects.exists()
+    assert not DBTaskResult.objects.filter(status="RUNNING").exists()
+
+
+def test_a_second_sigterm_forces_every_worker_process_out(operator, cluster, fake_cluster):
+    cluster.timeout_seconds = 30
+    cluster.save()
+    for n in range(2):
+        job_submit(user=operator, action=1, cluster=cluster, cids=f"SLOW-f{n}", token=TOKEN)
+    process = worker("--concurrency", "2", "--processes", "2")
+    try:
+        wait_until(lambda: fake_cluster.concurrency()["in_flight"] == 2, timeout=30)
+        process.send_signal(signal.SIGTERM)
+        # Each worker process took the first signal: both are finishing their calls.
+        output = read_until(process, "finishing the tasks in hand", times=2)
+        process.send_signal(signal.SIGTERM)
+        rest, _ = process.communicate(timeout=SLOW_SECONDS - 1)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 1, output + rest
+    # Cut off mid-call: left started for the reaper, their task rows ended as forced.
+    assert [(job.status, job.started_at is not None) for job in Job.objects.all()] == [
+        ("IN_PROGRESS", True)
+    ] * 2
+    assert set(DBTaskResult.objects.values_list("exception_class_path", flat=True)) == {FORCED}
+
+
+def test_a_worker_process_that_dies_stops_the_others_and_fails_the_worker():
+    process = worker("--concurrency", "2", "--processes", "2", "--interval", "30")
+    try:
+        wait_until(lambda: len(heartbeat_pids()) == 2)
+        victim = min(heartbeat_pids())
+        os.kill(victim, signal.SIGKILL)
+        output, _ = process.communicate(timeout=30)
+    finally:
+        if process.poll() is None:
+            process.kill()
+    assert process.returncode == 1, output
+    assert f"worker process {victim} ended with status -9" in output
+    # The other stopped cleanly, its heartbeat with it; the killed one's is housekeeping's.
+    assert heartbeat_pids() == {victim}
+
+
+def test_more_worker_processes_than_calls_are_refused():
+    with pytest.raises(CommandError, match="at most --concurrency"):
+        call_command("run_worker", "--concurrency", "2", "--processes", "3")

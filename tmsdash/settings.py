@@ -371,6 +371,8 @@ TMS_REAP_GRACE = env("TMS_REAP_GRACE", _seconds, 60)
 # A job that no worker started within this many seconds is reaped as FAILED.
 TMS_QUEUE_EXPIRY = env("TMS_QUEUE_EXPIRY", _seconds, 600)
 TMS_WORKER_CONCURRENCY = env("TMS_WORKER_CONCURRENCY", _positive_int, 4)
+# The worker processes of a host's `run_worker` sharing those calls (see ops.worker).
+TMS_WORKER_PROCESSES = env("TMS_WORKER_PROCESSES", _positive_int, 1)
 # Personal API tokens (api.tokens): the default and longest lifetime in days, and whether a
 # token may never expire (an admin's choice; off by default).
 TMS_API_TOKEN_DAYS = env("TMS_API_TOKEN_DAYS", _positive_int, 90)
