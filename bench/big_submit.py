@@ -8,8 +8,9 @@ r"""100,000 customers submitted from the web form, while others submit one custo
 On the production server as `make run` starts it (gunicorn, DEBUG off), an operator uploads a
 CSV file of --customers IDs, then (another submission) types as many: each time the review
 (the form's POST), the confirmation (its POST, answered by a redirect to the batch) and the
-batch's page are timed. Meanwhile --others API clients each submit one new customer after
-another; the script reports how long they waited while the big submission was in hand. The
+batch's page are timed. Then --others API clients each submit one new customer after another
+while the operator uploads a third such file; the script reports how long they waited while
+it was in hand. The
 server's memory (gunicorn's master and workers, summed) is sampled every 20 ms. Jobs are
 queued, not run.
 """
@@ -134,6 +135,18 @@ def main() -> None:
             + ", ".join(f"{rss_mb(pid):.0f} MB" for pid in memory.pids)
         )
         memory.start()
+
+        def big(label: str, csv: bool) -> tuple[float, float]:
+            cids = [f"BIG-{len(label)}{csv:d}-{n:06d}" for n in range(args.customers)]
+            timing = big_submit(base, "bench-big", cids, csv)
+            print(
+                f"{label}: review {timing['review']:.2f} s, confirm {timing['confirm']:.2f} s, "
+                f"batch page {timing['batch page']:.2f} s"
+            )
+            return timing["started"], timing["ended"]
+
+        big("CSV file, alone", csv=True)
+        big("typed, alone", csv=False)
         stopping, waits = threading.Event(), []
         others = [
             threading.Thread(target=small_submitter, args=(base, name, secret, stopping, waits))
@@ -141,17 +154,9 @@ def main() -> None:
         ]
         for thread in others:
             thread.start()
-        time.sleep(1)  # the others' pace before the big submission, to compare
-        windows = []
-        for csv in (True, False):
-            label = "CSV file" if csv else "typed"
-            cids = [f"BIG-{label[0]}-{n:06d}" for n in range(args.customers)]
-            timing = big_submit(base, "bench-big", cids, csv)
-            windows.append((timing["started"], timing["ended"]))
-            print(
-                f"{label}: review {timing['review']:.2f} s, confirm {timing['confirm']:.2f} s, "
-                f"batch page {timing['batch page']:.2f} s"
-            )
+        time.sleep(2)  # the others' pace before the big submission, to compare
+        windows = [big(f"CSV file, {args.others} others submitting", csv=True)]
+        time.sleep(1)
         stopping.set()
         for thread in others:
             thread.join()
@@ -169,8 +174,9 @@ def main() -> None:
     busy = [w for a, b in windows for w in during(a, b)]
     errors = sorted({status for _t, _s, status in waits if status != 201})
     print(
-        f"others alone: {len(alone)} submits, median {statistics.median(alone) * 1000:.0f} ms; "
-        f"during the big submissions: {len(busy)} submits, "
+        f"others without it: {len(alone)} submits, median "
+        f"{statistics.median(alone) * 1000:.0f} ms; "
+        f"while it was in hand: {len(busy)} submits, "
         f"longest wait {max(s for _t, s, _ in busy) * 1000:.0f} ms, "
         f"over 1 s: {sum(1 for _t, s, _ in busy if s > 1)}; errors {errors}"
     )
