@@ -143,15 +143,17 @@ def run(label: str, client, base: str, accounts, count: int, *extra) -> float:
         threading.Thread(target=client, args=(base, name, secret, count, times, errors, *extra))
         for name, secret in accounts
     ]
-    started = time.perf_counter()
+    started, cpu = time.perf_counter(), time.process_time()
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    rate = len(times) / (time.perf_counter() - started)
+    elapsed = time.perf_counter() - started
+    rate = len(times) / elapsed
     print(
         f"{label}: {rate:.0f}/s, median {statistics.median(times) * 1000:.0f} ms, "
-        f"p95 {percentile(times, 95):.0f} ms, errors {len(errors)} {sorted(set(errors))}"
+        f"p95 {percentile(times, 95):.0f} ms, errors {len(errors)} {sorted(set(errors))}; "
+        f"the clients used {(time.process_time() - cpu) / elapsed:.0%} of a core"
     )
     return rate
 
