@@ -223,11 +223,19 @@ def test_an_idle_worker_stops_at_once_on_sigterm_however_long_its_wait():
     assert not WorkerHeartbeat.objects.exists()
 
 
+def count_calls_afresh(fake_cluster) -> None:
+    """Count the calls in flight from now on, once no earlier test's call is in the fake
+    cluster's hands (a slow call of a worker an earlier test killed answers after SLOW_SECONDS):
+    it would raise the most in flight above what the test's own worker made."""
+    wait_until(lambda: fake_cluster.concurrency()["in_flight"] == 0, timeout=30)
+    fake_cluster.reset_concurrency()
+
+
 def test_one_worker_process_makes_its_concurrency_of_calls_at_once(operator, cluster, fake_cluster):
     cluster.timeout_seconds = 30
     cluster.max_concurrent_calls = 8
     cluster.save()
-    fake_cluster.reset_concurrency()
+    count_calls_afresh(fake_cluster)
     jobs = [
         job_submit(user=operator, action=1, cluster=cluster, cids=f"SLOW-c{n}", token=TOKEN)[0]
         for n in range(8)
@@ -296,7 +304,7 @@ def test_a_worker_thread_keeps_its_database_connection_from_task_to_task(
 def test_worker_processes_share_its_calls_and_stop_together(operator, cluster, fake_cluster):
     cluster.timeout_seconds = 30
     cluster.save()
-    fake_cluster.reset_concurrency()
+    count_calls_afresh(fake_cluster)
     jobs = [
         job_submit(user=operator, action=1, cluster=cluster, cids=f"SLOW-p{n}", token=TOKEN)[0]
         for n in range(4)
