@@ -1,6 +1,6 @@
 """Admin building blocks for history and for tables of millions of rows, shared by the apps.
 
-Lists are built for tables of millions of rows: the paginator counts at most
+Lists are built for tables of millions of rows: 50 rows a page, the paginator counts at most
 `CappedCountPaginator.cap` rows instead of the whole table, facets are off, and the date
 hierarchy reads the first and last dates instead of every distinct day. Each app's admin still
 chooses filters that match an index in the list's order, and which columns may be sorted.
@@ -123,6 +123,10 @@ class LargeTableAdmin(ReadOnlyAdmin):
 
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+    # As the operator's jobs list: a page's time is mostly Django rendering its rows' cells
+    # (100 rows of a million-job list took 56 ms of CPU, 104-120 ms at the 95th percentile on
+    # PostgreSQL), and half as many rows take half as long.
+    list_per_page = 50
 
     class Media:
         css = {"all": ["css/admin.css"]}

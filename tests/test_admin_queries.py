@@ -52,11 +52,12 @@ def queries_and_rows(client, url: str) -> tuple[int, int]:
 def test_list_queries_do_not_grow_with_rows(admin_client, url):
     add_rows(0, 5)
     few = queries_and_rows(admin_client, url)
-    add_rows(5, 50)
+    # Still one page of 50: a second page adds the capped count, one query whatever the rows.
+    add_rows(5, 40)
     many = queries_and_rows(admin_client, url)
 
     assert few[1] >= 5
-    assert many[1] >= 50
+    assert many[1] >= 40
     assert few[0] == many[0]
 
 
