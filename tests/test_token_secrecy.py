@@ -88,6 +88,15 @@ def test_token_row_is_deleted_when_the_token_cannot_be_read(submit, fake_cluster
     assert fake_cluster.count(str(job.pk)) == 0
 
 
+def test_a_job_whose_token_row_is_gone_fails_without_calling_its_cluster(submit, fake_cluster):
+    job = submit("C1", run=False)
+    JobToken.objects.filter(job_id=job.pk).delete()
+    job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.error_message) == ("FAILED", KEY_CHANGED_MESSAGE)
+    assert fake_cluster.count(str(job.pk)) == 0
+
+
 def test_token_is_not_in_the_review_page_nor_anywhere_after_the_confirm(
     client, operator, cluster, caplog
 ):
