@@ -89,7 +89,7 @@ def big_submit(base: str, username: str, cids: list[str], csv: bool) -> dict[str
         "csrfmiddlewaretoken": hidden(page, "csrfmiddlewaretoken"),
         "idempotency_key": hidden(page, "idempotency_key"),
         "action": "1",
-        "cluster": bench_cluster(session, page),
+        "cluster": bench_cluster(page),
         "token": CLUSTER_TOKEN,
     }
     started = time.perf_counter()

@@ -88,7 +88,7 @@ def review(session: requests.Session, base: str, cids: str) -> requests.Response
             "csrfmiddlewaretoken": hidden(page, "csrfmiddlewaretoken"),
             "idempotency_key": hidden(page, "idempotency_key"),
             "action": "1",
-            "cluster": bench_cluster(session, page),
+            "cluster": bench_cluster(page),
             "cids": cids,
             "token": CLUSTER_TOKEN,
         },

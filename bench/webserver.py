@@ -110,7 +110,7 @@ def signed_in(base: str, username: str) -> requests.Session:
     return session
 
 
-def bench_cluster(session: requests.Session, form_page: requests.Response) -> str:
+def bench_cluster(form_page: requests.Response) -> str:
     """The id of the cluster `bench` in the Set Action form."""
     return re.search(r'<option value="(\d+)">bench</option>', form_page.text)[1]
 
