@@ -39,6 +39,7 @@ from jobs.models import Cluster, InFlightCall, InFlightCustomer, Job, JobCustome
 from jobs.signals import job_ended
 from jobs.tokens import InvalidToken, token_decrypt, token_encrypt, token_fingerprint
 from lib.chunks import batched
+from lib.outage import ride_out
 
 logger = logging.getLogger(__name__)
 
@@ -756,15 +757,7 @@ def _claim(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
                 extra={"job_id": str(job_id)},
             )
             return Claim.NOT_RUNNABLE, None
-        job = (
-            Job.objects.select_related("cluster")
-            .annotate(
-                ciphertext=Subquery(
-                    JobToken.objects.filter(job_id=OuterRef("pk")).values("ciphertext")
-                )
-            )
-            .get(pk=job_id)
-        )
+        job = _started_job(job_id).get()
         if job.cluster_id is None or _take_call_slot(
             job_id, job.cluster_id, job.cluster.max_concurrent_calls, started
         ):
@@ -777,6 +770,35 @@ def _claim(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
         )
     logger.info("job %s waiting for its cluster", job_id, extra={"job_id": str(job_id)})
     return Claim.WAITING, None
+
+
+def _started_job(job_id: uuid.UUID):
+    """The job, as a claim returns it: with its cluster and its token's `ciphertext`."""
+    return (
+        Job.objects.select_related("cluster")
+        .annotate(
+            ciphertext=Subquery(JobToken.objects.filter(job_id=OuterRef("pk")).values("ciphertext"))
+        )
+        .filter(pk=job_id)
+    )
+
+
+def _claim_riding_out(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
+    """`_claim`, tried again through a database outage (lib.outage). A claim the database
+    committed although its answer was lost with the connection is known on the next attempt
+    by the start it wrote: the job is this delivery's, its call slot taken."""
+    attempts = 0
+
+    def claim() -> tuple[Claim, Job | None]:
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1:
+            mine = _started_job(job_id).filter(status=Status.IN_PROGRESS, started_at=started)
+            if job := mine.first():
+                return Claim.STARTED, job
+        return _claim(job_id, started)
+
+    return ride_out(claim, doing=f"claiming job {job_id}")
 
 
 def _take_call_slot(job_id: uuid.UUID, cluster_id: int, limit: int, now: datetime) -> bool:
@@ -836,7 +858,7 @@ def job_run(*, job_id: uuid.UUID) -> bool:
     `max_concurrent_calls` calls in flight, and the job was put back in the queue.
     """
     started = timezone.now()
-    claim, job = _claim(job_id, started)
+    claim, job = _claim_riding_out(job_id, started)
     if claim is not Claim.STARTED:
         return False
     logger.info("job %s started on %s", job_id, job.cluster_url, extra={"job_id": str(job_id)})
@@ -845,14 +867,17 @@ def job_run(*, job_id: uuid.UUID) -> bool:
             raise JobToken.DoesNotExist
         token = token_decrypt(job.ciphertext)
     except (JobToken.DoesNotExist, InvalidToken):
-        _end(
-            job_id,
-            condition=Q(),
-            status=Status.FAILED,
-            event=Event.JOB_FAILED,
-            error_message=KEY_CHANGED_MESSAGE,
-            details={"reason": "token_unreadable"},
-            job=job,
+        ride_out(
+            lambda: _end(
+                job_id,
+                condition=Q(started_at=started),
+                status=Status.FAILED,
+                event=Event.JOB_FAILED,
+                error_message=KEY_CHANGED_MESSAGE,
+                details={"reason": "token_unreadable"},
+                job=job,
+            ),
+            doing=f"ending job {job_id}",
         )
         return True
 
@@ -878,26 +903,45 @@ def job_run(*, job_id: uuid.UUID) -> bool:
         "duration_ms": result.duration_ms,
         "error": result.error_message[:MAX_ERROR_LENGTH],
     }
-    recorded = _end(
-        job_id,
-        condition=Q(started_at=started),
-        status=status,
-        event=Event.JOB_SUCCEEDED if result.success else Event.JOB_FAILED,
-        details=details,
-        http_status=result.http_status,
-        error_message=result.error_message,
-        response_summary=result.summary,
-        outcomes=result.customer_results,
-        customers=customers,
-        job=job,
-    )
+    attempts = 0
+
+    def record() -> bool:
+        nonlocal attempts
+        attempts += 1
+        ended = _end(
+            job_id,
+            condition=Q(started_at=started),
+            status=status,
+            event=Event.JOB_SUCCEEDED if result.success else Event.JOB_FAILED,
+            details=details,
+            http_status=result.http_status,
+            error_message=result.error_message,
+            response_summary=result.summary,
+            outcomes=result.customer_results,
+            customers=customers,
+            job=job,
+        )
+        # An earlier attempt the database committed, its answer lost with the connection.
+        return ended or (
+            attempts > 1
+            and Job.objects.filter(
+                pk=job_id, started_at=started, status=status, http_status=result.http_status
+            ).exists()
+        )
+
+    # The cluster has answered: its answer is recorded, on a new connection if the one held
+    # through the call was lost, however long the database takes to come back.
+    recorded = ride_out(record, doing=f"recording job {job_id}'s result")
     if not recorded:
         # The reaper ended the job while the call was out; its state stands, and the late
         # result goes into the audit log so nothing the cluster said is lost.
-        audit_record(
-            event=Event.JOB_LATE_RESULT,
-            job_id=job_id,
-            details={**details, "outcome": status, "summary": result.summary},
+        ride_out(
+            lambda: audit_record(
+                event=Event.JOB_LATE_RESULT,
+                job_id=job_id,
+                details={**details, "outcome": status, "summary": result.summary},
+            ),
+            doing=f"recording job {job_id}'s late result",
         )
         logger.warning(
             "job %s: result %s arrived after the job was reaped",
@@ -976,7 +1020,7 @@ def job_requeue(*, job_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
         _enqueue(requeued)
     for job_id in requeued:
         logger.warning(
-            "job %s queued again: its worker died before starting it",
+            "job %s queued again: its task was lost before it started the job",
             job_id,
             extra={"job_id": str(job_id)},
         )

@@ -17,6 +17,10 @@ REAPED = "tmsdash_reaped_total"
 # row), with its sum; ops.metrics adds the buckets up.
 CALLS_IN_BUCKET = "tmsdash_call_duration_seconds_in_bucket"
 CALL_SECONDS = "tmsdash_call_duration_seconds_sum"
+# Database outages a long-running process (worker, housekeeping) rode out, and the attempts it
+# made again during them (lib.outage), counted once the database is back.
+OUTAGES = "tmsdash_database_outages_total"
+RETRIED = "tmsdash_database_retries_total"
 
 
 def counter_increment(name: str, labels: dict[str, str] | None = None, amount: float = 1) -> None:

@@ -16,11 +16,13 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
+from django.db.models import Q
 from django.utils import timezone
 from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from api.throttles import rate_prune
+from jobs.models import Job
 from jobs.services import ReapReport, job_interrupted, job_reap_stale, job_requeue
 from jobs.tasks import run_job
 from notifications.delivery import notices_recover
@@ -32,6 +34,9 @@ logger = logging.getLogger(__name__)
 
 # Finished task rows are kept this long (the jobs and the audit trail keep the history).
 TASK_ROWS_KEPT = timedelta(days=1)
+# A worker's task row is taken and its job claimed within milliseconds; one still not claimed
+# after this long is being ridden through an outage, or was lost.
+TASK_CLAIM_SECONDS = timedelta(seconds=30)
 WORKER_LOST = "ops.worker.WorkerLost"
 WORKER_LOST_MESSAGE = (
     "The worker running this task stopped sending heartbeats; housekeeping ended the task."
@@ -79,7 +84,7 @@ def housekeeping_pass(*, now: datetime | None = None) -> HousekeepingReport:
         for task, last_seen in orphans
         if task.task_path == run_job.module_path
     }
-    report.requeued = job_requeue(job_ids=list(jobs))
+    report.requeued = job_requeue(job_ids=[*jobs, *jobs_without_task(now=now)])
     report.interrupted = [
         job_id
         for job_id, last_seen in jobs.items()
@@ -98,6 +103,29 @@ def housekeeping_pass(*, now: datetime | None = None) -> HousekeepingReport:
     )
     rate_prune(now)
     return report
+
+
+def jobs_without_task(*, now: datetime) -> list[uuid.UUID]:
+    """The jobs not started that no task will start: theirs failed before it could claim them
+    (the database refused it), or was lost. A task row a worker took counts as long as it
+    could still be claiming its job (TASK_CLAIM_SECONDS), and a worker riding out an outage
+    may still claim it later: the claim lets one delivery run the job, whichever it is."""
+    # The jobs first: a job submitted after its tasks were read would look taskless.
+    waiting = list(
+        Job.objects.in_progress().filter(started_at__isnull=True).values_list("pk", flat=True)
+    )
+    if not waiting:
+        return []
+    live = (
+        DBTaskResult.objects.filter(task_path=run_job.module_path)
+        .filter(
+            Q(status=TaskResultStatus.READY)
+            | Q(status=TaskResultStatus.RUNNING, started_at__gte=now - TASK_CLAIM_SECONDS)
+        )
+        .values_list("args_kwargs__args__0", flat=True)
+    )
+    tasked = {uuid.UUID(job_id) for job_id in live}
+    return [job_id for job_id in waiting if job_id not in tasked]
 
 
 def end_orphaned_tasks(*, now: datetime) -> list[tuple[DBTaskResult, datetime]]:

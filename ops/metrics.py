@@ -20,7 +20,9 @@ from ops.counters import (
     CALL_SECONDS,
     CALLS_IN_BUCKET,
     JOBS_ENDED,
+    OUTAGES,
     REAPED,
+    RETRIED,
     SIGNIN_FAILURES,
     counter_values,
 )
@@ -63,6 +65,19 @@ def metrics_text() -> str:
             "counter",
             "Failed sign-ins, refused ones during a lock-out included.",
             [("", {}, sum(value for _, value in counter_values(SIGNIN_FAILURES)))],
+        ),
+        (
+            OUTAGES,
+            "counter",
+            "Database outages that a worker or housekeeping process rode out, counted once "
+            "the database was back.",
+            [("", {}, sum(value for _, value in counter_values(OUTAGES)))],
+        ),
+        (
+            RETRIED,
+            "counter",
+            "Database work tried again during those outages (claims, results, task rows, passes).",
+            [("", {}, sum(value for _, value in counter_values(RETRIED)))],
         ),
         (
             "tmsdash_notices",

@@ -5,22 +5,30 @@ ended whose call slot let a waiting job start."""
 
 from __future__ import annotations
 
+import logging
+
 from django.contrib.auth.signals import user_login_failed
+from django.db import transaction
 from django.db.models.signals import post_save
 from django.dispatch import receiver
 from django_tasks_db.models import DBTaskResult
 
 from jobs.models import Job
 from jobs.signals import job_ended
+from lib.outage import PASSING, outage_ended
 from ops.counters import (
     CALL_SECONDS,
     CALLS_IN_BUCKET,
     JOBS_ENDED,
+    OUTAGES,
     REAPED,
+    RETRIED,
     SIGNIN_FAILURES,
     counter_increment,
 )
 from ops.wakeups import queue_changed
+
+logger = logging.getLogger(__name__)
 
 # Upper bounds, in seconds, of the call-duration histogram's buckets.
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
@@ -58,3 +66,15 @@ def count_job_end(sender, job, status, finished_at, reason, woke_waiting=True, *
         bound = next((f"{b:g}" for b in BUCKETS if seconds <= b), "+Inf")
         counter_increment(CALLS_IN_BUCKET, {**labels, "le": bound})
         counter_increment(CALL_SECONDS, labels, seconds)
+
+
+@receiver(outage_ended, dispatch_uid="ops_count_outage")
+def count_outage(sender, seconds, retried, **kwargs) -> None:
+    # Sent when the database took work again; should it fail again at once, the count is the
+    # one thing lost, not the process.
+    try:
+        with transaction.atomic():
+            counter_increment(OUTAGES)
+            counter_increment(RETRIED, amount=retried)
+    except PASSING:
+        logger.warning("database outage of %.1f s not counted: the database failed again", seconds)

@@ -24,6 +24,8 @@ import threading
 import psycopg
 from django.db import connection
 
+from lib.outage import outage_failed
+
 logger = logging.getLogger(__name__)
 
 CHANNEL = "tmsdash_queue"
@@ -93,7 +95,8 @@ class QueueWatch:
                 else:
                     self._poll()
             except (sqlite3.Error, psycopg.Error) as exc:
-                logger.warning("queue watch lost its connection (%s)", type(exc).__name__)
+                # Logged once an outage, with the process's other threads (lib.outage).
+                outage_failed(exc, "watching the queue")
             # Whatever was missed meanwhile, the workers look once more.
             self._bump()
             self._stopping.wait(RECONNECT_SECONDS)

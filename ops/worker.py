@@ -41,6 +41,7 @@ from django_tasks_db.compat import (
 from django_tasks_db.management.commands.db_worker import Worker as DatabaseWorker
 from django_tasks_db.models import DBTaskResult
 
+from lib.outage import PASSING, outage_failed, outage_recovered, ride_out
 from ops.heartbeats import HEARTBEAT_SECONDS, heartbeat_beat, heartbeat_start, heartbeat_stop
 from ops.wakeups import QueueWatch
 
@@ -74,6 +75,13 @@ class _Loop(DatabaseWorker):
 
     def run_task(self, db_task_result: DBTaskResult) -> None:
         self.in_hand = db_task_result
+        # The task row's end (django-tasks-db's set_successful or set_failed saves it) is
+        # written whatever the database does meanwhile: left RUNNING by a live worker, no one
+        # would ever end it.
+        save = db_task_result.save
+        db_task_result.save = lambda *args, **kwargs: ride_out(
+            lambda: save(*args, **kwargs), doing="recording a task's end"
+        )
         try:
             super().run_task(db_task_result)
         finally:
@@ -82,7 +90,11 @@ class _Loop(DatabaseWorker):
     def run(self) -> None:
         while self.running:
             seen = self.watch.generation()
-            super().run()
+            try:
+                ride_out(super().run, doing="taking tasks", giving_up=lambda: not self.running)
+            except PASSING:
+                # Told to stop during an outage: nothing was taken.
+                return
             if self.once:
                 return
             if self.running:
@@ -142,7 +154,7 @@ class Worker:
 
     def run(self) -> None:
         _keep_connections()
-        heartbeat_start(self.worker_id)
+        ride_out(lambda: heartbeat_start(self.worker_id), doing="starting the worker's heartbeat")
         stop = threading.Event()
         beating = threading.Thread(
             target=_beat_until, args=(self.worker_id, stop), name="heartbeat", daemon=True
@@ -163,7 +175,7 @@ class Worker:
             self.watch.join()
             stop.set()
             beating.join()
-            heartbeat_stop(self.worker_id)
+            _forget_heartbeat(self.worker_id)
         logger.info("worker %s stopped", self.worker_id)
         if self.failed:
             sys.exit(1)
@@ -200,12 +212,23 @@ def _beat_until(worker_id: str, stop: threading.Event) -> None:
         while not stop.wait(HEARTBEAT_SECONDS):
             try:
                 heartbeat_beat(worker_id)
-            except DatabaseError:
-                logger.warning("worker %s: heartbeat not written: database error", worker_id)
+            except PASSING as error:
+                outage_failed(error, "writing the worker's heartbeat")
                 # The next beat opens a new connection rather than reuse a broken one.
                 connections.close_all()
+            else:
+                outage_recovered()
     finally:
         connections.close_all()
+
+
+def _forget_heartbeat(worker_id: str) -> None:
+    """Delete the heartbeat of a worker stopping cleanly; during an outage, leave it for
+    housekeeping, which forgets a silent worker once it has ended what it left."""
+    try:
+        heartbeat_stop(worker_id)
+    except DatabaseError:
+        logger.warning("worker %s: heartbeat left for housekeeping: database error", worker_id)
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)

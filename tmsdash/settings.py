@@ -291,10 +291,11 @@ if _ENGINES[DATABASES["default"]["ENGINE"]] == "sqlite":
     # Concurrent writers wait for each other instead of failing with "database is locked":
     # WAL lets readers and one writer work at once, IMMEDIATE takes the write lock when a
     # transaction begins (a deferred transaction that reads and then writes cannot wait for
-    # it), and the busy timeout is how long a writer waits.
+    # it), and the busy timeout is how long a writer waits (then "database is locked": a web
+    # request answers 503, a worker or housekeeping waits on, lib.outage).
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
-        "timeout": 30,
+        "timeout": env("TMS_SQLITE_BUSY_TIMEOUT", _positive_int, 30),
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     # A file, not memory, so that tests of concurrency use real locks and real connections.
@@ -459,7 +460,7 @@ LOGGING = {
     "loggers": {
         **{
             name: {"level": LOG_LEVEL}
-            for name in ("jobs", "audit", "ops", "notifications", "devtools", "tmsdash")
+            for name in ("jobs", "audit", "ops", "notifications", "devtools", "tmsdash", "lib")
         },
         # A 4xx is the request log's one line (tmsdash.middleware), not also Django's warning
         # with a traceback; errors (5xx) are still logged with theirs.

@@ -3,9 +3,10 @@ from __future__ import annotations
 import signal
 import threading
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 from lib.argtypes import seconds
+from lib.outage import PASSING, ride_out
 from ops.housekeeping import housekeeping_pass
 
 
@@ -31,7 +32,15 @@ class Command(BaseCommand):
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda *_: stop.set())
         while True:
-            report = housekeeping_pass()
+            try:
+                # A database that blinks delays the pass; it does not end the process.
+                report = ride_out(
+                    housekeeping_pass, doing="housekeeping", giving_up=lambda: once or stop.is_set()
+                )
+            except PASSING as error:
+                if once:
+                    raise CommandError(f"The database refused the pass: {error}") from error
+                return
             if options["verbosity"] > 1 or report.changed_anything:
                 self.stdout.write(f"housekeeping: {report}")
             if once or stop.wait(interval):
