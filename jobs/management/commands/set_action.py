@@ -13,8 +13,10 @@ from django.core.management.base import BaseCommand, CommandError
 from jobs.csvinput import csv_read_cids
 from jobs.models import Job
 from jobs.services import job_submit
+from lib.outage import PASSING
 
 REFUSED = 3
+UNAVAILABLE = 4
 POLL_SECONDS = 0.5
 
 
@@ -25,7 +27,8 @@ class Command(BaseCommand):
         "environment variable or a hidden prompt, never from an argument. Prints the job ids, "
         "one per line. With --wait, waits for the jobs to end, prints each one's status, HTTP "
         "status and error, and exits 0 when all succeeded, 1 when any failed, 2 when any ended "
-        "UNKNOWN. Refused input exits 3 and writes nothing."
+        "UNKNOWN. Refused input exits 3 and writes nothing; so does a database that refuses work "
+        "(locked, unreachable, disk full), with 4."
     )
 
     def add_arguments(self, parser) -> None:
@@ -65,6 +68,13 @@ class Command(BaseCommand):
         except (ValidationError, PermissionDenied) as exc:
             messages = exc.messages if isinstance(exc, ValidationError) else [str(exc)]
             raise CommandError(" ".join(messages), returncode=REFUSED) from None
+        except PASSING as exc:
+            first_line = str(exc).strip().partition("\n")[0]
+            raise CommandError(
+                f"The database refused the submit ({first_line}): nothing was submitted. "
+                "Run it again once the database is back.",
+                returncode=UNAVAILABLE,
+            ) from None
         for job in jobs:
             self.stdout.write(str(job.pk))
         if wait:
