@@ -31,6 +31,11 @@ def test_each_read_endpoint_describes_its_parameters_and_problems(client):
             content = operation["responses"][str(code)]["content"]
             problem = content["application/problem+json"]["schema"]
             assert problem == {"$ref": "#/components/schemas/Problem"}, (path, code)
+    # A wait beyond the bounds on waits (api.waits) is refused with a 429 saying when to retry.
+    busy = schema["paths"]["/api/v1/jobs/{id}"]["get"]["responses"]["429"]
+    assert busy["headers"]["Retry-After"]["required"] is True
+    assert "TMS_API_WAITS_PER_TOKEN" in busy["description"]
+    assert "TMS_API_WAITS_PER_PROCESS" in busy["description"]
     assert schema["components"]["securitySchemes"]["bearerAuth"]["scheme"] == "bearer"
     job = schema["components"]["schemas"]["Job"]["properties"]
     assert "cluster_url" not in job and "request_payload" not in job

@@ -48,6 +48,10 @@ def test_starts_with_secret_key_and_debug_off():
         ("TMS_METRICS_TOKEN", "hunter2"),
         ("TMS_WEB_PROCESSES", "0"),
         ("TMS_WEB_THREADS", "many"),
+        ("TMS_API_WAITS_PER_TOKEN", "0"),
+        ("TMS_API_WAITS_PER_PROCESS", "0"),
+        # As many waits as threads would leave none for the pages (TMS_WEB_THREADS is 8).
+        ("TMS_API_WAITS_PER_PROCESS", "8"),
         ("TMS_PUBLIC_URL", "tms.example.net"),
         ("EMAIL_URL", "mysql://u:hunter2@mail.example:25"),
         ("EMAIL_URL", "smtp://u:hunter2@mail.example:587/?tls=True&ssl=True"),
@@ -143,3 +147,18 @@ def test_links_in_notices_follow_the_web_servers_address_unless_set():
         ).stdout.strip()
         == "https://tms.example.net"
     )
+
+
+@pytest.mark.parametrize(
+    ("threads", "waits", "expected"),
+    [("8", "", 2), ("12", "", 3), ("3", "", 1), ("1", "", 1), ("4", "3", 3), ("1", "1", 1)],
+)
+def test_waits_per_process_default_to_a_quarter_of_the_threads(threads, waits, expected):
+    result = start(
+        "settings.TMS_API_WAITS_PER_PROCESS",
+        SECRET_KEY="k" * 50,
+        TMS_WEB_THREADS=threads,
+        TMS_API_WAITS_PER_PROCESS=waits,
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.split() == [str(expected)]

@@ -75,6 +75,16 @@ def _positive_int(raw: str) -> int:
     return value
 
 
+def _at_most(limit: int, named: str) -> Callable[[str], int]:
+    def parse(raw: str) -> int:
+        value = _positive_int(raw)
+        if value > limit:
+            raise ValueError(f"expected a whole number from 1 to {limit} ({named})")
+        return value
+
+    return parse
+
+
 def _count(raw: str) -> int:
     value = int(raw)
     if value < 0:
@@ -410,6 +420,16 @@ TMS_METRICS_TOKEN = env("TMS_METRICS_TOKEN", _secret, "")
 TMS_WEB_BIND = env("TMS_WEB_BIND", str, "127.0.0.1:8000")
 TMS_WEB_PROCESSES = env("TMS_WEB_PROCESSES", _positive_int, 2)
 TMS_WEB_THREADS = env("TMS_WEB_THREADS", _positive_int, 8)
+# Long polls of the API (GET /jobs/{id}?wait=S, api.waits) each hold a thread: a web process
+# admits this many of one token's, and this many in all, then answers 429. The latter defaults
+# to a quarter of TMS_WEB_THREADS (at least 1) and may be at most TMS_WEB_THREADS - 1, so that
+# most threads, at least one, stay free for the pages and /healthz (with one thread, that one).
+TMS_API_WAITS_PER_TOKEN = env("TMS_API_WAITS_PER_TOKEN", _positive_int, 2)
+TMS_API_WAITS_PER_PROCESS = env(
+    "TMS_API_WAITS_PER_PROCESS",
+    _at_most(max(TMS_WEB_THREADS - 1, 1), "TMS_WEB_THREADS - 1, at least 1"),
+    max(TMS_WEB_THREADS // 4, 1),
+)
 # Encrypts operators' tokens while their jobs run. Derived from SECRET_KEY when unset, so
 # rotating SECRET_KEY makes the tokens of jobs still queued unreadable (they then fail).
 TMS_TOKEN_KEY = env(

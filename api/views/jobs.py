@@ -7,7 +7,7 @@ import uuid
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -15,21 +15,43 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.pagination import InOrder, NewestFirst
+from api.problems import PROBLEM
 from api.serializers import (
     CustomerFilterSerializer,
     JobCustomerSerializer,
     JobFilterSerializer,
     JobSerializer,
+    ProblemSerializer,
     WaitSerializer,
     api_jobs,
     problems,
 )
+from api.waits import wait_slot
 from jobs.models import Job, JobCustomer
 
 # How often a waiting request reads the job's status again.
 WAIT_POLL_SECONDS = 0.25
 
 JOB_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="A job's id.")
+RETRY_AFTER = OpenApiParameter(
+    "Retry-After",
+    OpenApiTypes.INT,
+    OpenApiParameter.HEADER,
+    response=[429],
+    required=True,
+    description="Seconds to wait before asking again.",
+)
+# GET /jobs/{id} answers 429 for the token's rate limit, as every read does, and also when a
+# wait would pass one of the bounds on waits (api.waits).
+WAITS_BUSY = {
+    (429, PROBLEM): OpenApiResponse(
+        ProblemSerializer,
+        description="Too many requests for this token, or (with `wait`) too many waits at "
+        "once: of this token (TMS_API_WAITS_PER_TOKEN) or on this server "
+        "(TMS_API_WAITS_PER_PROCESS); `detail` says which. Ask without `wait`, or retry "
+        "after `Retry-After` seconds.",
+    )
+}
 
 
 def visible_job_id(request: Request, job_id: str) -> uuid.UUID:
@@ -70,35 +92,47 @@ class JobDetail(APIView):
     """One job. With `?wait=S` the answer waits until the job has ended or S seconds have
     passed, whichever comes first, so that a script need not ask in a loop.
 
-    A waiting request holds one of gunicorn's threads (TMS_WEB_THREADS per process) for up to
-    S seconds, re-reading the job's status every WAIT_POLL_SECONDS: as many scripts waiting at
-    once as there are threads leave none for the dashboard. No transaction is held open while
-    waiting (the API does not use ATOMIC_REQUESTS), so each read sees the job's latest state.
+    A waiting request holds one of the web server's threads, so waits are bounded (api.waits):
+    a token may wait on TMS_API_WAITS_PER_TOKEN requests at once and a web process serves
+    TMS_API_WAITS_PER_PROCESS waits in all, leaving its other threads to the pages and
+    /healthz. One more wait is refused at once with 429 and `Retry-After` (the seconds until
+    a slot frees up at the latest): ask without `wait`, or retry then. A job that has ended
+    already is answered at once, without a slot.
+
+    No transaction is open while waiting (the API does not use ATOMIC_REQUESTS): each read of
+    the status, every WAIT_POLL_SECONDS, is its own, so it sees the job's latest state and
+    holds no lock that would keep the worker or a cancel from changing it.
     """
 
     @extend_schema(
-        parameters=[JOB_ID, WaitSerializer],
-        responses={200: JobSerializer, **problems(400, 401, 404, 429)},
+        parameters=[JOB_ID, WaitSerializer, RETRY_AFTER],
+        responses={200: JobSerializer, **problems(400, 401, 404), **WAITS_BUSY},
     )
     def get(self, request: Request, id: str) -> Response:
         pk = visible_job_id(request, id)
         params = WaitSerializer(data=request.query_params)
         params.is_valid(raise_exception=True)
         wait = params.validated_data.get("wait")
-        if wait:
-            self._wait_for_end(pk, wait)
+        if wait and _status(pk).first() == Job.Status.IN_PROGRESS:
+            with wait_slot(token_id=request.auth.pk, seconds=wait):
+                _wait_for_end(pk, wait)
         # Deleted while waiting (dedupe_jobs removes duplicates): a 404 like any unknown job.
         return Response(JobSerializer(get_object_or_404(api_jobs(request.user), pk=pk)).data)
 
-    @staticmethod
-    def _wait_for_end(pk: uuid.UUID, seconds: float) -> None:
-        deadline = time.monotonic() + seconds
-        status = Job.objects.filter(pk=pk).values_list("status", flat=True)
-        while status.first() == Job.Status.IN_PROGRESS:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return
-            time.sleep(min(WAIT_POLL_SECONDS, left))
+
+def _status(pk: uuid.UUID):
+    """The job's status, read afresh at each `.first()`."""
+    return Job.objects.filter(pk=pk).values_list("status", flat=True)
+
+
+def _wait_for_end(pk: uuid.UUID, seconds: float) -> None:
+    """Return when the job is no longer IN_PROGRESS (ended, or deleted) or after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while _status(pk).first() == Job.Status.IN_PROGRESS:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return
+        time.sleep(min(WAIT_POLL_SECONDS, left))
 
 
 class JobCustomers(ListAPIView):
