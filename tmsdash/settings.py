@@ -291,10 +291,11 @@ if _ENGINES[DATABASES["default"]["ENGINE"]] == "sqlite":
     # Concurrent writers wait for each other instead of failing with "database is locked":
     # WAL lets readers and one writer work at once, IMMEDIATE takes the write lock when a
     # transaction begins (a deferred transaction that reads and then writes cannot wait for
-    # it), and the busy timeout is how long a writer waits.
+    # it), and the busy timeout is how long a writer waits; a request still waiting then is
+    # answered 503 (tmsdash.faults).
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
-        "timeout": 30,
+        "timeout": env("SQLITE_BUSY_TIMEOUT", _positive_int, 30),
         "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
     }
     # A file, not memory, so that tests of concurrency use real locks and real connections.

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import sys
 from http import HTTPStatus
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
+from django.template import loader
 from django.views import defaults
+
+from tmsdash.faults import UNAVAILABLE, is_database_fault, unavailable
 
 API = "/api/"
 
@@ -45,7 +49,21 @@ def page_not_found(request: HttpRequest, exception: Exception) -> HttpResponse:
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
-    """500: the dashboard's page, or a problem for the API."""
+    """500: the dashboard's page, or a problem for the API.
+
+    Django calls this for every exception nothing else handled, a middleware's included (the
+    session saved after the view), while it handles it: a passing database fault
+    (tmsdash.faults) is answered 503 with Retry-After instead. Its page is rendered without the
+    request, so that nothing in it (the signed-in user, the messages) reads the database that
+    just failed.
+    """
+    exc = sys.exc_info()[1]
+    if is_database_fault(exc):
+        if request.path.startswith(API):
+            response = _api_problem(503, UNAVAILABLE)
+        else:
+            response = HttpResponse(loader.get_template("503.html").render(), status=503)
+        return unavailable(request, exc, response)
     if request.path.startswith(API):
         return _api_problem(500, "The server failed; the error was logged.")
     return defaults.server_error(request)
