@@ -24,10 +24,11 @@ def sqlite_write_lock(path: str) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def postgres_table_lock(url: str, table: str) -> Iterator[None]:
-    """An open transaction holding `table` in ACCESS EXCLUSIVE mode: no one reads or writes it."""
+def postgres_lock(url: str, table: str, mode: str = "ACCESS EXCLUSIVE") -> Iterator[None]:
+    """An open transaction holding `table` in `mode`: ACCESS EXCLUSIVE lets no one read or
+    write it, EXCLUSIVE lets others read it only."""
     with psycopg.connect(url) as holder:
-        holder.execute(f"LOCK TABLE {table} IN ACCESS EXCLUSIVE MODE")
+        holder.execute(f"LOCK TABLE {table} IN {mode} MODE")
         yield
         holder.rollback()
 
@@ -40,5 +41,5 @@ def probe_row_locked(url: str) -> Iterator[None]:
         with sqlite_write_lock(connection.settings_dict["NAME"]):
             yield
     else:
-        with postgres_table_lock(url, "ops_writeprobe"):
+        with postgres_lock(url, "ops_writeprobe"):
             yield

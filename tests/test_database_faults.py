@@ -4,20 +4,23 @@ file another process holds locked beyond the busy timeout, PostgreSQL a server t
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
 import pytest
 import requests
 from django.db import connection
+from django.test import Client
 
 from api.tokens import token_create
 from ops.heartbeats import Role, heartbeat_start
-from tests.db_locks import sqlite_write_lock
+from tests.db_locks import postgres_lock, sqlite_write_lock
 from tests.helpers import ROOT, TOKEN, database_url, row_counts, wait_until
 from tests.live_web import HTTP_SECONDS, reviewed_form, sign_in, sign_in_form, web_server
 from tests.own_postgres import OwnPostgres
@@ -203,3 +206,42 @@ def test_pages_and_the_api_are_503_while_postgresql_is_down_and_serve_again_once
     assert "Traceback" not in log
     assert log.count("database fault: ") == 4
     assert TOKEN not in log and secret not in log and PASSWORD not in log
+
+
+@contextlib.contextmanager
+def sessions_written_by_another(monkeypatch) -> Iterator[None]:
+    """The sessions table readable but not writable: another connection holds the SQLite file's
+    write lock, or PostgreSQL's sessions table in EXCLUSIVE mode (reads pass, writes wait). The
+    request's wait for the lock is a second instead of the settings' 30 s (or unbounded)."""
+    options = connection.settings_dict["OPTIONS"]
+    if connection.vendor == "sqlite":
+        monkeypatch.setitem(options, "timeout", 1)
+        lock = sqlite_write_lock(connection.settings_dict["NAME"])
+    else:
+        monkeypatch.setitem(options, "options", "-c lock_timeout=1000")
+        lock = postgres_lock(database_url(), "django_session", "EXCLUSIVE")
+    connection.close()
+    try:
+        with lock:
+            yield
+    finally:
+        connection.close()
+
+
+@pytest.mark.urls("tests.session_urls")
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_fault_in_a_middleware_after_the_view_is_503_too(operator, monkeypatch, caplog):
+    browser = Client(raise_request_exception=False)
+    browser.force_login(operator)
+    before = row_counts()
+    with sessions_written_by_another(monkeypatch):
+        response = browser.get("/remember/")
+    assert response.status_code == 503
+    assert response["Retry-After"] == str(RETRY_AFTER_SECONDS)
+    assert "<h1>Try again in a moment</h1>" in response.content.decode()
+    assert row_counts() == before
+    [fault] = [r for r in caplog.records if r.name == "tmsdash.faults"]
+    assert fault.levelname == "WARNING"
+    assert fault.getMessage().startswith("database fault: GET /remember/ answered 503: ")
+    # Once the lock is gone, the same request goes through.
+    assert browser.get("/remember/").status_code == 200

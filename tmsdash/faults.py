@@ -4,9 +4,10 @@ While the database refuses work (PostgreSQL restarting or gone, SQLite locked by
 beyond the busy timeout, a full disk), Django raises OperationalError or InterfaceError. Those
 are the faults a caller should simply retry; every other database error (ProgrammingError,
 IntegrityError, DataError) is a bug or bad data, and stays a 500. Every exception no view
-handled, a middleware's included (the session saved after the view), reaches
-tmsdash.views.server_error, which answers these; the API's too, since api.problems leaves them
-to Django. (With DEBUG on, Django shows its debug page.)
+handled, a middleware's included, reaches tmsdash.views.server_error, which answers these; the
+API's too, since api.problems leaves them to Django. The session saved after the view fails as a
+400 raised from the fault, which tmsdash.views.bad_request answers so. (With DEBUG on, Django
+shows its debug page.)
 
 Nothing is half written: every write the pages and the API make is one transaction in its
 service, which the fault rolls back; Django closes a connection left unusable when the request
@@ -30,8 +31,15 @@ UNAVAILABLE = (
 )
 
 
-def is_database_fault(exc: BaseException | None) -> bool:
-    return isinstance(exc, OperationalError | InterfaceError)
+def database_fault(exc: BaseException | None) -> BaseException | None:
+    """The passing database fault behind `exc`, if any: `exc` itself, or what it was raised
+    from or while handling. Django's database sessions turn a failed save into a 400
+    (SessionInterrupted, "the session was deleted") raised while handling the fault."""
+    while exc is not None:
+        if isinstance(exc, OperationalError | InterfaceError):
+            return exc
+        exc = exc.__cause__ or exc.__context__
+    return None
 
 
 def unavailable(request: HttpRequest, exc: BaseException, response: HttpResponse) -> HttpResponse:
