@@ -4,11 +4,17 @@ from django.db import models
 
 
 class WorkerHeartbeat(models.Model):
-    """A worker process that is running, or was: it refreshes `last_seen` every few seconds
-    and deletes its row when it stops cleanly. A row that has gone quiet is a worker that
-    died; housekeeping ends the task rows it left RUNNING and then deletes the row."""
+    """A worker or housekeeping process that is running, or was: it refreshes `last_seen`
+    every few seconds and deletes its row when it stops cleanly. A worker's row that has gone
+    quiet is a worker that died; housekeeping ends the task rows it left RUNNING and then
+    deletes the row. /healthz wants a live row of each role."""
+
+    class Role(models.TextChoices):
+        WORKER = "worker"
+        HOUSEKEEPING = "housekeeping"
 
     worker_id = models.CharField(max_length=64, primary_key=True)
+    role = models.CharField(max_length=20, choices=Role.choices, default=Role.WORKER)
     hostname = models.CharField(max_length=255)
     pid = models.PositiveIntegerField()
     started_at = models.DateTimeField()
@@ -32,3 +38,12 @@ class Counter(models.Model):
 
     def __str__(self) -> str:
         return f"{self.key} = {self.value:g}"
+
+
+class WriteProbe(models.Model):
+    """The one row /healthz writes to learn that the database takes writes (ops.probe)."""
+
+    written_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"written at {self.written_at}"

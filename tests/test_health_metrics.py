@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import threading
 import uuid
+from pathlib import Path
 
 import pytest
+from django.db import connection
 from django.urls import reverse
 from django.utils import timezone
 from model_bakery import baker
@@ -14,11 +18,13 @@ from model_bakery import baker
 from jobs.models import InFlightCall, Job
 from jobs.services import ReapReport, job_reap_stale, job_run, job_submit
 from notifications.models import Notice, WebhookEndpoint
-from ops.heartbeats import heartbeat_start
+from ops import probe
+from ops.heartbeats import Role, heartbeat_start, heartbeat_stop
 from ops.models import WorkerHeartbeat
 from ops.receivers import count_job_end
+from tests.db_locks import probe_row_locked
 from tests.fresh_settings import run_python
-from tests.helpers import TOKEN, row_counts
+from tests.helpers import TOKEN, database_url, row_counts
 
 METRICS_TOKEN = "metrics-token-for-tests-0123456789"
 
@@ -39,8 +45,21 @@ def submit(operator, cluster, cid: str, action=Job.Action.TRANS_BEGIN) -> Job:
     return job
 
 
-def test_healthz_is_ok_with_a_live_worker_and_counts_the_queue(client, operator, cluster):
+# /healthz writes its probe row through a connection of its own (ops.probe): on SQLite it
+# would wait for the write lock that a test's enclosing transaction holds, so these tests commit.
+healthz_test = pytest.mark.django_db(transaction=True, serialized_rollback=True)
+
+
+def beat_both() -> None:
     heartbeat_start("worker-a")
+    heartbeat_start("housekeeping-a", role=Role.HOUSEKEEPING)
+
+
+@healthz_test
+def test_healthz_is_ok_with_a_live_worker_and_housekeeping_and_counts_the_queue(
+    client, operator, cluster
+):
+    beat_both()
     make_job(cluster, operator, status="IN_PROGRESS", created_at=ago(seconds=120))
     make_job(cluster, operator, status="IN_PROGRESS", created_at=ago(seconds=5))
     make_job(cluster, operator, status="IN_PROGRESS", started_at=ago(seconds=1))
@@ -51,19 +70,51 @@ def test_healthz_is_ok_with_a_live_worker_and_counts_the_queue(client, operator,
     assert response.status_code == 200
     report = response.json()
     assert report.pop("oldest_queued_seconds") == pytest.approx(120, abs=5)
-    assert report == {"status": "ok", "database": "ok", "workers_alive": 1, "queued": 2}
+    assert report == {
+        "status": "ok",
+        "database": "ok",
+        "workers_alive": 1,
+        "housekeeping_alive": 1,
+        "queued": 2,
+    }
     assert response["Cache-Control"].startswith("max-age=0")
-    assert row_counts() == before
+    # It writes its one probe row, the same row at every check, and nothing else.
+    assert client.get("/healthz").status_code == 200
+    assert row_counts() == before | {"ops.WriteProbe": 1}
 
 
-def test_healthz_is_503_when_no_worker_sent_a_heartbeat_lately(client, db):
+@healthz_test
+def test_healthz_is_503_naming_the_workers_when_no_worker_sent_a_heartbeat_lately(client):
+    heartbeat_start("housekeeping-a", role=Role.HOUSEKEEPING)
     assert client.get("/healthz").status_code == 503
     heartbeat_start("worker-a")
-    WorkerHeartbeat.objects.update(last_seen=ago(seconds=31))
+    assert client.get("/healthz").status_code == 200
+    WorkerHeartbeat.objects.filter(pk="worker-a").update(last_seen=ago(seconds=31))
+
     response = client.get("/healthz")
+
     assert response.status_code == 503
-    assert response.json()["workers_alive"] == 0
-    assert "No worker has sent a heartbeat in the last 30 s" in response.json()["reason"]
+    report = response.json()
+    assert (report["workers_alive"], report["housekeeping_alive"]) == (0, 1)
+    assert report["reason"] == "No worker has sent a heartbeat in the last 30 s."
+
+
+@healthz_test
+def test_healthz_is_503_naming_housekeeping_when_it_sent_no_heartbeat_lately(client):
+    beat_both()
+    assert client.get("/healthz").status_code == 200
+    WorkerHeartbeat.objects.filter(pk="housekeeping-a").update(last_seen=ago(seconds=31))
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    report = response.json()
+    assert (report["workers_alive"], report["housekeeping_alive"]) == (1, 0)
+    assert report["reason"] == "No housekeeping process has sent a heartbeat in the last 30 s."
+    # A housekeeping process is no worker: it is not counted as one, here or in the metrics.
+    heartbeat_stop("worker-a")
+    heartbeat_start("housekeeping-b", role=Role.HOUSEKEEPING)
+    assert client.get("/healthz").json()["workers_alive"] == 0
 
 
 def test_healthz_is_503_when_the_database_is_unreachable():
@@ -196,3 +247,38 @@ def test_metrics_count_the_notices_waiting_held_and_given_up(client, settings, o
     assert 'tmsdash_notices{channel="webhook",state="FAILED"} 1' in lines
     assert 'tmsdash_notices{channel="email",state="HELD"} 1' in lines
     assert 'tmsdash_notices{channel="email",state="PENDING"} 0' in lines
+
+
+@healthz_test
+def test_healthz_is_503_while_the_database_cannot_be_written_and_200_once_it_can(client):
+    beat_both()
+    with probe_row_locked(database_url()):
+        # Run where a hung probe shows: the request's own busy timeout is 30 s, a load
+        # balancer gives up well before; the probe's bound is PROBE_SECONDS.
+        answer: list = []
+        checking = threading.Thread(target=lambda: answer.append(client.get("/healthz")))
+        checking.start()
+        checking.join(timeout=10)
+        assert not checking.is_alive(), "/healthz waited for the lock"
+        [response] = answer
+        assert response.status_code == 503
+        report = response.json()
+        assert report["database"] == "unwritable"
+        assert report["reason"].startswith("The database cannot be written: ")
+    assert client.get("/healthz").status_code == 200
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="PostgreSQL keeps its own disk")
+@healthz_test
+def test_healthz_is_503_when_the_disk_under_the_sqlite_file_is_nearly_full(client, monkeypatch):
+    beat_both()
+    assert client.get("/healthz").status_code == 200
+    disk = os.statvfs(Path(connection.settings_dict["NAME"]).parent)
+    # A threshold above what this disk has free: the disk as nearly full as the check knows.
+    monkeypatch.setattr(probe, "MIN_FREE_BYTES", disk.f_bavail * disk.f_frsize + 2**30)
+
+    response = client.get("/healthz")
+
+    assert response.status_code == 503
+    assert response.json()["database"] == "unwritable"
+    assert "is free on its disk" in response.json()["reason"]

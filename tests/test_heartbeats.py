@@ -1,14 +1,18 @@
-"""A worker's heartbeat outlives a lost database connection."""
+"""Heartbeats: a worker's outlives a lost database connection; housekeeping beats too, under
+its own role, never counted as a worker."""
 
 from __future__ import annotations
 
+import datetime as dt
 import threading
 
 import pytest
 from django.db import connection
+from django.utils import timezone
 
 from ops import worker
-from ops.heartbeats import heartbeat_start
+from ops.heartbeats import Role, alive, heartbeat_beat, heartbeat_start, workers_alive
+from ops.housekeeping import end_orphaned_tasks
 from ops.models import WorkerHeartbeat
 from tests.helpers import wait_until
 
@@ -38,3 +42,19 @@ def test_the_heartbeat_reconnects_after_the_database_drops_its_connection(monkey
     finally:
         stop.set()
         beating.join()
+
+
+def test_housekeeping_beats_under_its_own_role_and_is_forgotten_once_silent(db):
+    heartbeat_start("w1")
+    heartbeat_start("hk1", role=Role.HOUSEKEEPING)
+    assert (workers_alive(), alive(Role.HOUSEKEEPING)) == (1, 1)
+    # Taken for dead and forgotten, it comes back under its role at its next beat.
+    WorkerHeartbeat.objects.filter(pk="hk1").delete()
+    heartbeat_beat("hk1", role=Role.HOUSEKEEPING)
+    assert WorkerHeartbeat.objects.get(pk="hk1").role == Role.HOUSEKEEPING
+    assert WorkerHeartbeat.objects.get(pk="w1").role == Role.WORKER
+
+    silent = timezone.now() - dt.timedelta(minutes=1)
+    WorkerHeartbeat.objects.filter(pk="hk1").update(last_seen=silent)
+    assert end_orphaned_tasks(now=timezone.now()) == []
+    assert list(WorkerHeartbeat.objects.values_list("pk", flat=True)) == ["w1"]

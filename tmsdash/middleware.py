@@ -35,8 +35,14 @@ class RequestLogMiddleware:
             "duration_ms": duration_ms,
             "client": client_ip(request),
         }
+        # A 503 is a passing refusal (the database restarting, a worker missing), not a failure
+        # of the dashboard's own: a warning.
+        if response.status_code == 503:
+            level = logging.WARNING
+        else:
+            level = logging.ERROR if response.status_code >= 500 else logging.INFO
         request_logger.log(
-            logging.ERROR if response.status_code >= 500 else logging.INFO,
+            level,
             "%(method)s %(path)s %(status)s %(duration_ms)sms %(client)s",
             fields,
             extra=fields,
