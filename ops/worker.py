@@ -31,7 +31,7 @@ import sys
 import threading
 from types import FrameType
 
-from django.db import DatabaseError, connections
+from django.db import connections
 from django.utils import timezone
 from django_tasks_db.compat import (
     DEFAULT_TASK_BACKEND_ALIAS,
@@ -41,8 +41,8 @@ from django_tasks_db.compat import (
 from django_tasks_db.management.commands.db_worker import Worker as DatabaseWorker
 from django_tasks_db.models import DBTaskResult
 
-from lib.outage import PASSING, outage_failed, outage_recovered, ride_out
-from ops.heartbeats import HEARTBEAT_SECONDS, heartbeat_beat, heartbeat_start, heartbeat_stop
+from lib.outage import PASSING, ride_out
+from ops.heartbeats import Heartbeat, Role
 from ops.wakeups import QueueWatch
 
 logger = logging.getLogger(__name__)
@@ -154,12 +154,8 @@ class Worker:
 
     def run(self) -> None:
         _keep_connections()
-        ride_out(lambda: heartbeat_start(self.worker_id), doing="starting the worker's heartbeat")
-        stop = threading.Event()
-        beating = threading.Thread(
-            target=_beat_until, args=(self.worker_id, stop), name="heartbeat", daemon=True
-        )
-        beating.start()
+        heartbeat = Heartbeat(self.worker_id, role=Role.WORKER)
+        heartbeat.start()
         self.watch.start()
         threads = [
             threading.Thread(target=self._run_loop, args=(loop,), name=f"worker-{n}", daemon=True)
@@ -173,9 +169,7 @@ class Worker:
         finally:
             self.stop()
             self.watch.join()
-            stop.set()
-            beating.join()
-            _forget_heartbeat(self.worker_id)
+            heartbeat.stop()
         logger.info("worker %s stopped", self.worker_id)
         if self.failed:
             sys.exit(1)
@@ -205,30 +199,6 @@ def _keep_connections() -> None:
     for alias in connections:
         connections.settings[alias]["CONN_MAX_AGE"] = None
         connections.settings[alias]["CONN_HEALTH_CHECKS"] = True
-
-
-def _beat_until(worker_id: str, stop: threading.Event) -> None:
-    try:
-        while not stop.wait(HEARTBEAT_SECONDS):
-            try:
-                heartbeat_beat(worker_id)
-            except PASSING as error:
-                outage_failed(error, "writing the worker's heartbeat")
-                # The next beat opens a new connection rather than reuse a broken one.
-                connections.close_all()
-            else:
-                outage_recovered()
-    finally:
-        connections.close_all()
-
-
-def _forget_heartbeat(worker_id: str) -> None:
-    """Delete the heartbeat of a worker stopping cleanly; during an outage, leave it for
-    housekeeping, which forgets a silent worker once it has ended what it left."""
-    try:
-        heartbeat_stop(worker_id)
-    except DatabaseError:
-        logger.warning("worker %s: heartbeat left for housekeeping: database error", worker_id)
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)

@@ -11,11 +11,12 @@ held lock outlasts it in seconds, not minutes.
 from __future__ import annotations
 
 import contextlib
-import sqlite3
 from collections.abc import Iterator
 
 import psycopg
 from django.db import connection
+
+from tests.db_locks import sqlite_write_lock
 
 # Seconds the processes started by the fault tests wait on a locked SQLite database.
 BUSY_TIMEOUT = 1
@@ -37,13 +38,8 @@ def _admin() -> psycopg.Connection:
 @contextlib.contextmanager
 def sqlite_locked() -> Iterator[None]:
     """The tests' SQLite database held exclusively by another connection until the block ends."""
-    held = sqlite3.connect(connection.settings_dict["NAME"], isolation_level=None, timeout=30)
-    try:
-        held.execute("BEGIN EXCLUSIVE")
+    with sqlite_write_lock(connection.settings_dict["NAME"]):
         yield
-        held.execute("ROLLBACK")
-    finally:
-        held.close()
 
 
 def postgres_drop_connections(*, sparing: int | None = None) -> int:

@@ -7,6 +7,7 @@ from django.core.management.base import BaseCommand, CommandError
 
 from lib.argtypes import seconds
 from lib.outage import PASSING, ride_out
+from ops.heartbeats import Heartbeat, Role, process_id
 from ops.housekeeping import housekeeping_pass
 
 
@@ -31,6 +32,26 @@ class Command(BaseCommand):
         if not once:
             for signum in (signal.SIGINT, signal.SIGTERM):
                 signal.signal(signum, lambda *_: stop.set())
+        passes = {
+            "interval": interval,
+            "once": once,
+            "stop": stop,
+            "verbosity": options["verbosity"],
+        }
+        if once:
+            self.run_passes(**passes)
+            return
+        # /healthz tells when no housekeeping process is alive.
+        heartbeat = Heartbeat(process_id(), role=Role.HOUSEKEEPING)
+        heartbeat.start()
+        try:
+            self.run_passes(**passes)
+        finally:
+            heartbeat.stop()
+
+    def run_passes(
+        self, *, interval: float, once: bool, stop: threading.Event, verbosity: int
+    ) -> None:
         while True:
             try:
                 # A database that blinks delays the pass; it does not end the process.
@@ -41,7 +62,7 @@ class Command(BaseCommand):
                 if once:
                     raise CommandError(f"The database refused the pass: {error}") from error
                 return
-            if options["verbosity"] > 1 or report.changed_anything:
+            if verbosity > 1 or report.changed_anything:
                 self.stdout.write(f"housekeeping: {report}")
             if once or stop.wait(interval):
                 return

@@ -1,14 +1,12 @@
 from __future__ import annotations
 
-import os
-import socket
 import sys
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
-from django.utils.crypto import get_random_string
 
 from lib.argtypes import positive_int, seconds
+from ops.heartbeats import process_id
 from ops.worker import Supervisor, Worker
 
 
@@ -72,9 +70,8 @@ class Command(BaseCommand):
             )
             supervisor.configure_signals()
             sys.exit(supervisor.run())
-        host = socket.gethostname()[:40]
         worker = Worker(
-            worker_id=f"{host}-{os.getpid()}-{get_random_string(8)}",
+            worker_id=process_id(),
             concurrency=concurrency,
             interval=interval,
             batch=batch,
