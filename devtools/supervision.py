@@ -156,7 +156,7 @@ class Supervisor:
         while not self.presses:
             for child in self.children:
                 if child.restart_at is not None and time.monotonic() >= child.restart_at:
-                    self._restart(child)
+                    self.restart(child)
                 elif child.exited():
                     given_up = self._schedule_restart(child)
                     if given_up:
@@ -185,7 +185,8 @@ class Supervisor:
         )
         return None
 
-    def _restart(self, child: Child) -> None:
+    def restart(self, child: Child) -> None:
+        """Start a process that is waiting to start again, unless a stop was asked for."""
         with _stop_signals_held():
             if self.presses:
                 return
