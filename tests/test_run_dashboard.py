@@ -94,3 +94,14 @@ def test_one_interrupt_lets_the_web_server_finish_a_request_in_hand(dashboard):
     assert b"</html>" in answer
     dashboard.wait()
     assert dashboard.process.returncode == 0
+
+
+def test_a_longest_restart_wait_shorter_than_the_first_is_refused_before_anything_starts():
+    run = Dashboard("--restart-delay", "5", "--max-restart-delay", "1")
+    try:
+        output = run.wait(timeout=60)
+    finally:
+        run.close()
+    assert run.process.returncode == 1
+    assert "--max-restart-delay (1) must be at least --restart-delay (5)." in output
+    assert "tmsdash on http://" not in output
