@@ -98,7 +98,8 @@ class Dashboard:
         heartbeat."""
         wait_until(lambda: answers(self.url("/accounts/login/")), timeout=60)
         wait_until(lambda: answers(f"http://127.0.0.1:{self.fake_cluster_port}/_counts"), 60)
-        wait_until(lambda: WorkerHeartbeat.objects.count() == 1, timeout=60)
+        workers = WorkerHeartbeat.objects.filter(role=WorkerHeartbeat.Role.WORKER)
+        wait_until(lambda: workers.count() == 1, timeout=60)
 
     def close(self) -> None:
         """Kill whatever of this run is still there."""

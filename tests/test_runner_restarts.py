@@ -3,9 +3,12 @@ stops everything only when one keeps dying right after its start."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import socket
+import urllib.error
+import urllib.request
 
 import pytest
 
@@ -13,7 +16,7 @@ from jobs.models import Job
 from jobs.services import job_submit
 from ops.models import WorkerHeartbeat
 from tests.dashboard import CONCURRENCY, Dashboard
-from tests.helpers import TOKEN, answers, wait_until
+from tests.helpers import TOKEN, wait_until
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 WORKER = f"run_worker --concurrency {CONCURRENCY} "
@@ -36,6 +39,15 @@ def replacement(run: Dashboard, ending: str, old: int) -> int:
     wait_until(lambda: run.pids_of(ending) not in ([], [old]), timeout=60)
     [new] = run.pids_of(ending)
     return new
+
+
+def health(run: Dashboard) -> dict:
+    """The web server's /healthz report, whatever its status."""
+    try:
+        with urllib.request.urlopen(run.url("/healthz"), timeout=10) as response:  # noqa: S310
+            return json.load(response)
+    except urllib.error.HTTPError as error:
+        return json.load(error)
 
 
 def test_a_killed_worker_is_started_again_and_runs_the_next_job(
@@ -65,7 +77,8 @@ def test_a_killed_housekeeping_is_started_again_while_the_web_server_answers(das
     new = replacement(dashboard, HOUSEKEEPING, old)
 
     assert dashboard.process.poll() is None
-    assert answers(dashboard.url("/healthz"))
+    # The web server still answers with its report (whose status is not this test's concern).
+    assert health(dashboard)["database"] == "ok"
     assert f"Started the housekeeping process again (pid {new})." in dashboard.output
 
 
