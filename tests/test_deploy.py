@@ -1,12 +1,15 @@
-"""deploy/: the systemd units and the shared settings name what exists."""
+"""deploy/: the systemd units and the shared settings name what exists; the units restart as
+`make run` does."""
 
 from __future__ import annotations
 
+import configparser
 import re
 
 import pytest
 from django.core.management import get_commands
 
+from devtools.supervision import RestartPolicy
 from tests.fresh_settings import ROOT
 
 DEPLOY = ROOT / "deploy"
@@ -41,3 +44,21 @@ def test_units_for_the_web_server_the_workers_and_housekeeping():
         "tmsdash-web.service",
         "tmsdash-worker.service",
     ]
+
+
+@pytest.mark.parametrize("unit", UNITS, ids=lambda path: path.name)
+def test_each_unit_restarts_as_the_all_in_one_runner_does(unit):
+    config = configparser.ConfigParser(interpolation=None, strict=False)
+    config.optionxform = str
+    config.read_string(unit.read_text())
+    service, start_limit = config["Service"], config["Unit"]
+    policy = RestartPolicy()
+    assert service["Restart"] == "always"
+    assert float(service["RestartSec"]) == policy.delay
+    assert float(service["RestartMaxDelaySec"]) == policy.max_delay
+    assert int(start_limit["StartLimitBurst"]) == policy.burst
+    # systemd refuses the start after `burst` of them within the interval: it must hold the
+    # waits between those starts and `burst` runs as short as the runner gives up on.
+    waits = sum(min(policy.delay * 2**n, policy.max_delay) for n in range(policy.burst))
+    shortest = waits + policy.burst * policy.start_limit_seconds
+    assert int(start_limit["StartLimitIntervalSec"]) >= shortest
