@@ -200,11 +200,12 @@ def idle_in_transaction() -> int:
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_waits_beyond_the_bounds_are_refused_and_pages_still_answer(server):
     operator = make_user("op1", "Operators")
-    # Queued and no worker running: it stays IN_PROGRESS until it is cancelled. A worker's
-    # heartbeat of a moment ago, so that /healthz reports this host healthy.
+    # Queued and no worker running: it stays IN_PROGRESS until it is cancelled. A worker's and
+    # housekeeping's heartbeats of a moment ago, so that /healthz reports this host healthy.
     job = make_job(user=operator, status="IN_PROGRESS")
     now = timezone.now()
-    baker.make(WorkerHeartbeat, started_at=now, last_seen=now)
+    for role in WorkerHeartbeat.Role.values:
+        baker.make(WorkerHeartbeat, role=role, started_at=now, last_seen=now)
     first = token_create(user=operator, name="poller", read_only=True).secret
     second = token_create(user=operator, name="other", read_only=True).secret
     job_url = f"{server}/api/v1/jobs/{job.pk}"
