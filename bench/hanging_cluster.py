@@ -36,9 +36,10 @@ scratch_django("hanging", TMS_DEVTOOLS="true")
 from django.contrib.auth.models import Group, User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
+from django_tasks_db.models import DBTaskResult  # noqa: E402
 
 from devtools.fake_cluster import FakeCluster  # noqa: E402
-from jobs.models import Cluster, Job  # noqa: E402
+from jobs.models import Cluster, InFlightCall, Job  # noqa: E402
 from jobs.services import job_run, job_submit  # noqa: E402
 from ops.models import WorkerHeartbeat  # noqa: E402
 
@@ -79,6 +80,7 @@ def main() -> None:
         sys.exit("Refusing to run: the database's name must contain 'bench' (it is emptied).")
     call_command("migrate", verbosity=0)
     Job.objects.all().delete()
+    DBTaskResult.objects.all().delete()
     WorkerHeartbeat.objects.all().delete()
     user, _ = User.objects.get_or_create(username="bench-operator")
     user.groups.add(Group.objects.get(name="Operators"))
@@ -111,7 +113,8 @@ def main() -> None:
             stdout=subprocess.DEVNULL,
         )
         try:
-            wait_for(lambda: hanging_fake.arrival(str(stuck[0].pk)) is not None, 60)
+            # Whichever hanging job a thread took first: the others may be put back.
+            wait_for(lambda: any(hanging_fake.arrival(str(job.pk)) for job in stuck), 60)
             wait_for(lambda: succeeded(first), args.timeout * 3)
             ended = time.monotonic()
             out = hanging_fake.concurrency()["in_flight"]
@@ -136,6 +139,9 @@ def main() -> None:
             time.sleep(0.5)
             worker.send_signal(signal.SIGTERM)
             worker.wait(60)
+        # Full with the calls the forced stop left counted, whatever the worker's share was.
+        hanging.max_concurrent_calls = InFlightCall.objects.filter(cluster=hanging).count()
+        hanging.save(update_fields=["max_concurrent_calls"])
         queued = list(Job.objects.filter(cluster=hanging, started_at__isnull=True))
         costs = []
         for _ in range(args.putbacks):
