@@ -140,9 +140,9 @@ def main() -> None:
             worker.send_signal(signal.SIGTERM)
             worker.wait(60)
         # Full with the calls the forced stop left counted, whatever the worker's share was.
-        hanging.max_concurrent_calls = InFlightCall.objects.filter(cluster=hanging).count()
-        hanging.save(update_fields=["max_concurrent_calls"])
-        queued = list(Job.objects.filter(cluster=hanging, started_at__isnull=True))
+        left = InFlightCall.objects.filter(cluster=hanging).count()
+        Cluster.objects.filter(pk=hanging.pk).update(max_concurrent_calls=max(left, 1))
+        queued = list(Job.objects.filter(cluster=hanging, started_at__isnull=True)) if left else []
         costs = []
         for _ in range(args.putbacks):
             for job in queued:
