@@ -38,22 +38,16 @@ _held = threading.local()
 _share: int | None = None
 
 
-def lanes_reserve(concurrency: int) -> int:
-    """The threads of a process of `concurrency` kept free of any one cluster's calls: a
-    quarter, at least one, none for a single thread (which has nothing to keep free)."""
-    return 0 if concurrency < 2 else max(1, concurrency // 4)
-
-
 def lanes_configure(*, concurrency: int | None) -> int | None:
-    """Give this process of `concurrency` threads its share per cluster (None: no limit, which
-    a single thread gets too). Returns the share."""
+    """Give this process of `concurrency` threads its share of them per cluster: all but a
+    quarter, at least one kept free. None, no limit, without a concurrency or for a single
+    thread, which has nothing to keep free. Returns the share."""
     global _share
     with _lock:
-        _share = (
-            None
-            if concurrency is None or concurrency < 2
-            else (concurrency - lanes_reserve(concurrency))
-        )
+        if concurrency is None or concurrency < 2:
+            _share = None
+        else:
+            _share = concurrency - max(1, concurrency // 4)
         return _share
 
 

@@ -120,19 +120,18 @@ def run_worker_until(process, condition, timeout: float) -> None:
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 @pytest.mark.parametrize(
-    ("concurrency", "hang_seconds", "timeout", "hung_status"),
+    ("concurrency", "share", "hang_seconds", "timeout", "hung_status"),
     [
         # The defaults: a cluster's limit of 4 calls, a worker of 4 threads; the calls time out.
-        (4, HANG_SECONDS, HANG_TIMEOUT, "FAILED"),
+        (4, 3, HANG_SECONDS, HANG_TIMEOUT, "FAILED"),
         # A larger worker with the cluster's limit raised to it; the hang ends before the timeout.
-        (8, HANG_TIMEOUT, 60, "SUCCESS"),
+        (8, 6, HANG_TIMEOUT, 60, "SUCCESS"),
     ],
     ids=["defaults-calls-time-out", "limit-raised-to-8-hang-ends"],
 )
 def test_a_hanging_cluster_leaves_a_thread_for_a_healthy_clusters_job(
-    operator, cluster, fake_cluster, concurrency, hang_seconds, timeout, hung_status
+    operator, cluster, fake_cluster, concurrency, share, hang_seconds, timeout, hung_status
 ):
-    share = concurrency - max(1, concurrency // 4)
     with FakeCluster(answer_seconds=hang_seconds) as hanging_fake:
         hanging = baker.make(
             "jobs.Cluster",
