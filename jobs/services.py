@@ -35,6 +35,7 @@ from django_tasks_db.models import DBTaskResult
 from audit.models import AuditEntry
 from audit.services import audit_record
 from jobs import upstream
+from jobs.lanes import lane_release, lane_take, releasing_lane
 from jobs.models import Cluster, InFlightCall, InFlightCustomer, Job, JobCustomer, JobToken
 from jobs.signals import job_ended
 from jobs.tokens import InvalidToken, token_decrypt, token_encrypt, token_fingerprint
@@ -758,12 +759,17 @@ def _claim(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
             )
             return Claim.NOT_RUNNABLE, None
         job = _started_job(job_id).get()
-        if job.cluster_id is None or _take_call_slot(
-            job_id, job.cluster_id, job.cluster.max_concurrent_calls, started
-        ):
+        if job.cluster_id is None:
             return Claim.STARTED, job
-        # Every slot is taken: undo the claim, which nobody has seen, and wait, to be woken
-        # when a call to the cluster ends (or to look again after WAIT_RECHECK anyway).
+        # This worker process's share of its threads for the cluster (jobs.lanes), then one of
+        # the cluster's call slots, whichever hosts ask.
+        if lane_take(job.cluster_id):
+            if _take_call_slot(job_id, job.cluster_id, job.cluster.max_concurrent_calls, started):
+                return Claim.STARTED, job
+            lane_release()
+        # Every slot is taken, or this process's share of them: undo the claim, which nobody
+        # has seen, and wait, to be woken when a call to the cluster ends (or to look again
+        # after WAIT_RECHECK anyway).
         [task_id] = _enqueue([job_id], run_after=started + WAIT_RECHECK)
         Job.objects.filter(pk=job_id).update(
             started_at=None, waiting_since=started, waiting_task_id=task_id
@@ -849,13 +855,15 @@ def _wake_next_waiting(cluster_id: int, now: datetime) -> bool:
 
 
 # Error reports hide every local of this call and of what it calls: the token is one.
+@releasing_lane
 @sensitive_variables()
 def job_run(*, job_id: uuid.UUID) -> bool:
     """Run a job: claim it, call its cluster once, record the outcome. The task's body.
 
     Returns False without calling the cluster when the claim fails: the job was already
     started (a second delivery of the task), has ended, or was reaped; or its cluster has
-    `max_concurrent_calls` calls in flight, and the job was put back in the queue.
+    `max_concurrent_calls` calls in flight, or this worker process has its share of calls to
+    it (jobs.lanes), and the job was put back in the queue.
     """
     started = timezone.now()
     claim, job = _claim_riding_out(job_id, started)
@@ -867,6 +875,7 @@ def job_run(*, job_id: uuid.UUID) -> bool:
             raise JobToken.DoesNotExist
         token = token_decrypt(job.ciphertext)
     except (JobToken.DoesNotExist, InvalidToken):
+        lane_release()
         ride_out(
             lambda: _end(
                 job_id,
@@ -897,6 +906,9 @@ def job_run(*, job_id: uuid.UUID) -> bool:
         timeout_seconds=job.timeout_seconds,
         verify_tls=job.verify_tls,
     )
+    # Given back before the end is recorded, which wakes a job waiting for the cluster: the
+    # lane must be free when a worker takes it up.
+    lane_release()
     status = Status.SUCCESS if result.success else Status.FAILED
     details = {
         "http_status": result.http_status,

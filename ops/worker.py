@@ -14,6 +14,11 @@ it out at once: the calls' jobs are then left started, and the reaper ends them 
 which is the truth. A thread that fails stops the others the same way, and the process exits
 with an error for its process manager to restart it.
 
+No one cluster may hold every thread of a process: at most its share of them (jobs.lanes: the
+concurrency less a quarter, at least one thread kept free) are in calls to any one cluster, so
+that a cluster whose calls hang leaves threads for the others' jobs. A process of one thread
+has nothing to keep free.
+
 One process runs its threads' Python one at a time (the interpreter lock): a job's claim and
 record cost some milliseconds of CPU, so one process finishes a bounded number of jobs a second
 however many calls it has out. `Supervisor` runs several worker processes sharing a host's
@@ -41,6 +46,7 @@ from django_tasks_db.compat import (
 from django_tasks_db.management.commands.db_worker import Worker as DatabaseWorker
 from django_tasks_db.models import DBTaskResult
 
+from jobs.lanes import lanes_configure
 from lib.outage import PASSING, ride_out
 from ops.heartbeats import Heartbeat, Role
 from ops.wakeups import QueueWatch
@@ -112,6 +118,7 @@ class Worker:
             for _ in range(concurrency)
         ]
         self.failed = False
+        lanes_configure(concurrency=concurrency)
 
     @property
     def running(self) -> bool:

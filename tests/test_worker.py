@@ -16,6 +16,7 @@ from django.db import connection, connections
 from django.utils import timezone
 from django_tasks.signals import task_started
 from django_tasks_db.models import DBTaskResult
+from model_bakery import baker
 
 from audit.models import AuditEntry
 from jobs.models import InFlightCustomer, Job, JobToken
@@ -231,13 +232,33 @@ def count_calls_afresh(fake_cluster) -> None:
     fake_cluster.reset_concurrency()
 
 
-def test_one_worker_process_makes_its_concurrency_of_calls_at_once(operator, cluster, fake_cluster):
+def clusters_like(cluster, count: int) -> list:
+    """`cluster` and `count - 1` others on the same fake cluster: a worker process keeps some
+    of its threads out of any one cluster's calls (jobs.lanes), so its whole concurrency is
+    reached with jobs for several."""
     cluster.timeout_seconds = 30
     cluster.max_concurrent_calls = 8
     cluster.save()
+    others = [
+        baker.make(
+            "jobs.Cluster",
+            name=f"eu{n}",
+            base_url=cluster.base_url,
+            timeout_seconds=30,
+            is_active=True,
+        )
+        for n in range(2, count + 1)
+    ]
+    return [cluster, *others]
+
+
+def test_one_worker_process_makes_its_concurrency_of_calls_at_once(operator, cluster, fake_cluster):
+    clusters = clusters_like(cluster, 2)
     count_calls_afresh(fake_cluster)
     jobs = [
-        job_submit(user=operator, action=1, cluster=cluster, cids=f"SLOW-c{n}", token=TOKEN)[0]
+        job_submit(
+            user=operator, action=1, cluster=clusters[n % 2], cids=f"SLOW-c{n}", token=TOKEN
+        )[0]
         for n in range(8)
     ]
     process = worker("--concurrency", "8")
@@ -302,11 +323,11 @@ def test_a_worker_thread_keeps_its_database_connection_from_task_to_task(
 
 
 def test_worker_processes_share_its_calls_and_stop_together(operator, cluster, fake_cluster):
-    cluster.timeout_seconds = 30
-    cluster.save()
+    # One cluster a job: whichever process takes which, none is held back by its share.
+    clusters = clusters_like(cluster, 4)
     count_calls_afresh(fake_cluster)
     jobs = [
-        job_submit(user=operator, action=1, cluster=cluster, cids=f"SLOW-p{n}", token=TOKEN)[0]
+        job_submit(user=operator, action=1, cluster=clusters[n], cids=f"SLOW-p{n}", token=TOKEN)[0]
         for n in range(4)
     ]
     process = worker("--concurrency", "4", "--processes", "2")

@@ -1,0 +1,211 @@
+"""A cluster whose calls hang never takes every thread of a worker process (jobs.lanes): a job
+for a healthy cluster runs while the hanging calls are still out."""
+
+from __future__ import annotations
+
+import signal
+import threading
+
+import pytest
+from model_bakery import baker
+
+from devtools.fake_cluster import FakeCluster
+from jobs.lanes import lane_release, lane_take, lanes_configure, lanes_in_calls
+from jobs.models import InFlightCall, Job
+from jobs.services import job_submit
+from tests.helpers import TOKEN, wait_until, worker
+
+HANGING_JOBS = 8
+# Every call to the hanging cluster is held this long by the fake, unless the case says less.
+HANG_SECONDS = 600
+# The hanging cluster's timeout, in the cases where its calls time out.
+HANG_TIMEOUT = 4
+
+
+@pytest.fixture
+def no_share():
+    """This test process's lanes as a worker of one thread leaves them, before and after."""
+    lanes_configure(concurrency=None)
+    yield
+    lane_release()
+    lanes_configure(concurrency=None)
+
+
+@pytest.mark.parametrize(
+    ("concurrency", "share"), [(1, None), (2, 1), (3, 2), (4, 3), (8, 6), (16, 12)]
+)
+def test_a_worker_keeps_a_quarter_of_its_threads_at_least_one_free_of_any_one_cluster(
+    concurrency, share, no_share
+):
+    assert lanes_configure(concurrency=concurrency) == share
+
+
+def test_a_claim_beyond_the_share_is_refused_until_a_lane_is_given_back(no_share):
+    lanes_configure(concurrency=4)
+    taken: list[bool] = []
+
+    def call(cluster_id: int, done: threading.Event, hold: threading.Event) -> None:
+        taken.append(lane_take(cluster_id))
+        done.set()
+        hold.wait()
+        lane_release()
+
+    hold = threading.Event()
+    threads = []
+    for _ in range(3):
+        done = threading.Event()
+        thread = threading.Thread(target=call, args=(1, done, hold))
+        thread.start()
+        done.wait()
+        threads.append(thread)
+    try:
+        assert taken == [True] * 3
+        # This thread is the fourth: the share for cluster 1 is taken, another cluster's free.
+        assert lane_take(1) is False
+        assert lanes_in_calls() == {1: 3}
+        assert lane_take(2) is True
+        assert lanes_in_calls() == {1: 3, 2: 1}
+        # A thread holds one lane: asking for another cluster gives the first back.
+        assert lane_take(1) is False
+        assert lanes_in_calls() == {1: 3}
+    finally:
+        hold.set()
+        for thread in threads:
+            thread.join()
+    assert lanes_in_calls() == {}
+    assert lane_take(1) is True
+    lane_release()
+    assert lanes_in_calls() == {}
+
+
+def test_without_a_share_every_thread_may_call_one_cluster(no_share):
+    results: list[bool] = []
+    hold = threading.Barrier(9)
+
+    def call() -> None:
+        results.append(lane_take(1))
+        hold.wait()
+        lane_release()
+
+    threads = [threading.Thread(target=call) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    hold.wait()
+    for thread in threads:
+        thread.join()
+    assert results == [True] * 8
+
+
+def most_at_once(jobs: list[Job]) -> int:
+    """The most of these jobs' calls out at the same time, by their recorded start and end."""
+    events = sorted(
+        [(job.started_at, 1) for job in jobs] + [(job.finished_at, -1) for job in jobs],
+        key=lambda event: (event[0], event[1]),
+    )
+    out = most = 0
+    for _when, change in events:
+        out += change
+        most = max(most, out)
+    return most
+
+
+def run_worker_until(process, condition, timeout: float) -> None:
+    try:
+        wait_until(condition, timeout=timeout)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=90)
+    assert process.returncode == 0, output
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.parametrize(
+    ("concurrency", "share", "hang_seconds", "timeout", "hung_status"),
+    [
+        # The defaults: a cluster's limit of 4 calls, a worker of 4 threads; the calls time out.
+        (4, 3, HANG_SECONDS, HANG_TIMEOUT, "FAILED"),
+        # A larger worker with the cluster's limit raised to it; the hang ends before the timeout.
+        (8, 6, HANG_TIMEOUT, 60, "SUCCESS"),
+    ],
+    ids=["defaults-calls-time-out", "limit-raised-to-8-hang-ends"],
+)
+def test_a_hanging_cluster_leaves_a_thread_for_a_healthy_clusters_job(
+    operator, cluster, fake_cluster, concurrency, share, hang_seconds, timeout, hung_status
+):
+    with FakeCluster(answer_seconds=hang_seconds) as hanging_fake:
+        hanging = baker.make(
+            "jobs.Cluster",
+            name="hanging",
+            base_url=hanging_fake.url,
+            timeout_seconds=timeout,
+            max_concurrent_calls=concurrency,
+        )
+        # Queued first: the healthy cluster's job is behind all of them.
+        hung = [
+            job_submit(user=operator, action=1, cluster=hanging, cids=f"H{n}", token=TOKEN)[0]
+            for n in range(HANGING_JOBS)
+        ]
+        [healthy] = job_submit(user=operator, action=1, cluster=cluster, cids="G1", token=TOKEN)
+        process = worker("--concurrency", str(concurrency))
+        run_worker_until(
+            process,
+            lambda: not Job.objects.filter(status="IN_PROGRESS").exists(),
+            timeout=120,
+        )
+        counts = {str(job.pk): hanging_fake.count(str(job.pk)) for job in hung}
+
+    healthy.refresh_from_db()
+    hung = list(Job.objects.filter(cluster=hanging))
+    assert (healthy.status, fake_cluster.count(str(healthy.pk))) == ("SUCCESS", 1)
+    # It ended while the hanging cluster had its share of calls out and none of them had ended.
+    first_end = min(job.finished_at for job in hung)
+    assert healthy.finished_at < first_end
+    assert sum(job.started_at < healthy.finished_at for job in hung) == share
+    # One worker process never had more than its share of calls out to the hanging cluster.
+    assert most_at_once(hung) == share
+    # Each hanging job was called once and ended with the truth: its timeout, or its answer.
+    assert set(counts.values()) == {1}
+    assert {job.status for job in hung} == {hung_status}
+    assert not InFlightCall.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_job_held_back_by_one_processs_share_is_taken_by_another_process(operator):
+    with FakeCluster(answer_seconds=HANG_SECONDS) as hanging_fake:
+        hanging = baker.make(
+            "jobs.Cluster",
+            name="hanging",
+            base_url=hanging_fake.url,
+            timeout_seconds=120,
+            max_concurrent_calls=8,
+        )
+        hung = [
+            job_submit(user=operator, action=1, cluster=hanging, cids=f"H{n}", token=TOKEN)[0]
+            for n in range(4)
+        ]
+        first = worker("--concurrency", "4")
+        second = None
+        try:
+            # The first process makes its share of 3 calls and puts the fourth job back, though
+            # the cluster has calls to spare.
+            wait_until(lambda: hanging_fake.concurrency()["in_flight"] == 3)
+            wait_until(
+                lambda: Job.objects.filter(
+                    cluster=hanging, started_at__isnull=True, waiting_since__isnull=False
+                ).exists()
+            )
+            # A second process with threads free takes it when its task is due again.
+            second = worker("--concurrency", "1")
+            wait_until(lambda: hanging_fake.concurrency()["in_flight"] == 4, timeout=60)
+        finally:
+            # The hanging cluster goes away: its calls are cut off, and the jobs end FAILED.
+            hanging_fake.stop()
+            for process in (first, second):
+                if process is not None:
+                    run_worker_until(
+                        process,
+                        lambda: not Job.objects.filter(status="IN_PROGRESS").exists(),
+                        timeout=60,
+                    )
+        assert {hanging_fake.count(str(job.pk)) for job in hung} == {1}
+    assert {job.status for job in Job.objects.all()} == {"FAILED"}
