@@ -39,15 +39,17 @@ scratch_django("recovery")
 import requests  # noqa: E402
 
 from devtools.fake_cluster import FakeCluster  # noqa: E402
-from tests.helpers import TOKEN, free_port  # noqa: E402
-from tests.own_postgres import OwnPostgres  # noqa: E402
-from tests.own_stack import CLUSTER, OwnStack  # noqa: E402
+from devtools.own_postgres import OwnPostgres  # noqa: E402
+from devtools.own_stack import CLUSTER, OwnStack  # noqa: E402
+from devtools.ports import free_port  # noqa: E402
 
 SLOW_SECONDS = 4
+# What the fake cluster is given as the operator's token.
+TOKEN = "bench-cluster-token"  # noqa: S105
 
 
 class Dashboard:
-    """run_dashboard on `stack` (SQLite's busy timeout the default 30 s), with an API client."""
+    """run_dashboard on `stack`, with an API client."""
 
     def __init__(self, stack: OwnStack, secret: str) -> None:
         self.stack = stack
@@ -62,7 +64,7 @@ class Dashboard:
             f"127.0.0.1:{self.port}",
             "--fake-cluster-port",
             str(free_port()),
-            env={"TMS_API_SUBMITS_PER_MINUTE": "100000", "TMS_SQLITE_BUSY_TIMEOUT": "30"},
+            env={"TMS_API_SUBMITS_PER_MINUTE": "100000"},
         )
         since(time.monotonic(), lambda: self.health() == 200)
 
@@ -191,7 +193,7 @@ def recovery(dashboard: Dashboard, back: float, jobs: list[str], during: During 
 
 def postgres_restart(fake: FakeCluster, logs: Path, **_) -> None:
     with OwnPostgres() as server:
-        stack = OwnStack(server.url, logs=logs)
+        stack = OwnStack(server.url, logs=logs, cluster_token=TOKEN)
         try:
             dashboard = Dashboard(stack, stack.set_up(fake.url))
             jobs = in_flight(dashboard, fake, 4)
@@ -207,7 +209,7 @@ def postgres_restart(fake: FakeCluster, logs: Path, **_) -> None:
 
 def sqlite_lock(fake: FakeCluster, logs: Path, lock_seconds: float, **_) -> None:
     path = logs / "db.sqlite3"
-    stack = OwnStack(f"sqlite:///{path}", logs=logs)
+    stack = OwnStack(f"sqlite:///{path}", logs=logs, cluster_token=TOKEN)
     try:
         dashboard = Dashboard(stack, stack.set_up(fake.url))
         jobs = in_flight(dashboard, fake, 1)
@@ -227,7 +229,7 @@ def full_disk(fake: FakeCluster, logs: Path, **_) -> None:
     disk.mkdir()
     mount = [shutil.which("mount"), "-t", "tmpfs", "-o", "size=32m", "tmpfs", str(disk)]
     subprocess.run(mount, check=True)
-    stack = OwnStack(f"sqlite:///{disk / 'db.sqlite3'}", logs=logs)
+    stack = OwnStack(f"sqlite:///{disk / 'db.sqlite3'}", logs=logs, cluster_token=TOKEN)
     try:
         dashboard = Dashboard(stack, stack.set_up(fake.url))
         jobs = in_flight(dashboard, fake, 1)
@@ -248,7 +250,7 @@ def full_disk(fake: FakeCluster, logs: Path, **_) -> None:
 
 
 def killed(fake: FakeCluster, logs: Path, which: str, **_) -> None:
-    stack = OwnStack(f"sqlite:///{logs / 'db.sqlite3'}", logs=logs)
+    stack = OwnStack(f"sqlite:///{logs / 'db.sqlite3'}", logs=logs, cluster_token=TOKEN)
     try:
         dashboard = Dashboard(stack, stack.set_up(fake.url))
         jobs = in_flight(dashboard, fake, 1) if which == "run_worker" else []

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +14,8 @@ from django.apps import apps
 from django.contrib.auth.models import Group, User
 from django.db import connection, connections
 from django.urls import reverse
+
+from devtools.ports import free_port as free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 # A token the tests search for everywhere it must not be.
@@ -116,13 +117,6 @@ def database_text() -> str:
             cursor.execute(f"SELECT * FROM {connection.ops.quote_name(table)}")
             rows.extend(repr(row) for row in cursor.fetchall())
     return "\n".join(rows)
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def answers(url: str) -> bool:

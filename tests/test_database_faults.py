@@ -19,11 +19,11 @@ from django.db import connection
 from django.test import Client
 
 from api.tokens import token_create
+from devtools.own_postgres import OwnPostgres
 from ops.heartbeats import Role, heartbeat_start
 from tests.db_locks import postgres_lock, sqlite_write_lock
 from tests.helpers import ROOT, TOKEN, database_url, row_counts, wait_until
 from tests.live_web import HTTP_SECONDS, reviewed_form, sign_in, sign_in_form, web_server
-from tests.own_postgres import OwnPostgres
 from tmsdash.faults import RETRY_AFTER_SECONDS, UNAVAILABLE
 
 PASSWORD = "faults-Test-pass-4"

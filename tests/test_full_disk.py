@@ -18,8 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import wait_until
-from tests.own_stack import own_stack
+from devtools.own_stack import own_stack
+from tests.db_faults import BUSY_TIMEOUT
+from tests.helpers import TOKEN, wait_until
 
 FILLER = "filler"
 
@@ -53,7 +54,9 @@ def fill(disk: Path) -> None:
 def test_a_full_disk_costs_time_not_jobs(tmp_path, fake_cluster):
     with (
         small_disk(tmp_path / "disk", "32m") as disk,
-        own_stack(f"sqlite:///{disk}/db.sqlite3", tmp_path) as stack,
+        own_stack(
+            f"sqlite:///{disk}/db.sqlite3", tmp_path, cluster_token=TOKEN, busy_timeout=BUSY_TIMEOUT
+        ) as stack,
     ):
         stack.set_up(fake_cluster.url)
         worker = stack.start("worker", "run_worker", "--interval", "0.05", "--concurrency", "2")

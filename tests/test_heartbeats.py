@@ -4,14 +4,13 @@ its own role, never counted as a worker."""
 from __future__ import annotations
 
 import datetime as dt
-import threading
 
 import pytest
 from django.db import connection
 from django.utils import timezone
 
-from ops import worker
-from ops.heartbeats import Role, alive, heartbeat_beat, heartbeat_start, workers_alive
+from ops import heartbeats
+from ops.heartbeats import Heartbeat, Role, alive, heartbeat_beat, heartbeat_start, workers_alive
 from ops.housekeeping import end_orphaned_tasks
 from ops.models import WorkerHeartbeat
 from tests.helpers import wait_until
@@ -22,10 +21,8 @@ from tests.helpers import wait_until
 )
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_heartbeat_reconnects_after_the_database_drops_its_connection(monkeypatch):
-    monkeypatch.setattr(worker, "HEARTBEAT_SECONDS", 0.05)
-    heartbeat_start("w1")
-    stop = threading.Event()
-    beating = threading.Thread(target=worker._beat_until, args=("w1", stop))
+    monkeypatch.setattr(heartbeats, "HEARTBEAT_SECONDS", 0.05)
+    beating = Heartbeat("w1", role=Role.WORKER)
     beating.start()
     try:
         first = WorkerHeartbeat.objects.get().last_seen
@@ -40,8 +37,7 @@ def test_the_heartbeat_reconnects_after_the_database_drops_its_connection(monkey
         dropped = WorkerHeartbeat.objects.get().last_seen
         wait_until(lambda: WorkerHeartbeat.objects.get().last_seen > dropped, timeout=10)
     finally:
-        stop.set()
-        beating.join()
+        beating.stop()
 
 
 def test_housekeeping_beats_under_its_own_role_and_is_forgotten_once_silent(db):

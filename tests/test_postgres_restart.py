@@ -4,7 +4,7 @@ never a job. Every click the clients made is one job (they send the same Idempot
 after a 503 or a lost answer), every job is called once and ends truthfully, no answer is a 500,
 and every process is still up or was restarted.
 
-The server is one of the test's own (tests/own_postgres.py), so the test runs whichever engine
+The server is one of the test's own (devtools/own_postgres.py), so the test runs whichever engine
 the suite is on.
 """
 
@@ -17,9 +17,10 @@ import uuid
 
 import requests
 
+from devtools.own_postgres import OwnPostgres
+from devtools.own_stack import CLUSTER, own_stack
+from tests.db_faults import BUSY_TIMEOUT
 from tests.helpers import TOKEN, free_port, wait_until
-from tests.own_postgres import OwnPostgres
-from tests.own_stack import CLUSTER, own_stack
 
 CLIENTS = 4
 IN_FLIGHT = 4
@@ -96,7 +97,10 @@ def healthz(base: str) -> int:
 
 
 def test_a_postgres_restart_costs_time_not_jobs(tmp_path, fake_cluster):
-    with OwnPostgres() as server, own_stack(server.url, tmp_path) as stack:
+    with (
+        OwnPostgres() as server,
+        own_stack(server.url, tmp_path, cluster_token=TOKEN, busy_timeout=BUSY_TIMEOUT) as stack,
+    ):
         secret = stack.set_up(fake_cluster.url)
         port = free_port()
         runner = stack.start(

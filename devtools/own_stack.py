@@ -1,7 +1,7 @@
-"""A dashboard of a fault test's own: its database (a SQLite file on a disk the test fills, a
-PostgreSQL the test restarts), migrated and seeded by real `manage.py` processes, and the
-processes the test starts on it. The tests' own database is never touched, so a fault test
-runs the same whichever engine the suite runs on.
+"""A dashboard of a fault test's (or a benchmark's) own: its database (a SQLite file on a disk
+the test fills, a PostgreSQL the test restarts), migrated and seeded by real `manage.py`
+processes, and the processes the test starts on it. The tests' own database is never touched,
+so a fault test runs the same whichever engine the suite runs on.
 """
 
 from __future__ import annotations
@@ -15,9 +15,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
-
-from tests.db_faults import BUSY_TIMEOUT
-from tests.helpers import ROOT, TOKEN
+from django.conf import settings
 
 OPERATOR = "op1"
 CLUSTER = "eu1"
@@ -36,9 +34,16 @@ print(token_create(user=user, name="fault test").secret)
 
 
 class OwnStack:
-    def __init__(self, database_url: str, *, logs: Path) -> None:
+    """`busy_timeout`: the seconds SQLite's writers wait; `cluster_token`: the operator's token
+    for the cluster, as `set_action` reads it (TMS_TOKEN)."""
+
+    def __init__(
+        self, database_url: str, *, logs: Path, cluster_token: str, busy_timeout: int = 30
+    ) -> None:
         self.database_url = database_url
         self.logs = logs
+        self.cluster_token = cluster_token
+        self.busy_timeout = busy_timeout
         self.processes: list[subprocess.Popen] = []
 
     @property
@@ -49,14 +54,14 @@ class OwnStack:
             "DJANGO_SETTINGS_MODULE": "tmsdash.settings",
             "ENV_FILE": "/dev/null",
             "TMS_DEVTOOLS": "true",
-            "TMS_SQLITE_BUSY_TIMEOUT": str(BUSY_TIMEOUT),
-            "TMS_TOKEN": TOKEN,
+            "TMS_SQLITE_BUSY_TIMEOUT": str(self.busy_timeout),
+            "TMS_TOKEN": self.cluster_token,
         }
 
     def manage(self, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
         return subprocess.run(
             [sys.executable, "manage.py", *args],
-            cwd=ROOT,
+            cwd=settings.BASE_DIR,
             env=self.env,
             capture_output=True,
             text=True,
@@ -65,12 +70,12 @@ class OwnStack:
 
     def set_up(self, cluster_url: str) -> str:
         """Migrate, seed; the operator's API token."""
-        migrated = self.manage("migrate", "--no-input", timeout=300)
-        assert migrated.returncode == 0, migrated.stderr
         code = _SEED.format(operator=OPERATOR, cluster=CLUSTER, url=cluster_url)
-        seeded = self.manage("shell", "-c", code)
-        assert seeded.returncode == 0, seeded.stderr
-        return seeded.stdout.strip().splitlines()[-1]
+        for step in (["migrate", "--no-input"], ["shell", "-c", code]):
+            done = self.manage(*step, timeout=300)
+            if done.returncode:
+                raise RuntimeError(f"manage.py {step[0]} failed:\n{done.stderr}")
+        return done.stdout.strip().splitlines()[-1]
 
     def submit(self, cids: str) -> subprocess.CompletedProcess:
         """`manage.py set_action` for the operator: prints the job's id, or refuses."""
@@ -83,7 +88,7 @@ class OwnStack:
         log = (self.logs / f"{name}.log").open("w")
         process = subprocess.Popen(
             [sys.executable, "manage.py", *command],
-            cwd=ROOT,
+            cwd=settings.BASE_DIR,
             env={**self.env, **(env or {})},
             stdout=log,
             stderr=subprocess.STDOUT,
@@ -127,8 +132,8 @@ JOBS = "SELECT id, status FROM jobs_job"
 
 
 @contextlib.contextmanager
-def own_stack(database_url: str, logs: Path) -> Iterator[OwnStack]:
-    stack = OwnStack(database_url, logs=logs)
+def own_stack(database_url: str, logs: Path, **options) -> Iterator[OwnStack]:
+    stack = OwnStack(database_url, logs=logs, **options)
     try:
         yield stack
     finally:

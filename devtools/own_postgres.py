@@ -1,5 +1,5 @@
-"""A PostgreSQL server of a test's own, to stop and start as a fault: `initdb` into a temporary
-folder, `pg_ctl` on a free loopback port. Debian keeps both under
+"""A PostgreSQL server of a test's (or a benchmark's) own, to stop and start as a fault:
+`initdb` into a temporary folder, `pg_ctl` on a free loopback port. Debian keeps both under
 /usr/lib/postgresql/<version>/bin; they refuse to run as root, so as root they run as the
 `postgres` user."""
 
@@ -11,14 +11,15 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from tests.helpers import free_port
+from devtools.ports import free_port
 
 START_SECONDS = 60
 
 
 def _bin(name: str) -> str:
     found = sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"))
-    assert found, f"no {name} under /usr/lib/postgresql"
+    if not found:
+        raise FileNotFoundError(f"no {name} under /usr/lib/postgresql")
     return str(found[-1])
 
 
@@ -39,7 +40,8 @@ class OwnPostgres:
         result = subprocess.run(
             [*as_postgres, *command], capture_output=True, text=True, timeout=START_SECONDS
         )
-        assert result.returncode == 0, f"{command[0]} failed:\n{result.stdout}{result.stderr}"
+        if result.returncode:
+            raise RuntimeError(f"{command[0]} failed:\n{result.stdout}{result.stderr}")
 
     def _pg_ctl(self, *action: str) -> None:
         options = f"-p {self.port} -h 127.0.0.1 -k {self.folder}"
