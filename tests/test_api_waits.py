@@ -6,10 +6,6 @@ wait as much as they may."""
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +23,8 @@ from jobs.models import Job
 from jobs.services import job_cancel
 from ops.models import WorkerHeartbeat
 from tests.admin_helpers import make_job
-from tests.helpers import ROOT, answers, database_url, free_port, make_user, wait_until
+from tests.helpers import database_url, make_user, wait_until
+from tests.live_web import web_server
 
 # Far longer than anything the tests wait for: a wait that answers ended for another reason.
 WAIT = 60
@@ -128,38 +125,14 @@ def test_a_job_deleted_while_waited_on_answers_404_and_gives_back_the_slot(setti
 def server(tmp_path: Path) -> Iterator[str]:
     """The production web server (gunicorn as tmsdash/gunicorn.py configures it) on the
     tests' database: one process of 4 threads that admits 3 waits, 2 of them of one token."""
-    port = free_port()
-    env = {
-        **os.environ,
-        "DATABASE_URL": database_url(),
-        "TMS_WEB_BIND": f"127.0.0.1:{port}",
-        "TMS_WEB_PROCESSES": "1",
-        "TMS_WEB_THREADS": "4",
-        "TMS_API_WAITS_PER_TOKEN": "2",
-        "TMS_API_WAITS_PER_PROCESS": "3",
-    }
-    log = tmp_path / "web.log"
-    with log.open("w") as output:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--config", "python:tmsdash.gunicorn"],
-            cwd=ROOT,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        wait_until(lambda: answers(f"{url}/accounts/login/"), timeout=START_SECONDS)
+    with web_server(
+        database_url(),
+        tmp_path / "web.log",
+        TMS_WEB_THREADS="4",
+        TMS_API_WAITS_PER_TOKEN="2",
+        TMS_API_WAITS_PER_PROCESS="3",
+    ) as url:
         yield url
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=START_SECONDS)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        # Shown by pytest when the test fails.
-        print(log.read_text()[-5000:])
 
 
 class Waits:
