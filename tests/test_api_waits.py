@@ -28,7 +28,6 @@ from tests.live_web import web_server
 
 # Far longer than anything the tests wait for: a wait that answers ended for another reason.
 WAIT = 60
-START_SECONDS = 60
 # Generous: a page or /healthz waiting for a thread would wait for a whole WAIT.
 ANSWER_SECONDS = 10
 
