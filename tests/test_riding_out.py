@@ -19,6 +19,8 @@ from collections.abc import Iterator
 import pytest
 from django.db import IntegrityError, connection
 from django.utils import timezone
+from django_tasks import task
+from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from audit.models import AuditEntry
@@ -29,6 +31,8 @@ from ops.heartbeats import workers_alive
 from ops.housekeeping import TASK_CLAIM_SECONDS, housekeeping_pass
 from ops.metrics import metrics_text
 from ops.models import Counter
+from ops.wakeups import QueueWatch
+from ops.worker import _Loop
 from tests.db_faults import BUSY_TIMEOUT, database_down
 from tests.helpers import ROOT, TOKEN, database_url, wait_until
 
@@ -255,3 +259,30 @@ def test_a_job_whose_task_a_worker_holds_is_left_alone_until_the_claim_is_overdu
     overdue = timezone.now() - TASK_CLAIM_SECONDS - dt.timedelta(seconds=1)
     DBTaskResult.objects.filter(pk=task.pk).update(started_at=overdue)
     assert housekeeping_pass().requeued == [job.pk]
+
+
+# The outage takes_the_database_down leaves behind it, for the test to wait out.
+OUTAGES: list[contextlib.AbstractContextManager] = []
+
+
+@task()
+def takes_the_database_down() -> None:
+    """A task that returns as the database goes down: the end of its task row meets the
+    outage."""
+    # Longer than django-tasks-db's own three tries to save the row, each waiting BUSY_TIMEOUT.
+    outage = blinking(5 * BUSY_TIMEOUT)
+    outage.__enter__()
+    OUTAGES.append(outage)
+
+
+def test_a_task_rows_end_is_written_through_an_outage(short_busy_timeout):
+    row = DBTaskResult.objects.get(pk=takes_the_database_down.enqueue().id)
+    row.claim("a-worker")
+    try:
+        _Loop(worker_id="a-worker", watch=QueueWatch(), idle_wait=1, once=True).run_task(row)
+    finally:
+        for outage in OUTAGES:
+            outage.__exit__(None, None, None)
+        OUTAGES.clear()
+    row.refresh_from_db()
+    assert row.status == TaskResultStatus.SUCCESSFUL
