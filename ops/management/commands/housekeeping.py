@@ -15,7 +15,8 @@ class Command(BaseCommand):
     help = (
         "Every --interval seconds: reap stale jobs, end the task rows of workers that died, "
         "and prune finished task rows. Runs until SIGTERM or Ctrl-C (after the pass in hand), "
-        "or once with --once, for cron. Safe to run on several hosts at once."
+        "or once with --once. While running it sends heartbeats (/healthz wants one alive). "
+        "Safe to run on several hosts at once."
     )
 
     def add_arguments(self, parser) -> None:
