@@ -140,3 +140,24 @@ def test_admin_failed_jobs_list_shows_every_column_at_1280(page, auditor, operat
     widths = scroller.evaluate("box => [box.scrollWidth, box.clientWidth]")
     assert widths[0] <= widths[1], (widths, columns)
     assert_no_sideways_scroll(page)
+
+
+def test_jobs_list_shows_every_column_at_1280(page, auditor, operator, cluster):
+    """An auditor's list (with the Operator column) of jobs whose errors are as long as the list
+    shows them fits the screen: no column is cut, nothing scrolls sideways."""
+    page.set_viewport_size({"width": 1280, "height": 800})
+    long_error = "The cluster refused the token for this action: " + "x" * 200
+    for status in (Job.Status.FAILED, Job.Status.SUCCESS, Job.Status.UNKNOWN):
+        e2e.make_job(operator, cluster, status, http_status=401, error_message=long_error)
+    sign_in(page, auditor, next="/jobs/")
+    table = page.locator("#jobs-table")
+    expect(table.locator("tbody tr[data-job-id]")).to_have_count(3)
+    columns = table.locator("thead th").evaluate_all(
+        "cells => cells.map(c => [c.innerText, Math.round(c.getBoundingClientRect().right)])"
+    )
+    assert len(columns) == 10
+    assert all(right <= 1280 for _, right in columns), str(columns)
+    scroller = page.locator(".table-scroll:has(#jobs-table)")
+    widths = scroller.evaluate("box => [box.scrollWidth, box.clientWidth]")
+    assert widths[0] <= widths[1], (widths, columns)
+    assert_no_sideways_scroll(page)
