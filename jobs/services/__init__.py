@@ -1,0 +1,82 @@
+"""Every change to a job's state goes through this package.
+
+A job's life: `job_submit` records it (IN_PROGRESS, not started) and enqueues its task in the
+same transaction; `job_run`, the task's body, claims it (started) together with one of its
+cluster's `max_concurrent_calls` call slots, or, when all are taken, puts it back in the queue
+to wait its turn (the end of a call to the cluster wakes the oldest waiting job); it calls the
+cluster outside any transaction, and records the outcome (SUCCESS or FAILED);
+`job_reap_stale` ends what a dead process left behind (UNKNOWN) or what no worker picked up
+(FAILED). Each transition is a compare-and-set on the status, written with its audit entry in
+one transaction, so a terminal state never changes and the cluster is called at most once per
+job.
+
+One module per part of that life; each imports from the others only what it needs, and none
+imports a module that imports it:
+
+- `input`: parsing and checking what an operator asks for (action, customers, cluster, token).
+- `submit`: recording jobs and queueing their tasks; idempotency keys, customer conflicts.
+- `retry`: submitting a FAILED or UNKNOWN job, or a batch's such parts, again.
+- `running`: the task's body: the claim, the call to the cluster, the outcome.
+- `slots`: a cluster's call slots: taking one, waking a waiting job when one is freed.
+- `ending`: the one place a job's state ends (used by running, reaping and cancelling).
+- `reaping`: ending what a dead process left behind, queueing lost tasks again.
+- `cancelling`: ending queued jobs before they reach their cluster.
+- `queueing` and `limits`: the task queue and the sizes the others share.
+
+Callers import from `jobs.services`, which names everything they use.
+"""
+
+from __future__ import annotations
+
+from jobs.services.cancelling import CancelReport, job_cancel
+from jobs.services.input import MAX_KEY_LENGTH, MAX_TOKEN_LENGTH, parse_action, parse_cids
+from jobs.services.limits import CHUNK, ERRORS_NAMED, MAX_ERROR_LENGTH
+from jobs.services.reaping import (
+    INTERRUPTED,
+    NOT_STARTED,
+    ReapReport,
+    job_interrupted,
+    job_reap_stale,
+    job_requeue,
+)
+from jobs.services.retry import batch_retry, job_retry
+from jobs.services.running import KEY_CHANGED_MESSAGE, WAIT_RECHECK, Claim, job_run
+from jobs.services.slots import SLOT_ROUNDS, WAKE_LOOKAHEAD
+from jobs.services.submit import (
+    CustomerConflict,
+    SubmitPreview,
+    Submitted,
+    job_submit,
+    job_submit_preview,
+)
+
+__all__ = [
+    "CHUNK",
+    "ERRORS_NAMED",
+    "INTERRUPTED",
+    "KEY_CHANGED_MESSAGE",
+    "MAX_ERROR_LENGTH",
+    "MAX_KEY_LENGTH",
+    "MAX_TOKEN_LENGTH",
+    "NOT_STARTED",
+    "SLOT_ROUNDS",
+    "WAIT_RECHECK",
+    "WAKE_LOOKAHEAD",
+    "CancelReport",
+    "Claim",
+    "CustomerConflict",
+    "ReapReport",
+    "SubmitPreview",
+    "Submitted",
+    "batch_retry",
+    "job_cancel",
+    "job_interrupted",
+    "job_reap_stale",
+    "job_requeue",
+    "job_retry",
+    "job_run",
+    "job_submit",
+    "job_submit_preview",
+    "parse_action",
+    "parse_cids",
+]

@@ -1,0 +1,124 @@
+"""The one place a job's state ends: a compare-and-set from IN_PROGRESS, written with its
+audit entry, its customers' outcomes, the release of its customers, call slot and token, in
+one transaction. Running, reaping and cancelling all end jobs through `_end`."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Sequence
+
+from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from audit.services import audit_record
+from jobs import upstream
+from jobs.models import InFlightCall, InFlightCustomer, Job, JobCustomer, JobToken
+from jobs.services.limits import CHUNK, MAX_ERROR_LENGTH
+from jobs.services.slots import _wake_next_waiting
+from jobs.signals import job_ended
+
+logger = logging.getLogger(__name__)
+
+Status = Job.Status
+
+
+def _end(
+    job_id: uuid.UUID,
+    *,
+    condition: Q,
+    status: str,
+    event: str,
+    details: dict,
+    http_status: int | None = None,
+    error_message: str = "",
+    response_summary: str = "",
+    outcomes: Sequence[upstream.CustomerResult] = (),
+    customers: Sequence[tuple[int, str]] = (),
+    job: Job | None = None,
+    actor=None,
+    ip_address: str | None = None,
+) -> bool:
+    """Move an IN_PROGRESS job matching `condition` to `status`, with its audit entry by
+    `actor`: None, the system (a worker or the reaper), unless a user did it.
+
+    `outcomes` are recorded on the job's `customers` (their (pk, cid) rows). `job`, when the
+    caller has it, is the job as it read it with its cluster (what the job_ended receivers use:
+    the cluster's name, the action, started_at); otherwise it is read here.
+
+    Releases the job's customers and deletes its token in the same transaction. Returns
+    False, changing nothing, when the job is no longer IN_PROGRESS or no longer matches.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        ended = Job.objects.filter(condition, pk=job_id, status=Status.IN_PROGRESS).update(
+            status=status,
+            http_status=http_status,
+            error_message=error_message[:MAX_ERROR_LENGTH],
+            response_summary=response_summary,
+            finished_at=now,
+            updated_at=now,
+        )
+        if not ended:
+            return False
+        if outcomes:
+            _record_outcomes(outcomes, customers)
+        JobToken.objects.filter(job_id=job_id).delete()
+        InFlightCustomer.objects.filter(job_id=job_id).delete()
+        released, _ = InFlightCall.objects.filter(job_id=job_id).delete()
+        if job is None:
+            job = (
+                Job.objects.select_related("cluster")
+                .only(
+                    "cluster__name",
+                    "action",
+                    "legacy_action_name",
+                    "started_at",
+                )
+                .get(pk=job_id)
+            )
+        audit_record(
+            event=event,
+            actor=actor,
+            job_id=job_id,
+            ip_address=ip_address,
+            details=details,
+        )
+        woke = bool(released) and _wake_next_waiting(job.cluster_id, now)
+        job_ended.send(
+            sender=Job,
+            job=job,
+            status=status,
+            finished_at=now,
+            reason=details.get("reason"),
+            woke_waiting=woke,
+        )
+    logger.info(
+        "job %s ended %s: %s",
+        job_id,
+        status,
+        error_message or response_summary,
+        extra={"job_id": str(job_id)},
+    )
+    return True
+
+
+def _record_outcomes(
+    outcomes: Sequence[upstream.CustomerResult], customers: Sequence[tuple[int, str]]
+) -> None:
+    """Record each customer's outcome on the job's `customers`, its (pk, cid) rows."""
+    by_cid = {result.cid: result for result in outcomes}
+    # Results for customers the job does not hold are ignored.
+    rows = [
+        JobCustomer(
+            pk=pk,
+            outcome=(
+                JobCustomer.Outcome.SUCCESS if by_cid[cid].success else JobCustomer.Outcome.FAILED
+            ),
+            message=by_cid[cid].message[:MAX_ERROR_LENGTH],
+        )
+        for pk, cid in customers
+        if cid in by_cid
+    ]
+    JobCustomer.objects.bulk_update(rows, ["outcome", "message"], batch_size=CHUNK)

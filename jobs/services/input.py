@@ -1,0 +1,115 @@
+"""Reading what an operator asks for: the action, the customers, the cluster and the token,
+each checked before anything is written, every problem reported together."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.core.exceptions import PermissionDenied, ValidationError
+
+from jobs.models import Cluster, Job
+from jobs.services.limits import ERRORS_NAMED
+
+MAX_TOKEN_LENGTH = 4096
+MAX_KEY_LENGTH = 100
+
+
+def _name_some(items: list[str]) -> str:
+    shown = ", ".join(items[:ERRORS_NAMED])
+    return shown + (f" and {len(items) - ERRORS_NAMED} more" if len(items) > ERRORS_NAMED else "")
+
+
+def parse_action(value: int | str) -> int:
+    """An action code from a code (1-5) or a name in any spelling (see JobAction.from_name)."""
+    text = str(value).strip()
+    if text.isdigit() and int(text) in Job.Action.values:
+        return int(text)
+    if (action := Job.Action.from_name(text)) is not None:
+        return int(action)
+    names = ", ".join(Job.Action.labels)
+    raise ValidationError({"action": [f"Unknown action {text!r}: choose one of {names}."]})
+
+
+def parse_cids(cids: str | Sequence[str], positions: Sequence[str] | None = None) -> list[str]:
+    """Customer IDs, split on commas, white space and new lines, blanks and repeats dropped.
+
+    Each must match TMS_CID_PATTERN. `positions` names where each item of a sequence stands
+    (for example "line 4" of a CSV file); by default "item N".
+    """
+    if isinstance(cids, str):
+        items = [c for c in re.split(r"[,\s]+", cids) if c]
+        positions = None
+    else:
+        items = [c.strip() for c in cids]
+    labels = positions or [f"item {n}" for n in range(1, len(items) + 1)]
+    pattern = re.compile(settings.TMS_CID_PATTERN)
+    seen: dict[str, None] = {}
+    bad = []
+    for value, label in zip(items, labels, strict=True):
+        if not value:
+            continue
+        if not pattern.fullmatch(value):
+            bad.append(f"{value[:70]!r} ({label})")
+        seen.setdefault(value, None)
+    if bad:
+        raise ValidationError({"cids": [f"{len(bad)} invalid customer ID(s): {_name_some(bad)}."]})
+    if not seen:
+        raise ValidationError({"cids": ["Give at least one customer ID."]})
+    if len(seen) > settings.TMS_MAX_CIDS:
+        raise ValidationError(
+            {
+                "cids": [
+                    f"{len(seen)} customer IDs; the most one submission may hold is "
+                    f"{settings.TMS_MAX_CIDS}."
+                ]
+            }
+        )
+    return list(seen)
+
+
+def _token_errors(token: str) -> list[str]:
+    # Never repeat the token in a message.
+    if not token:
+        return ["Give the cluster API token."]
+    if len(token) > MAX_TOKEN_LENGTH:
+        return [f"The token is longer than {MAX_TOKEN_LENGTH} characters."]
+    if any(ord(c) < 32 or ord(c) == 127 for c in token):
+        return ["The token contains control characters (a pasted line break?)."]
+    # It travels in an HTTP header, which takes visible ASCII only (see jobs.upstream).
+    if not all(33 <= ord(c) <= 126 for c in token):
+        return ["The token may hold only visible ASCII characters, without spaces."]
+    return []
+
+
+def _active_cluster(cluster: Cluster | str) -> Cluster:
+    lookup = {"pk": cluster.pk} if isinstance(cluster, Cluster) else {"name": cluster}
+    found = Cluster.objects.filter(is_active=True, **lookup).first()
+    if found is None:
+        raise ValidationError({"cluster": [f"No active cluster {cluster!s}."]})
+    return found
+
+
+def _validated(*, user, action, cluster, cids, cid_positions, token, idempotency_key):
+    """Every input checked before anything is written; all problems reported together."""
+    if not user.has_perm("jobs.run_set_action"):
+        raise PermissionDenied("You may not run Set Actions.")
+    errors: dict[str, list[str]] = {}
+    values = {}
+    for name, parse in (
+        ("action", lambda: parse_action(action)),
+        ("cluster", lambda: _active_cluster(cluster)),
+        ("cids", lambda: parse_cids(cids, cid_positions)),
+    ):
+        try:
+            values[name] = parse()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    if token_errors := _token_errors(token):
+        errors["token"] = token_errors
+    if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_KEY_LENGTH:
+        errors["idempotency_key"] = [f"An idempotency key has 1 to {MAX_KEY_LENGTH} characters."]
+    if errors:
+        raise ValidationError(errors)
+    return values["action"], values["cluster"], values["cids"]

@@ -1,0 +1,150 @@
+"""Submitting a FAILED or UNKNOWN job, or every such part of a batch, again as new jobs:
+who may, what needs a confirmation, and which customers go again."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.views.decorators.debug import sensitive_variables
+
+from jobs.models import Job, JobCustomer
+from jobs.services.input import _validated
+from jobs.services.limits import ERRORS_NAMED
+from jobs.services.submit import Submitted, _chunks, _record, job_submit
+
+Status = Job.Status
+
+
+# Error reports hide every local of this call and of what it calls: the token is one.
+@sensitive_variables()
+def job_retry(
+    *,
+    job: Job,
+    user,
+    token: str,
+    confirm_unknown: bool = False,
+    confirm_again: bool = False,
+    idempotency_key: str | None = None,
+    ip_address: str | None = None,
+) -> Submitted:
+    """Submit a FAILED or UNKNOWN job again as new job(s) with `retry_of` set.
+
+    Same action and cluster; the customers that failed when the cluster reported per-customer
+    outcomes, otherwise all of them. A new token is required. An UNKNOWN job may already have
+    been applied, so it needs `confirm_unknown`; a job already retried would run its customers
+    once more, so it needs `confirm_again` (the same retry form sent twice is a replay, not a
+    second retry). The old job is never changed.
+    """
+    replay = _key_used(user, idempotency_key)
+    _check_retry(job, user, confirm_unknown=confirm_unknown, confirm_again=confirm_again or replay)
+    return job_submit(
+        user=user,
+        action=job.action,
+        cluster=job.cluster,
+        cids=_retry_cids(job),
+        token=token,
+        idempotency_key=idempotency_key,
+        ip_address=ip_address,
+        retry_of=job,
+    )
+
+
+# Error reports hide every local of this call and of what it calls: the token is one.
+@sensitive_variables()
+def batch_retry(
+    *,
+    batch_id: uuid.UUID,
+    user,
+    token: str,
+    confirm_unknown: bool = False,
+    confirm_again: bool = False,
+    idempotency_key: str | None = None,
+    ip_address: str | None = None,
+) -> Submitted:
+    """Retry every FAILED and UNKNOWN part of a batch at once, as one new batch (or one job):
+    each part's customers as `job_retry` would take them, in jobs of their own whose
+    `retry_of` is that part. The same confirmations as `job_retry`, for any part that needs
+    them. Raises ValidationError when no part can be retried.
+    """
+    parts = list(
+        Job.objects.visible_to(user)
+        .filter(batch_id=batch_id, status__in=[Status.FAILED, Status.UNKNOWN])
+        .select_related("cluster")
+        .order_by("batch_seq")
+    )
+    if not parts:
+        raise ValidationError("No part of this batch failed or is unknown: nothing to retry.")
+    replay = _key_used(user, idempotency_key)
+    for part in parts:
+        _check_retry(
+            part, user, confirm_unknown=confirm_unknown, confirm_again=confirm_again or replay
+        )
+    plan = [(part, _retry_cids(part)) for part in parts]
+    action, cluster, _cids = _validated(
+        user=user,
+        action=parts[0].action,
+        cluster=parts[0].cluster,
+        cids=[cid for _part, cids in plan for cid in cids],
+        cid_positions=None,
+        token=token,
+        idempotency_key=idempotency_key,
+    )
+    return _record(
+        user=user,
+        action=action,
+        cluster=cluster,
+        parts=[(chunk, part) for part, cids in plan for chunk in _chunks(cids, cluster)],
+        token=token,
+        idempotency_key=idempotency_key,
+        ip_address=ip_address,
+    )
+
+
+def _key_used(user, idempotency_key: str | None) -> bool:
+    """Whether this key already made jobs: sending it again is a replay, not a new retry."""
+    return bool(idempotency_key) and (
+        Job.objects.filter(user=user, idempotency_key=idempotency_key).exists()
+    )
+
+
+def _check_retry(job: Job, user, *, confirm_unknown: bool, confirm_again: bool) -> None:
+    """Refuse to retry `job` unless `user` may, it FAILED or is UNKNOWN, and what needs a
+    confirmation (an UNKNOWN outcome, an earlier retry) has it."""
+    if job.user_id != user.pk and not user.has_perm("jobs.view_all_jobs"):
+        raise PermissionDenied("You may not retry another operator's job.")
+    if job.status not in (Status.FAILED, Status.UNKNOWN):
+        raise ValidationError(
+            f"Only a FAILED or UNKNOWN job can be retried; this one is {job.status}."
+        )
+    if job.status == Status.UNKNOWN and not confirm_unknown:
+        raise ValidationError(
+            {
+                "confirm_unknown": [
+                    f"The cluster may already have applied job {job.pk}'s action: confirm that "
+                    "you checked before retrying it."
+                ]
+            }
+        )
+    if job.cluster is None:
+        raise ValidationError("This job has no cluster (it was imported); it cannot be retried.")
+    earlier = list(job.retries.order_by("created_at").values_list("pk", "status"))
+    if earlier and not confirm_again:
+        shown = ", ".join(f"{pk} ({status})" for pk, status in earlier[:ERRORS_NAMED])
+        raise ValidationError(
+            {
+                "confirm_again": [
+                    f"Job {job.pk} was already retried as {shown}: confirm to run its "
+                    "customers again."
+                ]
+            }
+        )
+
+
+def _retry_cids(job: Job) -> list[str]:
+    """The customers that failed, when the cluster reported per customer; otherwise all."""
+    customers = job.customers.order_by("pk")
+    failed = list(
+        customers.filter(outcome=JobCustomer.Outcome.FAILED).values_list("cid", flat=True)
+    )
+    return failed or list(customers.values_list("cid", flat=True))

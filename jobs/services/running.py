@@ -1,0 +1,223 @@
+"""Running a job, the task's body: claim it with one of its cluster's call slots (or put it
+back to wait its turn), call the cluster once outside any transaction, record the outcome."""
+
+from __future__ import annotations
+
+import enum
+import logging
+import uuid
+from datetime import datetime, timedelta
+
+from django.db import transaction
+from django.db.models import OuterRef, Q, Subquery
+from django.utils import timezone
+from django.views.decorators.debug import sensitive_variables
+
+from audit.models import AuditEntry
+from audit.services import audit_record
+from jobs import upstream
+from jobs.lanes import lane_release, lane_take, releasing_lane
+from jobs.models import Job, JobToken
+from jobs.services.ending import _end
+from jobs.services.limits import MAX_ERROR_LENGTH
+from jobs.services.queueing import _enqueue
+from jobs.services.slots import _take_call_slot
+from jobs.tokens import InvalidToken, token_decrypt
+from lib.outage import ride_out
+
+logger = logging.getLogger(__name__)
+
+Event = AuditEntry.Event
+Status = Job.Status
+
+# A job whose cluster is at its limit of calls is woken when a call to the cluster ends; it
+# looks again after this long anyway (a wake-up lost to a race costs no more than this).
+WAIT_RECHECK = timedelta(seconds=15)
+KEY_CHANGED_MESSAGE = (
+    "The operator's token could not be decrypted (TMS_TOKEN_KEY or SECRET_KEY changed "
+    "since the job was submitted); the cluster was not called."
+)
+
+
+class Claim(enum.Enum):
+    STARTED = "started"
+    WAITING = "waiting for the cluster"
+    NOT_RUNNABLE = "already started or ended"
+
+
+def _claim(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
+    """Start the job if it is not started and its cluster has a free call slot, in one
+    transaction; when every slot is taken, put it back in the queue to try again shortly.
+
+    Returns, with the claim, the job once started: as submitted, with its cluster and its
+    token's `ciphertext` (None when the token is gone), read in one query."""
+    with transaction.atomic():
+        # On PostgreSQL this locks the job's row until the transaction ends, so one delivery
+        # of a task at a time gets past it.
+        claimed = Job.objects.filter(
+            pk=job_id, status=Status.IN_PROGRESS, started_at__isnull=True
+        ).update(started_at=started, waiting_since=None, updated_at=started)
+        if not claimed:
+            logger.warning(
+                "job %s not run: it was already started or has ended",
+                job_id,
+                extra={"job_id": str(job_id)},
+            )
+            return Claim.NOT_RUNNABLE, None
+        job = _started_job(job_id).get()
+        if job.cluster_id is None:
+            return Claim.STARTED, job
+        # This worker process's share of its threads for the cluster (jobs.lanes), then one of
+        # the cluster's call slots, whichever hosts ask.
+        if lane_take(job.cluster_id):
+            if _take_call_slot(job_id, job.cluster_id, job.cluster.max_concurrent_calls, started):
+                return Claim.STARTED, job
+            lane_release()
+        # Every slot is taken, or this process's share of them: undo the claim, which nobody
+        # has seen, and wait, to be woken when a call to the cluster ends (or to look again
+        # after WAIT_RECHECK anyway).
+        [task_id] = _enqueue([job_id], run_after=started + WAIT_RECHECK)
+        Job.objects.filter(pk=job_id).update(
+            started_at=None, waiting_since=started, waiting_task_id=task_id
+        )
+    logger.info("job %s waiting for its cluster", job_id, extra={"job_id": str(job_id)})
+    return Claim.WAITING, None
+
+
+def _started_job(job_id: uuid.UUID):
+    """The job, as a claim returns it: with its cluster and its token's `ciphertext`."""
+    return (
+        Job.objects.select_related("cluster")
+        .annotate(
+            ciphertext=Subquery(JobToken.objects.filter(job_id=OuterRef("pk")).values("ciphertext"))
+        )
+        .filter(pk=job_id)
+    )
+
+
+def _claim_riding_out(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
+    """`_claim`, tried again through a database outage (lib.outage). A claim the database
+    committed although its answer was lost with the connection is known on the next attempt
+    by the start it wrote: the job is this delivery's, its call slot taken."""
+    attempts = 0
+
+    def claim() -> tuple[Claim, Job | None]:
+        nonlocal attempts
+        attempts += 1
+        if attempts > 1:
+            mine = _started_job(job_id).filter(status=Status.IN_PROGRESS, started_at=started)
+            if job := mine.first():
+                return Claim.STARTED, job
+        return _claim(job_id, started)
+
+    return ride_out(claim, doing=f"claiming job {job_id}")
+
+
+# Error reports hide every local of this call and of what it calls: the token is one.
+@releasing_lane
+@sensitive_variables()
+def job_run(*, job_id: uuid.UUID) -> bool:
+    """Run a job: claim it, call its cluster once, record the outcome. The task's body.
+
+    Returns False without calling the cluster when the claim fails: the job was already
+    started (a second delivery of the task), has ended, or was reaped; or its cluster has
+    `max_concurrent_calls` calls in flight, or this worker process has its share of calls to
+    it (jobs.lanes), and the job was put back in the queue.
+    """
+    started = timezone.now()
+    claim, job = _claim_riding_out(job_id, started)
+    if claim is not Claim.STARTED:
+        return False
+    logger.info("job %s started on %s", job_id, job.cluster_url, extra={"job_id": str(job_id)})
+    try:
+        if job.ciphertext is None:
+            raise JobToken.DoesNotExist
+        token = token_decrypt(job.ciphertext)
+    except (JobToken.DoesNotExist, InvalidToken):
+        lane_release()
+        ride_out(
+            lambda: _end(
+                job_id,
+                condition=Q(started_at=started),
+                status=Status.FAILED,
+                event=Event.JOB_FAILED,
+                error_message=KEY_CHANGED_MESSAGE,
+                details={"reason": "token_unreadable"},
+                job=job,
+            ),
+            doing=f"ending job {job_id}",
+        )
+        return True
+
+    customers = list(job.customers.order_by("pk").values_list("pk", "cid"))
+    cids = [cid for _, cid in customers]
+    # No transaction is open here: the claim is committed, and the result is recorded in a
+    # new short transaction below.
+    result = upstream.call_set_action(
+        # What the job was submitted with, not what its cluster says now.
+        base_url=job.cluster_url,
+        action_path=job.action_path,
+        job_id=str(job_id),
+        action=job.action,
+        action_name=job.action_label,
+        cids=cids,
+        token=token,
+        timeout_seconds=job.timeout_seconds,
+        verify_tls=job.verify_tls,
+    )
+    # Given back before the end is recorded, which wakes a job waiting for the cluster: the
+    # lane must be free when a worker takes it up.
+    lane_release()
+    status = Status.SUCCESS if result.success else Status.FAILED
+    details = {
+        "http_status": result.http_status,
+        "duration_ms": result.duration_ms,
+        "error": result.error_message[:MAX_ERROR_LENGTH],
+    }
+    attempts = 0
+
+    def record() -> bool:
+        nonlocal attempts
+        attempts += 1
+        ended = _end(
+            job_id,
+            condition=Q(started_at=started),
+            status=status,
+            event=Event.JOB_SUCCEEDED if result.success else Event.JOB_FAILED,
+            details=details,
+            http_status=result.http_status,
+            error_message=result.error_message,
+            response_summary=result.summary,
+            outcomes=result.customer_results,
+            customers=customers,
+            job=job,
+        )
+        # An earlier attempt the database committed, its answer lost with the connection.
+        return ended or (
+            attempts > 1
+            and Job.objects.filter(
+                pk=job_id, started_at=started, status=status, http_status=result.http_status
+            ).exists()
+        )
+
+    # The cluster has answered: its answer is recorded, on a new connection if the one held
+    # through the call was lost, however long the database takes to come back.
+    recorded = ride_out(record, doing=f"recording job {job_id}'s result")
+    if not recorded:
+        # The reaper ended the job while the call was out; its state stands, and the late
+        # result goes into the audit log so nothing the cluster said is lost.
+        ride_out(
+            lambda: audit_record(
+                event=Event.JOB_LATE_RESULT,
+                job_id=job_id,
+                details={**details, "outcome": status, "summary": result.summary},
+            ),
+            doing=f"recording job {job_id}'s late result",
+        )
+        logger.warning(
+            "job %s: result %s arrived after the job was reaped",
+            job_id,
+            status,
+            extra={"job_id": str(job_id)},
+        )
+    return True
