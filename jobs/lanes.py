@@ -7,10 +7,10 @@ cluster whose calls hang took every thread of the worker, and a job for a health
 waited in the queue until the first of those calls timed out: its cluster's timeout, up to
 600 s, and longer when more of the hanging cluster's jobs were queued before it. So a worker
 process keeps a reserve of its threads for the other clusters: at most its `share` of them are
-in calls to any one cluster at a time. `jobs.services._claim` takes a lane with the cluster's
-call slot; a claim that finds the process's share for that cluster taken puts the job back to
-wait exactly as a full cluster does, and the end of a call to the cluster (which gives a lane
-back first, then wakes the oldest waiting job) brings it forward. Another process or host
+in calls to any one cluster at a time. `jobs.services.running._claim` takes a lane with the
+cluster's call slot; a claim that finds the process's share for that cluster taken puts the job
+back to wait exactly as a full cluster does, and the end of a call to the cluster (which gives a
+lane back first, then wakes the oldest waiting job) brings it forward. Another process or host
 with free threads takes it up when its task is due again (`WAIT_RECHECK`) at the latest.
 
 The share is the process's concurrency less a quarter of it (at least one thread). A process
