@@ -2,7 +2,10 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+# Where `make run` serves the dashboard and the fake cluster (the demo cluster `local`): set both
+# to run two checkouts side by side.
 HOST_PORT ?= 127.0.0.1:8000
+FAKE_CLUSTER_PORT ?= 9100
 STATIC_ROOT ?= var/static
 
 # `make run` is the production stack on one machine (gunicorn, workers, housekeeping), DEBUG off
@@ -53,10 +56,13 @@ $(STATIC_ROOT)/.collected: $(STATIC_SOURCES)
 	$(STATIC_ENV) $(PY) manage.py collectstatic --no-input --verbosity 0
 	touch $@
 
+# Quiet until the demo users' passwords and the address to sign in at, so that they are the last
+# lines before the processes' logs; a failing migration still prints its error.
 run: .env $(VENV)/.runtime-installed node_modules/.installed $(STATIC_ROOT)/.collected
-	$(RUN_ENV) $(PY) manage.py migrate --no-input
-	$(RUN_ENV) $(PY) manage.py seed_demo
-	$(RUN_ENV) $(PY) manage.py run_dashboard --addrport $(HOST_PORT)
+	$(RUN_ENV) $(PY) manage.py migrate --no-input --verbosity 0
+	$(RUN_ENV) $(PY) manage.py seed_demo --fake-cluster-port $(FAKE_CLUSTER_PORT)
+	$(RUN_ENV) $(PY) manage.py run_dashboard --addrport $(HOST_PORT) \
+		--fake-cluster-port $(FAKE_CLUSTER_PORT)
 
 test: .env $(VENV)/.dev-installed node_modules/.installed $(STATIC_ROOT)/.collected
 	$(VENV)/bin/ruff check .

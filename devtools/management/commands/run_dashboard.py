@@ -102,13 +102,15 @@ class Command(BaseCommand):
         supervisor = Supervisor(stages, policy=policy, say=self.say)
         for signum in STOP_SIGNALS:
             signal.signal(signum, supervisor.press)
-        supervisor.start()
+        # Written before any process starts, so that the address to sign in at is the last line
+        # above their logs, not lost among them.
         self.stdout.write(
             f"tmsdash on http://{addrport}/ with a worker making up to {concurrency} calls at "
             f"once and the fake cluster on port {fake_cluster_port}. A process that exits is "
             f"started again; Ctrl-C stops everything."
         )
         self.stdout.flush()
+        supervisor.start()
         given_up = supervisor.supervise()
         if given_up:
             self.say(f"{given_up} Stopping everything.")
