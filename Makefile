@@ -56,12 +56,11 @@ $(STATIC_ROOT)/.collected: $(STATIC_SOURCES)
 	$(STATIC_ENV) $(PY) manage.py collectstatic --no-input --verbosity 0
 	touch $@
 
-# Quiet until the demo users' passwords and the address to sign in at, so that they are the last
-# lines before the processes' logs; a failing migration still prints its error.
+# The runner migrates (quietly: a failing migration still prints its error) and seeds the demo,
+# so that the demo users' passwords and the address to sign in at are the last lines before the
+# processes' logs.
 run: .env $(VENV)/.runtime-installed node_modules/.installed $(STATIC_ROOT)/.collected
-	$(RUN_ENV) $(PY) manage.py migrate --no-input --verbosity 0
-	$(RUN_ENV) $(PY) manage.py seed_demo --fake-cluster-port $(FAKE_CLUSTER_PORT)
-	$(RUN_ENV) $(PY) manage.py run_dashboard --addrport $(HOST_PORT) \
+	$(RUN_ENV) $(PY) manage.py run_dashboard --migrate --seed-demo --addrport $(HOST_PORT) \
 		--fake-cluster-port $(FAKE_CLUSTER_PORT)
 
 test: .env $(VENV)/.dev-installed node_modules/.installed $(STATIC_ROOT)/.collected
