@@ -2,7 +2,11 @@
 PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
+# Where `make run` serves the dashboard and the fake cluster (the demo cluster `local`): set both
+# to run two checkouts side by side.
 HOST_PORT ?= 127.0.0.1:8000
+FAKE_CLUSTER_PORT ?= 9100
+STATIC_ROOT ?= var/static
 
 # `make run` is the production stack on one machine (gunicorn, workers, housekeeping), DEBUG off
 # unless the environment says otherwise, with the devtools (fake cluster, demo users, the
@@ -12,6 +16,16 @@ RUN_ENV := DEBUG=$${DEBUG:-false} TMS_DEVTOOLS=true
 # on TEST_DATABASE_URL when it is set.
 TEST_ENV := SECRET_KEY=$${SECRET_KEY:-insecure-key-for-tests-only} ENV_FILE=/dev/null TMS_DEVTOOLS=true \
 	$(if $(TEST_DATABASE_URL),DATABASE_URL=$(TEST_DATABASE_URL))
+
+# collectstatic compresses every file (Brotli and gzip), which takes most of a start, so it runs
+# only when something it reads is newer than its stamp: our static folder (its folders too, whose
+# times change when a file is added or removed), htmx from npm, the installed packages' own files
+# (the admin's, DRF's, the API docs'), and the settings that name them. It reads no local .env, so
+# the files land where the stamp is: STATIC_ROOT, or var/static when unset.
+STATIC_SOURCES := $(shell find static) node_modules/.installed $(VENV)/.runtime-installed \
+	tmsdash/settings.py
+STATIC_ENV := SECRET_KEY=$${SECRET_KEY:-insecure-key-for-collectstatic} ENV_FILE=/dev/null \
+	STATIC_ROOT=$(STATIC_ROOT)
 
 .PHONY: run test lint format clean
 
@@ -38,18 +52,22 @@ node_modules/.installed: package.json package-lock.json
 	npm ci --no-audit --no-fund --ignore-scripts --loglevel=error
 	touch $@
 
-run: .env $(VENV)/.runtime-installed node_modules/.installed
-	$(RUN_ENV) $(PY) manage.py migrate --no-input
-	$(RUN_ENV) $(PY) manage.py collectstatic --no-input --verbosity 0
-	$(RUN_ENV) $(PY) manage.py seed_demo
-	$(RUN_ENV) $(PY) manage.py run_dashboard --addrport $(HOST_PORT)
+$(STATIC_ROOT)/.collected: $(STATIC_SOURCES)
+	$(STATIC_ENV) $(PY) manage.py collectstatic --no-input --verbosity 0
+	touch $@
 
-test: .env $(VENV)/.dev-installed node_modules/.installed
+# The runner migrates (quietly: a failing migration still prints its error) and seeds the demo,
+# so that the demo users' passwords and the address to sign in at are the last lines before the
+# processes' logs.
+run: .env $(VENV)/.runtime-installed node_modules/.installed $(STATIC_ROOT)/.collected
+	$(RUN_ENV) $(PY) manage.py run_dashboard --migrate --seed-demo --addrport $(HOST_PORT) \
+		--fake-cluster-port $(FAKE_CLUSTER_PORT)
+
+test: .env $(VENV)/.dev-installed node_modules/.installed $(STATIC_ROOT)/.collected
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(TEST_ENV) $(PY) manage.py check
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
-	$(TEST_ENV) $(PY) manage.py collectstatic --no-input --verbosity 0
 	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
 
 lint: $(VENV)/.dev-installed

@@ -8,6 +8,7 @@ import socket
 import pytest
 from django_tasks_db.models import DBTaskResult
 
+from jobs.models import Cluster
 from jobs.services import job_submit
 from ops.models import WorkerHeartbeat
 from tests.dashboard import CONCURRENCY, Dashboard
@@ -94,6 +95,28 @@ def test_one_interrupt_lets_the_web_server_finish_a_request_in_hand(dashboard):
     assert b"</html>" in answer
     dashboard.wait()
     assert dashboard.process.returncode == 0
+
+
+def test_the_demo_passwords_and_the_address_are_the_last_lines_before_the_processes_logs(
+    monkeypatch,
+):
+    monkeypatch.delenv("TMS_DEMO_ADMIN_PASSWORD", raising=False)
+    run = Dashboard("--migrate", "--seed-demo")
+    try:
+        run.wait_ready()
+        run.interrupt()
+        lines = run.wait().splitlines()
+    finally:
+        run.close()
+    banner = next(n for n, line in enumerate(lines) if line.startswith("tmsdash on http://"))
+    assert lines[banner].startswith(f"tmsdash on http://{run.web}/ ")
+    assert lines[banner - 1].startswith("seed_demo: created operator, auditor, admin")
+    assert any(line.startswith("Created user admin (generated password: ") for line in lines)
+    # Nothing before the seeding's lines: the migrations ran quietly, and no process had begun.
+    assert lines[0].startswith("Created user operator ")
+    assert Cluster.objects.get(name="local").base_url == (
+        f"http://127.0.0.1:{run.fake_cluster_port}"
+    )
 
 
 def test_a_longest_restart_wait_shorter_than_the_first_is_refused_before_anything_starts():

@@ -19,13 +19,13 @@ def signs_in(username: str, password: str) -> bool:
     return client.session.get("_auth_user_id") is not None
 
 
-def seed(monkeypatch, **passwords: str) -> str:
+def seed(monkeypatch, *args: str, **passwords: str) -> str:
     for name in ("OPERATOR", "AUDITOR", "ADMIN"):
         monkeypatch.delenv(f"TMS_DEMO_{name}_PASSWORD", raising=False)
     for name, value in passwords.items():
         monkeypatch.setenv(f"TMS_DEMO_{name.upper()}_PASSWORD", value)
     out = io.StringIO()
-    call_command("seed_demo", stdout=out)
+    call_command("seed_demo", *args, stdout=out)
     return out.getvalue()
 
 
@@ -89,3 +89,17 @@ def test_seed_demo_twice_creates_nothing_new(db, monkeypatch):
     assert after == before
     assert "nothing created" in output
     assert "password" not in output
+
+
+def test_the_demo_cluster_is_the_fake_cluster_on_the_port_given(db, monkeypatch):
+    output = seed(monkeypatch, "--fake-cluster-port", "9137")
+    assert Cluster.objects.get(name="local").base_url == "http://127.0.0.1:9137"
+    assert "Created cluster local at http://127.0.0.1:9137" in output
+
+
+def test_a_demo_cluster_on_another_port_is_left_as_it_is_and_named(db, monkeypatch):
+    seed(monkeypatch)
+    output = seed(monkeypatch, "--fake-cluster-port", "9137")
+    assert Cluster.objects.get(name="local").base_url == "http://127.0.0.1:9100"
+    assert "The cluster local is at http://127.0.0.1:9100, not at the fake cluster's" in output
+    assert "nothing created" in output

@@ -16,8 +16,11 @@ from jobs.models import Cluster
 from tests.e2e import PASSWORD, RESULTS, ROOT
 from tests.helpers import database_url
 
-CHROMIUM = Path("/usr/bin/chromium")
 # Playwright cannot download its own browser on these machines; Debian's Chromium it is.
+# TEST_CHROMIUM names another one (the tests of the missing-browser report name none).
+CHROMIUM = Path(os.environ.get("TEST_CHROMIUM", "/usr/bin/chromium"))
+INSTALL_CHROMIUM = "apt-get install chromium"
+MISSING_CHROMIUM = f"browser tests need Debian's Chromium at {CHROMIUM} ({INSTALL_CHROMIUM})"
 # Without the background-networking flags Chromium calls home at start-up, and this machine's
 # closed network refuses those connections in ways that slow or break the launch.
 CHROMIUM_ARGS = [
@@ -33,6 +36,39 @@ VIEWPORT = {"width": 1200, "height": 800}
 WORKER_STOP_SECONDS = 10
 # Pages answer within a second here; the margin is for a loaded machine, not for slowness.
 expect.set_options(timeout=10_000)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Without Chromium the browser tests are skipped before anything is set up for them (no
+    test database, no live server), except in CI, where the browser fixture fails them."""
+    if CHROMIUM.exists() or os.environ.get("CI") == "true":
+        return
+    here = Path(__file__).parent
+    for item in items:
+        if item.path.is_relative_to(here):
+            item.add_marker(pytest.mark.skip(reason=MISSING_CHROMIUM))
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_sessionfinish(session: pytest.Session) -> Iterator[None]:
+    """Says how many browser tests did not run for want of Chromium, and how to install it, as
+    the very last line: after pytest's own summary, which a skip among hundreds of passes hides
+    in. The outermost wrapper's code after `yield` runs after the terminal reporter's, which
+    writes that summary (pytest_terminal_summary comes before its closing line)."""
+    result = yield
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    if reporter is not None:
+        missed = sum(
+            MISSING_CHROMIUM in str(report.longrepr) for report in reporter.stats.get("skipped", [])
+        )
+        if missed:
+            reporter.write_line(
+                f"{missed} browser test(s) did not run: no Chromium at {CHROMIUM}. "
+                f"Install it with: {INSTALL_CHROMIUM}",
+                yellow=True,
+                bold=True,
+            )
+    return result
 
 
 @pytest.fixture(scope="session")
@@ -51,12 +87,10 @@ def live_server() -> Iterator[LiveServer]:
 def browser() -> Iterator[Browser]:
     """Headless Chromium for the package's tests. Playwright gives each launch a fresh
     user-data directory and each context fresh cookies and storage."""
+    # Reached without Chromium only in CI (elsewhere the tests were skipped when collected),
+    # which installs it: there a missing browser is a broken set-up, not a skip.
     if not CHROMIUM.exists():
-        reason = f"browser tests need Debian's Chromium at {CHROMIUM} (apt-get install chromium)"
-        # CI installs Chromium: there a missing browser is a broken set-up, not a skip.
-        if os.environ.get("CI") == "true":
-            pytest.fail(reason, pytrace=False)
-        pytest.skip(reason)
+        pytest.fail(MISSING_CHROMIUM, pytrace=False)
     # Playwright's sync API runs an event loop in this thread, suspended while the test runs.
     # Django then takes the thread for async code: it refuses database calls, and gives the
     # thread new connections, which lack the test database's serialized contents that

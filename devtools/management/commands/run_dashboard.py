@@ -4,7 +4,9 @@ import signal
 import sys
 
 from django.conf import settings
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from devtools.supervision import STOP_SIGNALS, RestartPolicy, Supervisor
 from lib.argtypes import port, positive_int, seconds
@@ -38,6 +40,18 @@ class Command(BaseCommand):
         )
         parser.add_argument("--fake-cluster-port", type=port, default=9100)
         parser.add_argument(
+            "--migrate",
+            action="store_true",
+            help="Apply the migrations first, quietly (an error still stops it).",
+        )
+        parser.add_argument(
+            "--seed-demo",
+            action="store_true",
+            help="Run seed_demo first, with the cluster local at --fake-cluster-port: the demo "
+            "users' passwords, when generated, are then the last lines before the processes' "
+            "logs.",
+        )
+        parser.add_argument(
             "--restart-delay",
             type=seconds(maximum=3600),
             default=DEFAULTS.delay,
@@ -70,6 +84,8 @@ class Command(BaseCommand):
         addrport: str,
         concurrency: int | None,
         fake_cluster_port: int,
+        migrate: bool,
+        seed_demo: bool,
         restart_delay: float,
         max_restart_delay: float,
         start_limit_burst: int,
@@ -81,6 +97,13 @@ class Command(BaseCommand):
                 f"--max-restart-delay ({max_restart_delay:g}) must be at least "
                 f"--restart-delay ({restart_delay:g})."
             )
+        # In this process rather than in two of their own before it: each would start Python
+        # and Django again, a second of every `make run`.
+        if migrate:
+            call_command("migrate", interactive=False, verbosity=0)
+        if seed_demo:
+            call_command("seed_demo", fake_cluster_port=fake_cluster_port)
+        connections.close_all()
         concurrency = concurrency or settings.TMS_WORKER_CONCURRENCY
         manage = [sys.executable, "manage.py"]
         gunicorn = [sys.executable, "-m", "gunicorn", "--config", "python:tmsdash.gunicorn"]
@@ -102,13 +125,15 @@ class Command(BaseCommand):
         supervisor = Supervisor(stages, policy=policy, say=self.say)
         for signum in STOP_SIGNALS:
             signal.signal(signum, supervisor.press)
-        supervisor.start()
+        # Written before any process starts, so that the address to sign in at is the last line
+        # above their logs, not lost among them.
         self.stdout.write(
             f"tmsdash on http://{addrport}/ with a worker making up to {concurrency} calls at "
             f"once and the fake cluster on port {fake_cluster_port}. A process that exits is "
             f"started again; Ctrl-C stops everything."
         )
         self.stdout.flush()
+        supervisor.start()
         given_up = supervisor.supervise()
         if given_up:
             self.say(f"{given_up} Stopping everything.")

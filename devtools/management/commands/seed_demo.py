@@ -11,6 +11,7 @@ from django.db import transaction
 
 from jobs.clusters import cluster_save
 from jobs.models import Cluster
+from lib.argtypes import port
 
 DEMO_USERS = [
     # username, group, is_staff, is_superuser
@@ -18,21 +19,25 @@ DEMO_USERS = [
     ("auditor", "Auditors", True, False),
     ("admin", None, True, True),
 ]
-DEMO_CLUSTER = {"name": "local", "base_url": "http://127.0.0.1:9100"}
+DEMO_CLUSTER = "local"
 
 
 class Command(BaseCommand):
     help = (
         "Creates the demo users operator (Operators), auditor (Auditors, staff) and admin "
-        "(superuser), and an active cluster 'local' at http://127.0.0.1:9100, the fake cluster. "
+        "(superuser), and an active cluster 'local' at http://127.0.0.1:PORT, the fake cluster "
+        "(--fake-cluster-port, the port run_dashboard starts it on). "
         "Passwords come from TMS_DEMO_OPERATOR_PASSWORD, TMS_DEMO_AUDITOR_PASSWORD and "
         "TMS_DEMO_ADMIN_PASSWORD (unset or empty: generated and printed once). Anything that "
         "already exists is left as it is, so running it again changes nothing; to set a new "
         "password later, run manage.py changepassword USERNAME."
     )
 
+    def add_arguments(self, parser) -> None:
+        parser.add_argument("--fake-cluster-port", type=port, default=9100)
+
     @transaction.atomic
-    def handle(self, **options) -> None:
+    def handle(self, *, fake_cluster_port: int, **options) -> None:
         User = get_user_model()
         created = []
         for username, group_name, is_staff, is_superuser in DEMO_USERS:
@@ -54,14 +59,25 @@ class Command(BaseCommand):
             self.stdout.write(f"Created user {username} ({shown})")
             created.append(username)
 
-        if not Cluster.objects.filter(name=DEMO_CLUSTER["name"]).exists():
+        base_url = f"http://127.0.0.1:{fake_cluster_port}"
+        existing = Cluster.objects.filter(name=DEMO_CLUSTER).first()
+        if existing is None:
             try:
-                cluster_save(cluster=Cluster(**DEMO_CLUSTER))
+                cluster_save(cluster=Cluster(name=DEMO_CLUSTER, base_url=base_url))
             except ValidationError as exc:
                 messages = " ".join(exc.messages)
                 raise CommandError(f"Cannot create the cluster local: {messages}") from None
-            self.stdout.write(f"Created cluster local at {DEMO_CLUSTER['base_url']}")
+            self.stdout.write(f"Created cluster local at {base_url}")
             created.append("cluster local")
+        elif existing.base_url != base_url:
+            # Left as it is, like everything that exists; but its calls will not reach the fake
+            # cluster, so say where to change it.
+            self.stdout.write(
+                self.style.WARNING(
+                    f"The cluster local is at {existing.base_url}, not at the fake cluster's "
+                    f"{base_url}: change it in the admin to reach the fake cluster."
+                )
+            )
 
         if created:
             self.stdout.write(self.style.SUCCESS(f"seed_demo: created {', '.join(created)}."))
