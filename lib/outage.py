@@ -55,10 +55,6 @@ class _Outage:
         self._since: float | None = None
         self._retried = 0
 
-    @property
-    def on(self) -> bool:
-        return self._since is not None
-
     def failed(self, error: BaseException, doing: str) -> None:
         with self._lock:
             self._retried += 1

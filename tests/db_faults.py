@@ -42,14 +42,13 @@ def sqlite_locked() -> Iterator[None]:
         yield
 
 
-def postgres_drop_connections(*, sparing: int | None = None) -> int:
-    """End every connection to the tests' PostgreSQL database but `sparing` (a backend pid);
-    how many were ended."""
+def postgres_drop_connections() -> int:
+    """End every other connection to the tests' PostgreSQL database; how many were ended."""
     with _admin() as admin:
         rows = admin.execute(
             "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid() AND pid IS DISTINCT FROM %s",
-            [connection.settings_dict["NAME"], sparing],
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            [connection.settings_dict["NAME"]],
         ).fetchall()
     return len(rows)
 
