@@ -27,7 +27,7 @@ STATIC_SOURCES := $(shell find static) node_modules/.installed $(VENV)/.runtime-
 STATIC_ENV := SECRET_KEY=$${SECRET_KEY:-insecure-key-for-collectstatic} ENV_FILE=/dev/null \
 	STATIC_ROOT=$(STATIC_ROOT)
 
-.PHONY: run test lint format clean
+.PHONY: run test screenshots lint format clean
 
 # Local settings kept between runs, so that manage.py commands work in this checkout without
 # exporting anything: a generated SECRET_KEY, readable by this user only.
@@ -69,6 +69,12 @@ test: .env $(VENV)/.dev-installed node_modules/.installed $(STATIC_ROOT)/.collec
 	$(TEST_ENV) $(PY) manage.py check
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The docs' screenshots, taken from the real pages by the browser tour into docs/screenshots/.
+# CI=true makes a missing Chromium fail the run instead of skipping the tour (and so leaving
+# the old screenshots in place without a word).
+screenshots: .env $(VENV)/.dev-installed node_modules/.installed $(STATIC_ROOT)/.collected
+	UPDATE_SCREENSHOTS=1 CI=true $(TEST_ENV) $(VENV)/bin/pytest -p no:randomly -q tests/e2e/test_tour.py
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
