@@ -1,7 +1,8 @@
 """The docs' tour: what an operator (and an admin) sees, taken as screenshots on the way.
 
 The screenshots go to test-results/e2e/tour/; with UPDATE_SCREENSHOTS=1 they replace the docs'
-in docs/screenshots/ (`make screenshots` does that).
+in docs/screenshots/ (`make screenshots` does that). tests/test_docs.py checks that the docs
+show each of them, and nothing else from that folder.
 """
 
 from __future__ import annotations
