@@ -7,6 +7,8 @@ PY := $(VENV)/bin/python
 HOST_PORT ?= 127.0.0.1:8000
 FAKE_CLUSTER_PORT ?= 9100
 STATIC_ROOT ?= var/static
+# The docs site's configuration (tests/test_docs.py builds broken copies through it).
+DOCS_CONFIG ?= mkdocs.yml
 
 # `make run` is the production stack on one machine (gunicorn, workers, housekeeping), DEBUG off
 # unless the environment says otherwise, with the devtools (fake cluster, demo users, the
@@ -27,7 +29,7 @@ STATIC_SOURCES := $(shell find static) node_modules/.installed $(VENV)/.runtime-
 STATIC_ENV := SECRET_KEY=$${SECRET_KEY:-insecure-key-for-collectstatic} ENV_FILE=/dev/null \
 	STATIC_ROOT=$(STATIC_ROOT)
 
-.PHONY: run test lint format clean
+.PHONY: run test docs screenshots lint format clean
 
 # Local settings kept between runs, so that manage.py commands work in this checkout without
 # exporting anything: a generated SECRET_KEY, readable by this user only.
@@ -42,7 +44,7 @@ $(VENV)/.runtime-installed: requirements.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements.txt
 	touch $@
 
-$(VENV)/.dev-installed: requirements.txt requirements-dev.txt | $(VENV)/bin/python
+$(VENV)/.dev-installed: requirements.txt requirements-dev.txt requirements-docs.txt | $(VENV)/bin/python
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(VENV)/.runtime-installed $@
 
@@ -68,7 +70,20 @@ test: .env $(VENV)/.dev-installed node_modules/.installed $(STATIC_ROOT)/.collec
 	$(VENV)/bin/ruff format --check .
 	$(TEST_ENV) $(PY) manage.py check
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
+	$(MAKE) --no-print-directory docs
 	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# docs/ as a site in var/site/, strictly: a broken link or anchor, or a page left out of the
+# nav, fails the build (mkdocs.yml says which warnings count). Never --quiet: it silences the
+# warnings, and strict mode then passes whatever they were.
+docs: $(VENV)/.dev-installed
+	$(VENV)/bin/properdocs build --config-file $(DOCS_CONFIG)
+
+# The docs' screenshots, taken from the real pages by the browser tour into docs/screenshots/.
+# CI=true makes a missing Chromium fail the run instead of skipping the tour (and so leaving
+# the old screenshots in place without a word).
+screenshots: .env $(VENV)/.dev-installed node_modules/.installed $(STATIC_ROOT)/.collected
+	UPDATE_SCREENSHOTS=1 CI=true $(TEST_ENV) $(VENV)/bin/pytest -p no:randomly -q tests/e2e/test_tour.py
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
