@@ -470,7 +470,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # Both escape what a message carries from outside (tmsdash.logs).
+        "text": {"()": "tmsdash.logs.TextFormatter"},
         "json": {"()": "tmsdash.logs.JsonFormatter"},
     },
     "handlers": {
