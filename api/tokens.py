@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.utils import timezone
@@ -53,7 +54,10 @@ def token_create(
 ) -> NewToken:
     """Create a token for `user`, expiring in `expires_days` (default TMS_API_TOKEN_DAYS);
     None with `expires_days=0`, only where TMS_API_TOKEN_NEVER_EXPIRES allows it. Audited,
-    with `actor` as who did it: the user on their page; None, a maintainer at a shell."""
+    with `actor` as who did it: the user on their page; None, a maintainer at a shell.
+
+    Refused (ValidationError) when the user already has TMS_API_TOKENS_PER_USER live tokens,
+    however many creates run at once; refused (PermissionDenied) for an inactive user."""
     name = name.strip()
     errors: dict[str, list[str]] = {}
     if not name or len(name) > 100:
@@ -69,12 +73,24 @@ def token_create(
         ]
     if errors:
         raise ValidationError(errors)
-    if not user.is_active:
-        raise PermissionDenied("An inactive user cannot have API tokens.")
-    now = timezone.now()
     prefix = secrets.token_hex(PREFIX_LENGTH // 2)
     secret = f"tms_{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
+        # The owner's row, locked, is what makes two creates at once take turns, so that they
+        # cannot both count one token short of the limit (PostgreSQL: the row lock; SQLite:
+        # the write lock every transaction takes as it begins, TMS_SQLITE_BUSY_TIMEOUT).
+        owner = get_user_model().objects.select_for_update().only("is_active").get(pk=user.pk)
+        if not owner.is_active:
+            raise PermissionDenied("An inactive user cannot have API tokens.")
+        now = timezone.now()
+        limit = settings.TMS_API_TOKENS_PER_USER
+        if ApiToken.objects.usable(now).filter(user=owner)[:limit].count() >= limit:
+            raise ValidationError(
+                f"{user.get_username()} already has {limit} live API tokens, the most one user "
+                f"may have (TMS_API_TOKENS_PER_USER): revoke one that is no longer used before "
+                f"creating another.",
+                code="too_many_tokens",
+            )
         token = ApiToken.objects.create(
             user=user,
             name=name,
