@@ -1,4 +1,4 @@
-"""Personal API tokens: the one module that creates, checks and revokes them.
+"""Personal API tokens: the one module that creates, checks, revokes and removes them.
 
 A token reads `tms_<prefix>_<secret>`: the prefix (8 characters) finds the row, the secret (43
 characters, 256 bits) is checked against the SHA-256 kept of the whole token. A secret that
@@ -12,12 +12,13 @@ import hashlib
 import hmac
 import secrets
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from api.models import ApiToken
@@ -27,6 +28,8 @@ from audit.services import audit_record
 PREFIX_LENGTH = 8
 # How often last_used_at is written: a script calling every second costs one write a minute.
 LAST_USED_EVERY = timedelta(minutes=1)
+# Ended tokens removed per transaction (tokens_remove_ended).
+REMOVE_BATCH = 500
 # Compared against when the prefix finds nothing, so that an unknown token costs the same.
 _NO_DIGEST = hashlib.sha256(b"no such token").hexdigest()
 
@@ -131,6 +134,40 @@ def token_revoke(*, token: ApiToken, actor, ip_address: str | None = None) -> bo
                 details={"token": token.prefix, "name": token.name},
             )
     return bool(revoked)
+
+
+def tokens_remove_ended(*, now: datetime | None = None) -> int:
+    """Remove the tokens revoked, or expired, more than TMS_API_TOKENS_KEEP_DAYS ago; returns
+    how many. In batches of REMOVE_BATCH, each its own transaction with one audit entry that
+    names the tokens it removed (their prefixes: the entries of their creation and revocation
+    keep their names and owners).
+
+    Safe to run again after a failure, and from several hosts at once: each batch takes its
+    rows locked, skipping those another has taken (PostgreSQL), or under the database's one
+    write lock (SQLite), so that each token is removed, and audited, once."""
+    now = now or timezone.now()
+    ended_before = now - timedelta(days=settings.TMS_API_TOKENS_KEEP_DAYS)
+    ended = ApiToken.objects.filter(
+        Q(revoked_at__lt=ended_before) | Q(expires_at__lt=ended_before)
+    ).order_by("pk")
+    removed = 0
+    while True:
+        with transaction.atomic():
+            batch = dict(
+                ended.select_for_update(skip_locked=True).values_list("pk", "prefix")[:REMOVE_BATCH]
+            )
+            if not batch:
+                return removed
+            ApiToken.objects.filter(pk__in=batch).delete()
+            removed += len(batch)
+            audit_record(
+                event=AuditEntry.Event.API_TOKENS_REMOVED,
+                details={
+                    "count": len(batch),
+                    "tokens": sorted(batch.values()),
+                    "ended_before": ended_before.isoformat(),
+                },
+            )
 
 
 def token_check(secret: str) -> ApiToken | None:
