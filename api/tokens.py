@@ -136,6 +136,25 @@ def token_revoke(*, token: ApiToken, actor, ip_address: str | None = None) -> bo
     return bool(revoked)
 
 
+def tokens_revoke_all(*, user, reason: str, actor=None, ip_address: str | None = None) -> int:
+    """Revoke every live token of `user` at once, each audited as revoked for `reason`;
+    returns how many. Safe to run twice: a token already revoked stays as it was."""
+    now = timezone.now()
+    with transaction.atomic():
+        live = list(
+            ApiToken.objects.usable(now).filter(user=user).values_list("pk", "prefix", "name")
+        )
+        for pk, prefix, name in live:
+            if ApiToken.objects.filter(pk=pk, revoked_at__isnull=True).update(revoked_at=now):
+                audit_record(
+                    event=AuditEntry.Event.API_TOKEN_REVOKED,
+                    actor=actor,
+                    ip_address=ip_address,
+                    details={"token": prefix, "name": name, "reason": reason},
+                )
+    return len(live)
+
+
 def tokens_remove_ended(*, now: datetime | None = None) -> int:
     """Remove the tokens revoked, or expired, more than TMS_API_TOKENS_KEEP_DAYS ago; returns
     how many. In batches of REMOVE_BATCH, each its own transaction with one audit entry that
