@@ -12,9 +12,13 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from model_bakery import baker
 
-from tests.helpers import database_url
+from jobs.models import Cluster
+from jobs.services import job_run, job_submit
+from tests.helpers import TOKEN, database_url
 from tests.live_web import HTTP_SECONDS, web_server
+from tests.servers import LoopbackServer, answer
 from tmsdash.logs import TextFormatter, escape
 
 # A request path forging a record of its own, with a carriage return, terminal escapes (red
@@ -115,6 +119,26 @@ def test_a_traceback_keeps_its_lines_each_escaped_and_indented(text_log):
         "    2026-12-06 11:00:00,000 INFO tmsdash.requests GET /admin/ 200 1.0ms 10.0.0.1\\x1b[2J",
     ]
     assert all(line.startswith("    ") for line in rest)
+    assert unprintable(text_log.getvalue()) == []
+
+
+def test_a_cluster_s_message_stays_on_its_job_s_line(operator, text_log):
+    """A cluster answers a Set Action with a message forging a record and clearing the
+    screen, and its name holds a line end: the job's lines carry neither as it was sent."""
+    message = f"refused{FORGED}\r\x1b[2J\x1b[H\x00 für 東京"
+    with LoopbackServer(answer(200, {"success": False, "message": message})) as server:
+        cluster = baker.make(Cluster, name="hostile\n", base_url=server.url, timeout_seconds=5)
+        [job] = job_submit(user=operator, action=1, cluster=cluster, cids="C1", token=TOKEN)
+        job_run(job_id=job.pk)
+    lines = text_log.getvalue().splitlines()
+    assert all(RECORD_START.match(line) for line in lines), lines
+    ended = [line for line in lines if f"job {job.pk} ended FAILED" in line]
+    assert len(ended) == 1, lines
+    # jobs.upstream keeps a cluster's text to one line of its own accord; either way none of
+    # it reaches the log as a control character.
+    assert "ended FAILED: refused" in ended[0] and ended[0].endswith("für 東京")
+    submitted = [line for line in lines if f"job {job.pk} submitted" in line]
+    assert "on hostile\\n," in submitted[0]
     assert unprintable(text_log.getvalue()) == []
 
 
