@@ -37,7 +37,8 @@ class ApiTokenAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request: HttpRequest, obj: ApiToken | None = None) -> bool:
-        # A revoked token stays, for the audit trail's prefixes to point at.
+        # A revoked token stays listed, for its owner to see why a script stopped, until
+        # housekeeping removes it (TMS_API_TOKENS_KEEP_DAYS; api.tokens.tokens_remove_ended).
         return False
 
     def has_revoke_permission(self, request: HttpRequest) -> bool:

@@ -6,11 +6,16 @@ session, message or redirect, and that answer is never cached.
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_variables
@@ -19,6 +24,10 @@ from django.views.decorators.http import require_POST
 from api.forms import ApiTokenForm
 from api.tokens import token_create, token_revoke
 from audit.services import client_ip
+
+# More than the default TMS_API_TOKENS_PER_USER: a user's live tokens fit on the first page
+# unless ended ones are newer.
+TOKENS_PER_PAGE = 25
 
 
 class ShownSecret(str):
@@ -37,8 +46,18 @@ def _page(
     status: int = 200,
 ) -> HttpResponse:
     now = timezone.now()
-    tokens = [(token, token.state(now)) for token in request.user.api_tokens.all()]
-    context = {"form": form, "tokens": tokens, "secret": secret}
+    # Newest first; the pk breaks ties of tokens made in the same instant, so that no token is
+    # shown on two pages or on none.
+    rows = request.user.api_tokens.order_by("-created_at", "-pk")
+    page = Paginator(rows, TOKENS_PER_PAGE).get_page(request.GET.get("page"))
+    context = {
+        "form": form,
+        "page": page,
+        "tokens": [(token, token.state(now)) for token in page],
+        "live": request.user.api_tokens.usable(now).count(),
+        "limit": settings.TMS_API_TOKENS_PER_USER,
+        "secret": secret,
+    }
     return render(request, "api/tokens.html", context, status=status)
 
 
@@ -81,4 +100,7 @@ def api_token_revoke(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"Token “{token.name}” ({token.prefix}) revoked.")
     else:
         messages.info(request, f"Token “{token.name}” ({token.prefix}) was already revoked.")
-    return redirect("api_tokens")
+    # Back to the page of the list the token was on; the list reads the number itself.
+    page = request.GET.get("page", "")
+    back = reverse("api_tokens")
+    return redirect(f"{back}?{urlencode({'page': page})}" if page else back)

@@ -44,6 +44,7 @@ class AuditEntry(models.Model):
         AUTH_LOGOUT = "auth.logout", "Signed out"
         API_TOKEN_CREATED = "api_token.created", "API token created"
         API_TOKEN_REVOKED = "api_token.revoked", "API token revoked"
+        API_TOKENS_REMOVED = "api_token.removed", "Ended API tokens removed"
         NOTIFICATIONS_CHANGED = "notifications.changed", "Notification settings changed"
         WEBHOOK_CREATED = "webhook.created", "Webhook endpoint created"
         WEBHOOK_CHANGED = "webhook.changed", "Webhook endpoint changed"

@@ -5,7 +5,8 @@ rows a killed worker left RUNNING (django-tasks-db never does: they would stay R
 unprunable forever), queues their jobs again when the cluster was never called and ends those
 whose call it cut off as UNKNOWN, with how long the call had run, queues again the notices whose
 delivery a dead worker cut off or whose task was lost, prunes finished task rows and past API
-rate windows, and forgets workers long gone. Every step is safe to run from several
+rate windows, removes API tokens ended more than TMS_API_TOKENS_KEEP_DAYS ago (audited), and
+forgets workers long gone. Every step is safe to run from several
 hosts at once: each row changes by compare-and-set.
 """
 
@@ -22,6 +23,7 @@ from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from api.throttles import rate_prune
+from api.tokens import tokens_remove_ended
 from jobs.models import Job
 from jobs.services import ReapReport, job_interrupted, job_reap_stale, job_requeue
 from jobs.tasks import run_job
@@ -51,6 +53,7 @@ class HousekeepingReport:
     interrupted: list[uuid.UUID] = field(default_factory=list)
     notices_requeued: int = 0
     pruned: int = 0
+    tokens_removed: int = 0
 
     @property
     def changed_anything(self) -> bool:
@@ -62,6 +65,7 @@ class HousekeepingReport:
             or self.interrupted
             or self.notices_requeued
             or self.pruned
+            or self.tokens_removed
         )
 
     def __str__(self) -> str:
@@ -70,7 +74,8 @@ class HousekeepingReport:
             f"{self.orphaned_tasks} orphaned task row(s) ended, {len(self.requeued)} job(s) "
             f"queued again, {len(self.interrupted)} cut off by their worker's end (UNKNOWN), "
             f"{self.notices_requeued} notice(s) queued again, "
-            f"{self.pruned} finished task row(s) pruned"
+            f"{self.pruned} finished task row(s) pruned, "
+            f"{self.tokens_removed} ended API token(s) removed"
         )
 
 
@@ -102,6 +107,7 @@ def housekeeping_pass(*, now: datetime | None = None) -> HousekeepingReport:
         DBTaskResult.objects.finished().filter(finished_at__lt=now - TASK_ROWS_KEPT).delete()
     )
     rate_prune(now)
+    report.tokens_removed = tokens_remove_ended(now=now)
     return report
 
 

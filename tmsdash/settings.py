@@ -389,6 +389,11 @@ TMS_WORKER_PROCESSES = env("TMS_WORKER_PROCESSES", _positive_int, 1)
 TMS_API_TOKEN_DAYS = env("TMS_API_TOKEN_DAYS", _positive_int, 90)
 TMS_API_TOKEN_MAX_DAYS = env("TMS_API_TOKEN_MAX_DAYS", _positive_int, 365)
 TMS_API_TOKEN_NEVER_EXPIRES = env("TMS_API_TOKEN_NEVER_EXPIRES", _bool, False)
+# At most this many live (neither revoked nor expired) tokens per user: one per script or
+# pipeline, with room to rotate them. Revoked and expired tokens stay listed, for their owners
+# to see why a script stopped, this many days; then housekeeping removes them (audited).
+TMS_API_TOKENS_PER_USER = env("TMS_API_TOKENS_PER_USER", _positive_int, 20)
+TMS_API_TOKENS_KEEP_DAYS = env("TMS_API_TOKENS_KEEP_DAYS", _positive_int, 30)
 # Per-token API rate limits, per minute, held by the database across processes and hosts.
 TMS_API_SUBMITS_PER_MINUTE = env("TMS_API_SUBMITS_PER_MINUTE", _positive_int, 60)
 TMS_API_READS_PER_MINUTE = env("TMS_API_READS_PER_MINUTE", _positive_int, 600)
@@ -470,7 +475,8 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {
-        "text": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        # Both escape what a message carries from outside (tmsdash.logs).
+        "text": {"()": "tmsdash.logs.TextFormatter"},
         "json": {"()": "tmsdash.logs.JsonFormatter"},
     },
     "handlers": {

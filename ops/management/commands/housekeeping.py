@@ -14,9 +14,10 @@ from ops.housekeeping import housekeeping_pass
 class Command(BaseCommand):
     help = (
         "Every --interval seconds: reap stale jobs, end the task rows of workers that died, "
-        "and prune finished task rows. Runs until SIGTERM or Ctrl-C (after the pass in hand), "
-        "or once with --once. While running it sends heartbeats (/healthz wants one alive). "
-        "Safe to run on several hosts at once."
+        "prune finished task rows, and remove API tokens revoked or expired more than "
+        "TMS_API_TOKENS_KEEP_DAYS ago (audited). Runs until SIGTERM or Ctrl-C (after the pass "
+        "in hand), or once with --once. While running it sends heartbeats (/healthz wants one "
+        "alive). Safe to run on several hosts at once."
     )
 
     def add_arguments(self, parser) -> None:
