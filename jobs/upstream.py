@@ -44,9 +44,9 @@ import urllib3.connection
 from django.core.exceptions import ValidationError
 from urllib3.util import Timeout
 
-import tmsdash
 from jobs.validators import address_refused, cluster_endpoint, validate_cluster_endpoint
 from lib.guarded_http import AddressRefused, CallGuard, guarded_session
+from lib.version import USER_AGENT
 
 logger = logging.getLogger(__name__)
 
@@ -57,7 +57,6 @@ MAX_ERROR_CHARS = 1000
 NAMED_FAILED_CUSTOMERS = 5
 MAX_CUSTOMER_MESSAGE_CHARS = 500
 MAX_REASON_CHARS = 100
-USER_AGENT = f"tmsdash/{tmsdash.__version__}"
 
 _READ_CHUNK_BYTES = 64 * 1024
 # Visible ASCII only: anything else in a header value is refused by requests with an error
