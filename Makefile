@@ -68,6 +68,7 @@ run: .env $(VENV)/.runtime-installed node_modules/.installed $(STATIC_ROOT)/.col
 test: .env $(VENV)/.dev-installed node_modules/.installed $(STATIC_ROOT)/.collected
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/lint-imports --no-cache
 	$(TEST_ENV) $(PY) manage.py check
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(MAKE) --no-print-directory docs

@@ -18,24 +18,23 @@ The operator's token goes into the Authorization header and nowhere else: it is 
 and any text that came from the cluster is redacted before it reaches a result, since a
 cluster may echo the token back in an error message, changed in case, percent-encoded or
 base64-encoded.
+
+This module makes the call; what an answer means is read in jobs.upstream_answers, and text
+from the cluster is made safe in jobs.upstream_redaction.
 """
 
 from __future__ import annotations
 
-import base64
 import http
 import http.client
-import json
 import logging
 import re
 import socket
 import ssl
 import time
-import unicodedata
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
-from urllib.parse import quote, quote_plus
 
 import requests
 import requests.adapters
@@ -44,47 +43,41 @@ import urllib3.connection
 from django.core.exceptions import ValidationError
 from urllib3.util import Timeout
 
-import tmsdash
+from jobs.upstream_answers import (
+    MAX_ERROR_CHARS,
+    CustomerResult,
+    UpstreamResult,
+    _error_text,
+    _failed,
+    _interpret,
+    _json_object,
+    _plain_text,
+    _timed_out,
+)
+from jobs.upstream_redaction import _cleaner
 from jobs.validators import address_refused, cluster_endpoint, validate_cluster_endpoint
 from lib.guarded_http import AddressRefused, CallGuard, guarded_session
+from lib.version import USER_AGENT
+
+# What callers use; the result values are read in jobs.upstream_answers.
+__all__ = [
+    "CONNECT_TIMEOUT_SECONDS",
+    "MAX_ERROR_CHARS",
+    "MAX_RESPONSE_BYTES",
+    "CustomerResult",
+    "UpstreamResult",
+    "call_set_action",
+]
 
 logger = logging.getLogger(__name__)
 
 CONNECT_TIMEOUT_SECONDS = 5.0
 MAX_RESPONSE_BYTES = 1024 * 1024
-MAX_ERROR_CHARS = 1000
-# How many failed customers the error message names; the rest are counted.
-NAMED_FAILED_CUSTOMERS = 5
-MAX_CUSTOMER_MESSAGE_CHARS = 500
-MAX_REASON_CHARS = 100
-USER_AGENT = f"tmsdash/{tmsdash.__version__}"
 
 _READ_CHUNK_BYTES = 64 * 1024
 # Visible ASCII only: anything else in a header value is refused by requests with an error
 # that quotes the value, which would put the token into an exception.
 _HEADER_VALUE = re.compile(r"[\x21-\x7e]+")
-_INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
-_WHITESPACE = re.compile(r"\s+")
-# A base64 part shorter than this is not looked for in the cluster's text (a short token's
-# encoded fragments would match ordinary words); the token as sent always is.
-_MIN_ENCODED_ECHO = 8
-
-
-@dataclass(frozen=True)
-class CustomerResult:
-    cid: str
-    success: bool
-    message: str  # "" when the cluster gave none
-
-
-@dataclass(frozen=True)
-class UpstreamResult:
-    success: bool
-    http_status: int | None  # None when there was no complete HTTP answer
-    error_message: str  # "" on success; at most MAX_ERROR_CHARS characters
-    summary: str  # the job's response_summary; "" when nothing sensible
-    customer_results: tuple[CustomerResult, ...]
-    duration_ms: int
 
 
 def call_set_action(
@@ -308,151 +301,6 @@ def _read_body(response: requests.Response, guard: CallGuard) -> bytes:
     return bytes(body)
 
 
-def _interpret(
-    status: int,
-    content_type: str,
-    body: bytes,
-    cids: list[str],
-    clean: Callable[[str, int], str],
-) -> UpstreamResult:
-    """A 2xx answer: success only with a success marker and no failed or unknown customer."""
-    unrecognised = f"Unrecognised response from cluster (HTTP {status}, {content_type})"
-    if not _is_json(content_type):
-        return _failed(status, unrecognised)
-    data = _json_object(body, content_type)
-    if data is None:
-        return _failed(status, f"{unrecognised}: not a JSON object")
-
-    state = data.get("status")
-    state = state.strip().lower() if isinstance(state, str) else ""
-    reported_failure = data.get("success") is False or state in {"error", "failed"}
-    reported_success = data.get("success") is True or state == "success"
-    results = _customer_results(data.get("results"), cids, clean)
-    customer_results = results.customers if results else ()
-
-    if reported_failure:
-        message = _error_text(data, clean) or (
-            f"Cluster reported a failure without a message (HTTP {status})"
-        )
-        problems = [message, *(results.problems(len(cids)) if results else [])]
-        return _failed(status, "; ".join(problems), customer_results=customer_results)
-    if not reported_success:
-        return _failed(status, f"{unrecognised}: no success or status field")
-
-    message = data.get("message")
-    message = clean(message, MAX_ERROR_CHARS) if isinstance(message, str) else ""
-    if results is None:
-        return _failed(status, f"{unrecognised}: malformed results", summary=message)
-    problems = results.problems(len(cids))
-    if problems:
-        return _failed(
-            status, "; ".join(problems), summary=message, customer_results=customer_results
-        )
-    return UpstreamResult(
-        success=True,
-        http_status=status,
-        error_message="",
-        summary=message or f"Cluster accepted {len(cids)} customer(s)",
-        customer_results=customer_results,
-        duration_ms=0,
-    )
-
-
-@dataclass(frozen=True)
-class _Results:
-    customers: tuple[CustomerResult, ...]
-    unknown_cids: tuple[str, ...]
-
-    def problems(self, sent: int) -> list[str]:
-        found = []
-        failed = [c for c in self.customers if not c.success]
-        if failed:
-            named = ", ".join(
-                f"{c.cid} ({_shorten(c.message, MAX_REASON_CHARS)})" if c.message else c.cid
-                for c in failed[:NAMED_FAILED_CUSTOMERS]
-            )
-            more = len(failed) - NAMED_FAILED_CUSTOMERS
-            if more > 0:
-                named += f" and {more} more"
-            noun = "customer" if sent == 1 else "customers"
-            found.append(f"{len(failed)} of {sent} {noun} failed: {named}")
-        if self.unknown_cids:
-            named = ", ".join(self.unknown_cids[:NAMED_FAILED_CUSTOMERS])
-            more = len(self.unknown_cids) - NAMED_FAILED_CUSTOMERS
-            if more > 0:
-                named += f" and {more} more"
-            found.append(f"Cluster reported on customers not in the request: {named}")
-        return found
-
-
-def _customer_results(
-    raw: object, cids: list[str], clean: Callable[[str, int], str]
-) -> _Results | None:
-    """The cluster's per-customer results, one per sent CID; None when they are malformed.
-
-    A CID reported twice keeps its first place, and a failure in either report wins. CIDs that
-    were not sent are left out of the results and named separately.
-    """
-    if raw is None:
-        return _Results(customers=(), unknown_cids=())
-    if not isinstance(raw, list):
-        return None
-    sent = set(cids)
-    by_cid: dict[str, CustomerResult] = {}
-    unknown: dict[str, None] = {}
-    for entry in raw:
-        if not isinstance(entry, dict):
-            return None
-        cid, success, message = entry.get("cid"), entry.get("success"), entry.get("message")
-        if not isinstance(cid, str) or not isinstance(success, bool):
-            return None
-        if message is not None and not isinstance(message, str):
-            return None
-        if cid not in sent:
-            unknown[clean(cid, 64)] = None
-            continue
-        result = CustomerResult(
-            cid=cid, success=success, message=clean(message or "", MAX_CUSTOMER_MESSAGE_CHARS)
-        )
-        earlier = by_cid.get(cid)
-        if earlier is None or (earlier.success and not success):
-            by_cid[cid] = result
-    return _Results(customers=tuple(by_cid.values()), unknown_cids=tuple(unknown))
-
-
-def _is_json(content_type: str) -> bool:
-    return content_type == "application/json" or content_type.endswith("+json")
-
-
-def _json_object(body: bytes, content_type: str) -> dict[str, Any] | None:
-    if not _is_json(content_type):
-        return None
-    try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
-        return None
-    return data if isinstance(data, dict) else None
-
-
-def _error_text(data: dict[str, Any] | None, clean: Callable[[str, int], str]) -> str:
-    """The cluster's explanation: `message`, `error` or `detail`, the first one given."""
-    if data is None:
-        return ""
-    for key in ("message", "error", "detail"):
-        value = data.get(key)
-        if isinstance(value, dict | list):
-            value = json.dumps(value, ensure_ascii=False)
-        if isinstance(value, str) and value.strip():
-            return clean(value, MAX_ERROR_CHARS)
-    return ""
-
-
-def _plain_text(body: bytes, content_type: str, clean: Callable[[str, int], str]) -> str:
-    if content_type != "text/plain":
-        return ""
-    return clean(body.decode("utf-8", errors="replace"), MAX_ERROR_CHARS)
-
-
 def _reason(response: requests.Response, clean: Callable[[str, int], str]) -> str:
     reason = clean(response.reason or "", 200)
     if reason:
@@ -501,65 +349,3 @@ def _causes(exc: BaseException) -> Iterator[BaseException]:
         reason = getattr(current, "reason", None)
         wrapped = [reason, current.__cause__, current.__context__, *current.args]
         pending.extend(item for item in wrapped if isinstance(item, BaseException))
-
-
-def _cleaner(token: str) -> Callable[[str, int], str]:
-    """`clean(text, limit)`: text from the cluster made safe to store and show. A closure, not
-    a partial, whose repr in an error report would show the token."""
-    echoed = _echo_pattern(token) if token else None
-
-    def clean(text: str, limit: int) -> str:
-        return _clean(text, limit, echoed)
-
-    return clean
-
-
-def _echo_pattern(token: str) -> re.Pattern[str]:
-    """The token as a cluster may echo it: as sent, in another case, percent-encoded, or
-    base64-encoded (alone or inside a longer encoded text, at any of the three byte alignments,
-    in either alphabet)."""
-    forms = {token, quote(token, safe=""), quote_plus(token, safe="")}
-    raw = token.encode()
-    for shift in range(3):
-        for encode in (base64.b64encode, base64.urlsafe_b64encode):
-            encoded = encode(b"\0" * shift + raw).decode()
-            # Only the characters made of the token's bits alone: each holds 6 of them.
-            core = encoded[-(-shift * 8 // 6) : (shift + len(raw)) * 8 // 6]
-            if len(core) >= _MIN_ENCODED_ECHO:
-                forms.add(core)
-    alternatives = sorted(forms, key=len, reverse=True)
-    return re.compile("|".join(map(re.escape, alternatives)), re.IGNORECASE)
-
-
-def _clean(text: str, limit: int, echoed: re.Pattern[str] | None) -> str:
-    """No token, no control characters, whitespace collapsed, at most `limit` characters."""
-    # Redact before cutting anything, so that no cut can leave part of the token behind.
-    text = echoed.sub("[redacted]", text) if echoed else text
-    text = text[: limit * 4]
-    text = "".join(" " if unicodedata.category(ch) in _INVISIBLE_CATEGORIES else ch for ch in text)
-    return _shorten(_WHITESPACE.sub(" ", text).strip(), limit)
-
-
-def _shorten(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1] + "…"
-
-
-def _failed(
-    http_status: int | None,
-    error: str,
-    *,
-    summary: str = "",
-    customer_results: tuple[CustomerResult, ...] = (),
-) -> UpstreamResult:
-    return UpstreamResult(
-        success=False,
-        http_status=http_status,
-        error_message=_shorten(error, MAX_ERROR_CHARS),
-        summary=summary,
-        customer_results=customer_results,
-        duration_ms=0,
-    )
-
-
-def _timed_out(timeout_seconds: float) -> UpstreamResult:
-    return _failed(None, f"Request timeout after {timeout_seconds:g}s")

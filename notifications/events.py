@@ -25,10 +25,11 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import F, Q
 from django.urls import reverse
+from django_tasks import task
 
 from jobs.models import Job
+from notifications.delivery import deliver_notice
 from notifications.models import EventName, Notice, NotificationPreference, WebhookEndpoint
-from notifications.tasks import deliver_notice, record_batch_end
 
 Status = Job.Status
 # Event ids are derived from what they are about, so the same event always has the same id.
@@ -84,6 +85,13 @@ def notices_record_batch_end(*, batch_id: uuid.UUID) -> list[Notice]:
         )
         occurrence = _batch_ended(last)
         return _write(occurrence) if occurrence else []
+
+
+# Declared beside its body, where a batch part's end (notices_record_job_end) queues it.
+@task()
+def record_batch_end(batch_id: str) -> None:
+    """Write a batch's notices if all its parts have ended."""
+    notices_record_batch_end(batch_id=uuid.UUID(batch_id))
 
 
 def _ended_job(jobs) -> Job:

@@ -16,16 +16,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import Cluster, Job
+from notifications.event_names import EventName
 from notifications.fields import EncryptedSecretField
 from notifications.validators import validate_event_names, validate_webhook_url
-
-
-class EventName(models.TextChoices):
-    JOB_FAILED = "job.failed", "A job failed"
-    JOB_UNKNOWN = "job.unknown", "A job's outcome is unknown"
-    JOB_EXPIRED = "job.expired", "A job expired in the queue"
-    BATCH_ENDED = "batch.ended", "A batch ended"
-    JOB_SUCCEEDED = "job.succeeded", "A job succeeded"
 
 
 def default_events() -> list[str]:

@@ -13,8 +13,8 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.services import audit_record
+from notifications.delivery import deliver_notice
 from notifications.models import Notice
-from notifications.tasks import deliver_notice
 
 logger = logging.getLogger(__name__)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.core.exceptions import ValidationError
 
 from jobs.validators import UrlRules, validate_http_url
+from notifications.event_names import EventName
 
 WEBHOOK_URL_RULES = UrlRules(
     label="The URL",
@@ -22,8 +23,6 @@ def validate_webhook_url(value: str) -> None:
 
 
 def validate_event_names(value: object) -> None:
-    from notifications.models import EventName
-
     if not isinstance(value, list) or not all(isinstance(name, str) for name in value):
         raise ValidationError("Give the events as a list of names.", code="webhook_events")
     unknown = sorted(set(value) - set(EventName.values))

@@ -22,16 +22,15 @@ import requests
 from django.core.exceptions import ValidationError
 from urllib3.util import Timeout
 
-import tmsdash
 from jobs.validators import address_refused
 from lib.guarded_http import AddressRefused, CallGuard, guarded_session
+from lib.version import USER_AGENT
 from notifications.validators import validate_webhook_url
 
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 CONNECT_TIMEOUT_SECONDS = 5.0
 # Only this much of an answer's body is read (it is not used) before the answer counts.
 READ_LIMIT_BYTES = 64 * 1024
-USER_AGENT = f"tmsdash/{tmsdash.__version__}"
 
 
 @dataclass(frozen=True)

@@ -25,10 +25,8 @@ from django_tasks_db.models import DBTaskResult
 from api.throttles import rate_prune
 from api.tokens import tokens_remove_ended
 from jobs.models import Job
-from jobs.services import ReapReport, job_interrupted, job_reap_stale, job_requeue
-from jobs.tasks import run_job
-from notifications.delivery import notices_recover
-from notifications.tasks import deliver_notice
+from jobs.services import ReapReport, job_interrupted, job_reap_stale, job_requeue, run_job
+from notifications.delivery import deliver_notice, notices_recover
 from ops.heartbeats import alive_since
 from ops.models import WorkerHeartbeat
 

@@ -16,12 +16,13 @@ imports a module that imports it:
 - `input`: parsing and checking what an operator asks for (action, customers, cluster, token).
 - `submit`: recording jobs and queueing their tasks; idempotency keys, customer conflicts.
 - `retry`: submitting a FAILED or UNKNOWN job, or a batch's such parts, again.
-- `running`: the task's body: the claim, the call to the cluster, the outcome.
+- `running`: the task (`run_job`) and its body: the claim, the call to the cluster, the
+  outcome; and the one way to queue the task, which submitting and reaping use too.
 - `slots`: a cluster's call slots: taking one, waking a waiting job when one is freed.
 - `ending`: the one place a job's state ends (used by running, reaping and cancelling).
 - `reaping`: ending what a dead process left behind, queueing lost tasks again.
 - `cancelling`: ending queued jobs before they reach their cluster.
-- `queueing` and `limits`: the task queue and the sizes the others share.
+- `limits`: the sizes the others share.
 
 Callers import from `jobs.services`, which names everything they use.
 """
@@ -40,7 +41,7 @@ from jobs.services.reaping import (
     job_requeue,
 )
 from jobs.services.retry import batch_retry, job_retry
-from jobs.services.running import KEY_CHANGED_MESSAGE, WAIT_RECHECK, Claim, job_run
+from jobs.services.running import KEY_CHANGED_MESSAGE, WAIT_RECHECK, Claim, job_run, run_job
 from jobs.services.slots import SLOT_ROUNDS, WAKE_LOOKAHEAD
 from jobs.services.submit import (
     CustomerConflict,
@@ -79,4 +80,5 @@ __all__ = [
     "job_submit_preview",
     "parse_action",
     "parse_cids",
+    "run_job",
 ]

@@ -18,7 +18,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from jobs.models import Job
 from jobs.services.ending import _end
-from jobs.services.queueing import _enqueue
+from jobs.services.running import _enqueue
 
 logger = logging.getLogger(__name__)
 

@@ -1,5 +1,11 @@
 """Running a job, the task's body: claim it with one of its cluster's call slots (or put it
-back to wait its turn), call the cluster once outside any transaction, record the outcome."""
+back to wait its turn), call the cluster once outside any transaction, record the outcome.
+
+The task (`run_job`) and the one way to queue it (`_enqueue`) live here, beside the body they
+run: a claim that must wait puts the job back in the queue, so the task, its body and its
+queueing are one knot that no split into modules can untie without a module importing one
+that imports it back. Submitting and reaping queue jobs through `_enqueue` too.
+"""
 
 from __future__ import annotations
 
@@ -12,6 +18,7 @@ from django.db import transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
+from django_tasks import task
 
 from audit.models import AuditEntry
 from audit.services import audit_record
@@ -20,7 +27,6 @@ from jobs.lanes import lane_release, lane_take, releasing_lane
 from jobs.models import Job, JobToken
 from jobs.services.ending import _end
 from jobs.services.limits import MAX_ERROR_LENGTH
-from jobs.services.queueing import _enqueue
 from jobs.services.slots import _take_call_slot
 from jobs.tokens import InvalidToken, token_decrypt
 from lib.outage import ride_out
@@ -37,6 +43,12 @@ KEY_CHANGED_MESSAGE = (
     "The operator's token could not be decrypted (TMS_TOKEN_KEY or SECRET_KEY changed "
     "since the job was submitted); the cluster was not called."
 )
+
+
+def _enqueue(job_ids: list[uuid.UUID], *, run_after: datetime | None = None) -> list[str]:
+    """Queue each job's task; returns the tasks' ids."""
+    queued = run_job.using(run_after=run_after) if run_after else run_job
+    return [queued.enqueue(str(job_id)).id for job_id in job_ids]
 
 
 class Claim(enum.Enum):
@@ -221,3 +233,9 @@ def job_run(*, job_id: uuid.UUID) -> bool:
             extra={"job_id": str(job_id)},
         )
     return True
+
+
+@task()
+def run_job(job_id: str) -> None:
+    """Run one job. Delivered twice, it still calls the cluster at most once (see job_run)."""
+    job_run(job_id=uuid.UUID(job_id))

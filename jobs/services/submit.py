@@ -21,7 +21,7 @@ from audit.services import audit_record
 from jobs.models import Cluster, InFlightCustomer, Job, JobCustomer, JobToken
 from jobs.services.input import _name_some, _validated
 from jobs.services.limits import CHUNK
-from jobs.services.queueing import _enqueue
+from jobs.services.running import _enqueue
 from jobs.tokens import token_encrypt, token_fingerprint
 from lib.chunks import batched
 

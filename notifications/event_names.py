@@ -1,0 +1,17 @@
+"""The events a user or a webhook endpoint can be told of.
+
+Its own module, below both `notifications.models` and `notifications.validators`: the model's
+field checks its value against these names, and the validator must know them.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class EventName(models.TextChoices):
+    JOB_FAILED = "job.failed", "A job failed"
+    JOB_UNKNOWN = "job.unknown", "A job's outcome is unknown"
+    JOB_EXPIRED = "job.expired", "A job expired in the queue"
+    BATCH_ENDED = "batch.ended", "A batch ended"
+    JOB_SUCCEEDED = "job.succeeded", "A job succeeded"
