@@ -99,10 +99,24 @@ def _seconds(raw: str) -> int:
     return value
 
 
+# deploy/tmsdash.env ships every secret as a "replace-with-..." placeholder: a host started
+# before its secrets were filled in refuses to start, rather than run with a published secret.
+_PLACEHOLDER = "replace-with-"
+
+
+def _not_placeholder(raw: str) -> str:
+    if raw.startswith(_PLACEHOLDER):
+        raise ValueError(
+            "it still holds the placeholder of deploy/tmsdash.env; set a long random string, "
+            'for example from python -c "import secrets; print(secrets.token_urlsafe(50))"'
+        )
+    return raw
+
+
 def _secret(raw: str) -> str:
     if len(raw) < 16:
         raise ValueError("expected a random string of at least 16 characters")
-    return raw
+    return _not_placeholder(raw)
 
 
 def _regex(raw: str) -> str:
@@ -181,7 +195,7 @@ if _ENV_FILE.is_file():
 
 DEBUG = env("DEBUG", _bool, False)
 
-SECRET_KEY = env("SECRET_KEY", str, "")
+SECRET_KEY = env("SECRET_KEY", _not_placeholder, "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
