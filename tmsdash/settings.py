@@ -215,6 +215,16 @@ CSRF_COOKIE_SECURE = SECURE_COOKIES
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# A signed-in session ends after TMS_SESSION_IDLE_TIMEOUT seconds without a request of its user
+# (a live region's refresh is not one), and TMS_SESSION_LIFETIME seconds after sign-in in any
+# case (tmsdash.security.SessionTimeoutMiddleware).
+TMS_SESSION_LIFETIME = env("TMS_SESSION_LIFETIME", _positive_int, 12 * 3600)
+TMS_SESSION_IDLE_TIMEOUT = env(
+    "TMS_SESSION_IDLE_TIMEOUT",
+    _at_most(TMS_SESSION_LIFETIME, "TMS_SESSION_LIFETIME"),
+    min(30 * 60, TMS_SESSION_LIFETIME),
+)
+SESSION_COOKIE_AGE = TMS_SESSION_LIFETIME
 # HTTPS settings for production behind TLS (see the README's Security section); all off by
 # default so that `make run` works on http://127.0.0.1.
 SECURE_SSL_REDIRECT = env("SECURE_SSL_REDIRECT", _bool, False)
@@ -260,6 +270,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "api",
     "notifications",
+    # Connects what the project's own modules need at start (tmsdash.apps).
+    "tmsdash",
 ]
 # The fake cluster, demo seeding and the all-in-one runner: for development, demos and tests,
 # never in production, where `seed_demo` would create a superuser with a printed password.
@@ -270,6 +282,7 @@ if TMS_DEVTOOLS:
 MIDDLEWARE = [
     # First, so that every request is logged, static files and refusals included.
     "tmsdash.middleware.RequestLogMiddleware",
+    "tmsdash.security.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files, compressed and with hashed names, before anything else reads the request.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -282,6 +295,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "tmsdash.middleware.SignedOutHtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After the user, htmx and messages are known: it signs out and says why.
+    "tmsdash.security.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: it turns a lock-out into the lock-out page.
     "axes.middleware.AxesMiddleware",
