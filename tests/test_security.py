@@ -1,5 +1,5 @@
 """Hardening: no cache keeps an API answer, a Permissions-Policy on every page, sessions that end
-when idle and after a fixed lifetime and a schema anyone may read."""
+when idle and after a fixed lifetime, no password reset, and a schema anyone may read."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import time
 
 import pytest
 from django.contrib.sessions.models import Session
+from django.core import mail
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -253,6 +254,47 @@ def test_a_new_sign_in_starts_a_new_lifetime(client, operator):
     client.post(reverse("logout"))
     signed_in(client, operator)
     assert session_row(client).expire_date > timezone.now() + datetime.timedelta(hours=11)
+
+
+# --- Accounts -------------------------------------------------------------------------------
+
+RESET_PAGES = [
+    "/accounts/password_reset/",
+    "/accounts/password_reset/done/",
+    "/accounts/reset/MQ/set-password/",
+    "/accounts/reset/done/",
+]
+
+
+def test_there_is_no_password_reset(client, operator):
+    operator.email = "op1@example.net"
+    operator.save()
+    for url in RESET_PAGES:
+        assert client.get(url).status_code == 404, url
+    assert client.post(RESET_PAGES[0], {"email": "op1@example.net"}).status_code == 404
+    assert mail.outbox == []
+    client.force_login(operator)
+    for url in RESET_PAGES:
+        assert client.get(url).status_code == 404, url
+
+
+def test_a_signed_in_user_changes_their_own_password_with_the_current_one(client, operator):
+    operator.set_password("correct horse battery staple")
+    operator.save()
+    url = reverse("password_change")
+    assert client.get(url).status_code == 302
+    client.force_login(operator)
+    assert client.get(url).status_code == 200
+    wrong = {
+        "old_password": "wrong",
+        "new_password1": "a new long passphrase 42",
+        "new_password2": "a new long passphrase 42",
+    }
+    assert client.post(url, wrong).status_code == 200
+    right = {**wrong, "old_password": "correct horse battery staple"}
+    assert client.post(url, right)["Location"] == reverse("password_change_done")
+    operator.refresh_from_db()
+    assert operator.check_password("a new long passphrase 42")
 
 
 # --- The schema -----------------------------------------------------------------------------
