@@ -27,7 +27,7 @@ STATIC_SOURCES := $(shell find static) node_modules/.installed $(VENV)/.runtime-
 STATIC_ENV := SECRET_KEY=$${SECRET_KEY:-insecure-key-for-collectstatic} ENV_FILE=/dev/null \
 	STATIC_ROOT=$(STATIC_ROOT)
 
-.PHONY: run test lint format clean
+.PHONY: run test audit lint format clean
 
 # Local settings kept between runs, so that manage.py commands work in this checkout without
 # exporting anything: a generated SECRET_KEY, readable by this user only.
@@ -69,6 +69,13 @@ test: .env $(VENV)/.dev-installed node_modules/.installed $(STATIC_ROOT)/.collec
 	$(TEST_ENV) $(PY) manage.py check
 	$(TEST_ENV) $(PY) manage.py makemigrations --check --dry-run
 	$(TEST_ENV) $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+# The installed Python packages (pip-audit --strict) and the npm packages (npm audit) checked
+# against their known vulnerabilities. Not part of `make test`: it needs PyPI's JSON API and the
+# npm registry's advisories on the network. Exit 1: a vulnerable package; exit 2, saying so: a
+# vulnerability database could not be reached, so something was not audited.
+audit: $(VENV)/.dev-installed node_modules/.installed
+	$(PY) -m devtools.dependency_audit
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .
