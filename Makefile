@@ -29,7 +29,7 @@ STATIC_SOURCES := $(shell find static) node_modules/.installed $(VENV)/.runtime-
 STATIC_ENV := SECRET_KEY=$${SECRET_KEY:-insecure-key-for-collectstatic} ENV_FILE=/dev/null \
 	STATIC_ROOT=$(STATIC_ROOT)
 
-.PHONY: run test docs screenshots lint format clean
+.PHONY: run test docs screenshots audit lint format clean
 
 # Local settings kept between runs, so that manage.py commands work in this checkout without
 # exporting anything: a generated SECRET_KEY, readable by this user only.
@@ -85,6 +85,13 @@ docs: $(VENV)/.dev-installed
 # the old screenshots in place without a word).
 screenshots: .env $(VENV)/.dev-installed node_modules/.installed $(STATIC_ROOT)/.collected
 	UPDATE_SCREENSHOTS=1 CI=true $(TEST_ENV) $(VENV)/bin/pytest -p no:randomly -q tests/e2e/test_tour.py
+
+# The installed Python packages (pip-audit --strict) and the npm packages (npm audit) checked
+# against their known vulnerabilities. Not part of `make test`: it needs PyPI's JSON API and the
+# npm registry's advisories on the network. Exit 1: a vulnerable package; exit 2, saying so: a
+# vulnerability database could not be reached, so something was not audited.
+audit: $(VENV)/.dev-installed node_modules/.installed
+	$(PY) -m devtools.dependency_audit
 
 lint: $(VENV)/.dev-installed
 	$(VENV)/bin/ruff check .

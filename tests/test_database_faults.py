@@ -25,6 +25,7 @@ from tests.db_locks import postgres_lock, sqlite_write_lock
 from tests.helpers import ROOT, TOKEN, database_url, row_counts, wait_until
 from tests.live_web import HTTP_SECONDS, reviewed_form, sign_in, sign_in_form, web_server
 from tmsdash.faults import RETRY_AFTER_SECONDS, UNAVAILABLE
+from tmsdash.security import PERMISSIONS_POLICY
 
 PASSWORD = "faults-Test-pass-4"
 JOB_PAGE = re.compile(r"^/jobs/[0-9a-f-]{36}/$")
@@ -47,12 +48,14 @@ def assert_unavailable_page(response: requests.Response) -> None:
     assert response.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
     assert response.headers["Content-Type"].startswith("text/html")
     assert "<h1>Try again in a moment</h1>" in response.text
+    assert response.headers["Permissions-Policy"] == PERMISSIONS_POLICY
 
 
 def assert_unavailable_problem(response: requests.Response) -> None:
     assert response.status_code == 503, response.text[:500]
     assert response.headers["Retry-After"] == str(RETRY_AFTER_SECONDS)
     assert response.headers["Content-Type"] == "application/problem+json"
+    assert response.headers["Cache-Control"] == "no-store"
     assert response.json() == {
         "type": "about:blank",
         "title": "Service Unavailable",

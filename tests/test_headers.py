@@ -47,14 +47,38 @@ def test_every_page_forbids_inline_script_and_style(client, operator, pages):
         assert "frame-ancestors 'none'" in policy
 
 
-def production_settings() -> dict[str, str]:
-    """deploy/tmsdash.env, the production settings the README documents, with a real key."""
+def shipped_settings() -> dict[str, str]:
+    """deploy/tmsdash.env as shipped, placeholders and all."""
     lines = (ROOT / "deploy" / "tmsdash.env").read_text().splitlines()
-    values = dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
-    return {**values, "SECRET_KEY": "a-long-random-production-key-" + "x7Q2-9fLk-" * 5}
+    return dict(line.split("=", 1) for line in lines if line and not line.startswith("#"))
 
 
-PRODUCTION = production_settings()
+SHIPPED = shipped_settings()
+# The production settings the README documents, with its placeholders filled in.
+PRODUCTION = {
+    **SHIPPED,
+    "SECRET_KEY": "a-long-random-production-key-" + "x7Q2-9fLk-" * 5,
+    "TMS_METRICS_TOKEN": "a-long-random-metrics-token-" + "p4Zw-" * 4,
+}
+
+
+def test_the_shipped_settings_mark_every_secret_as_a_placeholder():
+    assert SHIPPED["SECRET_KEY"].startswith("replace-with-")
+    assert SHIPPED["TMS_METRICS_TOKEN"].startswith("replace-with-")
+    assert not any(value.startswith("replace-with-") for value in PRODUCTION.values())
+
+
+@pytest.mark.parametrize("name", ["SECRET_KEY", "TMS_METRICS_TOKEN"])
+def test_the_dashboard_refuses_to_start_with_a_placeholder_of_the_shipped_settings(name):
+    result = run_python(["manage.py", "check"], {**PRODUCTION, name: SHIPPED[name]})
+    assert result.returncode != 0
+    message = result.stderr.strip().splitlines()[-1]
+    assert message == (
+        f"tmsdash: The environment variable {name} is "
+        "malformed: it still holds the placeholder of deploy/tmsdash.env; set a long random "
+        'string, for example from python -c "import secrets; print(secrets.token_urlsafe(50))".'
+    )
+    assert "Traceback" not in result.stderr and SHIPPED[name] not in result.stderr
 
 
 def test_check_deploy_reports_nothing_with_the_documented_production_settings():

@@ -99,10 +99,24 @@ def _seconds(raw: str) -> int:
     return value
 
 
+# deploy/tmsdash.env ships every secret as a "replace-with-..." placeholder: a host started
+# before its secrets were filled in refuses to start, rather than run with a published secret.
+_PLACEHOLDER = "replace-with-"
+
+
+def _not_placeholder(raw: str) -> str:
+    if raw.startswith(_PLACEHOLDER):
+        raise ValueError(
+            "it still holds the placeholder of deploy/tmsdash.env; set a long random string, "
+            'for example from python -c "import secrets; print(secrets.token_urlsafe(50))"'
+        )
+    return raw
+
+
 def _secret(raw: str) -> str:
     if len(raw) < 16:
         raise ValueError("expected a random string of at least 16 characters")
-    return raw
+    return _not_placeholder(raw)
 
 
 def _regex(raw: str) -> str:
@@ -181,7 +195,7 @@ if _ENV_FILE.is_file():
 
 DEBUG = env("DEBUG", _bool, False)
 
-SECRET_KEY = env("SECRET_KEY", str, "")
+SECRET_KEY = env("SECRET_KEY", _not_placeholder, "")
 if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured(
@@ -201,6 +215,16 @@ CSRF_COOKIE_SECURE = SECURE_COOKIES
 SESSION_COOKIE_HTTPONLY = True
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
+# A signed-in session ends after TMS_SESSION_IDLE_TIMEOUT seconds without a request of its user
+# (a live region's refresh is not one), and TMS_SESSION_LIFETIME seconds after sign-in in any
+# case (tmsdash.security.SessionTimeoutMiddleware).
+TMS_SESSION_LIFETIME = env("TMS_SESSION_LIFETIME", _positive_int, 12 * 3600)
+TMS_SESSION_IDLE_TIMEOUT = env(
+    "TMS_SESSION_IDLE_TIMEOUT",
+    _at_most(TMS_SESSION_LIFETIME, "TMS_SESSION_LIFETIME"),
+    min(30 * 60, TMS_SESSION_LIFETIME),
+)
+SESSION_COOKIE_AGE = TMS_SESSION_LIFETIME
 # HTTPS settings for production behind TLS (see the README's Security section); all off by
 # default so that `make run` works on http://127.0.0.1.
 SECURE_SSL_REDIRECT = env("SECURE_SSL_REDIRECT", _bool, False)
@@ -246,6 +270,8 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "api",
     "notifications",
+    # Connects what the project's own modules need at start (tmsdash.apps).
+    "tmsdash",
 ]
 # The fake cluster, demo seeding and the all-in-one runner: for development, demos and tests,
 # never in production, where `seed_demo` would create a superuser with a printed password.
@@ -256,6 +282,7 @@ if TMS_DEVTOOLS:
 MIDDLEWARE = [
     # First, so that every request is logged, static files and refusals included.
     "tmsdash.middleware.RequestLogMiddleware",
+    "tmsdash.security.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files, compressed and with hashed names, before anything else reads the request.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -268,6 +295,8 @@ MIDDLEWARE = [
     "django_htmx.middleware.HtmxMiddleware",
     "tmsdash.middleware.SignedOutHtmxMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After the user, htmx and messages are known: it signs out and says why.
+    "tmsdash.security.SessionTimeoutMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: it turns a lock-out into the lock-out page.
     "axes.middleware.AxesMiddleware",

@@ -1,4 +1,5 @@
 from django.contrib import admin
+from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
 from jobs.views.accounts import SignInView, SignOutView
@@ -19,6 +20,18 @@ urlpatterns = [
     path("accounts/logout/", SignOutView.as_view(), name="logout"),
     path("accounts/api-tokens/", include("api.page_urls")),
     path("accounts/notifications/", include("notifications.urls")),
-    path("accounts/", include("django.contrib.auth.urls")),
+    # Changing one's own password needs the current one. There is no password reset by
+    # e-mail: administrators set passwords, and a reset form would let anyone send mail to any
+    # address of an account, unthrottled.
+    path(
+        "accounts/password_change/",
+        auth_views.PasswordChangeView.as_view(),
+        name="password_change",
+    ),
+    path(
+        "accounts/password_change/done/",
+        auth_views.PasswordChangeDoneView.as_view(),
+        name="password_change_done",
+    ),
     path("admin/", admin.site.urls),
 ]
