@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions
@@ -31,6 +33,9 @@ def _field_errors(data) -> dict[str, list[str]]:
 
 
 def problem_exception_handler(exc, context) -> Response | None:
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return problem(400, f"The request body is larger than {limit} bytes.")
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             return problem(400, "The request is invalid.", errors=exc.message_dict)

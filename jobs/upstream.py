@@ -46,6 +46,7 @@ from urllib3.util import Timeout
 
 import tmsdash
 from jobs.validators import address_refused, cluster_endpoint, validate_cluster_endpoint
+from lib import boundedjson
 from lib.guarded_http import AddressRefused, CallGuard, guarded_session
 
 logger = logging.getLogger(__name__)
@@ -428,8 +429,8 @@ def _json_object(body: bytes, content_type: str) -> dict[str, Any] | None:
     if not _is_json(content_type):
         return None
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
+        data = boundedjson.loads(body)
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
 
