@@ -153,6 +153,26 @@ class AuditEntrySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+MESSAGES = {"type": "array", "items": {"type": "string"}}
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            MESSAGES,
+            {
+                "type": "object",
+                "additionalProperties": MESSAGES,
+                "description": "A list's errors: the messages for each invalid item, by its "
+                'position from 0 ("1": the second item).',
+            },
+        ]
+    }
+)
+class FieldErrors(serializers.JSONField):
+    """One field's messages, or for a list the messages of each invalid item."""
+
+
 class ProblemSerializer(serializers.Serializer):
     """An error, as RFC 9457 problem details (`application/problem+json`)."""
 
@@ -161,7 +181,7 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField()
     errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
+        child=FieldErrors(),
         required=False,
         help_text="The messages for each invalid field or parameter, by its name.",
     )
