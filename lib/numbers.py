@@ -17,6 +17,7 @@ import re
 LARGEST = 2**63 - 1
 
 _ASCII_DIGITS = re.compile(r"[0-9]+")
+_ASCII_DECIMAL = re.compile(r"[0-9]{1,20}(?:\.[0-9]{1,20})?")
 
 
 class NotANumber(ValueError):
@@ -49,5 +50,17 @@ def whole_number(value: str | int, *, minimum: int = 0, maximum: int = LARGEST) 
     else:
         raise NotANumber(expected)
     if number is None or not minimum <= number <= min(maximum, LARGEST):
+        raise OutOfBounds(expected)
+    return number
+
+
+def decimal_number(value: str, *, maximum: float) -> float:
+    """`value` as a float: ASCII digits with an optional fraction ("2", "0.5"), without a
+    sign, an exponent, "inf" or "nan", at most `maximum`. Raises NotANumber otherwise."""
+    expected = f"{str(value)[:30]!r} is not a number from 0 to {maximum:g}"
+    if not isinstance(value, str) or not _ASCII_DECIMAL.fullmatch(value):
+        raise NotANumber(expected)
+    number = float(value)
+    if number > maximum:
         raise OutOfBounds(expected)
     return number
