@@ -10,6 +10,8 @@ from __future__ import annotations
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.pagination import CursorPagination
 
+from lib.numbers import NotANumber, whole_number
+
 
 class NewestFirst(CursorPagination):
     """By creation, newest first; the id orders rows created in the same microsecond."""
@@ -25,11 +27,12 @@ class NewestFirst(CursorPagination):
         value = request.query_params.get(self.page_size_query_param)
         if value is None:
             return self.page_size
-        if not value.isdigit() or not 1 <= int(value) <= self.max_page_size:
+        try:
+            return whole_number(value, minimum=1, maximum=self.max_page_size)
+        except NotANumber:
             raise ValidationError(
                 {self.page_size_query_param: [f"A whole number from 1 to {self.max_page_size}."]}
-            )
-        return int(value)
+            ) from None
 
     def decode_cursor(self, request):
         """A cursor this API did not hand out is a bad request (DRF answers 404)."""

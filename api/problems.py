@@ -5,7 +5,9 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
+from django.conf import settings
 from django.core.exceptions import PermissionDenied as DjangoPermissionDenied
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.http import Http404
 from rest_framework import exceptions
@@ -23,14 +25,21 @@ def problem(status: int, detail: str, **extra) -> Response:
     return Response(body, status=status, content_type=PROBLEM)
 
 
-def _field_errors(data) -> dict[str, list[str]]:
-    return {
-        name: [str(e) for e in (errs if isinstance(errs, list) else [errs])]
-        for name, errs in data.items()
-    }
+def _messages(errors):
+    """DRF's error details as plain JSON: each field's messages as strings, and the errors of
+    a list's items keyed by the item's position, as a string ({"cids": {"1": [...]}}), where
+    str() of DRF's dict would be Python text."""
+    if isinstance(errors, dict):
+        return {str(key): _messages(value) for key, value in errors.items()}
+    if isinstance(errors, list):
+        return [_messages(e) if isinstance(e, dict) else str(e) for e in errors]
+    return [str(errors)]
 
 
 def problem_exception_handler(exc, context) -> Response | None:
+    if isinstance(exc, RequestDataTooBig):
+        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        return problem(400, f"The request body is larger than {limit} bytes.")
     if isinstance(exc, DjangoValidationError):
         if hasattr(exc, "error_dict"):
             return problem(400, "The request is invalid.", errors=exc.message_dict)
@@ -48,7 +57,7 @@ def problem_exception_handler(exc, context) -> Response | None:
         return None
     extra = {}
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
-        detail, extra = "The request is invalid.", {"errors": _field_errors(exc.detail)}
+        detail, extra = "The request is invalid.", {"errors": _messages(exc.detail)}
     elif isinstance(exc, exceptions.ValidationError):
         detail = " ".join(str(e) for e in exc.detail)
     else:

@@ -17,6 +17,7 @@ from audit.models import AuditEntry
 from jobs.badges import shown_status
 from jobs.models import Cluster, Job, JobCustomer
 from jobs.services import parse_action
+from lib.numbers import NotANumber, decimal_number
 
 SHOWN_STATUSES = ["QUEUED", "RUNNING", "SUCCESS", "FAILED", "UNKNOWN", "CANCELLED"]
 
@@ -153,6 +154,26 @@ class AuditEntrySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
+MESSAGES = {"type": "array", "items": {"type": "string"}}
+
+
+@extend_schema_field(
+    {
+        "oneOf": [
+            MESSAGES,
+            {
+                "type": "object",
+                "additionalProperties": MESSAGES,
+                "description": "A list's errors: the messages for each invalid item, by its "
+                'position from 0 ("1": the second item).',
+            },
+        ]
+    }
+)
+class FieldErrors(serializers.JSONField):
+    """One field's messages, or for a list the messages of each invalid item."""
+
+
 class ProblemSerializer(serializers.Serializer):
     """An error, as RFC 9457 problem details (`application/problem+json`)."""
 
@@ -161,7 +182,7 @@ class ProblemSerializer(serializers.Serializer):
     status = serializers.IntegerField()
     detail = serializers.CharField()
     errors = serializers.DictField(
-        child=serializers.ListField(child=serializers.CharField()),
+        child=FieldErrors(),
         required=False,
         help_text="The messages for each invalid field or parameter, by its name.",
     )
@@ -259,8 +280,19 @@ class JobFilterSerializer(serializers.Serializer):
         return jobs
 
 
+class Seconds(serializers.FloatField):
+    """Seconds in ASCII digits, with an optional fraction (lib.numbers): float() would also
+    take "٣" as 3, "1e1" and " 2"."""
+
+    def to_internal_value(self, data) -> float:
+        try:
+            return decimal_number(data, maximum=self.max_value)
+        except NotANumber as exc:
+            raise serializers.ValidationError(str(exc)) from None
+
+
 class WaitSerializer(serializers.Serializer):
-    wait = serializers.FloatField(
+    wait = Seconds(
         required=False,
         max_value=60,
         help_text="Seconds (more than 0, at most 60) to wait for the job to end before "

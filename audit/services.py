@@ -50,6 +50,15 @@ def audit_bulk_append(entries: list[AuditEntry]) -> None:
     AuditEntry.objects.bulk_create(entries, batch_size=500)
 
 
+def signin_username(request: HttpRequest, credentials: dict | None = None) -> str | None:
+    """The username a sign-in tried, for django-axes (AXES_USERNAME_CALLABLE), cut to the 150
+    characters a username can have: a longer one names no user, and one longer than the 255
+    of axes's column was a 500 on PostgreSQL."""
+    source = credentials or getattr(request, "data", request.POST)
+    username = source.get("username")
+    return None if username is None else str(username)[:150]
+
+
 def client_ip(request: HttpRequest | None) -> str | None:
     """The address the request came from.
 

@@ -35,6 +35,7 @@ from jobs.clusters import cluster_delete, cluster_save
 from jobs.csvexport import jobs_csv_response
 from jobs.models import Cluster, FailedJob, Job, JobCustomer
 from lib.admin import LargeTableAdmin, history_refusal, json_block
+from lib.numbers import NotANumber, whole_number
 from lib.uuids import uuid_prefix_bounds
 
 # The codes offered by the HTTP status filter. Each is an equality on an indexed column, so the
@@ -68,9 +69,12 @@ class HttpStatusFilter(admin.SimpleListFilter):
             return queryset
         if value == NO_ANSWER:
             return queryset.filter(http_status__isnull=True)
-        if not value.isdigit():
-            raise admin.options.IncorrectLookupParameters(f"Not an HTTP status: {value!r}")
-        return queryset.filter(http_status=int(value))
+        try:
+            return queryset.filter(http_status=whole_number(value, minimum=100, maximum=999))
+        except NotANumber:
+            raise admin.options.IncorrectLookupParameters(
+                f"Not an HTTP status: {value!r}"
+            ) from None
 
 
 class FailedStatusFilter(admin.SimpleListFilter):

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobs.upstream_redaction import _shorten
+from lib import boundedjson
 
 MAX_ERROR_CHARS = 1000
 # How many failed customers the error message names; the rest are counted.
@@ -159,8 +160,8 @@ def _json_object(body: bytes, content_type: str) -> dict[str, Any] | None:
     if not _is_json(content_type):
         return None
     try:
-        data = json.loads(body)
-    except (ValueError, RecursionError):
+        data = boundedjson.loads(body)
+    except ValueError:
         return None
     return data if isinstance(data, dict) else None
 

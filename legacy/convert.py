@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
-import json
 import re
 import uuid
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from typing import Any
 from audit.models import AuditEntry
 from jobs.models import Job
 from legacy.redact import redact, redact_text
+from lib import boundedjson
 
 # Never change it: a legacy id that is not a UUID becomes uuid5(LEGACY_NAMESPACE, id), and every
 # later run must map it to the same job.
@@ -233,7 +233,7 @@ def _payload(raw: object) -> Any:
     if not text.strip():
         return {}
     try:
-        value = json.loads(text, parse_constant=_reject_constant)
+        value = boundedjson.loads(text, parse_constant=_reject_constant)
     except ValueError:
         return redact_text(text)
     return {} if value is None else redact(value)

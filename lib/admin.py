@@ -12,16 +12,28 @@ import datetime as dt
 import json
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import QuerySet
+from django.db.models import DateField, QuerySet
 from django.http import HttpRequest
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 from django.utils.text import capfirst
 
+from lib.numbers import NotANumber, whole_number
 from lib.pagination import CappedCountPaginator
+
+# The date parts a list may be filtered by, and the values each may take. A year's query runs
+# to the start of the next in the current time zone, so neither end of Python's 1 to 9999.
+_DATE_PARTS = {
+    "year": (2, 9998),
+    "iso_year": (2, 9998),
+    "quarter": (1, 4),
+    "month": (1, 12),
+    "week": (1, 53),
+    "day": (1, 31),
+}
 
 
 class CheapDateHierarchyChangeList(ChangeList):
@@ -31,6 +43,38 @@ class CheapDateHierarchyChangeList(ChangeList):
     row (a million on the jobs table). This one offers the calendar units between the first
     and the last matching date, so a unit in between may hold no rows.
     """
+
+    def get_queryset(self, request: HttpRequest, exclude_parameters: Any = None) -> QuerySet:
+        self._drop_impossible_dates(request)
+        return super().get_queryset(request, exclude_parameters)
+
+    def _drop_impossible_dates(self, request: HttpRequest) -> None:
+        """A date drill-down (or a link made by hand) to a year, month or day that Python or
+        the database cannot hold shows the list without it and says so. Django computes the
+        end of a year when it builds the query, so a year past 9998 failed as a 500."""
+        dates = {f.name for f in self.model._meta.concrete_fields if isinstance(f, DateField)}
+        for key in list(self.filter_params):
+            name, _, lookup = key.partition("__")
+            part = lookup.split("__")[0]
+            if name not in dates or part not in _DATE_PARTS:
+                continue
+            low, high = _DATE_PARTS[part]
+            try:
+                for value in self.filter_params[key]:
+                    whole_number(value, minimum=low, maximum=high)
+            except NotANumber:
+                self._drop(request, key, f"Not a {part} the list can show ({low} to {high})")
+        if self.date_hierarchy:
+            keys = [f"{self.date_hierarchy}__{part}" for part in ("year", "month", "day")]
+            if all(key in self.params for key in keys):
+                try:
+                    dt.date(*(int(self.params[key]) for key in keys))
+                except ValueError:
+                    self._drop(request, keys[2], "Not a day of that month")
+
+    def _drop(self, request: HttpRequest, key: str, problem: str) -> None:
+        messages.warning(request, f"{problem}: {self.params[key][:30]!r}. The list ignores it.")
+        del self.params[key], self.filter_params[key]
 
     def date_hierarchy_links(self) -> dict[str, Any]:
         name = self.date_hierarchy

@@ -14,19 +14,23 @@ from collections.abc import Callable
 
 from django.utils import timezone
 
+from lib.numbers import NotANumber, whole_number
+
 
 def positive_int(raw: str) -> int:
     """A whole number of at least 1."""
-    if not raw.isdigit() or int(raw) < 1:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a whole number of at least 1")
-    return int(raw)
+    try:
+        return whole_number(raw, minimum=1)
+    except NotANumber as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def port(raw: str) -> int:
     """A TCP port, 0 to 65535 (0: the system picks a free one)."""
-    if not raw.isdigit() or int(raw) > 65535:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a port number (0 to 65535)")
-    return int(raw)
+    try:
+        return whole_number(raw, maximum=65535)
+    except NotANumber:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a port number (0 to 65535)") from None
 
 
 def seconds(maximum: float | None = None) -> Callable[[str], float]:

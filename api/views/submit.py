@@ -24,7 +24,14 @@ from api.serializers import JobSerializer, problems
 from api.views.jobs import JOB_ID, visible_job_id
 from audit.services import client_ip
 from jobs.models import Job
-from jobs.services import CustomerConflict, Submitted, job_cancel, job_retry, job_submit
+from jobs.services import (
+    MAX_KEY_LENGTH,
+    CustomerConflict,
+    Submitted,
+    job_cancel,
+    job_retry,
+    job_submit,
+)
 
 KEY_HEADER = OpenApiParameter(
     "Idempotency-Key",
@@ -63,10 +70,18 @@ class SubmittedResponse(serializers.Serializer):
 
 
 def _key(request: Request) -> str:
-    key = request.headers.get("Idempotency-Key", "")
-    if not key:
-        raise serializers.ValidationError({"Idempotency-Key": ["This header is required."]})
-    return key
+    """The Idempotency-Key header; missing, empty, too long or with control characters it is
+    a 400 (422 means a key reused with another body)."""
+    key = request.headers.get("Idempotency-Key")
+    if key is None:
+        refusal = "This header is required."
+    elif not 0 < len(key) <= MAX_KEY_LENGTH:
+        refusal = f"Give 1 to {MAX_KEY_LENGTH} characters; this one has {len(key)}."
+    elif any(ord(c) < 32 or ord(c) == 127 for c in key):
+        refusal = "It contains control characters."
+    else:
+        return key
+    raise serializers.ValidationError({"Idempotency-Key": [refusal]})
 
 
 def _submitted(request: Request, submit) -> Response:

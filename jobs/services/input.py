@@ -11,6 +11,7 @@ from django.core.exceptions import PermissionDenied, ValidationError
 
 from jobs.models import Cluster, Job
 from jobs.services.limits import ERRORS_NAMED
+from lib.numbers import NotANumber, whole_number
 
 MAX_TOKEN_LENGTH = 4096
 MAX_KEY_LENGTH = 100
@@ -24,8 +25,11 @@ def _name_some(items: list[str]) -> str:
 def parse_action(value: int | str) -> int:
     """An action code from a code (1-5) or a name in any spelling (see JobAction.from_name)."""
     text = str(value).strip()
-    if text.isdigit() and int(text) in Job.Action.values:
-        return int(text)
+    try:
+        if (code := whole_number(text)) in Job.Action.values:
+            return code
+    except NotANumber:
+        pass
     if (action := Job.Action.from_name(text)) is not None:
         return int(action)
     names = ", ".join(Job.Action.labels)
