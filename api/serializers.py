@@ -172,7 +172,9 @@ class JobFilterSerializer(serializers.Serializer):
         required=False, help_text="ISO 8601; created at or after it."
     )
     created_before = serializers.DateTimeField(
-        required=False, help_text="ISO 8601; created before it."
+        required=False,
+        help_text="ISO 8601; created before it. After created_after when both are given "
+        "(else 400: no job could match).",
     )
 
     def validate_action(self, value: str) -> int:

@@ -32,17 +32,13 @@ from jobs.models import Job, JobCustomer
 WAIT_POLL_SECONDS = 0.25
 
 JOB_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="A job's id.")
-# `wait` as WaitSerializer reads it: above 0, at most its max_value.
+# `wait` as WaitSerializer reads it: above 0 (its validate_wait), at most its max_value.
+_WAIT_FIELD = WaitSerializer().fields["wait"]
 WAIT = OpenApiParameter(
     "wait",
-    {
-        "type": "number",
-        "minimum": 0,
-        "exclusiveMinimum": True,
-        "maximum": WaitSerializer().fields["wait"].max_value,
-    },
+    {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": _WAIT_FIELD.max_value},
     OpenApiParameter.QUERY,
-    description=WaitSerializer().fields["wait"].help_text,
+    description=_WAIT_FIELD.help_text,
 )
 ACTION_FILTER = OpenApiParameter(
     "action",
