@@ -243,7 +243,7 @@ def stop(process: subprocess.Popen) -> None:
             process.communicate()
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_a_generated_python_client_submits_waits_retries_and_cancels(
     python_client, cluster, tmp_path
 ):
