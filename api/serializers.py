@@ -10,7 +10,7 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
-from drf_spectacular.utils import OpenApiResponse, extend_schema_field
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from audit.models import AuditEntry
@@ -154,61 +154,6 @@ class AuditEntrySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-MESSAGES = {"type": "array", "items": {"type": "string"}}
-
-
-@extend_schema_field(
-    {
-        "oneOf": [
-            MESSAGES,
-            {
-                "type": "object",
-                "additionalProperties": MESSAGES,
-                "description": "A list's errors: the messages for each invalid item, by its "
-                'position from 0 ("1": the second item).',
-            },
-        ]
-    }
-)
-class FieldErrors(serializers.JSONField):
-    """One field's messages, or for a list the messages of each invalid item."""
-
-
-class ProblemSerializer(serializers.Serializer):
-    """An error, as RFC 9457 problem details (`application/problem+json`)."""
-
-    type = serializers.CharField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    detail = serializers.CharField()
-    errors = serializers.DictField(
-        child=FieldErrors(),
-        required=False,
-        help_text="The messages for each invalid field or parameter, by its name.",
-    )
-
-
-PROBLEM_DESCRIPTIONS = {
-    400: "Invalid parameters: `errors` says which and why.",
-    401: "No valid API token.",
-    403: "Not allowed for this token or its user.",
-    404: "No such object, or not one the caller may see.",
-    409: "Busy customers (`jobs` names those the caller may see), or a job already claimed.",
-    422: "The Idempotency-Key was used for another request body.",
-    429: "Too many requests for this token: wait `Retry-After` seconds.",
-}
-
-
-def problems(*codes: int) -> dict:
-    """The problem responses an endpoint may answer, for extend_schema(responses=...)."""
-    return {
-        (code, "application/problem+json"): OpenApiResponse(
-            ProblemSerializer, description=PROBLEM_DESCRIPTIONS[code]
-        )
-        for code in codes
-    }
-
-
 class JobFilterSerializer(serializers.Serializer):
     """The filters of GET /jobs; each given one must match."""
 
@@ -228,7 +173,9 @@ class JobFilterSerializer(serializers.Serializer):
         required=False, help_text="ISO 8601; created at or after it."
     )
     created_before = serializers.DateTimeField(
-        required=False, help_text="ISO 8601; created before it."
+        required=False,
+        help_text="ISO 8601; created before it. After created_after when both are given "
+        "(else 400: no job could match).",
     )
 
     def validate_action(self, value: str) -> int:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
 from rest_framework.generics import ListAPIView
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
@@ -10,7 +9,8 @@ from rest_framework.response import Response
 
 from api.authentication import TokenScope
 from api.pagination import NewestFirst
-from api.serializers import AuditEntrySerializer, AuditFilterSerializer, problems
+from api.schema import operation, page_parameters
+from api.serializers import AuditEntrySerializer, AuditFilterSerializer
 from audit.models import AuditEntry
 
 
@@ -34,9 +34,13 @@ class AuditList(ListAPIView):
         filters.is_valid(raise_exception=True)
         return filters.filter(AuditEntry.objects.all())
 
-    @extend_schema(
-        parameters=[AuditFilterSerializer],
-        responses={200: AuditEntrySerializer(many=True), **problems(400, 401, 403, 429)},
+    @operation(
+        operation_id="audit_list",
+        summary="List audit entries",
+        tag="audit",
+        parameters=[AuditFilterSerializer, *page_parameters(NewestFirst)],
+        responses={200: AuditEntrySerializer(many=True)},
+        errors=(403,),
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import uuid
 
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.serializers import BatchSerializer, api_jobs, problems
+from api.schema import operation
+from api.serializers import BatchSerializer, api_jobs
 from jobs.models import Job
 
 
@@ -19,13 +20,17 @@ class BatchDetail(APIView):
     """The batch's jobs the caller may see, in the batch's order, and how many are in each
     stored status. 404 when the caller sees none of them."""
 
-    @extend_schema(
+    @operation(
+        operation_id="batches_retrieve",
+        summary="Get a batch's jobs",
+        tag="batches",
         parameters=[
             OpenApiParameter(
                 "id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="A batch's id."
             )
         ],
-        responses={200: BatchSerializer, **problems(401, 404, 429)},
+        responses={200: BatchSerializer},
+        errors=(404,),
     )
     def get(self, request: Request, id: str) -> Response:
         try:

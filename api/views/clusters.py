@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from drf_spectacular.utils import extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.serializers import problems
+from api.schema import operation
 from jobs.models import Cluster
 
 
@@ -21,7 +20,12 @@ class ClusterSerializer(serializers.ModelSerializer):
 class ClusterList(APIView):
     """The active clusters a Set Action may name (no URLs: operators never see them)."""
 
-    @extend_schema(responses={200: ClusterSerializer(many=True), **problems(401, 429)})
+    @operation(
+        operation_id="clusters_list",
+        summary="List the active clusters",
+        tag="clusters",
+        responses={200: ClusterSerializer(many=True)},
+    )
     def get(self, request: Request) -> Response:
         clusters = Cluster.objects.filter(is_active=True).order_by("name")
         return Response(ClusterSerializer(clusters, many=True).data)

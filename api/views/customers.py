@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from django.db.models import OuterRef, Subquery
-from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.pagination import NewestFirst
-from api.serializers import CustomerJobSerializer, api_jobs, problems
+from api.schema import operation, page_parameters
+from api.serializers import CustomerJobSerializer, api_jobs
 from jobs.models import JobCustomer
 
 
@@ -41,13 +41,22 @@ class CustomerJobs(ListAPIView):
     def get_serializer_context(self) -> dict:
         return {**super().get_serializer_context(), "cid": self.kwargs["cid"]}
 
-    @extend_schema(
+    @operation(
+        operation_id="customers_jobs_list",
+        summary="List a customer's jobs",
+        tag="customers",
         parameters=[
             OpenApiParameter(
-                "cid", OpenApiTypes.STR, OpenApiParameter.PATH, description="A customer ID."
-            )
+                "cid",
+                # Any text but "/", which would end the path's segment (a 404).
+                {"type": "string", "pattern": "^[^/]+$"},
+                OpenApiParameter.PATH,
+                description="A customer ID.",
+            ),
+            *page_parameters(NewestFirst),
         ],
-        responses={200: CustomerJobSerializer(many=True), **problems(400, 401, 429)},
+        responses={200: CustomerJobSerializer(many=True)},
+        errors=(404,),
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)

@@ -7,7 +7,7 @@ import uuid
 
 from django.shortcuts import get_object_or_404
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.exceptions import NotFound
 from rest_framework.generics import ListAPIView
 from rest_framework.request import Request
@@ -16,15 +16,14 @@ from rest_framework.views import APIView
 
 from api.pagination import InOrder, NewestFirst
 from api.problems import PROBLEM
+from api.schema import ACTION, ProblemSerializer, operation, page_parameters
 from api.serializers import (
     CustomerFilterSerializer,
     JobCustomerSerializer,
     JobFilterSerializer,
     JobSerializer,
-    ProblemSerializer,
     WaitSerializer,
     api_jobs,
-    problems,
 )
 from api.waits import wait_slot
 from jobs.models import Job, JobCustomer
@@ -33,13 +32,19 @@ from jobs.models import Job, JobCustomer
 WAIT_POLL_SECONDS = 0.25
 
 JOB_ID = OpenApiParameter("id", OpenApiTypes.UUID, OpenApiParameter.PATH, description="A job's id.")
-RETRY_AFTER = OpenApiParameter(
-    "Retry-After",
-    OpenApiTypes.INT,
-    OpenApiParameter.HEADER,
-    response=[429],
-    required=True,
-    description="Seconds to wait before asking again.",
+# `wait` as WaitSerializer reads it: above 0 (its validate_wait), at most its max_value.
+_WAIT_FIELD = WaitSerializer().fields["wait"]
+WAIT = OpenApiParameter(
+    "wait",
+    {"type": "number", "minimum": 0, "exclusiveMinimum": True, "maximum": _WAIT_FIELD.max_value},
+    OpenApiParameter.QUERY,
+    description=_WAIT_FIELD.help_text,
+)
+ACTION_FILTER = OpenApiParameter(
+    "action",
+    ACTION,
+    OpenApiParameter.QUERY,
+    description="An action's name (any case) or its number.",
 )
 # GET /jobs/{id} answers 429 for the token's rate limit, as every read does, and also when a
 # wait would pass one of the bounds on waits (api.waits).
@@ -80,9 +85,12 @@ class JobList(ListAPIView):
         filters.is_valid(raise_exception=True)
         return filters.filter(api_jobs(self.request.user))
 
-    @extend_schema(
-        parameters=[JobFilterSerializer],
-        responses={200: JobSerializer(many=True), **problems(400, 401, 429)},
+    @operation(
+        operation_id="jobs_list",
+        summary="List jobs",
+        tag="jobs",
+        parameters=[JobFilterSerializer, ACTION_FILTER, *page_parameters(NewestFirst)],
+        responses={200: JobSerializer(many=True)},
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)
@@ -104,9 +112,13 @@ class JobDetail(APIView):
     holds no lock that would keep the worker or a cancel from changing it.
     """
 
-    @extend_schema(
-        parameters=[JOB_ID, WaitSerializer, RETRY_AFTER],
-        responses={200: JobSerializer, **problems(400, 401, 404), **WAITS_BUSY},
+    @operation(
+        operation_id="jobs_retrieve",
+        summary="Get a job, or wait for it to end",
+        tag="jobs",
+        parameters=[JOB_ID, WAIT],
+        responses={200: JobSerializer, **WAITS_BUSY},
+        errors=(404,),
     )
     def get(self, request: Request, id: str) -> Response:
         pk = visible_job_id(request, id)
@@ -151,9 +163,13 @@ class JobCustomers(ListAPIView):
             rows = rows.filter(outcome=JobCustomer.Outcome.FAILED)
         return rows
 
-    @extend_schema(
-        parameters=[JOB_ID, CustomerFilterSerializer],
-        responses={200: JobCustomerSerializer(many=True), **problems(400, 401, 404, 429)},
+    @operation(
+        operation_id="jobs_customers_list",
+        summary="List a job's customers and their outcomes",
+        tag="jobs",
+        parameters=[JOB_ID, CustomerFilterSerializer, *page_parameters(InOrder)],
+        responses={200: JobCustomerSerializer(many=True)},
+        errors=(404,),
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
         return super().get(request, *args, **kwargs)

@@ -13,14 +13,15 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, prefetch_related_objects
 from django.views.decorators.debug import sensitive_variables
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.problems import problem
-from api.serializers import JobSerializer, problems
+from api.schema import ACTION, IDEMPOTENCY_KEY, REPLAYED, operation
+from api.serializers import JobSerializer
 from api.views.jobs import JOB_ID, visible_job_id
 from audit.services import client_ip
 from jobs.models import Job
@@ -32,14 +33,7 @@ from jobs.services import (
     job_retry,
     job_submit,
 )
-
-KEY_HEADER = OpenApiParameter(
-    "Idempotency-Key",
-    str,
-    OpenApiParameter.HEADER,
-    required=True,
-    description="Any string of 1 to 100 characters, new for each intended submit.",
-)
+from jobs.services.input import MAX_TOKEN_LENGTH
 
 
 class Text(serializers.CharField):
@@ -51,15 +45,42 @@ class Text(serializers.CharField):
         return super().to_internal_value(data)
 
 
+# TMS_CID_PATTERN, which the service checks each customer ID against (a Python regular
+# expression; the default is one in JSON Schema's dialect too).
+@extend_schema_field({"type": "string", "pattern": settings.TMS_CID_PATTERN})
+class CustomerId(Text):
+    pass
+
+
+# The token travels to the cluster in an HTTP header: visible ASCII (jobs.services.input).
+@extend_schema_field(
+    {"type": "string", "pattern": f"^[!-~]{{1,{MAX_TOKEN_LENGTH}}}$", "writeOnly": True}
+)
+class ClusterToken(Text):
+    pass
+
+
+@extend_schema_field(ACTION)
+class ActionName(Text):
+    pass
+
+
 class SetActionRequest(serializers.Serializer):
-    action = serializers.CharField(help_text="An action's name (T-Enable) or number.")
-    cluster = serializers.CharField(help_text="An active cluster's name.")
-    cids = serializers.ListField(child=Text(), allow_empty=False, max_length=settings.TMS_MAX_CIDS)
-    cluster_token = Text(write_only=True, trim_whitespace=False)
+    action = ActionName(help_text="An action's name (T-Enable, any case) or number.")
+    cluster = Text(max_length=100, help_text="An active cluster's name.")
+    cids = serializers.ListField(
+        child=CustomerId(),
+        allow_empty=False,
+        # What allow_empty says, as the schema's minItems.
+        min_length=1,
+        max_length=settings.TMS_MAX_CIDS,
+        help_text=f"1 to {settings.TMS_MAX_CIDS} customer IDs (repeats count once).",
+    )
+    cluster_token = ClusterToken(write_only=True, trim_whitespace=False)
 
 
 class RetryRequest(serializers.Serializer):
-    cluster_token = Text(write_only=True, trim_whitespace=False)
+    cluster_token = ClusterToken(write_only=True, trim_whitespace=False)
     confirm_unknown = serializers.BooleanField(default=False)
     confirm_again = serializers.BooleanField(default=False)
 
@@ -114,15 +135,25 @@ def _submitted(request: Request, submit) -> Response:
     return Response(body, status=201)
 
 
+SUBMITTED = {
+    201: OpenApiResponse(SubmittedResponse, description="The jobs made."),
+    200: OpenApiResponse(
+        SubmittedResponse,
+        description="A replay: the jobs the first request with this Idempotency-Key and body "
+        "made (Idempotent-Replayed: true).",
+    ),
+}
+
+
 class SetActionCreate(APIView):
-    @extend_schema(
+    @operation(
+        operation_id="set_actions_submit",
+        summary="Run a Set Action",
+        tag="set-actions",
         request=SetActionRequest,
-        parameters=[KEY_HEADER],
-        responses={
-            201: SubmittedResponse,
-            200: SubmittedResponse,
-            **problems(400, 401, 403, 409, 422, 429),
-        },
+        parameters=[IDEMPOTENCY_KEY, REPLAYED],
+        responses=SUBMITTED,
+        errors=(403, 409, 415, 422),
     )
     @sensitive_variables()
     def post(self, request: Request) -> Response:
@@ -150,14 +181,14 @@ def _visible_job(request: Request, job_id: str) -> Job:
 
 
 class JobRetry(APIView):
-    @extend_schema(
+    @operation(
+        operation_id="jobs_retry",
+        summary="Retry a failed or unknown job",
+        tag="jobs",
         request=RetryRequest,
-        parameters=[KEY_HEADER, JOB_ID],
-        responses={
-            201: SubmittedResponse,
-            200: SubmittedResponse,
-            **problems(400, 401, 403, 404, 409, 422, 429),
-        },
+        parameters=[IDEMPOTENCY_KEY, JOB_ID, REPLAYED],
+        responses=SUBMITTED,
+        errors=(403, 404, 409, 415, 422),
     )
     @sensitive_variables()
     def post(self, request: Request, id: str) -> Response:
@@ -184,10 +215,14 @@ class JobRetry(APIView):
 
 
 class JobCancel(APIView):
-    @extend_schema(
+    @operation(
+        operation_id="jobs_cancel",
+        summary="Cancel a queued job",
+        tag="jobs",
         request=None,
         parameters=[JOB_ID],
-        responses={200: JobSerializer, **problems(401, 403, 404, 409, 429)},
+        responses={200: JobSerializer},
+        errors=(403, 404, 409),
     )
     def post(self, request: Request, id: str) -> Response:
         """Cancel a queued job, through the UI's service: 409 when a worker claimed it first
