@@ -1,6 +1,6 @@
 """Settings for tmsdash, read from the environment.
 
-Every variable is listed, with its default and meaning, in `.env.example` and the README.
+Every variable is listed, with its default and meaning, in `.env.example` and docs/configuration.md.
 A malformed value stops start-up with an ImproperlyConfigured error that names the variable;
 a value is never echoed back, since some (SECRET_KEY, DATABASE_URL) are secrets.
 """
@@ -225,7 +225,7 @@ TMS_SESSION_IDLE_TIMEOUT = env(
     min(30 * 60, TMS_SESSION_LIFETIME),
 )
 SESSION_COOKIE_AGE = TMS_SESSION_LIFETIME
-# HTTPS settings for production behind TLS (see the README's Security section); all off by
+# HTTPS settings for production behind TLS (see docs/security.md); all off by
 # default so that `make run` works on http://127.0.0.1.
 SECURE_SSL_REDIRECT = env("SECURE_SSL_REDIRECT", _bool, False)
 SECURE_HSTS_SECONDS = env("SECURE_HSTS_SECONDS", _seconds, 0)

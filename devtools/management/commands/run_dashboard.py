@@ -27,7 +27,7 @@ class Command(BaseCommand):
         "error naming it. One Ctrl-C or SIGTERM stops it gracefully: the web server finishes "
         "its requests, the worker finishes its calls in flight, then the fake cluster stops. A "
         "second Ctrl-C forces everything to stop at once. In production, run these under a "
-        "process manager instead (see deploy/ and the README)."
+        "process manager instead (see deploy/ and docs/production.md)."
     )
 
     def add_arguments(self, parser) -> None:
