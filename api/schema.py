@@ -182,10 +182,17 @@ ACTION = {
 
 IDEMPOTENCY_KEY = OpenApiParameter(
     "Idempotency-Key",
-    {"type": "string", "minLength": 1, "maxLength": MAX_KEY_LENGTH},
+    # No control characters: the server refuses them with a 400 (api/views/submit.py).
+    {
+        "type": "string",
+        "minLength": 1,
+        "maxLength": MAX_KEY_LENGTH,
+        "pattern": "^[^\\x00-\\x1f\\x7f]*$",
+    },
     OpenApiParameter.HEADER,
     required=True,
-    description=f"Any string of 1 to {MAX_KEY_LENGTH} characters, new for each intended "
+    description=f"Any string of 1 to {MAX_KEY_LENGTH} characters without control characters, "
+    "new for each intended "
     "submit: the same key and body again answer the first request's jobs (200, "
     "Idempotent-Replayed), the same key with another body 422.",
 )
