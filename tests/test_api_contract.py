@@ -123,7 +123,12 @@ def test_the_bounds_the_server_enforces_are_declared(schema_file, settings):
     for key in (("post", "/api/v1/set-actions"), ("post", "/api/v1/jobs/{id}/retry")):
         key_header = parameters[key, "Idempotency-Key"]
         assert key_header["required"] is True
-        assert key_header["schema"] == {"type": "string", "minLength": 1, "maxLength": 100}
+        assert key_header["schema"] == {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 100,
+            "pattern": "^[^\\x00-\\x1f\\x7f]*$",
+        }
     cids = schema["components"]["schemas"]["SetActionRequest"]["properties"]["cids"]
     assert (cids["minItems"], cids["maxItems"]) == (1, settings.TMS_MAX_CIDS)
     assert cids["items"]["pattern"] == settings.TMS_CID_PATTERN
