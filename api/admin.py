@@ -12,12 +12,13 @@ from django.utils import timezone
 from api.models import ApiToken
 from api.tokens import token_revoke
 from audit.services import client_ip
+from lib.admin import CheckedModelAdmin
 
 SHOWN = ("user", "name", "prefix", "read_only", "created_at", "expires_at", "last_used_at")
 
 
 @admin.register(ApiToken)
-class ApiTokenAdmin(admin.ModelAdmin):
+class ApiTokenAdmin(CheckedModelAdmin):
     list_display = (*SHOWN, "state")
     list_select_related = ("user",)
     list_filter = ("read_only",)

@@ -34,7 +34,7 @@ from jobs.clusters import FIELDS as CLUSTER_FIELDS
 from jobs.clusters import cluster_delete, cluster_save
 from jobs.csvexport import jobs_csv_response
 from jobs.models import Cluster, FailedJob, Job, JobCustomer
-from lib.admin import LargeTableAdmin, history_refusal, json_block
+from lib.admin import CheckedModelAdmin, LargeTableAdmin, history_refusal, json_block
 from lib.numbers import NotANumber, whole_number
 from lib.uuids import uuid_prefix_bounds
 
@@ -375,7 +375,7 @@ class ClusterForm(forms.ModelForm):
 
 
 @admin.register(Cluster)
-class ClusterAdmin(admin.ModelAdmin):
+class ClusterAdmin(CheckedModelAdmin):
     form = ClusterForm
     list_display = (
         "name",

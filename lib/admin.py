@@ -13,9 +13,12 @@ import json
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.contrib.admin.views.main import ChangeList
-from django.db.models import DateField, QuerySet
-from django.http import HttpRequest
+from django.core.exceptions import ValidationError
+from django.db import connections, router
+from django.db.models import DateField, Model, QuerySet
+from django.http import HttpRequest, HttpResponseBase
 from django.utils import formats, timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -149,7 +152,48 @@ def json_block(value: Any) -> SafeString:
     return format_html('<pre class="json-block">{}</pre>', text)
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+def could_be_a_key(model: type[Model], value: str) -> bool:
+    """Whether `value` could be a primary key of `model`'s table: of the key's type, within its
+    column's range, and without NUL (which PostgreSQL refuses in any text)."""
+    key = model._meta.pk
+    try:
+        parsed = key.to_python(value)
+    except ValidationError:
+        return False
+    if "\x00" in value or parsed is None:
+        return False
+    if isinstance(parsed, int):
+        connection = connections[router.db_for_read(model)]
+        low, high = connection.ops.integer_field_range(key.get_internal_type())
+        return (low is None or low <= parsed) and (high is None or parsed <= high)
+    return True
+
+
+class CheckedSelectionMixin:
+    """An admin whose bulk actions refuse a selection no row could have.
+
+    Django filters the action's rows by the posted `_selected_action` values as they are, so a
+    hand-made one ("²", an id no column holds) was an error page instead of an answer."""
+
+    def response_action(self, request: HttpRequest, queryset: QuerySet) -> HttpResponseBase | None:
+        model = self.model  # type: ignore[attr-defined]
+        selected = request.POST.getlist(ACTION_CHECKBOX_NAME)
+        if not all(could_be_a_key(model, value) for value in selected):
+            self.message_user(  # type: ignore[attr-defined]
+                request,
+                "Nothing was done: the selection names no row of "
+                f"{model._meta.verbose_name_plural}.",
+                messages.WARNING,
+            )
+            return None
+        return super().response_action(request, queryset)  # type: ignore[misc]
+
+
+class CheckedModelAdmin(CheckedSelectionMixin, admin.ModelAdmin):
+    """The base of every admin here (see CheckedSelectionMixin)."""
+
+
+class ReadOnlyAdmin(CheckedModelAdmin):
     """History: nobody adds, changes or deletes through the admin, superusers included."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:

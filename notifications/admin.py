@@ -28,7 +28,7 @@ from django.utils.text import Truncator
 from django.views.decorators.debug import sensitive_post_parameters
 
 from audit.services import client_ip
-from lib.admin import LargeTableAdmin, history_refusal, json_block
+from lib.admin import CheckedModelAdmin, LargeTableAdmin, history_refusal, json_block
 from lib.forms import ModelChoicesField
 from lib.uuids import uuid_prefix_bounds
 from notifications.endpoints import UNREADABLE, endpoint_delete, endpoint_save
@@ -107,7 +107,7 @@ def _notice_count(state: str) -> Coalesce:
 
 
 @admin.register(WebhookEndpoint)
-class WebhookEndpointAdmin(admin.ModelAdmin):
+class WebhookEndpointAdmin(CheckedModelAdmin):
     form = WebhookEndpointForm
     list_display = (
         "endpoint",
