@@ -70,7 +70,10 @@ LAZY = "\n\ndef planted():\n    {}\n"
     [
         ({"lib/planted.py": "import jobs.models\n"}, "Apps import only the apps below them"),
         ({"audit/planted.py": LAZY.format("from jobs import models")}, "Apps import only"),
-        ({"jobs/models.py": LAZY.format("from jobs import services")}, "jobs: interfaces above"),
+        (
+            {"jobs/models/jobs.py": LAZY.format("from jobs import services")},
+            "jobs: interfaces above",
+        ),
         (
             {"jobs/services/submit.py": LAZY.format("from jobs.views import jobs")},
             "jobs: interfaces above",

@@ -1,92 +1,18 @@
+"""Jobs, their actions and statuses, and the customers each touched."""
+
 from __future__ import annotations
 
 import re
 import uuid
 
 from django.conf import settings
-from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, MinValueValidator, URLValidator
 from django.db import models
 from django.db.models import Q
 from django.db.models.functions import Upper
 from django.utils import timezone
 
-from jobs.validators import endpoint_key, validate_cluster_endpoint
+from jobs.models.clusters import Cluster
 from lib.uuids import uuid_prefix_bounds
-
-
-class Cluster(models.Model):
-    """A TMS cluster whose HTTP API runs Set Actions. Operators pick one; nobody types a URL."""
-
-    name = models.CharField(max_length=100, unique=True)
-    base_url = models.CharField(
-        max_length=500,
-        validators=[URLValidator(schemes=["http", "https"])],
-        help_text="For example https://tms-eu1.example.net (http or https only).",
-    )
-    action_path = models.CharField(
-        max_length=200,
-        default="/api/set_action",
-        help_text="Path of the Set Action endpoint, appended to the base URL.",
-    )
-    timeout_seconds = models.PositiveIntegerField(
-        default=30,
-        validators=[MinValueValidator(1), MaxValueValidator(600)],
-        help_text="The most a whole call to the cluster may take.",
-    )
-    max_cids_per_request = models.PositiveIntegerField(
-        default=500,
-        validators=[MinValueValidator(1)],
-        help_text="Larger submissions are split into one job per chunk of this size.",
-    )
-    max_concurrent_calls = models.PositiveIntegerField(
-        default=4,
-        validators=[MinValueValidator(1), MaxValueValidator(1000)],
-        help_text="The most calls to this cluster at once, from all workers on all hosts; "
-        "jobs beyond it wait their turn.",
-    )
-    verify_tls = models.BooleanField(default=True)
-    is_active = models.BooleanField(default=True)
-
-    class Meta:
-        ordering = ["name"]
-        constraints = [
-            models.CheckConstraint(
-                condition=Q(base_url__startswith="http://") | Q(base_url__startswith="https://"),
-                name="cluster_base_url_http_or_https",
-            ),
-            models.CheckConstraint(
-                condition=Q(timeout_seconds__gte=1), name="cluster_timeout_positive"
-            ),
-            models.CheckConstraint(
-                condition=Q(max_cids_per_request__gte=1), name="cluster_max_cids_positive"
-            ),
-            models.CheckConstraint(
-                condition=Q(max_concurrent_calls__gte=1), name="cluster_max_calls_positive"
-            ),
-        ]
-
-    def __str__(self) -> str:
-        return self.name
-
-    def clean(self) -> None:
-        """The endpoint rules (jobs.validators), and no other active cluster at the same
-        endpoint: two would let one customer be in flight twice on one real cluster."""
-        validate_cluster_endpoint(self.base_url, self.action_path)
-        if not self.is_active:
-            return
-        key = endpoint_key(self.base_url, self.action_path)
-        others = Cluster.objects.filter(is_active=True).exclude(pk=self.pk)
-        for name, base_url, action_path in others.values_list("name", "base_url", "action_path"):
-            if endpoint_key(base_url, action_path) == key:
-                raise ValidationError(
-                    {
-                        "base_url": [
-                            f"The active cluster {name} already calls this endpoint; "
-                            "deactivate it first, or use it."
-                        ]
-                    }
-                )
 
 
 class JobAction(models.IntegerChoices):
@@ -304,61 +230,6 @@ class FailedJob(Job):
     class Meta:
         proxy = True
         verbose_name = "failed job"
-
-
-class JobToken(models.Model):
-    """The operator's token for a job that has not ended, encrypted (see jobs.tokens).
-
-    Deleted in the transaction that ends the job, so no token outlives the call it was for.
-    """
-
-    job = models.OneToOneField(Job, on_delete=models.CASCADE, primary_key=True, related_name="+")
-    ciphertext = models.TextField()
-
-    def __str__(self) -> str:
-        return f"token for {self.job_id}"
-
-
-class InFlightCustomer(models.Model):
-    """A customer with a job in progress on a cluster: at most one per (cluster, customer).
-
-    The unique constraint is the conflict guard; the rows are deleted when the job ends.
-    """
-
-    # The unique (cluster, cid) index serves lookups by cluster: the foreign key needs none.
-    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="+", db_index=False)
-    cid = models.CharField(max_length=64)
-    job = models.ForeignKey(Job, on_delete=models.CASCADE, related_name="+")
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["cluster", "cid"], name="inflight_unique_cluster_cid"),
-        ]
-
-    def __str__(self) -> str:
-        return f"{self.cid} on {self.cluster_id} ({self.job_id})"
-
-
-class InFlightCall(models.Model):
-    """A call to a cluster in progress: one of the cluster's `max_concurrent_calls` slots.
-
-    Taken in the transaction that starts the job and given back in the one that ends it; the
-    unique (cluster, slot) makes the database refuse a call beyond the limit, whichever worker
-    on whichever host asks.
-    """
-
-    cluster = models.ForeignKey(Cluster, on_delete=models.PROTECT, related_name="+")
-    slot = models.PositiveIntegerField()
-    job = models.OneToOneField(Job, on_delete=models.CASCADE, related_name="+")
-    started_at = models.DateTimeField()
-
-    class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["cluster", "slot"], name="inflightcall_unique_slot"),
-        ]
-
-    def __str__(self) -> str:
-        return f"call {self.slot} on {self.cluster_id} ({self.job_id})"
 
 
 class JobCustomer(models.Model):

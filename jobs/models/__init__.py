@@ -1,0 +1,19 @@
+"""The jobs app's models, one module per part: clusters, jobs and their customers, and what a
+job holds while in progress. Callers import them from `jobs.models`."""
+
+from jobs.models.clusters import Cluster
+from jobs.models.in_progress import InFlightCall, InFlightCustomer, JobToken
+from jobs.models.jobs import FailedJob, Job, JobAction, JobCustomer, JobQuerySet, JobStatus
+
+__all__ = [
+    "Cluster",
+    "FailedJob",
+    "InFlightCall",
+    "InFlightCustomer",
+    "Job",
+    "JobAction",
+    "JobCustomer",
+    "JobQuerySet",
+    "JobStatus",
+    "JobToken",
+]
