@@ -50,6 +50,15 @@ class AuditEntry(models.Model):
         WEBHOOK_CHANGED = "webhook.changed", "Webhook endpoint changed"
         WEBHOOK_DELETED = "webhook.deleted", "Webhook endpoint deleted"
         NOTICES_RESENT = "notices.resent", "Notices queued to be delivered again"
+        RUN_GRANT_CREATED = "run_grant.created", "Run grant created"
+        RUN_GRANT_DELETED = "run_grant.deleted", "Run grant deleted"
+        APPROVAL_RULE_CREATED = "approval_rule.created", "Approval rule created"
+        APPROVAL_RULE_DELETED = "approval_rule.deleted", "Approval rule deleted"
+        APPROVAL_REQUESTED = "approval.requested", "Approval requested"
+        APPROVAL_APPROVED = "approval.approved", "Approved"
+        APPROVAL_DENIED = "approval.denied", "Denied"
+        APPROVAL_EXPIRED = "approval.expired", "Approval expired"
+        APPROVAL_WITHDRAWN = "approval.withdrawn", "Approval request withdrawn"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # SET_NULL is the one update the database allows: the username below keeps the record.
