@@ -10,8 +10,10 @@ process keeps a reserve of its threads for the other clusters: at most its `shar
 in calls to any one cluster at a time. `jobs.services.running._claim` takes a lane with the
 cluster's call slot; a claim that finds the process's share for that cluster taken puts the job
 back to wait exactly as a full cluster does, and the end of a call to the cluster (which gives a
-lane back first, then wakes the oldest waiting job) brings it forward. Another process or host
-with free threads takes it up when its task is due again (`WAIT_RECHECK`) at the latest.
+lane back first, then wakes the oldest waiting job) brings it forward. Each time its task is due
+again (`WAIT_RECHECK`), whichever process claims it first runs it if that process has a lane
+free; one whose share is still taken puts it back once more. So another process or host with
+free threads takes it up, but not always at the first recheck.
 
 The share is the process's concurrency less a quarter of it (at least one thread). A process
 of one thread has nothing to keep free: it has no share, and its one thread may wait on any

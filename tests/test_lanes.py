@@ -194,18 +194,28 @@ def test_a_job_held_back_by_one_processs_share_is_taken_by_another_process(opera
                     cluster=hanging, started_at__isnull=True, waiting_since__isnull=False
                 ).exists()
             )
-            # A second process with threads free takes it when its task is due again.
+        except BaseException:
+            hanging_fake.stop()
+            first.send_signal(signal.SIGTERM)
+            first.communicate(timeout=90)
+            raise
+        # The first process stops taking tasks (its calls stay out), so that the job's next claim
+        # is another process's: one with threads free takes it when it is due again.
+        first.send_signal(signal.SIGTERM)
+        try:
             second = worker("--concurrency", "1")
             wait_until(lambda: hanging_fake.concurrency()["in_flight"] == 4, timeout=60)
         finally:
-            # The hanging cluster goes away: its calls are cut off, and the jobs end FAILED.
+            # The hanging cluster goes away: its calls are cut off, and the jobs end FAILED. The
+            # first process, told to stop already, leaves once its calls are recorded.
             hanging_fake.stop()
-            for process in (first, second):
-                if process is not None:
-                    run_worker_until(
-                        process,
-                        lambda: not Job.objects.filter(status="IN_PROGRESS").exists(),
-                        timeout=60,
-                    )
+            output, _ = first.communicate(timeout=90)
+            assert first.returncode == 0, output
+            if second is not None:
+                run_worker_until(
+                    second,
+                    lambda: not Job.objects.filter(status="IN_PROGRESS").exists(),
+                    timeout=60,
+                )
         assert {hanging_fake.count(str(job.pk)) for job in hung} == {1}
     assert {job.status for job in Job.objects.all()} == {"FAILED"}
