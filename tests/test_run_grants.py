@@ -28,7 +28,7 @@ from jobs.services import (
     run_grant_delete,
     run_granted,
 )
-from tests.helpers import TOKEN, confirm_review, make_user, row_counts
+from tests.helpers import THREADS, TOKEN, confirm_review, make_user, row_counts, run_concurrently
 
 Action = Job.Action
 MIGRATION = importlib.import_module("jobs.migrations.0012_operators_run_everything")
@@ -307,3 +307,18 @@ def test_set_action_refuses_what_no_grant_covers_in_one_line(
     )
     assert refused.value.returncode == 3
     assert row_counts() == before
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_same_grant_asked_for_at_once_is_made_once(cluster):
+    group = Group.objects.get(name="Operators")
+
+    def grant(n: int) -> RunGrant:
+        return run_grant_create(group=group, cluster=cluster, action=Action.PE_DIRECT)
+
+    made, errors = run_concurrently(grant)
+    assert len(made) == 1
+    assert len(errors) == THREADS - 1
+    assert all(isinstance(error, DuplicateGrant) for error in errors), errors
+    assert RunGrant.objects.filter(cluster=cluster).count() == 1
+    assert AuditEntry.objects.filter(event=AuditEntry.Event.RUN_GRANT_CREATED).count() == 1
