@@ -5,9 +5,12 @@ problem with nothing written. Run grants in the admin too."""
 from __future__ import annotations
 
 import json
+import threading
 
 import pytest
 from django.contrib.auth.models import Group
+from django.db import connection, connections
+from django.db.models.signals import pre_save
 from django.urls import reverse
 from model_bakery import baker
 
@@ -284,3 +287,34 @@ def test_the_admin_deletes_grants_audited_and_never_edits_one(admin_client, admi
     assert not RunGrant.objects.exists()
     entry = AuditEntry.objects.get(event=AuditEntry.Event.RUN_GRANT_DELETED)
     assert (entry.actor, entry.details["group"]) == (admin, "Operators")
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_the_same_grant_made_meanwhile_is_a_message_not_an_error_page(client, admin, cluster):
+    if connection.vendor == "sqlite":
+        pytest.skip("SQLite: the admin's transaction holds the write lock from its start")
+    client.force_login(admin)
+    group = Group.objects.get(name="Operators")
+
+    def other_admin() -> None:
+        RunGrant.objects.create(group=group, cluster=cluster, action=1)
+        connections.close_all()
+
+    def meanwhile(sender, instance, **kwargs):
+        # Another admin's grant, committed between this form's check and its save.
+        pre_save.disconnect(meanwhile, sender=RunGrant)
+        thread = threading.Thread(target=other_admin)
+        thread.start()
+        thread.join()
+
+    pre_save.connect(meanwhile, sender=RunGrant)
+    try:
+        response = client.post(
+            ADMIN_ADD, {"group": group.pk, "cluster": cluster.pk, "action": "1"}, follow=True
+        )
+    finally:
+        pre_save.disconnect(meanwhile, sender=RunGrant)
+    assert response.status_code == 200
+    assert "exists already" in response.content.decode()
+    assert RunGrant.objects.filter(cluster=cluster).count() == 1
+    assert not AuditEntry.objects.filter(event=AuditEntry.Event.RUN_GRANT_CREATED).exists()

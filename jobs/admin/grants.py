@@ -8,13 +8,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 from audit.services import client_ip
 from jobs.models import RunGrant
-from jobs.services import run_grant_create, run_grant_delete
+from jobs.services import DuplicateGrant, run_grant_create, run_grant_delete
 from lib.admin import CheckedModelAdmin
 
 
@@ -42,6 +43,20 @@ class RunGrantAdmin(CheckedModelAdmin):
     @admin.display(description="cluster", ordering="cluster__name")
     def cluster_shown(self, grant: RunGrant) -> str:
         return grant.cluster.name if grant.cluster_id else "any cluster"
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DuplicateGrant as exc:
+            # Someone made the same grant between the form's check and the save.
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:jobs_rungrant_changelist"))
 
     def save_model(self, request: HttpRequest, obj: RunGrant, form: Any, change: bool) -> None:
         # The form checked the grant (one grantee, not a duplicate); the service writes it
