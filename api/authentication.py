@@ -5,7 +5,7 @@ from __future__ import annotations
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import BaseAuthentication, get_authorization_header
 from rest_framework.exceptions import AuthenticationFailed, NotAuthenticated
-from rest_framework.permissions import SAFE_METHODS, BasePermission
+from rest_framework.permissions import SAFE_METHODS, BasePermission, DjangoModelPermissions
 
 from api.tokens import token_check
 
@@ -38,6 +38,32 @@ class TokenScope(BasePermission):
         if not request.user or not request.user.is_authenticated:
             raise NotAuthenticated(REFUSED)
         return request.method in SAFE_METHODS or not request.auth.read_only
+
+
+class AdminToken(DjangoModelPermissions):
+    """An admin's token, for the endpoints that change who may do what (run grants): its owner
+    holds the model permission of the view's model for the method (view to read, add to
+    create, delete to delete; superusers hold all), and a write needs a token that is not
+    read-only. Reused by any endpoint over a model that admins alone manage."""
+
+    perms_map = {
+        "GET": ["%(app_label)s.view_%(model_name)s"],
+        "HEAD": ["%(app_label)s.view_%(model_name)s"],
+        "OPTIONS": ["%(app_label)s.view_%(model_name)s"],
+        "POST": ["%(app_label)s.add_%(model_name)s"],
+        "PUT": ["%(app_label)s.change_%(model_name)s"],
+        "PATCH": ["%(app_label)s.change_%(model_name)s"],
+        "DELETE": ["%(app_label)s.delete_%(model_name)s"],
+    }
+
+    def has_permission(self, request, view) -> bool:
+        if not request.user or not request.user.is_authenticated:
+            raise NotAuthenticated(REFUSED)
+        if request.method not in SAFE_METHODS and request.auth.read_only:
+            self.message = "This token is read-only: it cannot change anything."
+            return False
+        self.message = "This needs an administrator's token (the model's permissions)."
+        return super().has_permission(request, view)
 
 
 class BearerTokenScheme(OpenApiAuthenticationExtension):

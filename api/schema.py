@@ -263,3 +263,14 @@ def empty_filters_allowed(result: dict, generator, request, public) -> dict:
                 ):
                     parameter["allowEmptyValue"] = True
     return result
+
+
+def bodies_required(result: dict, generator, request, public) -> dict:
+    """Every request body the API reads is required. drf-spectacular reads that from the
+    body's own `required` properties, which a body described as `oneOf` (a run grant's: for
+    a group or for a user) has not; without a body, such a request is a 400."""
+    for path in result["paths"].values():
+        for operation in path.values():
+            if "requestBody" in operation:
+                operation["requestBody"]["required"] = True
+    return result

@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from jobs.csvinput import MAX_CSV_BYTES, csv_read_cids
 from jobs.models import Cluster, Job
+from jobs.services import run_choices
 from jobs.tokens import SEAL_TTL_SECONDS, InvalidToken, token_unseal
 
 CLEARED_NOTICE = "The API token was cleared; type it again."
@@ -23,6 +24,10 @@ SEAL_REFUSED = (
 
 
 class SetActionForm(forms.Form):
+    """A Set Action as the operator types it. It offers only the actions and clusters the
+    user's run grants cover (`choices`, empty without any grant); a pair of them that no one
+    grant covers is refused by the service."""
+
     action = forms.TypedChoiceField(
         choices=[("", "Choose an action"), *Job.Action.choices],
         coerce=int,
@@ -50,8 +55,14 @@ class SetActionForm(forms.Form):
     )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
 
-    def __init__(self, *args, token_missing: str | None = None, **kwargs) -> None:
+    def __init__(self, *args, user, token_missing: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self.choices = run_choices(user=user)
+        self.fields["action"].choices = [
+            ("", "Choose an action"),
+            *((code, Job.Action(code).label) for code in self.choices.actions),
+        ]
+        self.fields["cluster"].queryset = self.choices.clusters
         # Made when the form is shown: a resubmission of this very form replays, not repeats.
         self.fields["idempotency_key"].initial = uuid.uuid4().hex
         # The form shown again after its review: what the operator typed, but the token.

@@ -63,6 +63,9 @@ OPERATIONS = {
     ("post", "/api/v1/jobs/{id}/cancel"): "jobs_cancel",
     ("get", "/api/v1/jobs/{id}/customers"): "jobs_customers_list",
     ("post", "/api/v1/jobs/{id}/retry"): "jobs_retry",
+    ("get", "/api/v1/run-grants"): "run_grants_list",
+    ("post", "/api/v1/run-grants"): "run_grants_create",
+    ("delete", "/api/v1/run-grants/{id}"): "run_grants_delete",
     ("post", "/api/v1/set-actions"): "set_actions_submit",
 }
 PROBLEM = "application/problem+json"
@@ -112,6 +115,7 @@ def test_the_bounds_the_server_enforces_are_declared(schema_file, settings):
     }
     for key in (
         ("get", "/api/v1/audit"),
+        ("get", "/api/v1/run-grants"),
         ("get", "/api/v1/customers/{cid}/jobs"),
         ("get", "/api/v1/jobs"),
         ("get", "/api/v1/jobs/{id}/customers"),

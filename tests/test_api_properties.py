@@ -6,8 +6,9 @@ a method a path does not serve is a 405 with Allow; a missing required header an
 token are refused.
 
 What no description can say is left to a client's knowledge, in the requests the description
-allows (positive ones): the names of things that exist (the active cluster a Set Action names,
-the user an `operator` filter names), a cursor (one a page's link handed out: left out), a new
+allows (positive ones): the names of things that exist (the active cluster a Set Action or a
+run grant names, the user an `operator` filter or a run grant names, a run grant's group), a
+cursor (one a page's link handed out: left out), a new
 Idempotency-Key for each submit, and that `created_before` is after `created_after` (the last
 two said in words). Everything else about them is
 generated."""
@@ -18,6 +19,7 @@ import uuid
 
 import pytest
 import schemathesis
+from django.contrib.auth.models import Permission
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections
 from django.utils.dateparse import parse_datetime
@@ -46,9 +48,14 @@ def in_process():
 @pytest.fixture
 def user(db):
     """An operator who may run Set Actions and, as an auditor, read every job and the audit
-    log: every operation can answer 200."""
+    log, and who manages run grants: every operation can answer 200."""
     user = make_user("op1", "Operators")
     user.groups.add(*make_user("aud1", "Auditors").groups.all())
+    user.user_permissions.add(
+        *Permission.objects.filter(
+            codename__in=["view_rungrant", "add_rungrant", "delete_rungrant"]
+        )
+    )
     return user
 
 
@@ -72,8 +79,11 @@ def as_a_client_knows(case, *, cluster: str, operator: str) -> None:
     """A request the description allows, with what a client knows besides it."""
     if case.meta is None or case.meta.generation.mode is not GenerationMode.POSITIVE:
         return
-    if isinstance(case.body, dict) and "cluster" in case.body:
-        case.body["cluster"] = cluster
+    if isinstance(case.body, dict):
+        for name, value in (("cluster", cluster), ("user", operator), ("group", "Operators")):
+            # null (any cluster) is left as generated.
+            if case.body.get(name) is not None:
+                case.body[name] = value
     query = case.query or {}
     for name, value in (("cluster", cluster), ("operator", operator)):
         if query.get(name):

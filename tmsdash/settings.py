@@ -312,6 +312,10 @@ SPECTACULAR_SETTINGS = {
         {"name": "customers", "description": "A customer's history."},
         {"name": "clusters", "description": "The clusters a Set Action may name."},
         {"name": "audit", "description": "The audit log."},
+        {
+            "name": "run-grants",
+            "description": "Who may run which actions on which clusters (administrators).",
+        },
     ],
     # A nullable choice is one enum with null among its values, not oneOf [XEnum, NullEnum],
     # which generated clients (orval) cannot type; api.schema.enums writes it so.
@@ -321,6 +325,7 @@ SPECTACULAR_SETTINGS = {
         "api.schema.enums",
         "api.schema.valid_page_examples",
         "api.schema.empty_filters_allowed",
+        "api.schema.bodies_required",
     ],
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -1,7 +1,9 @@
-"""The jobs app's models, one module per part: clusters, jobs and their customers, and what a
-job holds while in progress. Callers import them from `jobs.models`."""
+"""The jobs app's models, one module per part: clusters, jobs and their customers, what a
+job holds while in progress, and who may run what (run grants). Callers import them from
+`jobs.models`."""
 
 from jobs.models.clusters import Cluster
+from jobs.models.grants import RunGrant
 from jobs.models.in_progress import InFlightCall, InFlightCustomer, JobToken
 from jobs.models.jobs import FailedJob, Job, JobAction, JobCustomer, JobQuerySet, JobStatus
 
@@ -16,4 +18,5 @@ __all__ = [
     "JobQuerySet",
     "JobStatus",
     "JobToken",
+    "RunGrant",
 ]

@@ -14,6 +14,7 @@ One module per part of that life; each imports from the others only what it need
 imports a module that imports it:
 
 - `input`: parsing and checking what an operator asks for (action, customers, cluster, token).
+- `grants`: who may run which action on which cluster (run grants), and changing the grants.
 - `submit`: recording jobs and queueing their tasks; idempotency keys, customer conflicts.
 - `retry`: submitting a FAILED or UNKNOWN job, or a batch's such parts, again.
 - `running`: the task (`run_job`) and its body: the claim, the call to the cluster, the
@@ -30,6 +31,16 @@ Callers import from `jobs.services`, which names everything they use.
 from __future__ import annotations
 
 from jobs.services.cancelling import CancelReport, job_cancel
+from jobs.services.grants import (
+    DuplicateGrant,
+    NotGranted,
+    RunChoices,
+    grant_details,
+    run_choices,
+    run_grant_create,
+    run_grant_delete,
+    run_granted,
+)
 from jobs.services.input import MAX_KEY_LENGTH, MAX_TOKEN_LENGTH, parse_action, parse_cids
 from jobs.services.limits import CHUNK, ERRORS_NAMED, MAX_ERROR_LENGTH
 from jobs.services.reaping import (
@@ -66,10 +77,14 @@ __all__ = [
     "CancelReport",
     "Claim",
     "CustomerConflict",
+    "DuplicateGrant",
+    "NotGranted",
     "ReapReport",
+    "RunChoices",
     "SubmitPreview",
     "Submitted",
     "batch_retry",
+    "grant_details",
     "job_cancel",
     "job_interrupted",
     "job_reap_stale",
@@ -80,5 +95,9 @@ __all__ = [
     "job_submit_preview",
     "parse_action",
     "parse_cids",
+    "run_choices",
+    "run_grant_create",
+    "run_grant_delete",
+    "run_granted",
     "run_job",
 ]

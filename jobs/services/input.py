@@ -10,6 +10,7 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from jobs.models import Cluster, Job
+from jobs.services.grants import run_granted, run_refusal
 from jobs.services.limits import ERRORS_NAMED
 from lib.numbers import NotANumber, whole_number
 
@@ -96,7 +97,11 @@ def _active_cluster(cluster: Cluster | str) -> Cluster:
 
 
 def _validated(*, user, action, cluster, cids, cid_positions, token, idempotency_key):
-    """Every input checked before anything is written; all problems reported together."""
+    """Every input checked before anything is written; all problems reported together.
+
+    PermissionDenied without jobs.run_set_action, and NotGranted (a PermissionDenied) as soon
+    as the action and the cluster are known when no run grant of the user covers them.
+    """
     if not user.has_perm("jobs.run_set_action"):
         raise PermissionDenied("You may not run Set Actions.")
     errors: dict[str, list[str]] = {}
@@ -110,6 +115,9 @@ def _validated(*, user, action, cluster, cids, cid_positions, token, idempotency
             values[name] = parse()
         except ValidationError as exc:
             errors.update(exc.message_dict)
+    asked = values.get("action"), values.get("cluster")
+    if None not in asked and not run_granted(user=user, action=asked[0], cluster=asked[1]):
+        raise run_refusal(action=asked[0], cluster=asked[1])
     if token_errors := _token_errors(token):
         errors["token"] = token_errors
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_KEY_LENGTH:

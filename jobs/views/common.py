@@ -14,6 +14,7 @@ from django.utils.http import urlencode
 
 from audit.services import client_ip
 from jobs.models import Job
+from jobs.services import NotGranted
 
 
 def add_service_errors(form, exc: ValidationError, rename: dict[str, str] | None = None) -> None:
@@ -79,6 +80,9 @@ def retried(request: HttpRequest, form, retry: Callable[..., list[Job]], done: s
         )
     except ValidationError as exc:
         add_service_errors(form, exc, rename={"token": "retry_token"})
+        return None
+    except NotGranted as exc:
+        form.add_error(None, str(exc))
         return None
     messages.success(request, done)
     return redirect(jobs_page(jobs))

@@ -24,6 +24,7 @@ from jobs.models import InFlightCustomer, Job
 from jobs.services import (
     CHUNK,
     CustomerConflict,
+    NotGranted,
     SubmitPreview,
     job_submit,
     job_submit_preview,
@@ -48,7 +49,7 @@ def set_action(request: HttpRequest) -> HttpResponse:
         return _confirm(request)
     if step == "back":
         return _form_again(request, token_missing=CLEARED_NOTICE)
-    form = SetActionForm(request.POST or None, request.FILES or None)
+    form = SetActionForm(request.POST or None, request.FILES or None, user=request.user)
     if request.method == "POST" and form.is_valid():
         # Errors about the customers belong next to where they came from.
         rename = {"cids": "csv_file"} if form.cleaned_data.get("csv_file") else {}
@@ -56,6 +57,8 @@ def set_action(request: HttpRequest) -> HttpResponse:
             preview = job_submit_preview(user=request.user, **form.submission())
         except ValidationError as exc:
             add_service_errors(form, exc, rename)
+        except NotGranted as exc:
+            form.add_error(None, str(exc))
         else:
             return _review(request, form, preview)
     return _form_page(request, form)
@@ -98,6 +101,10 @@ def _confirm(request: HttpRequest) -> HttpResponse:
         jobs = job_submit(user=request.user, ip_address=client_ip(request), **confirm.submission())
     except ValidationError as exc:
         return _form_again(request, token_missing=CLEARED_NOTICE, refusal=exc)
+    except NotGranted as exc:
+        # A grant withdrawn since the review.
+        refusal = ValidationError(str(exc))
+        return _form_again(request, token_missing=CLEARED_NOTICE, refusal=refusal)
     return redirect(jobs_page(jobs))
 
 
@@ -106,7 +113,7 @@ def _form_again(
 ) -> HttpResponse:
     """The form as the operator typed it, without the token, and why it is shown again."""
     carried = {name: request.POST.get(name, "") for name in CARRIED}
-    form = SetActionForm(carried, token_missing=token_missing)
+    form = SetActionForm(carried, user=request.user, token_missing=token_missing)
     form.is_valid()
     busy: list[str] = []
     if refusal is not None:

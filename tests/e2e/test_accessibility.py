@@ -13,7 +13,7 @@ import pytest
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from jobs.models import Cluster, Job
+from jobs.models import Cluster, Job, RunGrant
 from notifications.models import Notice
 from tests.e2e import COLOURS, ROOT, fill_set_action, make_job, sign_in
 from tests.helpers import TOKEN
@@ -45,6 +45,24 @@ def describe(violations: list[dict]) -> str:
 def assert_accessible(page: Page) -> None:
     violations = axe_violations(page)
     assert not violations, f"axe found on {page.url}:\n{describe(violations)}"
+
+
+def test_set_action_refused_by_the_grants_and_without_any_grant(page, operator, cluster):
+    group = operator.groups.get()
+    us1 = Cluster.objects.create(name="us1", base_url="http://127.0.0.1:9")
+    RunGrant.objects.filter(group=group).delete()
+    RunGrant.objects.create(group=group, cluster=cluster, action=Job.Action.T_ENABLE)
+    RunGrant.objects.create(group=group, cluster=us1, action=Job.Action.PE_ENABLE)
+    sign_in(page, operator)
+    # Both actions and both clusters are offered; PE-Enable on this cluster is not granted.
+    fill_set_action(page, cluster=cluster, token=TOKEN, cids="C1", action="2")
+    page.click("#submit-set-action")
+    expect(page.locator(".form-errors[role=alert]")).to_contain_text("no run grant covers it")
+    assert_accessible(page)
+    RunGrant.objects.filter(group=group).delete()
+    page.goto("/")
+    expect(page.locator("#set-action-no-grant")).to_be_visible()
+    assert_accessible(page)
 
 
 def test_sign_in_page_with_and_without_an_error(page, operator):

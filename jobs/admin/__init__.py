@@ -1,4 +1,5 @@
-"""The admin for jobs and clusters: failed jobs first, job history read-only, tables of millions.
+"""The admin for jobs and clusters: failed jobs first, job history read-only, tables of millions;
+run grants in jobs.admin.grants.
 
 The job lists are built on lib.admin's large-table base (a capped count, no facets, a cheap date
 hierarchy); on top of it every filter here matches an index whose order is the list's order
@@ -29,6 +30,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
 from audit.services import client_ip
+from jobs.admin.grants import RunGrantAdmin as RunGrantAdmin
 from jobs.badges import status_badge
 from jobs.clusters import FIELDS as CLUSTER_FIELDS
 from jobs.clusters import cluster_delete, cluster_save
