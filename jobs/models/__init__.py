@@ -1,11 +1,15 @@
-"""The jobs app's models, one module per part: clusters, jobs and their customers, and what a
-job holds while in progress. Callers import them from `jobs.models`."""
+"""The jobs app's models, one module per part: clusters, jobs and their customers, what a
+job holds while in progress, and approvals. Callers import them from `jobs.models`."""
 
+from jobs.models.approvals import ApprovalDecision, ApprovalRequest, ApprovalRule
 from jobs.models.clusters import Cluster
 from jobs.models.in_progress import InFlightCall, InFlightCustomer, JobToken
 from jobs.models.jobs import FailedJob, Job, JobAction, JobCustomer, JobQuerySet, JobStatus
 
 __all__ = [
+    "ApprovalDecision",
+    "ApprovalRequest",
+    "ApprovalRule",
     "Cluster",
     "FailedJob",
     "InFlightCall",

@@ -44,8 +44,8 @@ def job_reap_stale(*, now: datetime | None = None) -> ReapReport:
     A started job still IN_PROGRESS longer than its timeout (the cluster's when the job was
     submitted) plus TMS_REAP_GRACE
     becomes UNKNOWN (its worker died mid-call; the cluster may have applied it). A job no
-    worker started within TMS_QUEUE_EXPIRY becomes FAILED, and its task, should it run
-    later, does nothing.
+    worker started within TMS_QUEUE_EXPIRY (of its submit, or of its approval) becomes FAILED,
+    and its task, should it run later, does nothing.
     """
     now = now or timezone.now()
     report = ReapReport()
@@ -68,10 +68,13 @@ def job_reap_stale(*, now: datetime | None = None) -> ReapReport:
                 report.unknown.append(job_id)
 
     # A job waiting for its cluster's free call was last looked at by a worker when it was
-    # put back: it expires only once no worker has looked at it for the whole expiry.
+    # put back: it expires only once no worker has looked at it for the whole expiry. An
+    # approved job was queued when its approval was decided, not when it was submitted.
     expiry = now - timedelta(seconds=settings.TMS_QUEUE_EXPIRY)
-    forgotten = Q(started_at__isnull=True, created_at__lt=expiry) & (
-        Q(waiting_since__isnull=True) | Q(waiting_since__lt=expiry)
+    forgotten = (
+        Q(started_at__isnull=True, created_at__lt=expiry)
+        & (Q(waiting_since__isnull=True) | Q(waiting_since__lt=expiry))
+        & (Q(approval__isnull=True) | Q(approval__decided_at__lt=expiry))
     )
     queued = Job.objects.in_progress().filter(forgotten)
     for job_id in queued.values_list("pk", flat=True):
