@@ -5,6 +5,7 @@ what was approved, and a real worker never sends what was not."""
 from __future__ import annotations
 
 import datetime as dt
+import threading
 
 import pytest
 from django.contrib.auth.models import Group
@@ -171,12 +172,23 @@ def test_approvers_deciding_at_once_one_decision_wins(operator, cluster, require
     deciders = [make_user(f"ap{n}", "Approvers") for n in range(THREADS)]
     job = submit(operator, cluster)
 
+    # Every decider has read the request pending and passed its checks before any of them
+    # writes: what decides then is the database, not the order the threads happened to run.
+    checked = threading.Barrier(THREADS, timeout=30)
+
+    def after_the_checks(execute, sql, params, many, context):
+        result = execute(sql, params, many, context)
+        if "auth_user_groups" in sql:
+            checked.wait()
+        return result
+
     # With two required, everyone approves (one denial would end it first); with one, half
     # deny: whichever decision comes first wins.
     def decide(n: int) -> ApprovalRequest:
-        if required == 1 and n % 2:
-            return approval_deny(request_id=job.approval_id, user=deciders[n], comment="no")
-        return approval_approve(request_id=job.approval_id, user=deciders[n])
+        with connection.execute_wrapper(after_the_checks):
+            if required == 1 and n % 2:
+                return approval_deny(request_id=job.approval_id, user=deciders[n], comment="no")
+            return approval_approve(request_id=job.approval_id, user=deciders[n])
 
     results, errors = run_concurrently(decide)
     assert len(results) == winners, errors
