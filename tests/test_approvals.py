@@ -8,10 +8,12 @@ import datetime as dt
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from audit.models import AuditEntry
+from jobs.badges import shown_status, status_badge
 from jobs.models import (
     ApprovalDecision,
     ApprovalRequest,
@@ -340,3 +342,36 @@ def test_only_the_submitter_or_an_admin_may_withdraw(operator, cluster, rule, ap
         approval_withdraw(request_id=job.approval_id, user=approver)
     admin = make_user("root", is_superuser=True)
     assert approval_withdraw(request_id=job.approval_id, user=admin) == [job.pk]
+
+
+# How waiting and its ends look.
+
+
+def test_the_jobs_list_filters_jobs_pending_approval(client, operator, cluster, rule):
+    ApprovalRule.objects.all().update(min_customers=2)
+    pending, queued = submit(operator, cluster, "C1 C2")[0], submit(operator, cluster, "C3")[0]
+    client.force_login(operator)
+    content = client.get(reverse("job_list"), {"status": "PENDING_APPROVAL"}).content.decode()
+    assert str(pending.pk) in content and str(queued.pk) not in content
+
+
+def test_badges_say_pending_approval_denied_and_expired_with_why(operator, cluster, rule, approver):
+    pending, denied = submit(operator, cluster, "C1")[0], submit(operator, cluster, "C2")[0]
+    approval_deny(request_id=denied.approval_id, user=approver, comment="<not> today")
+    pending.refresh_from_db()
+    denied.refresh_from_db()
+    assert shown_status(pending) == "PENDING APPROVAL"
+    assert 'class="badge badge-pending_approval"' in status_badge(pending)
+    badge = status_badge(denied)
+    assert 'class="badge badge-denied"' in badge
+    assert 'title="Denied by ap1: &lt;not&gt; today"' in badge
+
+
+def test_the_batch_page_counts_parts_pending_approval_as_not_ended(client, operator, cluster, rule):
+    cluster.max_cids_per_request = 1
+    cluster.save()
+    jobs = submit(operator, cluster, "C1 C2")
+    client.force_login(operator)
+    content = client.get(reverse("batch_detail", args=[jobs[0].batch_id])).content.decode()
+    assert 'data-count="PENDING_APPROVAL">2<' in content
+    assert "0 of 2 jobs ended" in content
