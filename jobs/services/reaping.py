@@ -68,15 +68,18 @@ def job_reap_stale(*, now: datetime | None = None) -> ReapReport:
                 report.unknown.append(job_id)
 
     # A job waiting for its cluster's free call was last looked at by a worker when it was
-    # put back: it expires only once no worker has looked at it for the whole expiry. An
-    # approved job was queued when its approval was decided, not when it was submitted.
+    # put back: it expires only once no worker has looked at it for the whole expiry.
     expiry = now - timedelta(seconds=settings.TMS_QUEUE_EXPIRY)
-    forgotten = (
-        Q(started_at__isnull=True, created_at__lt=expiry)
-        & (Q(waiting_since__isnull=True) | Q(waiting_since__lt=expiry))
-        & (Q(approval__isnull=True) | Q(approval__decided_at__lt=expiry))
+    forgotten = Q(started_at__isnull=True, created_at__lt=expiry) & (
+        Q(waiting_since__isnull=True) | Q(waiting_since__lt=expiry)
     )
-    queued = Job.objects.in_progress().filter(forgotten)
+    # An approved job was queued when its approval was decided, not when it was submitted.
+    # That time never changes once the job is IN_PROGRESS, so it chooses the candidates only:
+    # the compare-and-set below reads the job's own row alone (on PostgreSQL a condition
+    # through a join is not checked again on the row a concurrent claim just changed).
+    queued = Job.objects.in_progress().filter(
+        forgotten, Q(approval__isnull=True) | Q(approval__decided_at__lt=expiry)
+    )
     for job_id in queued.values_list("pk", flat=True):
         if _end(
             job_id,
