@@ -1,11 +1,14 @@
-"""The API's endpoints that change something: Set Actions, retries and cancels."""
+"""The API's endpoints that change something: Set Actions, retries, cancels, and approving or
+denying what waits for approval."""
 
 from django.urls import path
 
-from api.views import submit
+from api.views import approvals, submit
 
 urlpatterns = [
     path("set-actions", submit.SetActionCreate.as_view(), name="api_set_actions"),
     path("jobs/<str:id>/retry", submit.JobRetry.as_view(), name="api_job_retry"),
     path("jobs/<str:id>/cancel", submit.JobCancel.as_view(), name="api_job_cancel"),
+    path("jobs/<str:id>/approve", approvals.JobApprove.as_view(), name="api_job_approve"),
+    path("jobs/<str:id>/deny", approvals.JobDeny.as_view(), name="api_job_deny"),
 ]

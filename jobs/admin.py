@@ -182,6 +182,7 @@ class JobAdmin(LargeTableAdmin):
                     "batch_id",
                     "batch_seq",
                     "retry_of",
+                    "approval",
                     "legacy_id",
                     "legacy_action_name",
                 )

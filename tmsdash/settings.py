@@ -314,7 +314,13 @@ SPECTACULAR_SETTINGS = {
         {"name": "customers", "description": "A customer's history."},
         {"name": "clusters", "description": "The clusters a Set Action may name."},
         {"name": "audit", "description": "The audit log."},
+        {"name": "approvals", "description": "Approve or deny what waits for approval."},
     ],
+    # A job's status keeps its name beside an approval request's.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "jobs.models.JobStatus",
+        "ApprovalStatusEnum": "jobs.models.ApprovalRequest.Status",
+    },
     # A nullable choice is one enum with null among its values, not oneOf [XEnum, NullEnum],
     # which generated clients (orval) cannot type; api.schema.enums writes it so.
     "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,
