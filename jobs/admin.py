@@ -29,6 +29,9 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext as _
 
 from audit.services import client_ip
+
+# The admin of approvals, registered with the rest of the jobs admin.
+from jobs import admin_approvals  # noqa: F401
 from jobs.badges import status_badge
 from jobs.clusters import FIELDS as CLUSTER_FIELDS
 from jobs.clusters import cluster_delete, cluster_save

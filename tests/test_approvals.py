@@ -8,6 +8,7 @@ import datetime as dt
 import pytest
 from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
@@ -101,6 +102,16 @@ def test_of_several_rules_the_strictest_then_the_most_specific_decides(cluster, 
     ApprovalRule.objects.create(approvers_group=two, approvers_required=2)
     needed = approval_needed(action=1, cluster=cluster, customers=1)
     assert (needed.group, needed.required) == ("Two", 2)
+
+
+def test_a_rule_waits_at_most_seven_days_in_validation_and_in_the_database(approvers):
+    rule = ApprovalRule(approvers_group=approvers, ttl_seconds=7 * 24 * 3600 + 1)
+    with pytest.raises(ValidationError) as error:
+        rule.full_clean()
+    assert set(error.value.message_dict) == {"ttl_seconds"}
+    for fields in ({"ttl_seconds": 7 * 24 * 3600 + 1}, {"approvers_required": 3}):
+        with pytest.raises(IntegrityError), transaction.atomic():
+            ApprovalRule.objects.create(approvers_group=approvers, **fields)
 
 
 def test_the_review_says_who_must_approve(operator, cluster, rule):

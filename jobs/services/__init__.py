@@ -25,6 +25,7 @@ imports a module that imports it:
   approval is cancelled by withdrawing its request.
 - `approving`: four-eyes approvals: which submissions wait for one, and approving, denying,
   withdrawing or expiring the request they wait in.
+- `approval_rules`: creating and removing approval rules, audited.
 - `digests`: what an approval covers, which a worker checks before it sends a job.
 - `limits`: the sizes the others share.
 
@@ -33,6 +34,7 @@ Callers import from `jobs.services`, which names everything they use.
 
 from __future__ import annotations
 
+from jobs.services.approval_rules import approval_rule_create, approval_rule_delete
 from jobs.services.approving import (
     ApprovalClosed,
     ApprovalNeeded,
@@ -95,6 +97,8 @@ __all__ = [
     "approval_approve",
     "approval_deny",
     "approval_needed",
+    "approval_rule_create",
+    "approval_rule_delete",
     "approval_withdraw",
     "approvals_expire",
     "batch_retry",
