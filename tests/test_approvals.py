@@ -4,6 +4,7 @@ ends: approved (queued, run once), denied, expired or withdrawn (never sent)."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 
 import pytest
 from django.contrib.auth.models import Group
@@ -15,6 +16,7 @@ from django_tasks_db.models import DBTaskResult
 
 from audit.models import AuditEntry
 from jobs.badges import shown_status, status_badge
+from jobs.management.commands.set_action import Command as SetActionCommand
 from jobs.models import (
     ApprovalDecision,
     ApprovalRequest,
@@ -386,3 +388,14 @@ def test_the_batch_page_counts_parts_pending_approval_as_not_ended(client, opera
     content = client.get(reverse("batch_detail", args=[jobs[0].batch_id])).content.decode()
     assert 'data-count="PENDING_APPROVAL">2<' in content
     assert "0 of 2 jobs ended" in content
+
+
+def test_set_action_waits_through_approval_and_exits_1_when_denied(
+    operator, cluster, rule, approver
+):
+    [job] = submit(operator, cluster)
+    approval_deny(request_id=job.approval_id, user=approver, comment="No")
+    out = io.StringIO()
+    command = SetActionCommand(stdout=out)
+    assert command.wait_for([job.pk]) == 1
+    assert out.getvalue() == f"{job.pk} DENIED no HTTP status Denied by ap1: No\n"
