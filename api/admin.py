@@ -14,14 +14,23 @@ from api.tokens import token_revoke
 from audit.services import client_ip
 from lib.admin import CheckedModelAdmin
 
-SHOWN = ("user", "name", "prefix", "read_only", "created_at", "expires_at", "last_used_at")
+SHOWN = (
+    "user",
+    "name",
+    "prefix",
+    "read_only",
+    "can_approve",
+    "created_at",
+    "expires_at",
+    "last_used_at",
+)
 
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(CheckedModelAdmin):
     list_display = (*SHOWN, "state")
     list_select_related = ("user",)
-    list_filter = ("read_only",)
+    list_filter = ("read_only", "can_approve")
     search_fields = ("name", "prefix", "user__username")
     fields = (*SHOWN, "revoked_at", "state")
     readonly_fields = fields

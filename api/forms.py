@@ -32,6 +32,12 @@ class ApiTokenForm(forms.Form):
         required=False,
         help_text="A read-only token cannot submit, retry or cancel.",
     )
+    can_approve = forms.BooleanField(
+        label="May approve",
+        required=False,
+        help_text="Only a token created with this approves or denies approval requests, as "
+        "its owner may; keep it apart from the tokens that submit.",
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)

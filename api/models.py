@@ -29,6 +29,11 @@ class ApiToken(models.Model):
     read_only = models.BooleanField(
         default=False, help_text="A read-only token cannot submit, retry or cancel."
     )
+    can_approve = models.BooleanField(
+        default=False,
+        help_text="Created with the approve scope: only such a token approves or denies "
+        "approval requests, so that a pipeline's submitting token never approves its own work.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(null=True, blank=True, help_text="Empty: never expires.")
     revoked_at = models.DateTimeField(null=True, blank=True)

@@ -78,6 +78,7 @@ def api_tokens(request: HttpRequest) -> HttpResponse:
                 name=form.cleaned_data["name"],
                 expires_days=form.cleaned_data["expires_days"],
                 read_only=form.cleaned_data["read_only"],
+                can_approve=form.cleaned_data["can_approve"],
                 actor=request.user,
                 ip_address=client_ip(request),
             )

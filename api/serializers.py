@@ -19,7 +19,17 @@ from jobs.models import Cluster, Job, JobCustomer
 from jobs.services import parse_action
 from lib.numbers import NotANumber, decimal_number
 
-SHOWN_STATUSES = ["QUEUED", "RUNNING", "SUCCESS", "FAILED", "UNKNOWN", "CANCELLED"]
+SHOWN_STATUSES = [
+    "QUEUED",
+    "RUNNING",
+    "SUCCESS",
+    "FAILED",
+    "UNKNOWN",
+    "CANCELLED",
+    "PENDING APPROVAL",
+    "DENIED",
+    "EXPIRED",
+]
 
 
 def api_jobs(user) -> QuerySet[Job]:

@@ -52,6 +52,7 @@ def token_create(
     name: str,
     expires_days: int | None = None,
     read_only: bool = False,
+    can_approve: bool = False,
     actor=None,
     ip_address: str | None = None,
 ) -> NewToken:
@@ -76,6 +77,8 @@ def token_create(
         ]
     if errors:
         raise ValidationError(errors)
+    if read_only and can_approve:
+        raise ValidationError("A read-only token cannot approve: choose one or the other.")
     prefix = secrets.token_hex(PREFIX_LENGTH // 2)
     secret = f"tms_{prefix}_{secrets.token_urlsafe(32)}"
     with transaction.atomic():
@@ -100,6 +103,7 @@ def token_create(
             prefix=prefix,
             digest=_digest(secret),
             read_only=read_only,
+            can_approve=can_approve,
             created_at=now,
             expires_at=now + timedelta(days=days) if days else None,
         )
@@ -112,6 +116,7 @@ def token_create(
                 "name": name,
                 "owner": user.get_username(),
                 "read_only": read_only,
+                "can_approve": can_approve,
                 "expires_at": token.expires_at.isoformat() if token.expires_at else None,
             },
         )

@@ -2,7 +2,7 @@ from csp.decorators import csp_update
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from api.views import audit, batches, clusters, customers, jobs
+from api.views import approvals, audit, batches, clusters, customers, jobs
 
 urlpatterns = [
     path("", include("api.write_urls")),
@@ -15,6 +15,7 @@ urlpatterns = [
     # Any customer ID without "/" (the UI passes it as ?cid= for that reason).
     path("customers/<str:cid>/jobs", customers.CustomerJobs.as_view(), name="api_customer_jobs"),
     path("audit", audit.AuditList.as_view(), name="api_audit"),
+    path("approvals", approvals.ApprovalList.as_view(), name="api_approvals"),
     path(
         "schema",
         SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),

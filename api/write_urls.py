@@ -1,14 +1,16 @@
-"""The API's endpoints that change something: Set Actions, retries and cancels, and run
-grants."""
+"""The API's endpoints that change something: Set Actions, retries, cancels, approving or
+denying what waits for approval, and run grants."""
 
 from django.urls import path
 
-from api.views import grants, submit
+from api.views import approvals, grants, submit
 
 urlpatterns = [
     path("set-actions", submit.SetActionCreate.as_view(), name="api_set_actions"),
     path("jobs/<str:id>/retry", submit.JobRetry.as_view(), name="api_job_retry"),
     path("jobs/<str:id>/cancel", submit.JobCancel.as_view(), name="api_job_cancel"),
+    path("jobs/<str:id>/approve", approvals.JobApprove.as_view(), name="api_job_approve"),
+    path("jobs/<str:id>/deny", approvals.JobDeny.as_view(), name="api_job_deny"),
     path("run-grants", grants.RunGrantList.as_view(), name="api_run_grants"),
     # Ids are checked by the view, so that a malformed one is a 404 problem like an unknown one.
     path("run-grants/<str:id>", grants.RunGrantDetail.as_view(), name="api_run_grant"),

@@ -41,6 +41,8 @@ JOB_EVENTS = {
     Status.UNKNOWN: EventName.JOB_UNKNOWN,
     Status.SUCCESS: EventName.JOB_SUCCEEDED,
 }
+# Ended with their approval request, never sent: the request's decision is its own news.
+NOT_SENT = {Status.DENIED, Status.EXPIRED}
 
 
 @dataclass(frozen=True)
@@ -64,8 +66,11 @@ def event_id_for(event: str, subject: uuid.UUID) -> uuid.UUID:
 
 def notices_record_job_end(*, job_id: uuid.UUID, status: str, reason: str | None) -> list[Notice]:
     """Write the notices of a job that just ended; call it inside the transaction that ended
-    it. A cancelled job gives none (its operator or an admin ended it). A batch's part queues
+    it. A cancelled job gives none (its operator or an admin ended it), nor does a job whose
+    approval was denied or expired (its whole batch ends so at once). A batch's part queues
     the look at its batch instead (see the module's docstring)."""
+    if status in NOT_SENT:
+        return []
     job = _ended_job(Job.objects.filter(pk=job_id))
     if job.batch_id:
         record_batch_end.enqueue(str(job.batch_id))
@@ -151,7 +156,9 @@ def _batch_ended(job: Job) -> Occurrence | None:
     and when every part was cancelled."""
     parts = Job.objects.filter(batch_id=job.batch_id)
     statuses = Counter(parts.values_list("status", flat=True))
-    if statuses[Status.IN_PROGRESS] or set(statuses) == {Status.CANCELLED}:
+    if statuses[Status.IN_PROGRESS] or statuses[Status.PENDING_APPROVAL]:
+        return None
+    if set(statuses) == {Status.CANCELLED}:
         return None
     total = sum(statuses.values())
     not_ok = total - statuses[Status.SUCCESS]

@@ -1,6 +1,7 @@
 """Housekeeping: ends what dead processes left behind and keeps the task table small.
 
-One pass (`housekeeping_pass`) reaps stale jobs (jobs.services.job_reap_stale), ends the task
+One pass (`housekeeping_pass`) reaps stale jobs (jobs.services.job_reap_stale), ends the
+approval requests past their deadline (EXPIRED, never sent), ends the task
 rows a killed worker left RUNNING (django-tasks-db never does: they would stay RUNNING and
 unprunable forever), queues their jobs again when the cluster was never called and ends those
 whose call it cut off as UNKNOWN, with how long the call had run, queues again the notices whose
@@ -25,7 +26,14 @@ from django_tasks_db.models import DBTaskResult
 from api.throttles import rate_prune
 from api.tokens import tokens_remove_ended
 from jobs.models import Job
-from jobs.services import ReapReport, job_interrupted, job_reap_stale, job_requeue, run_job
+from jobs.services import (
+    ReapReport,
+    approvals_expire,
+    job_interrupted,
+    job_reap_stale,
+    job_requeue,
+    run_job,
+)
 from notifications.delivery import deliver_notice, notices_recover
 from ops.heartbeats import alive_since
 from ops.models import WorkerHeartbeat
@@ -46,6 +54,7 @@ WORKER_LOST_MESSAGE = (
 @dataclass
 class HousekeepingReport:
     reaped: ReapReport = field(default_factory=ReapReport)
+    approvals_expired: list[uuid.UUID] = field(default_factory=list)
     orphaned_tasks: int = 0
     requeued: list[uuid.UUID] = field(default_factory=list)
     interrupted: list[uuid.UUID] = field(default_factory=list)
@@ -58,6 +67,7 @@ class HousekeepingReport:
         return bool(
             self.reaped.unknown
             or self.reaped.expired
+            or self.approvals_expired
             or self.orphaned_tasks
             or self.requeued
             or self.interrupted
@@ -69,6 +79,7 @@ class HousekeepingReport:
     def __str__(self) -> str:
         return (
             f"{len(self.reaped.unknown)} job(s) UNKNOWN, {len(self.reaped.expired)} not started, "
+            f"{len(self.approvals_expired)} approval request(s) EXPIRED, "
             f"{self.orphaned_tasks} orphaned task row(s) ended, {len(self.requeued)} job(s) "
             f"queued again, {len(self.interrupted)} cut off by their worker's end (UNKNOWN), "
             f"{self.notices_requeued} notice(s) queued again, "
@@ -79,7 +90,9 @@ class HousekeepingReport:
 
 def housekeeping_pass(*, now: datetime | None = None) -> HousekeepingReport:
     now = now or timezone.now()
-    report = HousekeepingReport(reaped=job_reap_stale(now=now))
+    report = HousekeepingReport(
+        reaped=job_reap_stale(now=now), approvals_expired=approvals_expire(now=now)
+    )
     orphans = end_orphaned_tasks(now=now)
     report.orphaned_tasks = len(orphans)
     jobs = {

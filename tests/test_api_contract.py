@@ -54,13 +54,16 @@ def schema_file(tmp_path_factory) -> Path:
 
 
 OPERATIONS = {
+    ("get", "/api/v1/approvals"): "approvals_list",
     ("get", "/api/v1/audit"): "audit_list",
     ("get", "/api/v1/batches/{id}"): "batches_retrieve",
     ("get", "/api/v1/clusters"): "clusters_list",
     ("get", "/api/v1/customers/{cid}/jobs"): "customers_jobs_list",
     ("get", "/api/v1/jobs"): "jobs_list",
     ("get", "/api/v1/jobs/{id}"): "jobs_retrieve",
+    ("post", "/api/v1/jobs/{id}/approve"): "jobs_approve",
     ("post", "/api/v1/jobs/{id}/cancel"): "jobs_cancel",
+    ("post", "/api/v1/jobs/{id}/deny"): "jobs_deny",
     ("get", "/api/v1/jobs/{id}/customers"): "jobs_customers_list",
     ("post", "/api/v1/jobs/{id}/retry"): "jobs_retry",
     ("get", "/api/v1/run-grants"): "run_grants_list",
@@ -114,6 +117,7 @@ def test_the_bounds_the_server_enforces_are_declared(schema_file, settings):
         for parameter in operation.get("parameters", [])
     }
     for key in (
+        ("get", "/api/v1/approvals"),
         ("get", "/api/v1/audit"),
         ("get", "/api/v1/run-grants"),
         ("get", "/api/v1/customers/{cid}/jobs"),

@@ -303,6 +303,9 @@ def test_a_batch_shows_its_visible_jobs_and_counts(client, operator, op2):
         "FAILED": 1,
         "UNKNOWN": 0,
         "CANCELLED": 0,
+        "PENDING_APPROVAL": 0,
+        "DENIED": 0,
+        "EXPIRED": 0,
     }
     assert body["jobs"][0]["shown_status"] == "QUEUED"
     auditor = get(client, f"/api/v1/batches/{batch}", bearer(make_auditor()))[1]

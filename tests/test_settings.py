@@ -38,6 +38,9 @@ def test_starts_with_secret_key_and_debug_off():
         ("TMS_MAX_CIDS", "lots"),
         ("TMS_REAP_GRACE", "-1"),
         ("TMS_QUEUE_EXPIRY", "10m"),
+        ("TMS_APPROVAL_TTL", "0"),
+        # More than 7 days.
+        ("TMS_APPROVAL_TTL", "604801"),
         ("TMS_WORKER_CONCURRENCY", "0"),
         ("TMS_TOKEN_KEY", "too-short"),
         ("TMS_DEVTOOLS", "maybe"),

@@ -266,6 +266,8 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = TMS_MAX_CIDS * (64 + 6) + 1024 * 1024
 TMS_REAP_GRACE = env("TMS_REAP_GRACE", _seconds, 60)
 # A job that no worker started within this many seconds is reaped as FAILED.
 TMS_QUEUE_EXPIRY = env("TMS_QUEUE_EXPIRY", _seconds, 600)
+# How long an approval request waits for its decision, unless its rule says (at most 7 days).
+TMS_APPROVAL_TTL = env("TMS_APPROVAL_TTL", _at_most(7 * 24 * 3600, "7 days"), 24 * 3600)
 TMS_WORKER_CONCURRENCY = env("TMS_WORKER_CONCURRENCY", _positive_int, 4)
 # The worker processes of a host's `run_worker` sharing those calls (see ops.worker).
 TMS_WORKER_PROCESSES = env("TMS_WORKER_PROCESSES", _positive_int, 1)
@@ -316,7 +318,13 @@ SPECTACULAR_SETTINGS = {
             "name": "run-grants",
             "description": "Who may run which actions on which clusters (administrators).",
         },
+        {"name": "approvals", "description": "Approve or deny what waits for approval."},
     ],
+    # A job's status keeps its name beside an approval request's.
+    "ENUM_NAME_OVERRIDES": {
+        "StatusEnum": "jobs.models.JobStatus",
+        "ApprovalStatusEnum": "jobs.models.ApprovalRequest.Status",
+    },
     # A nullable choice is one enum with null among its values, not oneOf [XEnum, NullEnum],
     # which generated clients (orval) cannot type; api.schema.enums writes it so.
     "ENUM_ADD_EXPLICIT_BLANK_NULL_CHOICE": False,

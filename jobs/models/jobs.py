@@ -48,6 +48,12 @@ class JobStatus(models.TextChoices):
     UNKNOWN = "UNKNOWN", "Unknown outcome"
     # Cancelled while queued: the cluster was never called.
     CANCELLED = "CANCELLED", "Cancelled"
+    # Recorded but held until a member of an approval rule's group approves it (see
+    # jobs.models.approvals); not sent before then.
+    PENDING_APPROVAL = "PENDING_APPROVAL", "Pending approval"
+    # Never sent: its approval request was denied, or not decided before its deadline.
+    DENIED = "DENIED", "Denied"
+    EXPIRED = "EXPIRED", "Expired"
 
 
 class JobQuerySet(models.QuerySet):
@@ -133,6 +139,15 @@ class Job(models.Model):
     )
     retry_of = models.ForeignKey(
         "self", on_delete=models.PROTECT, null=True, blank=True, related_name="retries"
+    )
+    approval = models.ForeignKey(
+        "jobs.ApprovalRequest",
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="jobs",
+        help_text="The approval request that holds the job (or its whole batch), when a rule "
+        "covered its submission.",
     )
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)

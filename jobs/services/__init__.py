@@ -22,7 +22,12 @@ imports a module that imports it:
 - `slots`: a cluster's call slots: taking one, waking a waiting job when one is freed.
 - `ending`: the one place a job's state ends (used by running, reaping and cancelling).
 - `reaping`: ending what a dead process left behind, queueing lost tasks again.
-- `cancelling`: ending queued jobs before they reach their cluster.
+- `cancelling`: ending queued jobs before they reach their cluster; a job waiting for
+  approval is cancelled by withdrawing its request.
+- `approving`: four-eyes approvals: which submissions wait for one, and approving, denying,
+  withdrawing or expiring the request they wait in.
+- `approval_rules`: creating and removing approval rules, audited.
+- `digests`: what an approval covers, which a worker checks before it sends a job.
 - `limits`: the sizes the others share.
 
 Callers import from `jobs.services`, which names everything they use.
@@ -30,6 +35,16 @@ Callers import from `jobs.services`, which names everything they use.
 
 from __future__ import annotations
 
+from jobs.services.approval_rules import approval_rule_create, approval_rule_delete
+from jobs.services.approving import (
+    ApprovalClosed,
+    ApprovalNeeded,
+    approval_approve,
+    approval_deny,
+    approval_needed,
+    approval_withdraw,
+    approvals_expire,
+)
 from jobs.services.cancelling import CancelReport, job_cancel
 from jobs.services.grants import (
     DuplicateGrant,
@@ -52,7 +67,14 @@ from jobs.services.reaping import (
     job_requeue,
 )
 from jobs.services.retry import batch_retry, job_retry
-from jobs.services.running import KEY_CHANGED_MESSAGE, WAIT_RECHECK, Claim, job_run, run_job
+from jobs.services.running import (
+    KEY_CHANGED_MESSAGE,
+    NOT_AS_APPROVED_MESSAGE,
+    WAIT_RECHECK,
+    Claim,
+    job_run,
+    run_job,
+)
 from jobs.services.slots import SLOT_ROUNDS, WAKE_LOOKAHEAD
 from jobs.services.submit import (
     CustomerConflict,
@@ -70,10 +92,13 @@ __all__ = [
     "MAX_ERROR_LENGTH",
     "MAX_KEY_LENGTH",
     "MAX_TOKEN_LENGTH",
+    "NOT_AS_APPROVED_MESSAGE",
     "NOT_STARTED",
     "SLOT_ROUNDS",
     "WAIT_RECHECK",
     "WAKE_LOOKAHEAD",
+    "ApprovalClosed",
+    "ApprovalNeeded",
     "CancelReport",
     "Claim",
     "CustomerConflict",
@@ -83,6 +108,13 @@ __all__ = [
     "RunChoices",
     "SubmitPreview",
     "Submitted",
+    "approval_approve",
+    "approval_deny",
+    "approval_needed",
+    "approval_rule_create",
+    "approval_rule_delete",
+    "approval_withdraw",
+    "approvals_expire",
     "batch_retry",
     "grant_details",
     "job_cancel",

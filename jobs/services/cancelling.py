@@ -9,9 +9,11 @@ from dataclasses import dataclass, field
 
 from django.core.exceptions import PermissionDenied
 from django.db.models import Q
+from django.utils import timezone
 
 from audit.models import AuditEntry
 from jobs.models import Job
+from jobs.services.approving import ApprovalClosed, _withdraw
 from jobs.services.ending import _end
 
 Event = AuditEntry.Event
@@ -34,14 +36,34 @@ def job_cancel(
     not started) lets exactly one of them win: a job the worker claimed first is refused, and a
     cancelled job's task finds nothing to run. Only the job's operator or an admin
     (superuser) may cancel it: PermissionDenied otherwise, before anything changes.
+
+    A job waiting for approval (PENDING_APPROVAL) is cancelled by withdrawing its approval
+    request as a whole: every job of it (its whole batch) ends CANCELLED.
     """
-    jobs = {job.pk: job for job in Job.objects.filter(pk__in=job_ids).only("pk", "user_id")}
+    jobs = {
+        job.pk: job
+        for job in Job.objects.filter(pk__in=job_ids).only("pk", "user_id", "status", "approval")
+    }
     others = any(job.user_id != getattr(user, "pk", None) for job in jobs.values())
     if user is not None and not user.is_superuser and others:
         raise PermissionDenied("Only the job's operator or an admin can cancel it.")
     who = user.get_username() if user is not None else "a maintainer"
     report = CancelReport()
     for job_id in dict.fromkeys(job_ids):
+        if job_id in report.cancelled:
+            continue
+        if job_id in jobs and jobs[job_id].status == Status.PENDING_APPROVAL:
+            try:
+                report.cancelled.extend(
+                    _withdraw(jobs[job_id].approval_id, user, ip_address, timezone.now())
+                )
+                continue
+            except ApprovalClosed as exc:
+                # Past its deadline, or decided since it was read: then cancelled as any
+                # queued job is, or refused below.
+                if Job.objects.filter(pk=job_id, status=Status.PENDING_APPROVAL).exists():
+                    report.refused[job_id] = str(exc)
+                    continue
         if job_id not in jobs:
             report.refused[job_id] = "No such job."
         elif _end(

@@ -1,6 +1,7 @@
-"""The one place a job's state ends: a compare-and-set from IN_PROGRESS, written with its
-audit entry, its customers' outcomes, the release of its customers, call slot and token, in
-one transaction. Running, reaping and cancelling all end jobs through `_end`."""
+"""The one place a job's state ends: a compare-and-set from IN_PROGRESS (or PENDING_APPROVAL),
+written with its audit entry, its customers' outcomes, the release of its customers, call slot
+and token, in one transaction. Running, reaping, cancelling and approving all end jobs through
+`_end`."""
 
 from __future__ import annotations
 
@@ -31,6 +32,7 @@ def _end(
     status: str,
     event: str,
     details: dict,
+    from_status: str = Status.IN_PROGRESS,
     http_status: int | None = None,
     error_message: str = "",
     response_summary: str = "",
@@ -40,7 +42,8 @@ def _end(
     actor=None,
     ip_address: str | None = None,
 ) -> bool:
-    """Move an IN_PROGRESS job matching `condition` to `status`, with its audit entry by
+    """Move an IN_PROGRESS job (or one in `from_status`: PENDING_APPROVAL for a request that
+    ends without approval) matching `condition` to `status`, with its audit entry by
     `actor`: None, the system (a worker or the reaper), unless a user did it.
 
     `outcomes` are recorded on the job's `customers` (their (pk, cid) rows). `job`, when the
@@ -48,11 +51,11 @@ def _end(
     the cluster's name, the action, started_at); otherwise it is read here.
 
     Releases the job's customers and deletes its token in the same transaction. Returns
-    False, changing nothing, when the job is no longer IN_PROGRESS or no longer matches.
+    False, changing nothing, when the job is no longer in `from_status` or no longer matches.
     """
     now = timezone.now()
     with transaction.atomic():
-        ended = Job.objects.filter(condition, pk=job_id, status=Status.IN_PROGRESS).update(
+        ended = Job.objects.filter(condition, pk=job_id, status=from_status).update(
             status=status,
             http_status=http_status,
             error_message=error_message[:MAX_ERROR_LENGTH],

@@ -44,8 +44,8 @@ def job_reap_stale(*, now: datetime | None = None) -> ReapReport:
     A started job still IN_PROGRESS longer than its timeout (the cluster's when the job was
     submitted) plus TMS_REAP_GRACE
     becomes UNKNOWN (its worker died mid-call; the cluster may have applied it). A job no
-    worker started within TMS_QUEUE_EXPIRY becomes FAILED, and its task, should it run
-    later, does nothing.
+    worker started within TMS_QUEUE_EXPIRY (of its submit, or of its approval) becomes FAILED,
+    and its task, should it run later, does nothing.
     """
     now = now or timezone.now()
     report = ReapReport()
@@ -73,7 +73,13 @@ def job_reap_stale(*, now: datetime | None = None) -> ReapReport:
     forgotten = Q(started_at__isnull=True, created_at__lt=expiry) & (
         Q(waiting_since__isnull=True) | Q(waiting_since__lt=expiry)
     )
-    queued = Job.objects.in_progress().filter(forgotten)
+    # An approved job was queued when its approval was decided, not when it was submitted.
+    # That time never changes once the job is IN_PROGRESS, so it chooses the candidates only:
+    # the compare-and-set below reads the job's own row alone (on PostgreSQL a condition
+    # through a join is not checked again on the row a concurrent claim just changed).
+    queued = Job.objects.in_progress().filter(
+        forgotten, Q(approval__isnull=True) | Q(approval__decided_at__lt=expiry)
+    )
     for job_id in queued.values_list("pk", flat=True):
         if _end(
             job_id,

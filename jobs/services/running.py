@@ -24,7 +24,8 @@ from audit.models import AuditEntry
 from audit.services import audit_record
 from jobs import upstream
 from jobs.lanes import lane_release, lane_take, releasing_lane
-from jobs.models import Job, JobToken
+from jobs.models import ApprovalDecision, ApprovalRequest, Job, JobToken
+from jobs.services.digests import part_digest, request_digest
 from jobs.services.ending import _end
 from jobs.services.limits import MAX_ERROR_LENGTH
 from jobs.services.slots import _take_call_slot
@@ -42,6 +43,10 @@ WAIT_RECHECK = timedelta(seconds=15)
 KEY_CHANGED_MESSAGE = (
     "The operator's token could not be decrypted (TMS_TOKEN_KEY or SECRET_KEY changed "
     "since the job was submitted); the cluster was not called."
+)
+NOT_AS_APPROVED_MESSAGE = (
+    "Not sent: what this job would send (its action, cluster endpoint, customers or payload) "
+    "is not what was approved; the cluster was not called."
 )
 
 
@@ -163,6 +168,21 @@ def job_run(*, job_id: uuid.UUID) -> bool:
 
     customers = list(job.customers.order_by("pk").values_list("pk", "cid"))
     cids = [cid for _, cid in customers]
+    if job.approval_id and not _as_approved(job, cids):
+        lane_release()
+        ride_out(
+            lambda: _end(
+                job_id,
+                condition=Q(started_at=started),
+                status=Status.FAILED,
+                event=Event.JOB_FAILED,
+                error_message=NOT_AS_APPROVED_MESSAGE,
+                details={"reason": "not_as_approved", "approval_id": str(job.approval_id)},
+                job=job,
+            ),
+            doing=f"ending job {job_id}",
+        )
+        return True
     # No transaction is open here: the claim is committed, and the result is recorded in a
     # new short transaction below.
     result = upstream.call_set_action(
@@ -233,6 +253,43 @@ def job_run(*, job_id: uuid.UUID) -> bool:
             extra={"job_id": str(job_id)},
         )
     return True
+
+
+def _as_approved(job: Job, cids: list[str]) -> bool:
+    """Whether the job, as its worker is about to send it (`cids` its customers in order), is
+    what its approval request recorded and its approvers approved: the request APPROVED, the
+    job's digest recomputed now equal to the request's for its place in the batch, and the
+    request's digest over those equal to the one each approval was given on."""
+    request = (
+        ApprovalRequest.objects.filter(pk=job.approval_id)
+        .values("status", "digest", "part_digests", "approvers_required")
+        .first()
+    )
+    if request is None or request["status"] != ApprovalRequest.Status.APPROVED:
+        return False
+    approved = list(
+        ApprovalDecision.objects.filter(
+            request_id=job.approval_id, verdict=ApprovalDecision.Verdict.APPROVE
+        ).values_list("digest", flat=True)
+    )
+    parts = request["part_digests"]
+    place = (job.batch_seq or 1) - 1
+    digest = part_digest(
+        action=job.action,
+        cluster_id=job.cluster_id,
+        base_url=job.cluster_url,
+        action_path=job.action_path,
+        verify_tls=job.verify_tls,
+        payload=job.request_payload,
+        cids=cids,
+    )
+    return (
+        len(approved) >= request["approvers_required"]
+        and all(seen == request["digest"] for seen in approved)
+        and request_digest(parts) == request["digest"]
+        and place < len(parts)
+        and parts[place] == digest
+    )
 
 
 @task()

@@ -1,6 +1,7 @@
 """Recording a Set Action: one job per chunk of customers, its token, its customers held
 against other jobs on the cluster, its audit entry and its task, in one transaction; the same
-idempotency key again replays the first submit's jobs."""
+idempotency key again replays the first submit's jobs. A submission an approval rule covers
+is recorded alike, PENDING_APPROVAL, with its approval request instead of tasks."""
 
 from __future__ import annotations
 
@@ -19,6 +20,14 @@ from django.views.decorators.debug import sensitive_variables
 from audit.models import AuditEntry
 from audit.services import audit_record
 from jobs.models import Cluster, InFlightCustomer, Job, JobCustomer, JobToken
+from jobs.services.approving import (
+    ApprovalNeeded,
+    _audit_requested,
+    _covering_rule,
+    _request_open,
+    approval_needed,
+)
+from jobs.services.digests import part_digest
 from jobs.services.input import _name_some, _validated
 from jobs.services.limits import CHUNK
 from jobs.services.running import _enqueue
@@ -136,8 +145,10 @@ def _insert_cids(model, cids: list[str], **same) -> None:
 
 def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
     """Record one job per part, each part being (its customers, the job it retries or None),
-    sharing a batch id when there are several, and queue their tasks."""
+    sharing a batch id when there are several, and queue their tasks; or, when an approval
+    rule covers the submission, hold them PENDING_APPROVAL in one approval request."""
     batch_id = uuid.uuid4() if len(parts) > 1 else None
+    rule = _covering_rule(action, cluster, sum(len(chunk) for chunk, _retry_of in parts))
     now = timezone.now()
     fingerprint = token_fingerprint(token)
     action_name = Job.Action(action).label
@@ -163,6 +174,7 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
                     "cids": list(chunk),
                 },
                 customer_count=len(chunk),
+                status=Job.Status.PENDING_APPROVAL if rule else Job.Status.IN_PROGRESS,
                 # The key and digest live on the first job; the batch id finds the rest.
                 idempotency_key=key if seq == 1 else None,
                 submission_digest=digest if seq == 1 else "",
@@ -172,6 +184,25 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
             )
         )
     with transaction.atomic():
+        request = None
+        if rule:
+            digests = [
+                part_digest(
+                    action=action,
+                    cluster_id=cluster.pk,
+                    base_url=job.cluster_url,
+                    action_path=job.action_path,
+                    verify_tls=job.verify_tls,
+                    payload=job.request_payload,
+                    cids=chunk,
+                )
+                for job, (chunk, _retry_of) in zip(jobs, parts, strict=True)
+            ]
+            request = _request_open(
+                user=user, rule=rule, batch_id=batch_id, part_digests=digests, now=now
+            )
+            for job in jobs:
+                job.approval = request
         Job.objects.bulk_create(jobs)
         # Encrypted once, outside the comprehension, whose frame would hold the token too.
         ciphertext = token_encrypt(token)
@@ -208,17 +239,22 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
                 ip_address=ip_address,
                 details={"new_jobs": new_jobs},
             )
-        # The queue is a table of the same database: the tasks are committed with their jobs
-        # or not at all, so no process can die between the two and leave a job no worker
-        # will ever run.
-        _enqueue([job.pk for job in jobs])
+        if request:
+            # Held: its tasks are queued when it is approved (jobs.services.approving).
+            _audit_requested(request, jobs, user, ip_address)
+        else:
+            # The queue is a table of the same database: the tasks are committed with their
+            # jobs or not at all, so no process can die between the two and leave a job no
+            # worker will ever run.
+            _enqueue([job.pk for job in jobs])
     for job in jobs:
         logger.info(
-            "job %s submitted: %s on %s, %d customer(s)",
+            "job %s submitted: %s on %s, %d customer(s)%s",
             job.pk,
             action_name,
             cluster.name,
             job.customer_count,
+            f", waiting for approval {request.pk}" if request else "",
             extra={"job_id": str(job.pk)},
         )
     return jobs
@@ -227,12 +263,14 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
 @dataclass(frozen=True)
 class SubmitPreview:
     """What `job_submit` would record: the action, the cluster, the customers (blanks and
-    repeats dropped) and how many jobs they are split into."""
+    repeats dropped) and how many jobs they are split into; and, when an approval rule covers
+    it, who must approve it before it is sent."""
 
     action: int
     cluster: Cluster
     cids: list[str]
     parts: int
+    approval: ApprovalNeeded | None = None
 
 
 # Error reports hide every local of this call and of what it calls: the token is one.
@@ -261,7 +299,11 @@ def job_submit_preview(
         idempotency_key=idempotency_key,
     )
     return SubmitPreview(
-        action=action, cluster=cluster, cids=cid_list, parts=len(_chunks(cid_list, cluster))
+        action=action,
+        cluster=cluster,
+        cids=cid_list,
+        parts=len(_chunks(cid_list, cluster)),
+        approval=approval_needed(action=action, cluster=cluster, customers=len(cid_list)),
     )
 
 
@@ -281,6 +323,9 @@ def job_submit(
 ) -> Submitted:
     """Record a Set Action as one job (or one per chunk of the cluster's
     `max_cids_per_request`, sharing a batch id) and enqueue each job's task in the same transaction.
+    When an approval rule covers it (jobs.services.approving), the jobs are recorded alike
+    (token sealed, customers held) but PENDING_APPROVAL, in one approval request, and no task
+    is queued until it is approved.
 
     Raises ValidationError (by field) for bad input and CustomerConflict when a customer has
     a job in progress on the cluster; either way nothing is written. The same user and

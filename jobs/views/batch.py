@@ -28,6 +28,9 @@ def _batch_end(jobs: list[Job]):
     return max(job.finished_at for job in jobs)
 
 
+NOT_ENDED = {Job.Status.IN_PROGRESS, Job.Status.PENDING_APPROVAL}
+
+
 def _title(batch_id, parts: int, ended: int, failed: int) -> str:
     state = f"{ended}/{parts} ended" if ended < parts else "ENDED"
     if failed:
@@ -53,7 +56,7 @@ def _batch_context(
     counts = {status: 0 for status in Job.Status.values}
     for job in jobs:
         counts[job.status] += 1
-    ended = len(jobs) - counts[Job.Status.IN_PROGRESS]
+    ended = len(jobs) - counts[Job.Status.IN_PROGRESS] - counts[Job.Status.PENDING_APPROVAL]
     live = ended < len(jobs)
     queued_count = sum(1 for job in jobs if queued(job))
     started = min(job.created_at for job in jobs)
@@ -71,9 +74,7 @@ def _batch_context(
         "title": _title(batch_id, len(jobs), ended, counts[Job.Status.FAILED]),
         "version": live_version(jobs),
         "customers": sum(job.customer_count for job in jobs),
-        "customers_ended": sum(
-            j.customer_count for j in jobs if j.status != Job.Status.IN_PROGRESS
-        ),
+        "customers_ended": sum(j.customer_count for j in jobs if j.status not in NOT_ENDED),
         "started": started,
         # From the submit to the last part's end, or to now while parts are in progress.
         "elapsed": _batch_end(jobs) - started,

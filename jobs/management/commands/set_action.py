@@ -25,10 +25,11 @@ class Command(BaseCommand):
         "Runs a Set Action through the same service as the web page: one job, or one per "
         "chunk of the cluster's max_cids_per_request. The token comes from the TMS_TOKEN "
         "environment variable or a hidden prompt, never from an argument. Prints the job ids, "
-        "one per line. With --wait, waits for the jobs to end, prints each one's status, HTTP "
-        "status and error, and exits 0 when all succeeded, 1 when any failed, 2 when any ended "
-        "UNKNOWN. Refused input exits 3 and writes nothing; so does a database that refuses work "
-        "(locked, unreachable, disk full), with 4."
+        "one per line. With --wait, waits for the jobs to end (through their approval, when a "
+        "rule makes them wait for one), prints each one's status, HTTP status and error, and "
+        "exits 0 when all succeeded, 1 when any failed or was denied or expired unapproved, 2 "
+        "when any ended UNKNOWN. Refused input exits 3 and writes nothing; so does a database "
+        "that refuses work (locked, unreachable, disk full), with 4."
     )
 
     def add_arguments(self, parser) -> None:
@@ -90,7 +91,8 @@ class Command(BaseCommand):
         return getpass.getpass("Cluster API token: ")
 
     def wait_for(self, job_ids: list) -> int:
-        while Job.objects.in_progress().filter(pk__in=job_ids).exists():
+        waiting = [Job.Status.IN_PROGRESS, Job.Status.PENDING_APPROVAL]
+        while Job.objects.filter(pk__in=job_ids, status__in=waiting).exists():
             time.sleep(POLL_SECONDS)
         jobs = Job.objects.filter(pk__in=job_ids).order_by("batch_seq")
         for job in jobs:
@@ -100,6 +102,6 @@ class Command(BaseCommand):
         statuses = {job.status for job in jobs}
         if Job.Status.UNKNOWN in statuses:
             return 2
-        if Job.Status.FAILED in statuses:
+        if statuses & {Job.Status.FAILED, Job.Status.DENIED, Job.Status.EXPIRED}:
             return 1
         return 0
