@@ -7,12 +7,14 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth.models import Group
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
 from jobs.models import ApprovalRule
 from jobs.services import approval_withdraw, job_submit
+from tests.admin_helpers import make_auditor
 from tests.helpers import TOKEN, row_counts
 
 pytestmark = pytest.mark.django_db
@@ -90,3 +92,20 @@ def test_requests_are_listed_pending_first_and_read_only(admin_client, operator,
     listed = [request.pk for request in answer.context["cl"].result_list]
     assert listed == [sooner.approval_id, later.approval_id, withdrawn.approval_id]
     assert not answer.context["has_add_permission"]
+
+
+def test_the_admin_index_shows_what_waits_for_approval_after_the_failed_jobs(admin_client):
+    content = admin_client.get(reverse("admin:index")).content.decode()
+    failed = reverse("admin:jobs_failedjob_changelist")
+    waiting = reverse("admin:jobs_approvalrequest_changelist") + "?status__exact=PENDING"
+    models = reverse("admin:jobs_job_changelist")
+    assert (
+        content.index(f'href="{failed}"')
+        < content.index(f'href="{waiting}"')
+        < content.index(f'href="{models}"')
+    )
+    # Auditors may not open the requests: no door for them.
+    auditor = Client()
+    auditor.force_login(make_auditor())
+    assert "Failed jobs" in auditor.get(reverse("admin:index")).content.decode()
+    assert "Waiting for approval" not in auditor.get(reverse("admin:index")).content.decode()
