@@ -334,6 +334,7 @@ SPECTACULAR_SETTINGS = {
         "api.schema.valid_page_examples",
         "api.schema.empty_filters_allowed",
         "api.schema.bodies_required",
+        "api.schema.no_nul_in_the_address",
     ],
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",
