@@ -90,3 +90,12 @@ def test_requests_are_listed_pending_first_and_read_only(admin_client, operator,
     listed = [request.pk for request in answer.context["cl"].result_list]
     assert listed == [sooner.approval_id, later.approval_id, withdrawn.approval_id]
     assert not answer.context["has_add_permission"]
+
+
+def test_the_same_rule_again_is_a_message_with_nothing_written(admin_client):
+    admin_client.post(reverse("admin:jobs_approvalrule_add"), rule_form())
+    before = row_counts()
+    answer = admin_client.post(reverse("admin:jobs_approvalrule_add"), rule_form(), follow=True)
+    assert answer.status_code == 200
+    assert "exists already" in answer.content.decode()
+    assert row_counts() == before
