@@ -319,6 +319,10 @@ SPECTACULAR_SETTINGS = {
             "description": "Who may run which actions on which clusters (administrators).",
         },
         {"name": "approvals", "description": "Approve or deny what waits for approval."},
+        {
+            "name": "approval-rules",
+            "description": "Which Set Actions wait for approval, and by whom (administrators).",
+        },
     ],
     # A job's status keeps its name beside an approval request's.
     "ENUM_NAME_OVERRIDES": {
