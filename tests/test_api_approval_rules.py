@@ -13,8 +13,9 @@ from django.contrib.auth.models import Group, Permission
 from api.tokens import token_create
 from audit.models import AuditEntry
 from jobs.models import ApprovalRule, Job
+from jobs.services import DuplicateRule, approval_rule_create
 from tests.admin_helpers import make_superuser
-from tests.helpers import TOKEN, make_user, row_counts
+from tests.helpers import THREADS, TOKEN, make_user, row_counts, run_concurrently
 
 RULES = "/api/v1/approval-rules"
 PROBLEM = "application/problem+json"
@@ -197,6 +198,21 @@ def test_the_same_rule_again_is_a_409_with_nothing_written(client, admin_secret,
     # A rule that differs in any one field is another rule.
     other = call(client, "post", RULES, admin_secret, RULE | {"ttl_seconds": 60})
     assert other.status_code == 201
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_equal_rules_asked_for_at_once_make_one_rule(cluster):
+    group = approvers()
+    results, errors = run_concurrently(
+        lambda n: approval_rule_create(
+            rule=ApprovalRule(cluster=cluster, action=1, approvers_group=group, ttl_seconds=60)
+        )
+    )
+    assert len(results) == 1
+    assert len(errors) == THREADS - 1
+    assert all(isinstance(error, DuplicateRule) for error in errors), errors
+    assert ApprovalRule.objects.count() == 1
+    assert AuditEntry.objects.filter(event=AuditEntry.Event.APPROVAL_RULE_CREATED).count() == 1
 
 
 @pytest.mark.parametrize("rule_id", ["0", "abc", "99999999999999999999", "1.5", "-1"])
