@@ -274,3 +274,26 @@ def bodies_required(result: dict, generator, request, public) -> dict:
             if "requestBody" in operation:
                 operation["requestBody"]["required"] = True
     return result
+
+
+# tmsdash.middleware.RefuseNulMiddleware refuses a NUL anywhere in the path or the query
+# string (400) before any view reads it.
+NO_NUL = "^[^\\x00]*$"
+
+
+def no_nul_in_the_address(result: dict, generator, request, public) -> dict:
+    """Every string in the address (a path or query parameter) is declared without NUL, which
+    the server refuses in any of them: a filter the description allowed with a NUL in it
+    (`/audit?event=%00`) was a 400. An enum or a format (a UUID, a date) holds none already; a
+    parameter with a pattern of its own excludes NUL in it (a customer ID's)."""
+    for path in result["paths"].values():
+        for operation in path.values():
+            for parameter in operation.get("parameters", []):
+                schema = parameter["schema"]
+                if (
+                    parameter["in"] in ("path", "query")
+                    and schema.get("type") == "string"
+                    and not {"enum", "format", "pattern"} & schema.keys()
+                ):
+                    schema["pattern"] = NO_NUL
+    return result

@@ -1,9 +1,9 @@
 """The API's endpoints that change something: Set Actions, retries, cancels, approving or
-denying what waits for approval, and run grants."""
+denying what waits for approval, run grants and approval rules."""
 
 from django.urls import path
 
-from api.views import approvals, grants, submit
+from api.views import approval_rules, approvals, grants, submit
 
 urlpatterns = [
     path("set-actions", submit.SetActionCreate.as_view(), name="api_set_actions"),
@@ -14,4 +14,10 @@ urlpatterns = [
     path("run-grants", grants.RunGrantList.as_view(), name="api_run_grants"),
     # Ids are checked by the view, so that a malformed one is a 404 problem like an unknown one.
     path("run-grants/<str:id>", grants.RunGrantDetail.as_view(), name="api_run_grant"),
+    path("approval-rules", approval_rules.ApprovalRuleList.as_view(), name="api_approval_rules"),
+    path(
+        "approval-rules/<str:id>",
+        approval_rules.ApprovalRuleDetail.as_view(),
+        name="api_approval_rule",
+    ),
 ]

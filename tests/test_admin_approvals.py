@@ -75,6 +75,15 @@ def test_a_rule_is_removed_audited_and_never_changed_in_place(admin_client):
     assert AuditEntry.objects.filter(event="approval_rule.deleted").count() == 1
 
 
+def test_the_same_rule_again_is_a_message_with_nothing_written(admin_client):
+    admin_client.post(reverse("admin:jobs_approvalrule_add"), rule_form())
+    before = row_counts()
+    answer = admin_client.post(reverse("admin:jobs_approvalrule_add"), rule_form(), follow=True)
+    assert answer.status_code == 200
+    assert "exists already" in answer.content.decode()
+    assert row_counts() == before
+
+
 def test_requests_are_listed_pending_first_and_read_only(admin_client, operator, cluster):
     ApprovalRule.objects.create(approvers_group=Group.objects.get(name="Approvers"))
     [withdrawn] = job_submit(user=operator, action=1, cluster=cluster, cids="C1", token=TOKEN)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -54,6 +55,9 @@ def schema_file(tmp_path_factory) -> Path:
 
 
 OPERATIONS = {
+    ("get", "/api/v1/approval-rules"): "approval_rules_list",
+    ("post", "/api/v1/approval-rules"): "approval_rules_create",
+    ("delete", "/api/v1/approval-rules/{id}"): "approval_rules_delete",
     ("get", "/api/v1/approvals"): "approvals_list",
     ("get", "/api/v1/audit"): "audit_list",
     ("get", "/api/v1/batches/{id}"): "batches_retrieve",
@@ -117,6 +121,7 @@ def test_the_bounds_the_server_enforces_are_declared(schema_file, settings):
         for parameter in operation.get("parameters", [])
     }
     for key in (
+        ("get", "/api/v1/approval-rules"),
         ("get", "/api/v1/approvals"),
         ("get", "/api/v1/audit"),
         ("get", "/api/v1/run-grants"),
@@ -140,6 +145,43 @@ def test_the_bounds_the_server_enforces_are_declared(schema_file, settings):
     cids = schema["components"]["schemas"]["SetActionRequest"]["properties"]["cids"]
     assert (cids["minItems"], cids["maxItems"]) == (1, settings.TMS_MAX_CIDS)
     assert cids["items"]["pattern"] == settings.TMS_CID_PATTERN
+    rule = schema["components"]["schemas"]["ApprovalRuleRequest"]["properties"]
+    bounds = {
+        name: (rule[name]["minimum"], rule[name]["maximum"]) for name in rule if name in NUMBERS
+    }
+    assert bounds == NUMBERS
+    assert set(schema["components"]["schemas"]["ApprovalRuleRequest"]["required"]) == {
+        "cluster",
+        "action",
+        "approvers_group",
+    }
+
+
+NUMBERS = {
+    "min_customers": (0, 2**31 - 1),
+    "ttl_seconds": (1, 604800),
+    "approvers_required": (1, 2),
+}
+
+
+def test_no_string_in_the_address_may_hold_the_nul_the_server_refuses(schema_file, client):
+    """tmsdash.middleware.RefuseNulMiddleware answers 400 to a NUL anywhere in the path or
+    the query string: every string parameter there says so (an enum or a format holds none)."""
+    schema = json.loads(schema_file.read_text())
+    strings = [
+        (key, parameter["name"], parameter["schema"])
+        for key, operation in operations(schema).items()
+        for parameter in operation.get("parameters", [])
+        if parameter["in"] in ("path", "query")
+        and parameter["schema"].get("type") == "string"
+        and not {"enum", "format"} & parameter["schema"].keys()
+    ]
+    assert (("get", "/api/v1/audit"), "event") in {(key, name) for key, name, _ in strings}
+    for key, name, declared in strings:
+        assert "pattern" in declared, (key, name)
+        assert not re.search(declared["pattern"], "a\x00b"), (key, name)
+        assert re.search(declared["pattern"], "a\x1fb"), (key, name)
+    assert client.get("/api/v1/audit?event=%00").status_code == 400
 
 
 def test_a_nullable_enum_is_one_enum_with_null_among_its_values(schema_file):

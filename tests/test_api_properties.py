@@ -7,7 +7,8 @@ token are refused.
 
 What no description can say is left to a client's knowledge, in the requests the description
 allows (positive ones): the names of things that exist (the active cluster a Set Action or a
-run grant names, the user an `operator` filter or a run grant names, a run grant's group), a
+run grant or an approval rule names, the user an `operator` filter or a run grant names, a
+run grant's group, an approval rule's approvers' group), a
 cursor (one a page's link handed out: left out), a new
 Idempotency-Key for each submit, and that `created_before` is after `created_after` (the last
 two said in words). Everything else about them is
@@ -48,12 +49,16 @@ def in_process():
 @pytest.fixture
 def user(db):
     """An operator who may run Set Actions and, as an auditor, read every job and the audit
-    log, and who manages run grants: every operation can answer 200."""
+    log, and who manages run grants and approval rules: every operation can answer 200."""
     user = make_user("op1", "Operators")
     user.groups.add(*make_user("aud1", "Auditors").groups.all())
     user.user_permissions.add(
         *Permission.objects.filter(
-            codename__in=["view_rungrant", "add_rungrant", "delete_rungrant"]
+            codename__in=[
+                f"{verb}_{model}"
+                for verb in ("view", "add", "delete")
+                for model in ("rungrant", "approvalrule")
+            ]
         )
     )
     return user
@@ -80,7 +85,12 @@ def as_a_client_knows(case, *, cluster: str, operator: str) -> None:
     if case.meta is None or case.meta.generation.mode is not GenerationMode.POSITIVE:
         return
     if isinstance(case.body, dict):
-        for name, value in (("cluster", cluster), ("user", operator), ("group", "Operators")):
+        for name, value in (
+            ("cluster", cluster),
+            ("user", operator),
+            ("group", "Operators"),
+            ("approvers_group", "Approvers"),
+        ):
             # null (any cluster) is left as generated.
             if case.body.get(name) is not None:
                 case.body[name] = value

@@ -319,6 +319,10 @@ SPECTACULAR_SETTINGS = {
             "description": "Who may run which actions on which clusters (administrators).",
         },
         {"name": "approvals", "description": "Approve or deny what waits for approval."},
+        {
+            "name": "approval-rules",
+            "description": "Which Set Actions wait for approval, and by whom (administrators).",
+        },
     ],
     # A job's status keeps its name beside an approval request's.
     "ENUM_NAME_OVERRIDES": {
@@ -334,6 +338,7 @@ SPECTACULAR_SETTINGS = {
         "api.schema.valid_page_examples",
         "api.schema.empty_filters_allowed",
         "api.schema.bodies_required",
+        "api.schema.no_nul_in_the_address",
     ],
     "SERVE_INCLUDE_SCHEMA": False,
     "SWAGGER_UI_DIST": "SIDECAR",

@@ -48,8 +48,9 @@ class CustomerJobs(ListAPIView):
         parameters=[
             OpenApiParameter(
                 "cid",
-                # Any text but "/", which would end the path's segment (a 404).
-                {"type": "string", "pattern": "^[^/]+$"},
+                # Any text but "/", which would end the path's segment (a 404), and NUL, which
+                # the server refuses anywhere in the address (a 400).
+                {"type": "string", "pattern": "^[^/\\x00]+$"},
                 OpenApiParameter.PATH,
                 description="A customer ID.",
             ),

@@ -102,7 +102,9 @@ class RunGrantRequest(_Target):
         return data
 
 
-def _named(model, field: str, value: str | None, label: str):
+def named(model, field: str, value: str | None, label: str):
+    """The `model` row whose `field` is `value` (None for None); a ValidationError on `label`
+    (a 400 problem) when there is none."""
     if value is None:
         return None
     found = model.objects.filter(**{field: value}).first()
@@ -147,9 +149,9 @@ class RunGrantList(ListAPIView):
         action = fields["action"]
         try:
             grant = run_grant_create(
-                group=_named(Group, "name", fields.get("group"), "group"),
-                user=_named(get_user_model(), "username", fields.get("user"), "user"),
-                cluster=_named(Cluster, "name", fields["cluster"], "cluster"),
+                group=named(Group, "name", fields.get("group"), "group"),
+                user=named(get_user_model(), "username", fields.get("user"), "user"),
+                cluster=named(Cluster, "name", fields["cluster"], "cluster"),
                 action=None if action is None else parse_action(action),
                 actor=request.user,
                 ip_address=client_ip(request._request),

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import Case, F, IntegerField, QuerySet, Value, When
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.urls import reverse
 
 from audit.services import client_ip
 from jobs.models import ApprovalRequest, ApprovalRule
-from jobs.services import approval_rule_create, approval_rule_delete
+from jobs.services import DuplicateRule, approval_rule_create, approval_rule_delete
 from lib.admin import CheckedModelAdmin, ReadOnlyAdmin
 
 
@@ -41,6 +42,20 @@ class ApprovalRuleAdmin(CheckedModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         # Replaced, not changed: the audit trail then holds both rules.
         return obj is None and super().has_change_permission(request, obj)
+
+    def changeform_view(
+        self,
+        request: HttpRequest,
+        object_id: str | None = None,
+        form_url: str = "",
+        extra_context: dict | None = None,
+    ) -> HttpResponse:
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except DuplicateRule as exc:
+            # The service refuses a rule equal to one that exists; the form cannot see that.
+            self.message_user(request, " ".join(exc.messages), messages.ERROR)
+            return HttpResponseRedirect(reverse("admin:jobs_approvalrule_changelist"))
 
     def save_model(self, request: HttpRequest, obj: ApprovalRule, form: Any, change: bool) -> None:
         approval_rule_create(rule=obj, actor=request.user, ip_address=client_ip(request))

@@ -35,7 +35,11 @@ Callers import from `jobs.services`, which names everything they use.
 
 from __future__ import annotations
 
-from jobs.services.approval_rules import approval_rule_create, approval_rule_delete
+from jobs.services.approval_rules import (
+    DuplicateRule,
+    approval_rule_create,
+    approval_rule_delete,
+)
 from jobs.services.approving import (
     ApprovalClosed,
     ApprovalNeeded,
@@ -103,6 +107,7 @@ __all__ = [
     "Claim",
     "CustomerConflict",
     "DuplicateGrant",
+    "DuplicateRule",
     "NotGranted",
     "ReapReport",
     "RunChoices",
