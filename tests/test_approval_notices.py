@@ -6,9 +6,12 @@ and a real webhook receiver on loopback, once each."""
 from __future__ import annotations
 
 import datetime as dt
+import io
+import uuid
 
 import pytest
 from django.contrib.auth.models import Group, User
+from django.core.management import call_command
 from django.db import transaction
 from django.db.models import F
 from django_tasks_db.models import DBTaskResult
@@ -333,3 +336,40 @@ def test_an_event_recorded_twice_gives_each_recipient_one_notice(people, cluster
         request_id=request.pk, event="approval.requested", at=request.created_at
     )
     assert Notice.objects.filter(event="approval.requested").count() == 3
+
+
+def test_a_digest_lists_an_approval_notice_with_its_subject_and_comment(
+    people, cluster, rule, mail
+):
+    [job] = submit(people, cluster)
+    approval_deny(request_id=job.approval_id, user=user("ap1"), comment="Not on a Friday")
+    held = Notice.objects.get(event="approval.decided", user=people)
+    digest = Notice.objects.create(
+        event_id=uuid.uuid4(),
+        event=Notice.DIGEST,
+        channel=Notice.Channel.EMAIL,
+        user=people,
+    )
+    Notice.objects.filter(pk=held.pk).update(state=Notice.State.HELD, digest=digest)
+    mail.clear()
+    notice_deliver(notice_id=digest.pk)
+
+    [message] = mail.messages
+    text = message.get_body(("plain",)).get_content()
+    assert f"[tmsdash] Job {job.pk} denied by ap1: Trans-Begin on eu1" in text
+    assert "Not on a Friday" in text
+    assert "Not on a Friday" in message.get_body(("html",)).get_content()
+
+
+def test_the_housekeeping_command_says_how_many_it_reminded(people, cluster, rule, mail_on):
+    [job] = submit(people, cluster)
+    ApprovalRequest.objects.filter(pk=job.approval_id).update(
+        created_at=F("created_at") - 61 * MINUTE, expires_at=F("expires_at") - 61 * MINUTE
+    )
+    out = io.StringIO()
+    call_command("housekeeping", "--once", stdout=out)
+    assert "0 approval request(s) EXPIRED, 1 reminded," in out.getvalue()
+    assert mailed("approval.reminder") == ["ap1", "ap2"]
+    quiet = io.StringIO()
+    call_command("housekeeping", "--once", stdout=quiet)
+    assert quiet.getvalue() == ""
