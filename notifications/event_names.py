@@ -15,3 +15,20 @@ class EventName(models.TextChoices):
     JOB_EXPIRED = "job.expired", "A job expired in the queue"
     BATCH_ENDED = "batch.ended", "A batch ended"
     JOB_SUCCEEDED = "job.succeeded", "A job succeeded"
+    APPROVAL_REQUESTED = "approval.requested", "A request waits for approval"
+    APPROVAL_REMINDER = "approval.reminder", "A request still waits for approval"
+    APPROVAL_DECIDED = "approval.decided", "A request was decided, expired or withdrawn"
+
+
+# The events of jobs' failures: what a new webhook endpoint is sent unless chosen otherwise.
+FAILURES = [
+    EventName.JOB_FAILED,
+    EventName.JOB_UNKNOWN,
+    EventName.JOB_EXPIRED,
+    EventName.BATCH_ENDED,
+]
+APPROVAL_EVENTS = [
+    EventName.APPROVAL_REQUESTED,
+    EventName.APPROVAL_REMINDER,
+    EventName.APPROVAL_DECIDED,
+]

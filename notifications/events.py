@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import uuid
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -202,15 +203,22 @@ def _wants(events: list[str], occurrence: Occurrence) -> bool:
 
 
 def _endpoints(occurrence: Occurrence) -> list[WebhookEndpoint]:
+    return endpoints_subscribed(
+        cluster_id=occurrence.cluster_id, wants=lambda events: _wants(events, occurrence)
+    )
+
+
+def endpoints_subscribed(
+    *, cluster_id: int | None, wants: Callable[[list[str]], bool]
+) -> list[WebhookEndpoint]:
+    """The active webhook endpoints whose events `wants`, on `cluster_id` when they are
+    narrowed to clusters."""
     endpoints = WebhookEndpoint.objects.filter(is_active=True).prefetch_related("clusters")
     return [
         endpoint
         for endpoint in endpoints
-        if _wants(endpoint.events, occurrence)
-        and (
-            not (clusters := {c.pk for c in endpoint.clusters.all()})
-            or occurrence.cluster_id in clusters
-        )
+        if wants(endpoint.events)
+        and (not (clusters := {c.pk for c in endpoint.clusters.all()}) or cluster_id in clusters)
     ]
 
 
@@ -260,26 +268,47 @@ def _narrowed_to(preference: NotificationPreference, occurrence: Occurrence) -> 
 
 
 def _write(occurrence: Occurrence) -> list[Notice]:
+    return notices_write(
+        event=occurrence.event,
+        event_id=occurrence.event_id,
+        job_id=occurrence.job_id,
+        batch_id=occurrence.batch_id,
+        payload=occurrence.payload,
+        endpoints=_endpoints(occurrence),
+        user_ids=_mail_recipients(occurrence) if settings.TMS_MAIL_ENABLED else [],
+    )
+
+
+def notices_write(
+    *,
+    event: str,
+    event_id: uuid.UUID,
+    job_id: uuid.UUID | None,
+    batch_id: uuid.UUID | None,
+    payload: dict,
+    endpoints: list[WebhookEndpoint],
+    user_ids: list[int],
+) -> list[Notice]:
+    """Write one notice of the event per webhook endpoint and per user (by e-mail), each with
+    its delivery task queued; in the caller's transaction, so that they commit with what they
+    tell. An event already recorded for a recipient is not written twice (a notice is unique
+    per event id and recipient), and never fails the caller."""
     common = {
-        "event": occurrence.event,
-        "event_id": occurrence.event_id,
-        "job_id": occurrence.job_id,
-        "batch_id": occurrence.batch_id,
-        "payload": occurrence.payload,
+        "event": event,
+        "event_id": event_id,
+        "job_id": job_id,
+        "batch_id": batch_id,
+        "payload": payload,
     }
     notices = [
         Notice(channel=Notice.Channel.WEBHOOK, endpoint=endpoint, **common)
-        for endpoint in _endpoints(occurrence)
+        for endpoint in endpoints
     ]
-    if settings.TMS_MAIL_ENABLED:
-        notices += [
-            Notice(channel=Notice.Channel.EMAIL, user_id=user_id, **common)
-            for user_id in _mail_recipients(occurrence)
-        ]
+    notices += [
+        Notice(channel=Notice.Channel.EMAIL, user_id=user_id, **common) for user_id in user_ids
+    ]
     if not notices:
         return []
-    # An event already recorded for a recipient (never expected: a job ends once) is not
-    # written twice, and never fails the job's end.
     Notice.objects.bulk_create(notices, ignore_conflicts=True)
     for notice in notices:
         deliver_notice.enqueue(str(notice.pk))

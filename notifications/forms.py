@@ -9,6 +9,7 @@ from django.db.models import Q
 from jobs.models import Cluster, Job
 from lib.forms import ModelChoicesField
 from notifications.models import NotificationPreference
+from notifications.preferences import ApprovalsOffered
 
 
 class ClusterChoices(ModelChoicesField):
@@ -17,8 +18,9 @@ class ClusterChoices(ModelChoicesField):
 
 
 class NotificationPreferenceForm(forms.Form):
-    """Every field, whoever the user: one who may not see everyone's jobs and sends
-    `all_jobs`, clusters or actions anyway is refused by the service, not ignored."""
+    """Every field of jobs, whoever the user: one who may not see everyone's jobs and sends
+    `all_jobs`, clusters or actions anyway is refused by the service, not ignored. The
+    approvals' fields only for those they concern (`approvals`)."""
 
     own_jobs = forms.BooleanField(label="E-mail me when one of my jobs fails", required=False)
     all_jobs = forms.BooleanField(label="E-mail me when anyone's job fails", required=False)
@@ -46,8 +48,19 @@ class NotificationPreferenceForm(forms.Form):
         required=False,
         help_text="Every ended job of the kinds chosen above, not only the failed ones.",
     )
+    approval_requests = forms.BooleanField(
+        label="E-mail me when a request waits for my approval",
+        required=False,
+        help_text="When it is made, a reminder at half its wait, and when it no longer waits.",
+    )
+    approval_decisions = forms.BooleanField(
+        label="E-mail me when a request of mine is approved, denied, expires or is withdrawn",
+        required=False,
+    )
 
-    def __init__(self, *args, preference: NotificationPreference, **kwargs) -> None:
+    def __init__(
+        self, *args, preference: NotificationPreference, approvals: ApprovalsOffered, **kwargs
+    ) -> None:
         chosen = list(preference.clusters.all()) if not preference._state.adding else []
         initial = {
             "own_jobs": preference.own_jobs,
@@ -55,8 +68,15 @@ class NotificationPreferenceForm(forms.Form):
             "successes": preference.successes,
             "clusters": chosen,
             "actions": preference.actions,
+            "approval_requests": preference.approval_requests,
+            "approval_decisions": preference.approval_decisions,
         }
         super().__init__(*args, initial=initial, **kwargs)
+        # Approvals' choices that do not concern the user are left out, and so kept as saved.
+        if not approvals.requests:
+            del self.fields["approval_requests"]
+        if not approvals.decisions:
+            del self.fields["approval_decisions"]
         # Active clusters, and any the user chose that was deactivated since: dropped from
         # the choices, it would leave the list empty on the next save, which means every
         # cluster.

@@ -1,5 +1,6 @@
 """Notices by e-mail, through Django's mail framework (EMAIL_URL): plain text and HTML, the
-job's or batch's id in the subject and the event's id in the Message-ID."""
+job's or batch's id in the subject and the event's id in the Message-ID. Approval events have
+a template of their own."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
+from notifications.event_names import APPROVAL_EVENTS, EventName
 from notifications.models import Notice
 from notifications.webhooks import Outcome
 
@@ -22,6 +24,13 @@ HEADLINES = {
     "job.succeeded": "succeeded",
     "batch.ended": "ended",
 }
+# What is written after "Job <id>" / "Batch <id>" when its approval request ended.
+DECIDED = {
+    "APPROVED": "approved{by}",
+    "DENIED": "denied{by}",
+    "EXPIRED": "expired without a decision",
+    "WITHDRAWN": "withdrawn{by}",
+}
 
 
 def message_id(event_id: str) -> str:
@@ -29,6 +38,8 @@ def message_id(event_id: str) -> str:
 
 
 def notice_subject(payload: dict) -> str:
+    if payload["event"] in APPROVAL_EVENTS:
+        return _approval_subject(payload)
     if "batch_id" in payload:
         what = f"Batch {payload['batch_id']}"
         headline = payload["error"] or "every part succeeded"
@@ -40,6 +51,19 @@ def notice_subject(payload: dict) -> str:
     )
 
 
+def _approval_subject(payload: dict) -> str:
+    what = f"Batch {payload['batch_id']}" if "batch_id" in payload else f"Job {payload['job_id']}"
+    on = f"{payload['action']} on {payload['cluster'] or 'no cluster'}"
+    if payload["event"] == EventName.APPROVAL_DECIDED:
+        by = f" by {payload['decided_by']}" if payload["decided_by"] else ""
+        headline = DECIDED[payload["status"]].format(by=by)
+        return f"[tmsdash] {what} {headline}: {on}"
+    asks = f"{on}, {payload['customer_count']} customer(s), by {payload['operator']}"
+    if payload["event"] == EventName.APPROVAL_REMINDER:
+        return f"[tmsdash] Reminder: {what} still waits for your approval: {asks}"
+    return f"[tmsdash] {what} waits for your approval: {asks}"
+
+
 def _message(notice: Notice, held: list[Notice]) -> EmailMultiAlternatives:
     if notice.event == Notice.DIGEST:
         notices = [{"subject": notice_subject(n.payload), **n.payload} for n in held]
@@ -49,7 +73,7 @@ def _message(notice: Notice, held: list[Notice]) -> EmailMultiAlternatives:
     else:
         subject = notice_subject(notice.payload)
         context = {"notice": notice.payload, "subject": subject}
-        name = "notice"
+        name = "approval" if notice.event in APPROVAL_EVENTS else "notice"
     context["preferences_url"] = settings.TMS_PUBLIC_URL + reverse("notification_preferences")
     message = EmailMultiAlternatives(
         subject=subject,

@@ -1,8 +1,8 @@
-"""Who is told when jobs end, and the outbox of what they are told.
+"""Who is told when jobs end or wait for approval, and the outbox of what they are told.
 
-A job's terminal transition writes one `Notice` per event and recipient in its own
-transaction (notifications.events); task workers deliver them (notifications.delivery), each
-attempt kept as a `NoticeAttempt`.
+A job's terminal transition, or an approval request's change, writes one `Notice` per event
+and recipient in its own transaction (notifications.events, notifications.approval_events);
+task workers deliver them (notifications.delivery), each attempt kept as a `NoticeAttempt`.
 """
 
 from __future__ import annotations
@@ -16,19 +16,19 @@ from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import Cluster, Job
-from notifications.event_names import EventName
+from notifications.event_names import FAILURES, EventName
 from notifications.fields import EncryptedSecretField
 from notifications.validators import validate_event_names, validate_webhook_url
 
 
 def default_events() -> list[str]:
-    """Every failure; successes only when asked for."""
-    return [name for name in EventName.values if name != EventName.JOB_SUCCEEDED]
+    """Every failure; successes and approvals only when asked for."""
+    return [str(name) for name in FAILURES]
 
 
 class NotificationPreference(models.Model):
     """What a user is e-mailed. A user without a row has the defaults: the failures of their
-    own jobs."""
+    own jobs, the requests waiting for their approval and the decisions on their requests."""
 
     user = models.OneToOneField(
         settings.AUTH_USER_MODEL,
@@ -42,6 +42,15 @@ class NotificationPreference(models.Model):
     # Narrow `all_jobs` (empty: every cluster, every action).
     clusters = models.ManyToManyField(Cluster, blank=True, related_name="+")
     actions = models.JSONField(default=list, blank=True)
+    # Approvals: offered on the page to those they concern (notifications.preferences). A
+    # default in the database too, so that the release before them can still write rows
+    # while the migration that adds them runs.
+    approval_requests = models.BooleanField(
+        "requests waiting for my approval", default=True, db_default=True
+    )
+    approval_decisions = models.BooleanField(
+        "decisions on my requests", default=True, db_default=True
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -75,7 +84,8 @@ class WebhookEndpoint(models.Model):
 
 class Notice(models.Model):
     """One event for one recipient (a user's e-mail address or a webhook endpoint): the
-    outbox row, written in the transaction that ended the job."""
+    outbox row, written in the transaction that ended the job (or changed the approval
+    request)."""
 
     class Channel(models.TextChoices):
         EMAIL = "email", "E-mail"

@@ -16,7 +16,7 @@ from audit.services import client_ip
 from jobs.models import Job
 from notifications.forms import NotificationPreferenceForm
 from notifications.models import Notice
-from notifications.preferences import preference_for, preference_save
+from notifications.preferences import approvals_offered, preference_for, preference_save
 
 RECENT_NOTICES = 20
 
@@ -41,7 +41,8 @@ def notification_preferences(request: HttpRequest) -> HttpResponse:
     shows the form with its errors (400)."""
     preference = preference_for(request.user)
     data = request.POST if request.method == "POST" else None
-    form = NotificationPreferenceForm(data, preference=preference)
+    approvals = approvals_offered(request.user)
+    form = NotificationPreferenceForm(data, preference=preference, approvals=approvals)
     if form.is_valid():
         try:
             preference_save(user=request.user, ip_address=client_ip(request), **form.cleaned_data)
@@ -53,6 +54,7 @@ def notification_preferences(request: HttpRequest) -> HttpResponse:
             return redirect("notification_preferences")
     context = {
         "form": form,
+        "approvals": approvals,
         "mail_enabled": settings.TMS_MAIL_ENABLED,
         "notices": _recent_notices(request.user),
     }

@@ -13,6 +13,8 @@ from ops.models import Counter
 SIGNIN_FAILURES = "tmsdash_signin_failures_total"
 JOBS_ENDED = "tmsdash_jobs_total"
 REAPED = "tmsdash_reaped_total"
+# Approval requests made, and ended by outcome (ops.receivers).
+APPROVALS = "tmsdash_approvals_total"
 # The call-duration histogram, kept per bucket (not cumulative, so that a job's end updates one
 # row), with its sum; ops.metrics adds the buckets up.
 CALLS_IN_BUCKET = "tmsdash_call_duration_seconds_in_bucket"

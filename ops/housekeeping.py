@@ -1,7 +1,8 @@
 """Housekeeping: ends what dead processes left behind and keeps the task table small.
 
 One pass (`housekeeping_pass`) reaps stale jobs (jobs.services.job_reap_stale), ends the
-approval requests past their deadline (EXPIRED, never sent), ends the task
+approval requests past their deadline (EXPIRED, never sent), reminds the approvers of those
+still pending at half their wait (once per request), ends the task
 rows a killed worker left RUNNING (django-tasks-db never does: they would stay RUNNING and
 unprunable forever), queues their jobs again when the cluster was never called and ends those
 whose call it cut off as UNKNOWN, with how long the call had run, queues again the notices whose
@@ -29,6 +30,7 @@ from jobs.models import Job
 from jobs.services import (
     ReapReport,
     approvals_expire,
+    approvals_remind,
     job_interrupted,
     job_reap_stale,
     job_requeue,
@@ -55,6 +57,7 @@ WORKER_LOST_MESSAGE = (
 class HousekeepingReport:
     reaped: ReapReport = field(default_factory=ReapReport)
     approvals_expired: list[uuid.UUID] = field(default_factory=list)
+    approvals_reminded: list[uuid.UUID] = field(default_factory=list)
     orphaned_tasks: int = 0
     requeued: list[uuid.UUID] = field(default_factory=list)
     interrupted: list[uuid.UUID] = field(default_factory=list)
@@ -68,6 +71,7 @@ class HousekeepingReport:
             self.reaped.unknown
             or self.reaped.expired
             or self.approvals_expired
+            or self.approvals_reminded
             or self.orphaned_tasks
             or self.requeued
             or self.interrupted
@@ -80,6 +84,7 @@ class HousekeepingReport:
         return (
             f"{len(self.reaped.unknown)} job(s) UNKNOWN, {len(self.reaped.expired)} not started, "
             f"{len(self.approvals_expired)} approval request(s) EXPIRED, "
+            f"{len(self.approvals_reminded)} reminded, "
             f"{self.orphaned_tasks} orphaned task row(s) ended, {len(self.requeued)} job(s) "
             f"queued again, {len(self.interrupted)} cut off by their worker's end (UNKNOWN), "
             f"{self.notices_requeued} notice(s) queued again, "
@@ -91,7 +96,10 @@ class HousekeepingReport:
 def housekeeping_pass(*, now: datetime | None = None) -> HousekeepingReport:
     now = now or timezone.now()
     report = HousekeepingReport(
-        reaped=job_reap_stale(now=now), approvals_expired=approvals_expire(now=now)
+        reaped=job_reap_stale(now=now),
+        # Those past their deadline first: an expired request is never reminded.
+        approvals_expired=approvals_expire(now=now),
+        approvals_reminded=approvals_remind(now=now),
     )
     orphans = end_orphaned_tasks(now=now)
     report.orphaned_tasks = len(orphans)

@@ -2,10 +2,11 @@
 
 Every value comes from the database, so that it is the same whichever web process or host
 answers the scrape and counts what every worker on every host did. Counts of events (jobs
-ended, call durations, reaped jobs, failed sign-ins) are counter rows updated in the
-transaction of the event (ops.receivers), so a scrape reads a few rows however many jobs there
-are; the counts start when the dashboard's metrics were installed. Gauges (the queue, calls in
-flight, live workers) are read from the tables that hold them.
+ended, call durations, reaped jobs, failed sign-ins, approval requests made and ended) are
+counter rows updated in the transaction of the event (ops.receivers), so a scrape reads a few
+rows however many jobs there are; the counts start when the dashboard's metrics were installed
+(those of approvals, when they were). Gauges (the queue, calls in flight, live workers,
+pending approval requests) are read from the tables that hold them.
 """
 
 from __future__ import annotations
@@ -14,9 +15,10 @@ from collections import defaultdict
 
 from django.db.models import Count, Q
 
-from jobs.models import Cluster, InFlightCall, Job
+from jobs.models import ApprovalRequest, Cluster, InFlightCall, Job
 from notifications.models import Notice
 from ops.counters import (
+    APPROVALS,
     CALL_SECONDS,
     CALLS_IN_BUCKET,
     JOBS_ENDED,
@@ -27,7 +29,7 @@ from ops.counters import (
     counter_values,
 )
 from ops.heartbeats import ALIVE_SECONDS, workers_alive
-from ops.receivers import BUCKETS, REAP_REASONS
+from ops.receivers import APPROVAL_OUTCOMES, BUCKETS, REAP_REASONS
 
 Sample = tuple[str, dict[str, str], float]
 HISTOGRAM = "tmsdash_call_duration_seconds"
@@ -59,6 +61,24 @@ def metrics_text() -> str:
             "counter",
             "Jobs the reaper ended: interrupted mid-call (UNKNOWN) or never started (FAILED).",
             _reaped(),
+        ),
+        (
+            APPROVALS,
+            "counter",
+            "Approval requests made (requested) and ended: approved, denied, expired, withdrawn.",
+            _approvals(),
+        ),
+        (
+            "tmsdash_approvals_pending",
+            "gauge",
+            "Approval requests waiting for their decision.",
+            [
+                (
+                    "",
+                    {},
+                    ApprovalRequest.objects.filter(status=ApprovalRequest.Status.PENDING).count(),
+                )
+            ],
         ),
         (
             "tmsdash_signin_failures_total",
@@ -158,6 +178,11 @@ def _call_durations() -> list[Sample]:
 def _reaped() -> list[Sample]:
     counted = {labels["reason"]: value for labels, value in counter_values(REAPED)}
     return [("", {"reason": reason}, counted.get(reason, 0)) for reason in REAP_REASONS]
+
+
+def _approvals() -> list[Sample]:
+    counted = {labels["outcome"]: value for labels, value in counter_values(APPROVALS)}
+    return [("", {"outcome": outcome}, counted.get(outcome, 0)) for outcome in APPROVAL_OUTCOMES]
 
 
 def _line(name: str, labels: dict[str, str], value: float) -> str:

@@ -1,7 +1,8 @@
 """What the metrics count as it happens: every failed sign-in (including those the audit
-trail leaves out to stay unflooded, and those refused during a lock-out), and every job's end,
-counted in the transaction that ends it. And what wakes idle workers: a task queued, a job
-ended whose call slot let a waiting job start."""
+trail leaves out to stay unflooded, and those refused during a lock-out), every job's end,
+counted in the transaction that ends it, and every approval request made or ended, in its
+transaction. And what wakes idle workers: a task queued, a job ended whose call slot let a
+waiting job start."""
 
 from __future__ import annotations
 
@@ -14,9 +15,10 @@ from django.dispatch import receiver
 from django_tasks_db.models import DBTaskResult
 
 from jobs.models import Job
-from jobs.signals import job_ended
+from jobs.signals import approval_decided, approval_requested, job_ended
 from lib.outage import PASSING, outage_ended
 from ops.counters import (
+    APPROVALS,
     CALL_SECONDS,
     CALLS_IN_BUCKET,
     JOBS_ENDED,
@@ -34,6 +36,8 @@ logger = logging.getLogger(__name__)
 BUCKETS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600)
 ENDED_BY_A_CALL = {Job.Status.SUCCESS: "success", Job.Status.FAILED: "failed"}
 REAP_REASONS = ("interrupted", "not_started")
+# The outcome label of tmsdash_approvals_total: requests made, then how they ended.
+APPROVAL_OUTCOMES = ("requested", "approved", "denied", "expired", "withdrawn")
 
 
 @receiver(user_login_failed, dispatch_uid="ops_count_signin_failure")
@@ -66,6 +70,16 @@ def count_job_end(sender, job, status, finished_at, reason, woke_waiting=True, *
         bound = next((f"{b:g}" for b in BUCKETS if seconds <= b), "+Inf")
         counter_increment(CALLS_IN_BUCKET, {**labels, "le": bound})
         counter_increment(CALL_SECONDS, labels, seconds)
+
+
+@receiver(approval_requested, dispatch_uid="ops_count_approval_requested")
+def count_approval_requested(sender, request, **kwargs) -> None:
+    counter_increment(APPROVALS, {"outcome": "requested"})
+
+
+@receiver(approval_decided, dispatch_uid="ops_count_approval_decided")
+def count_approval_decided(sender, request, status, **kwargs) -> None:
+    counter_increment(APPROVALS, {"outcome": status.lower()})
 
 
 @receiver(outage_ended, dispatch_uid="ops_count_outage")

@@ -9,6 +9,7 @@ anyone approve their own request.
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import Group
@@ -121,6 +122,9 @@ class ApprovalRequest(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField()
     decided_at = models.DateTimeField(null=True, blank=True)
+    # When housekeeping took its reminder (at half its wait): set once, by compare-and-set, so
+    # that of several housekeeping processes one sends it.
+    reminded_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -145,6 +149,11 @@ class ApprovalRequest(models.Model):
 
     def __str__(self) -> str:
         return f"approval {self.pk} ({self.status})"
+
+    @property
+    def reminder_due_at(self) -> datetime:
+        """Half its wait: when its approvers are reminded, if it still waits."""
+        return self.created_at + (self.expires_at - self.created_at) / 2
 
 
 class ApprovalDecision(models.Model):

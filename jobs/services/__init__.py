@@ -25,7 +25,7 @@ imports a module that imports it:
 - `cancelling`: ending queued jobs before they reach their cluster; a job waiting for
   approval is cancelled by withdrawing its request.
 - `approving`: four-eyes approvals: which submissions wait for one, and approving, denying,
-  withdrawing or expiring the request they wait in.
+  withdrawing, expiring or reminding the approvers of the request they wait in.
 - `approval_rules`: creating and removing approval rules, audited.
 - `digests`: what an approval covers, which a worker checks before it sends a job.
 - `limits`: the sizes the others share.
@@ -48,6 +48,7 @@ from jobs.services.approving import (
     approval_needed,
     approval_withdraw,
     approvals_expire,
+    approvals_remind,
 )
 from jobs.services.cancelling import CancelReport, job_cancel
 from jobs.services.grants import (
@@ -120,6 +121,7 @@ __all__ = [
     "approval_rule_delete",
     "approval_withdraw",
     "approvals_expire",
+    "approvals_remind",
     "batch_retry",
     "grant_details",
     "job_cancel",

@@ -1,6 +1,8 @@
 """Four-eyes approvals: which submissions wait for one, opening the request in the submit's
-transaction, and ending it: approved (its jobs queued), denied, withdrawn or expired (its jobs
-ended through `_end`, their tokens deleted and customers released, never sent).
+transaction, reminding its approvers at half its wait, and ending it: approved (its jobs
+queued), denied, withdrawn or expired (its jobs ended through `_end`, their tokens deleted and
+customers released, never sent). Each of those sends its signal (jobs.signals) in its
+transaction, for the notices and the counts.
 
 Every decision is a compare-and-set on the request's status, taken first in its transaction
 (on PostgreSQL the UPDATE locks the request's row until the decision commits; on SQLite the
@@ -26,6 +28,7 @@ from jobs.models import ApprovalDecision, ApprovalRequest, ApprovalRule, Cluster
 from jobs.services.digests import request_digest
 from jobs.services.ending import _end
 from jobs.services.running import _enqueue
+from jobs.signals import approval_decided, approval_reminder_due, approval_requested
 
 logger = logging.getLogger(__name__)
 
@@ -119,7 +122,9 @@ def _request_details(request: ApprovalRequest) -> dict:
     }
 
 
-def _audit_requested(request: ApprovalRequest, jobs: list[Job], user, ip_address) -> None:
+def _request_recorded(request: ApprovalRequest, jobs: list[Job], user, ip_address) -> None:
+    """Audit a request opened for `jobs` and announce it; in the submit's transaction, once
+    its jobs are written."""
     details = {**_request_details(request), "rule_id": request.rule_id}
     for job in jobs:
         audit_record(
@@ -129,6 +134,7 @@ def _audit_requested(request: ApprovalRequest, jobs: list[Job], user, ip_address
             ip_address=ip_address,
             details=details,
         )
+    approval_requested.send(sender=ApprovalRequest, request=request, at=request.created_at)
 
 
 def _request(request_id: uuid.UUID) -> ApprovalRequest:
@@ -217,6 +223,9 @@ def approval_approve(
             )
         if approved:
             _enqueue(jobs)
+            _announce_end(
+                request, ApprovalRequest.Status.APPROVED, now, actor=user, comment=comment
+            )
     logger.info(
         "approval %s approved by %s (%d of %d)",
         request.pk,
@@ -303,7 +312,16 @@ def _end_request(
             ip_address=ip_address,
         ):
             ended.append(job_id)
+    _announce_end(request, request_status, now, actor=actor, comment=details.get("comment", ""))
     return ended
+
+
+def _announce_end(
+    request: ApprovalRequest, status: str, now: datetime, *, actor, comment: str
+) -> None:
+    approval_decided.send(
+        sender=ApprovalRequest, request=request, at=now, status=status, actor=actor, comment=comment
+    )
 
 
 def _withdraw(
@@ -369,3 +387,26 @@ def approvals_expire(*, now: datetime | None = None) -> list[uuid.UUID]:
             )
         expired.append(request.pk)
     return expired
+
+
+def approvals_remind(*, now: datetime | None = None) -> list[uuid.UUID]:
+    """Take the reminder of every request still pending at half its wait (and not past its
+    deadline): a compare-and-set of its `reminded_at`, in the transaction that sends
+    `approval_reminder_due`, so that each request's reminder is sent once, whichever of
+    several housekeeping processes gets there first. Returns the requests reminded."""
+    now = now or timezone.now()
+    reminded = []
+    due = ApprovalRequest.objects.filter(
+        status=Pending, reminded_at__isnull=True, expires_at__gt=now
+    ).only("pk", "created_at", "expires_at")
+    # Few requests wait at once (people decide them within days), so the half-way point is
+    # worked out here rather than in SQL that differs between the engines.
+    for request in [request for request in due if request.reminder_due_at <= now]:
+        with transaction.atomic():
+            if not ApprovalRequest.objects.filter(
+                pk=request.pk, status=Pending, reminded_at__isnull=True, expires_at__gt=now
+            ).update(reminded_at=now):
+                continue
+            approval_reminder_due.send(sender=ApprovalRequest, request=request, at=now)
+        reminded.append(request.pk)
+    return reminded

@@ -22,9 +22,9 @@ from audit.services import audit_record
 from jobs.models import Cluster, InFlightCustomer, Job, JobCustomer, JobToken
 from jobs.services.approving import (
     ApprovalNeeded,
-    _audit_requested,
     _covering_rule,
     _request_open,
+    _request_recorded,
     approval_needed,
 )
 from jobs.services.digests import part_digest
@@ -241,7 +241,7 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
             )
         if request:
             # Held: its tasks are queued when it is approved (jobs.services.approving).
-            _audit_requested(request, jobs, user, ip_address)
+            _request_recorded(request, jobs, user, ip_address)
         else:
             # The queue is a table of the same database: the tasks are committed with their
             # jobs or not at all, so no process can die between the two and leave a job no

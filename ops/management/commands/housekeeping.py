@@ -13,11 +13,13 @@ from ops.housekeeping import housekeeping_pass
 
 class Command(BaseCommand):
     help = (
-        "Every --interval seconds: reap stale jobs, end the task rows of workers that died, "
-        "prune finished task rows, and remove API tokens revoked or expired more than "
-        "TMS_API_TOKENS_KEEP_DAYS ago (audited). Runs until SIGTERM or Ctrl-C (after the pass "
-        "in hand), or once with --once. While running it sends heartbeats (/healthz wants one "
-        "alive). Safe to run on several hosts at once."
+        "Every --interval seconds: reap stale jobs, expire the approval requests past their "
+        "deadline and remind the approvers of those pending at half their wait (once per "
+        "request), end the task rows of workers that died, prune finished task rows, and "
+        "remove API tokens revoked or expired more than TMS_API_TOKENS_KEEP_DAYS ago "
+        "(audited). Runs until SIGTERM or Ctrl-C (after the pass in hand), or once with "
+        "--once. While running it sends heartbeats (/healthz wants one alive). Safe to run on "
+        "several hosts at once."
     )
 
     def add_arguments(self, parser) -> None:
