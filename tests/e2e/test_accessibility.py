@@ -139,7 +139,7 @@ def test_jobs_list_plain_filtered_and_with_a_filter_error(page, operator, cluste
     for status in Job.Status.values:
         make_job(operator, cluster, status, error_message="no" if status == "FAILED" else "")
     sign_in(page, operator, next="/jobs/")
-    expect(page.locator("#jobs-table tbody tr[data-job-id]")).to_have_count(5)
+    expect(page.locator("#jobs-table tbody tr[data-job-id]")).to_have_count(len(Job.Status.values))
     assert_accessible(page)
 
     page.goto("/jobs/?status=FAILED&action=3")
