@@ -146,7 +146,7 @@ def _context(request: HttpRequest, approval: ApprovalRequest, form=None) -> dict
         "may_withdraw": open_ and (approval.submitter_id == user.pk or user.is_superuser),
         "is_submitter": approval.submitter_id == user.pk,
         "sees_jobs": approval.submitter_id == user.pk or user.has_perm("jobs.view_all_jobs"),
-        "form": form or (ApprovalDecisionForm() if may_decide else None),
+        "form": (form or ApprovalDecisionForm()) if may_decide else None,
         "title": f"{outcome.replace('_', ' ')} · Approval {str(approval.pk)[:8]} · TMS Dashboard",
     }
 
