@@ -235,3 +235,31 @@ class JobFilterForm(forms.Form):
         if data.get("created_to"):
             jobs = jobs.filter(created_at__lte=datetime.combine(data["created_to"], time.max, zone))
         return jobs
+
+
+MAX_COMMENT = 1000
+
+
+def _one_line(value: str) -> None:
+    if any(ord(c) < 0x20 or 0x7F <= ord(c) <= 0x9F for c in value):
+        raise ValidationError("A comment is one line of text, without control characters.")
+
+
+class ApprovalDecisionForm(forms.Form):
+    """An approver's decision on a request: approve or deny, with a comment (required to
+    deny, which the service checks too)."""
+
+    decision = forms.ChoiceField(choices=[("approve", "Approve"), ("deny", "Deny")])
+    comment = forms.CharField(
+        required=False,
+        max_length=MAX_COMMENT,
+        validators=[_one_line],
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+        help_text="Optional to approve; required to deny: say why.",
+    )
+
+    def clean(self) -> dict:
+        data = super().clean()
+        if data.get("decision") == "deny" and not data.get("comment", "").strip():
+            self.add_error("comment", "Say why the request is denied.")
+        return data

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from jobs.views import batch, job, lists, recent, set_action
+from jobs.views import approvals, batch, job, lists, recent, set_action
 
 urlpatterns = [
     path("", set_action.set_action, name="set_action"),
@@ -14,6 +14,13 @@ urlpatterns = [
     path("batches/<uuid:batch_id>/", batch.batch_detail, name="batch_detail"),
     path("batches/<uuid:batch_id>/retry/", batch.batch_retry_view, name="batch_retry"),
     path("batches/<uuid:batch_id>/cancel/", batch.batch_cancel_view, name="batch_cancel"),
+    path("approvals/", approvals.approval_list, name="approval_list"),
+    path("approvals/<uuid:pk>/", approvals.approval_detail, name="approval_detail"),
+    path(
+        "approvals/<uuid:pk>/withdraw/",
+        approvals.approval_withdraw_view,
+        name="approval_withdraw",
+    ),
     # The customer ID goes in the query (?cid=...): imported legacy IDs may hold "/", "?" or dots
     # that no path segment carries safely.
     path("customers/", lists.customer_history, name="customer_history"),

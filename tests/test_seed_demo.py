@@ -9,7 +9,8 @@ from django.test import Client
 from django.urls import reverse
 
 from audit.models import AuditEntry
-from jobs.models import Cluster
+from jobs.models import ApprovalRule, Cluster, JobAction
+from jobs.services import approval_needed
 
 
 def signs_in(username: str, password: str) -> bool:
@@ -20,7 +21,7 @@ def signs_in(username: str, password: str) -> bool:
 
 
 def seed(monkeypatch, *args: str, **passwords: str) -> str:
-    for name in ("OPERATOR", "AUDITOR", "ADMIN"):
+    for name in ("OPERATOR", "AUDITOR", "ADMIN", "APPROVER"):
         monkeypatch.delenv(f"TMS_DEMO_{name}_PASSWORD", raising=False)
     for name, value in passwords.items():
         monkeypatch.setenv(f"TMS_DEMO_{name.upper()}_PASSWORD", value)
@@ -53,6 +54,15 @@ def test_seed_demo_creates_users_groups_and_local_cluster(db, monkeypatch):
     entry = AuditEntry.objects.get(event="cluster.created")
     assert entry.details["cluster_id"] == cluster.pk
 
+    # The demo shows approvals: PE-Finalize on it waits for the approver's group.
+    approver = User.objects.get(username="approver")
+    assert approver.groups.filter(name="Approvers").exists()
+    assert not approver.has_perm("jobs.run_set_action")
+    needed = approval_needed(action=JobAction.PE_FINALIZE, cluster=cluster, customers=1)
+    assert needed is not None and needed.group == "Approvers"
+    assert approval_needed(action=JobAction.TRANS_BEGIN, cluster=cluster, customers=1) is None
+    assert AuditEntry.objects.filter(event="approval_rule.created").count() == 1
+
 
 def test_seed_demo_prints_generated_passwords_that_work(db, monkeypatch):
     output = seed(monkeypatch)
@@ -74,7 +84,7 @@ def test_an_empty_password_variable_means_unset(db, monkeypatch, name):
 def test_every_created_user_is_told_how_its_password_was_chosen(db, monkeypatch):
     output = seed(monkeypatch, auditor="aud-secret-789")
     lines = [line for line in output.splitlines() if line.startswith("Created user ")]
-    assert len(lines) == 3
+    assert len(lines) == 4
     assert all(
         "(generated password: " in line or "(password from TMS_DEMO_" in line for line in lines
     )
@@ -83,9 +93,14 @@ def test_every_created_user_is_told_how_its_password_was_chosen(db, monkeypatch)
 def test_seed_demo_twice_creates_nothing_new(db, monkeypatch):
     seed(monkeypatch)
     User = get_user_model()
-    before = (User.objects.count(), Cluster.objects.count(), list(User.objects.values("password")))
+
+    def state():
+        users = list(User.objects.values("password"))
+        return User.objects.count(), Cluster.objects.count(), ApprovalRule.objects.count(), users
+
+    before = state()
     output = seed(monkeypatch, admin="changed-later-456")
-    after = (User.objects.count(), Cluster.objects.count(), list(User.objects.values("password")))
+    after = state()
     assert after == before
     assert "nothing created" in output
     assert "password" not in output

@@ -89,6 +89,23 @@ class ApprovalRule(models.Model):
         return f"{action} on {cluster}, {self.min_customers}+ customers: {self.approvers_group}"
 
 
+class ApprovalRequestQuerySet(models.QuerySet):
+    def pending(self, now) -> ApprovalRequestQuerySet:
+        """Requests still open: pending and not past their deadline at `now` (one past it
+        can no longer be decided, even before housekeeping ends it)."""
+        return self.filter(status=ApprovalRequest.Status.PENDING, expires_at__gt=now)
+
+    def waiting_for(self, user, now) -> ApprovalRequestQuerySet:
+        """The open requests `user` may decide: of a group of theirs, not their own, and not
+        decided by them yet (the first of two approvals)."""
+        return (
+            self.pending(now)
+            .filter(approvers_group__in=Group.objects.filter(user=user))
+            .exclude(submitter=user)
+            .exclude(pk__in=ApprovalDecision.objects.filter(decider=user).values("request_id"))
+        )
+
+
 class ApprovalRequest(models.Model):
     """One submission (one job, or a whole batch) waiting for its decision. What decides it
     is copied from the rule when it is made, so that a rule changed later changes nothing
@@ -126,6 +143,8 @@ class ApprovalRequest(models.Model):
     # that of several housekeeping processes one sends it.
     reminded_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ApprovalRequestQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created_at"]

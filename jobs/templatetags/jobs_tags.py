@@ -8,6 +8,7 @@ from django.utils.html import format_html
 
 from jobs.badges import status_badge
 from jobs.models import Job
+from jobs.views.approvals import approvals_waiting
 from jobs.views.common import customer_history_url
 from jobs.views.recent import recent_context
 
@@ -86,3 +87,26 @@ def ordinal_place(number: int) -> str:
 def recent_jobs(context) -> dict:
     """The signed-in user's recent jobs, a live region (jobs.views.recent)."""
     return recent_context(context["request"].user)
+
+
+@register.filter
+def time_left(period: dt.timedelta | None) -> str:
+    """What remains of a wait, to the minute: "2 d 3 h", "3 h 12 min", "5 min", "under a
+    minute"."""
+    if period is None:
+        return ""
+    minutes = int(period.total_seconds() // 60)
+    if minutes < 1:
+        return "under a minute"
+    days, hours, minutes = minutes // 1440, minutes // 60 % 24, minutes % 60
+    if days:
+        return f"{days} d {hours} h"
+    return f"{hours} h {minutes} min" if hours else f"{minutes} min"
+
+
+@register.inclusion_tag("jobs/_approvals_link.html", takes_context=True)
+def approvals_link(context) -> dict:
+    """The header's link to what waits for the user's decision, with its count: one query,
+    for approvers only (jobs.views.approvals)."""
+    request = context.get("request")
+    return approvals_waiting(getattr(request, "user", None))

@@ -18,7 +18,7 @@ from django_htmx.http import trigger_client_event
 from jobs.forms import RetryForm
 from jobs.models import Job
 from jobs.services import batch_retry
-from jobs.views.common import live_version, may_cancel, queued, retried
+from jobs.views.common import live_version, may_cancel, queued, retried, waits_for_approval
 from jobs.views.job import cancel_jobs
 
 
@@ -42,7 +42,7 @@ def _batch_jobs(request: HttpRequest, batch_id) -> list[Job]:
     jobs = list(
         Job.objects.visible_to(request.user)
         .filter(batch_id=batch_id)
-        .select_related("user", "cluster")
+        .select_related("user", "cluster", "approval__approvers_group")
         .order_by("batch_seq")
     )
     if not jobs:
@@ -78,12 +78,20 @@ def _batch_context(
         "started": started,
         # From the submit to the last part's end, or to now while parts are in progress.
         "elapsed": _batch_end(jobs) - started,
-        "can_cancel": any(queued(job) and may_cancel(request.user, job) for job in jobs),
+        "can_cancel": any(_cancellable(job) and may_cancel(request.user, job) for job in jobs),
+        "approval": jobs[0].approval,
+        "waits_for_approval": counts[Job.Status.PENDING_APPROVAL] > 0,
         "failed_parts": failed,
         "any_unknown": counts[Job.Status.UNKNOWN] > 0,
         "retried_parts": _retried(failed),
         "retry_form": retry_form or (RetryForm() if can_retry else None),
     }
+
+
+def _cancellable(job: Job) -> bool:
+    """Not sent yet: queued, or waiting for approval before its deadline (cancelling
+    withdraws the request)."""
+    return queued(job) or (waits_for_approval(job) and job.approval.expires_at > timezone.now())
 
 
 def _retried(parts: list[Job]) -> list[Job]:
@@ -135,9 +143,12 @@ def batch_retry_view(request: HttpRequest, batch_id) -> HttpResponse:
 def batch_cancel_view(request: HttpRequest, batch_id) -> HttpResponse:
     """Cancel every part of the batch still queued."""
     jobs = _batch_jobs(request, batch_id)
-    to_cancel = [job for job in jobs if queued(job)]
+    to_cancel = [job for job in jobs if _cancellable(job)]
     if not to_cancel:
-        messages.error(request, "No part of this batch is still queued: nothing was cancelled.")
+        messages.error(
+            request,
+            "No part of this batch is still queued or waiting for approval: nothing was cancelled.",
+        )
     else:
         cancel_jobs(request, to_cancel)
     return redirect("batch_detail", batch_id=batch_id)

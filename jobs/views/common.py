@@ -39,12 +39,18 @@ def jobs_page(jobs: list[Job]) -> str:
 
 
 def visible_job(request: HttpRequest, pk) -> Job:
-    jobs = Job.objects.visible_to(request.user).select_related("user", "cluster", "retry_of")
+    jobs = Job.objects.visible_to(request.user).select_related(
+        "user", "cluster", "retry_of", "approval__approvers_group"
+    )
     return get_object_or_404(jobs, pk=pk)
 
 
 def queued(job: Job) -> bool:
     return job.status == Job.Status.IN_PROGRESS and job.started_at is None
+
+
+def waits_for_approval(job: Job) -> bool:
+    return job.status == Job.Status.PENDING_APPROVAL
 
 
 def may_cancel(user, job: Job) -> bool:

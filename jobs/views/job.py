@@ -25,7 +25,14 @@ from jobs.csvexport import customers_csv_response
 from jobs.forms import RetryForm
 from jobs.models import Job, JobCustomer
 from jobs.services import job_cancel, job_retry
-from jobs.views.common import live_version, may_cancel, queued, retried, visible_job
+from jobs.views.common import (
+    live_version,
+    may_cancel,
+    queued,
+    retried,
+    visible_job,
+    waits_for_approval,
+)
 
 CUSTOMERS_PER_PAGE = 100
 
@@ -64,19 +71,25 @@ def _job_context(request: HttpRequest, job: Job, retry_form: RetryForm | None = 
     position = queue_position(job)
     shown = shown_status(job)
     timeline = list(AuditEntry.objects.filter(job_id=job.pk).order_by("created_at", "id"))
+    now = timezone.now()
+    past_deadline = waits_for_approval(job) and job.approval.expires_at <= now
     return {
         "job": job,
-        "live": job.status == Job.Status.IN_PROGRESS,
+        # A job waiting for approval is followed too: its page changes when it is decided.
+        "live": job.status in (Job.Status.IN_PROGRESS, Job.Status.PENDING_APPROVAL),
         "shown": shown,
         "title": f"{shown} · Job {str(job.pk)[:8]} · TMS Dashboard",
         "position": position,
-        "version": live_version([job], position),
-        "can_cancel": queued(job) and may_cancel(request.user, job),
+        "version": live_version([job], position, past_deadline),
+        "past_deadline": past_deadline,
+        # Past its deadline a request can no longer be withdrawn: it ends EXPIRED.
+        "can_cancel": (queued(job) or (waits_for_approval(job) and not past_deadline))
+        and may_cancel(request.user, job),
         "timeline": timeline,
         "call_ran": _call_ran(job, timeline),
         "retries": job.retries.order_by("created_at"),
         "retry_form": retry_form or (RetryForm() if can_retry else None),
-        "now": timezone.now(),
+        "now": now,
         **_customers(request, job),
     }
 

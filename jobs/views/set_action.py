@@ -10,7 +10,9 @@ without the token.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import timedelta
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -86,6 +88,9 @@ def _review(request: HttpRequest, form: SetActionForm, preview: SubmitPreview) -
         "shown": preview.cids[:SHOWN_CIDS],
         "more": max(len(preview.cids) - SHOWN_CIDS, 0),
         "from_csv": from_csv,
+        "approval_wait": timedelta(seconds=preview.approval.ttl_seconds)
+        if preview.approval
+        else None,
     }
     return render(request, "jobs/set_action_review.html", context)
 
@@ -105,6 +110,8 @@ def _confirm(request: HttpRequest) -> HttpResponse:
         # A grant withdrawn since the review.
         refusal = ValidationError(str(exc))
         return _form_again(request, token_missing=CLEARED_NOTICE, refusal=refusal)
+    if jobs[0].status == Job.Status.PENDING_APPROVAL:
+        messages.info(request, "Submitted for approval: nothing is sent until it is approved.")
     return redirect(jobs_page(jobs))
 
 

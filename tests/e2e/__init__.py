@@ -32,6 +32,9 @@ COLOURS = {
     "IN_PROGRESS": "rgb(21, 101, 192)",
     "UNKNOWN": "rgb(255, 179, 0)",
     "CANCELLED": "rgb(97, 97, 97)",
+    "PENDING_APPROVAL": "rgb(106, 27, 154)",
+    "DENIED": "rgb(173, 20, 87)",
+    "EXPIRED": "rgb(93, 64, 55)",
 }
 
 

@@ -156,6 +156,11 @@ def other_operator(transactional_db) -> User:
 
 
 @pytest.fixture
+def approver(transactional_db) -> User:
+    return _user("approver", "Approvers")
+
+
+@pytest.fixture
 def auditor(transactional_db) -> User:
     return _user("auditor", "Auditors", is_staff=True)
 

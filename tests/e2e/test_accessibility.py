@@ -10,10 +10,11 @@ import datetime as dt
 import uuid
 
 import pytest
+from django.contrib.auth.models import Group
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from jobs.models import Cluster, Job, RunGrant
+from jobs.models import ApprovalRule, Cluster, Job, RunGrant
 from notifications.models import Notice
 from tests.e2e import COLOURS, ROOT, fill_set_action, make_job, sign_in
 from tests.helpers import TOKEN
@@ -197,3 +198,41 @@ def test_notifications_page_for_an_operator_and_for_an_auditor(
     everyone.click("#save-notifications")
     expect(everyone.locator("[data-field=clusters] .field-error")).to_be_visible()
     assert_accessible(everyone)
+
+
+def test_approval_pages_in_each_state(page, open_page, operator, approver, cluster):
+    ApprovalRule.objects.create(approvers_group=Group.objects.get(name="Approvers"))
+    sign_in(page, operator)
+    fill_set_action(page, cluster=cluster, token=TOKEN, cids="C1 C2")
+    page.click("#submit-set-action")
+    expect(page.locator("#approval-needed")).to_be_visible()
+    assert_accessible(page)
+    page.click("#confirm-set-action")
+    expect(page.locator("#job-approval")).to_be_visible()
+    assert_accessible(page)
+    page.click("#job-approval-link")
+    expect(page.locator("#own-request")).to_be_visible()
+    assert_accessible(page)
+
+    approving = open_page()
+    sign_in(approving, approver, next="/approvals/")
+    expect(approving.locator("#approvals-table tbody tr")).to_have_count(1)
+    assert_accessible(approving)
+    approving.locator("#approvals-table tbody a").click()
+    expect(approving.locator("#decision-form")).to_be_visible()
+    assert_accessible(approving)
+    approving.click("#deny-button")
+    expect(approving.locator("[data-field=comment] .field-error")).to_be_visible()
+    assert_accessible(approving)
+    approving.fill("#id_comment", "Not today")
+    approving.click("#deny-button")
+    expect(approving.locator("#approval-decisions")).to_contain_text("Not today")
+    assert_accessible(approving)
+    approving.goto("/approvals/")
+    expect(approving.locator("#no-approvals")).to_be_visible()
+    assert_accessible(approving)
+
+    page.goto("/jobs/")
+    page.locator("#jobs-table tbody a").first.click()
+    expect(page.locator("#job-status .badge")).to_have_attribute("data-status", "DENIED")
+    assert_accessible(page)

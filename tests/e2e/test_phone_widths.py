@@ -7,11 +7,14 @@ from __future__ import annotations
 import uuid
 
 import pytest
+from django.contrib.auth.models import Group
 from playwright.sync_api import Locator, Page, expect
 
-from jobs.models import Job
+from jobs.models import ApprovalRule, Job
+from jobs.services import job_submit
 from tests import e2e
 from tests.e2e import sign_in
+from tests.helpers import TOKEN
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
 
@@ -161,3 +164,21 @@ def test_jobs_list_shows_every_column_at_1280(page, auditor, operator, cluster):
     widths = scroller.evaluate("box => [box.scrollWidth, box.clientWidth]")
     assert widths[0] <= widths[1], (widths, columns)
     assert_no_sideways_scroll(page)
+
+
+def test_approval_pages_on_a_phone(phone, operator, approver, cluster):
+    ApprovalRule.objects.create(approvers_group=Group.objects.get(name="Approvers"))
+    cids = " ".join(f"CUSTOMER-WITH-A-LONG-ID-{n}" for n in range(40))
+    [job] = job_submit(user=operator, action=3, cluster=cluster, cids=cids, token=TOKEN)
+    sign_in(phone, operator, next=f"/jobs/{job.pk}/")
+    expect(phone.locator("#job-approval")).to_be_visible()
+    assert_no_sideways_scroll(phone)
+    phone.context.clear_cookies()
+    sign_in(phone, approver, next="/approvals/")
+    expect(phone.locator("#approvals-table tbody tr")).to_have_count(1)
+    assert_no_sideways_scroll(phone)
+    phone.goto(f"/approvals/{job.approval_id}/")
+    expect(phone.locator("#decision-form")).to_be_visible()
+    for button in ("#approve-button", "#deny-button"):
+        assert_in_view(phone.locator(button), phone)
+    assert_no_sideways_scroll(phone)

@@ -10,7 +10,8 @@ from django.core.management.base import BaseCommand, CommandError
 from django.db import transaction
 
 from jobs.clusters import cluster_save
-from jobs.models import Cluster
+from jobs.models import ApprovalRule, Cluster, JobAction
+from jobs.services import approval_rule_create
 from lib.argtypes import port
 
 DEMO_USERS = [
@@ -18,17 +19,21 @@ DEMO_USERS = [
     ("operator", "Operators", False, False),
     ("auditor", "Auditors", True, False),
     ("admin", None, True, True),
+    ("approver", "Approvers", False, False),
 ]
 DEMO_CLUSTER = "local"
 
 
 class Command(BaseCommand):
     help = (
-        "Creates the demo users operator (Operators), auditor (Auditors, staff) and admin "
-        "(superuser), and an active cluster 'local' at http://127.0.0.1:PORT, the fake cluster "
-        "(--fake-cluster-port, the port run_dashboard starts it on). "
-        "Passwords come from TMS_DEMO_OPERATOR_PASSWORD, TMS_DEMO_AUDITOR_PASSWORD and "
-        "TMS_DEMO_ADMIN_PASSWORD (unset or empty: generated and printed once). Anything that "
+        "Creates the demo users operator (Operators), auditor (Auditors, staff), admin "
+        "(superuser) and approver (Approvers), an active cluster 'local' at "
+        "http://127.0.0.1:PORT, the fake cluster (--fake-cluster-port, the port run_dashboard "
+        "starts it on), and, unless a rule names 'local' already, an approval rule: PE-Finalize "
+        "on 'local' waits for a member of Approvers. "
+        "Passwords come from TMS_DEMO_OPERATOR_PASSWORD, TMS_DEMO_AUDITOR_PASSWORD, "
+        "TMS_DEMO_ADMIN_PASSWORD and TMS_DEMO_APPROVER_PASSWORD (unset or empty: generated and "
+        "printed once). Anything that "
         "already exists is left as it is, so running it again changes nothing; to set a new "
         "password later, run manage.py changepassword USERNAME."
     )
@@ -78,6 +83,18 @@ class Command(BaseCommand):
                     f"{base_url}: change it in the admin to reach the fake cluster."
                 )
             )
+
+        local = Cluster.objects.get(name=DEMO_CLUSTER)
+        if not ApprovalRule.objects.filter(cluster=local).exists():
+            approval_rule_create(
+                rule=ApprovalRule(
+                    cluster=local,
+                    action=JobAction.PE_FINALIZE,
+                    approvers_group=Group.objects.get(name="Approvers"),
+                )
+            )
+            self.stdout.write("Created approval rule: PE-Finalize on local waits for Approvers")
+            created.append("approval rule")
 
         if created:
             self.stdout.write(self.style.SUCCESS(f"seed_demo: created {', '.join(created)}."))
