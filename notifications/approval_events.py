@@ -65,7 +65,9 @@ def notices_record_approval(
         "approvers_group": request.approvers_group.name,
         "approvers_required": request.approvers_required,
         "expires_at": request.expires_at.isoformat(),
-        "url": settings.TMS_PUBLIC_URL + _path(request, first),
+        # The request's page: every recipient may open it (approvers without the right to see
+        # others' jobs included), and it links the jobs for those who may see them.
+        "url": settings.TMS_PUBLIC_URL + reverse("approval_detail", args=[request.pk]),
         "occurred_at": at.isoformat(),
     }
     if event == EventName.APPROVAL_DECIDED:
@@ -90,12 +92,6 @@ def _subject(request: ApprovalRequest, first: Job) -> dict[str, str]:
     if request.batch_id:
         return {"batch_id": str(request.batch_id)}
     return {"job_id": str(first.pk)}
-
-
-def _path(request: ApprovalRequest, first: Job) -> str:
-    if request.batch_id:
-        return reverse("batch_detail", args=[request.batch_id])
-    return reverse("job_detail", args=[first.pk])
 
 
 def _mail_recipients(request: ApprovalRequest, event: str, actor_id: int | None) -> list[int]:

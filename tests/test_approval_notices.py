@@ -105,7 +105,7 @@ def test_a_request_is_mailed_to_its_approvers_never_to_its_submitter(people, clu
     request = request_of(job)
     for part in (message.get_body(("plain",)), message.get_body(("html",))):
         text = part.get_content()
-        assert f"http://127.0.0.1:8000/jobs/{job.pk}/" in text
+        assert f"http://127.0.0.1:8000/approvals/{request.pk}/" in text
         assert "op1 asks for approval of this Set Action" in text
         assert request.expires_at.isoformat() in text
         assert TOKEN not in text
@@ -147,7 +147,7 @@ def test_a_subscribed_webhook_gets_the_request_with_its_link_and_others_get_noth
         "approvers_group": "Approvers",
         "approvers_required": 1,
         "expires_at": request.expires_at.isoformat(),
-        "url": f"http://127.0.0.1:8000/batches/{jobs[0].batch_id}/",
+        "url": f"http://127.0.0.1:8000/approvals/{request.pk}/",
         "occurred_at": request.created_at.isoformat(),
     }
 
@@ -171,7 +171,7 @@ def test_a_denial_tells_the_submitter_with_the_comment_and_the_other_approvers(
         text = part.get_content()
         assert "Denied by ap1: its jobs were never sent." in text
         assert "Not on a Friday" in text
-        assert f"http://127.0.0.1:8000/jobs/{job.pk}/" in text
+        assert f"http://127.0.0.1:8000/approvals/{request_of(job).pk}/" in text
 
 
 def approve(job):
