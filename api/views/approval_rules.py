@@ -21,13 +21,12 @@ from api.authentication import AdminToken
 from api.pagination import NewestFirst
 from api.problems import problem
 from api.schema import operation, page_parameters
-from api.views.grants import MAX_ID, ActionOrAny, named
+from api.views.grants import ActionOrAny, named, row_by_id
 from api.views.submit import Text
 from audit.services import client_ip
 from jobs.models import ApprovalRule, Cluster, JobAction
 from jobs.models.approvals import MAX_TTL_SECONDS
 from jobs.services import DuplicateRule, approval_rule_create, approval_rule_delete, parse_action
-from lib.numbers import NotANumber, whole_number
 
 # The largest value the rule's integer columns hold on PostgreSQL (PositiveIntegerField).
 MAX_CUSTOMERS = 2**31 - 1
@@ -180,14 +179,9 @@ class ApprovalRuleDetail(APIView):
     def delete(self, request: Request, id: str) -> Response:
         """Delete an approval rule: the Set Actions it covered no longer wait for approval,
         unless another rule covers them. Requests it made keep waiting as they were."""
-        try:
-            pk = whole_number(id, minimum=1, maximum=MAX_ID)
-        except NotANumber:
-            raise NotFound from None
-        rule = ApprovalRule.objects.select_related("cluster", "approvers_group").filter(pk=pk)
-        found = rule.first()
-        if found is None or not approval_rule_delete(
-            rule=found, actor=request.user, ip_address=client_ip(request._request)
+        rule = row_by_id(ApprovalRule.objects.select_related("cluster", "approvers_group"), id)
+        if not approval_rule_delete(
+            rule=rule, actor=request.user, ip_address=client_ip(request._request)
         ):
             raise NotFound
         return Response(status=204)

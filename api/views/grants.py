@@ -113,6 +113,19 @@ def named(model, field: str, value: str | None, label: str):
     return found
 
 
+def row_by_id(queryset, id: str):
+    """The row of `queryset` whose id the path names; a 404 problem for a malformed, out of range
+    or unknown one alike."""
+    try:
+        pk = whole_number(id, minimum=1, maximum=MAX_ID)
+    except NotANumber:
+        raise NotFound from None
+    found = queryset.filter(pk=pk).first()
+    if found is None:
+        raise NotFound
+    return found
+
+
 class RunGrantList(ListAPIView):
     """The run grants, newest first; a new one."""
 
@@ -185,12 +198,8 @@ class RunGrantDetail(APIView):
     def delete(self, request: Request, id: str) -> Response:
         """Delete a run grant: its group's members (or its user) no longer run what it
         covered, unless another grant covers it."""
-        try:
-            pk = whole_number(id, minimum=1, maximum=MAX_ID)
-        except NotANumber:
-            raise NotFound from None
-        grant = RunGrant.objects.select_related("group", "user", "cluster").filter(pk=pk).first()
-        if grant is None or not run_grant_delete(
+        grant = row_by_id(RunGrant.objects.select_related("group", "user", "cluster"), id)
+        if not run_grant_delete(
             grant=grant, actor=request.user, ip_address=client_ip(request._request)
         ):
             raise NotFound
