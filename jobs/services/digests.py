@@ -9,29 +9,21 @@ import hashlib
 import json
 from collections.abc import Sequence
 
+from jobs.models import Job
 from jobs.validators import cluster_endpoint
 
 
-def part_digest(
-    *,
-    action: int,
-    cluster_id: int | None,
-    base_url: str,
-    action_path: str,
-    verify_tls: bool,
-    payload: dict,
-    cids: Sequence[str],
-) -> str:
-    """SHA-256 of what a job's worker sends: the action, the cluster and the endpoint it
-    calls (base URL + action path) with its TLS check, the job's recorded payload, and its
-    customers in order."""
+def part_digest(job: Job, cids: Sequence[str]) -> str:
+    """SHA-256 of what `job`'s worker sends: the action, the cluster and the endpoint it calls
+    (base URL + action path) with its TLS check, the job's recorded payload, and its customers
+    (`cids`) in order."""
     text = json.dumps(
         {
-            "action": action,
-            "cluster": cluster_id,
-            "endpoint": cluster_endpoint(base_url, action_path),
-            "verify_tls": verify_tls,
-            "payload": payload,
+            "action": job.action,
+            "cluster": job.cluster_id,
+            "endpoint": cluster_endpoint(job.cluster_url, job.action_path),
+            "verify_tls": job.verify_tls,
+            "payload": job.request_payload,
             "cids": list(cids),
         },
         sort_keys=True,

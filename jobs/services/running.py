@@ -274,15 +274,7 @@ def _as_approved(job: Job, cids: list[str]) -> bool:
     )
     parts = request["part_digests"]
     place = (job.batch_seq or 1) - 1
-    digest = part_digest(
-        action=job.action,
-        cluster_id=job.cluster_id,
-        base_url=job.cluster_url,
-        action_path=job.action_path,
-        verify_tls=job.verify_tls,
-        payload=job.request_payload,
-        cids=cids,
-    )
+    digest = part_digest(job, cids)
     return (
         len(approved) >= request["approvers_required"]
         and all(seen == request["digest"] for seen in approved)

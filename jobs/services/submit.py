@@ -187,16 +187,7 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
         request = None
         if rule:
             digests = [
-                part_digest(
-                    action=action,
-                    cluster_id=cluster.pk,
-                    base_url=job.cluster_url,
-                    action_path=job.action_path,
-                    verify_tls=job.verify_tls,
-                    payload=job.request_payload,
-                    cids=chunk,
-                )
-                for job, (chunk, _retry_of) in zip(jobs, parts, strict=True)
+                part_digest(job, chunk) for job, (chunk, _retry_of) in zip(jobs, parts, strict=True)
             ]
             request = _request_open(
                 user=user, rule=rule, batch_id=batch_id, part_digests=digests, now=now
