@@ -59,6 +59,10 @@ class AuditEntry(models.Model):
         APPROVAL_DENIED = "approval.denied", "Denied"
         APPROVAL_EXPIRED = "approval.expired", "Approval expired"
         APPROVAL_WITHDRAWN = "approval.withdrawn", "Approval request withdrawn"
+        CREDENTIAL_SET = "credential.set", "Cluster credential set"
+        CREDENTIAL_CHANGED = "credential.changed", "Cluster credential changed"
+        CREDENTIAL_REMOVED = "credential.removed", "Cluster credential removed"
+        CREDENTIAL_USED = "credential.used", "Cluster credential used"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # SET_NULL is the one update the database allows: the username below keeps the record.
