@@ -1,9 +1,9 @@
 """The API's endpoints that change something: Set Actions, retries, cancels, approving or
-denying what waits for approval, run grants and approval rules."""
+denying what waits for approval, run grants, approval rules and clusters' stored credentials."""
 
 from django.urls import path
 
-from api.views import approval_rules, approvals, grants, submit
+from api.views import approval_rules, approvals, clusters, grants, submit
 
 urlpatterns = [
     path("set-actions", submit.SetActionCreate.as_view(), name="api_set_actions"),
@@ -19,5 +19,11 @@ urlpatterns = [
         "approval-rules/<str:id>",
         approval_rules.ApprovalRuleDetail.as_view(),
         name="api_approval_rule",
+    ),
+    # Any name but one with "/": the view answers 404 for a cluster it does not know.
+    path(
+        "clusters/<str:name>/credential",
+        clusters.ClusterCredentialDetail.as_view(),
+        name="api_cluster_credential",
     ),
 ]
