@@ -63,6 +63,7 @@ class AuditEntry(models.Model):
         CREDENTIAL_CHANGED = "credential.changed", "Cluster credential changed"
         CREDENTIAL_REMOVED = "credential.removed", "Cluster credential removed"
         CREDENTIAL_USED = "credential.used", "Cluster credential used"
+        TOKEN_KEY_ROTATED = "token_key.rotated", "Stored secrets re-encrypted with a new key"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # SET_NULL is the one update the database allows: the username below keeps the record.
