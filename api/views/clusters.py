@@ -8,6 +8,8 @@ holds it. Every change goes through jobs.services, audited with the token's owne
 from __future__ import annotations
 
 from django.db.models import OuterRef, Subquery
+from django.utils.decorators import method_decorator
+from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema_field
 from rest_framework import serializers
 from rest_framework.exceptions import NotFound
@@ -107,6 +109,8 @@ class ClusterCredentialDetail(APIView):
         responses={204: OpenApiResponse(description="Stored (encrypted).")},
         errors=(403, 404, 415),
     )
+    # Error reports hide this call's locals: the request's data holds the token.
+    @method_decorator(sensitive_variables())
     def put(self, request: Request, name: str) -> Response:
         """Store the cluster's service token for jobs that use its stored credential
         (unattended runs, and operators whose run grant allows it), replacing any it had.
