@@ -26,10 +26,11 @@ from ops.housekeeping import WORKER_LOST_MESSAGE, housekeeping_pass
 from ops.models import WorkerHeartbeat
 from ops.wakeups import QueueWatch
 from ops.worker import FORCED, _keep_connections, _Loop
-from tests.conftest import SLOW_SECONDS
 from tests.helpers import TOKEN, database_url, wait_until, worker
 
 ROOT = Path(__file__).resolve().parent.parent
+# How long the fake cluster takes to answer the calls a forced stop cuts off.
+FORCED_CALL_SECONDS = 15
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
@@ -349,7 +350,12 @@ def test_worker_processes_share_its_calls_and_stop_together(operator, cluster, f
     assert not DBTaskResult.objects.filter(status="RUNNING").exists()
 
 
-def test_a_second_sigterm_forces_every_worker_process_out(operator, cluster, fake_cluster):
+def test_a_second_sigterm_forces_every_worker_process_out(
+    operator, cluster, fake_cluster, monkeypatch
+):
+    # The calls answer long after the force, and the process must be gone well before: a
+    # slow machine gets seconds to stop, and an answer still cannot arrive before the end.
+    monkeypatch.setattr(fake_cluster, "slow_seconds", FORCED_CALL_SECONDS)
     cluster.timeout_seconds = 30
     cluster.save()
     for n in range(2):
@@ -361,7 +367,7 @@ def test_a_second_sigterm_forces_every_worker_process_out(operator, cluster, fak
         # Each worker process took the first signal: both are finishing their calls.
         output = read_until(process, "finishing the tasks in hand", times=2)
         process.send_signal(signal.SIGTERM)
-        rest, _ = process.communicate(timeout=SLOW_SECONDS - 1)
+        rest, _ = process.communicate(timeout=FORCED_CALL_SECONDS - 5)
     finally:
         if process.poll() is None:
             process.kill()
