@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import signal
 import subprocess
@@ -25,7 +26,7 @@ from jobs.tasks import run_job
 from ops.housekeeping import WORKER_LOST_MESSAGE, housekeeping_pass
 from ops.models import WorkerHeartbeat
 from ops.wakeups import QueueWatch
-from ops.worker import FORCED, _keep_connections, _Loop
+from ops.worker import FORCED, Worker, _keep_connections, _Loop
 from tests.helpers import TOKEN, database_url, wait_until, worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -377,6 +378,34 @@ def test_a_second_sigterm_forces_every_worker_process_out(
         ("IN_PROGRESS", True)
     ] * 2
     assert set(DBTaskResult.objects.values_list("exception_class_path", flat=True)) == {FORCED}
+
+
+def test_a_second_signal_handled_inside_the_first_still_forces():
+    """A signal can run its handler again inside the handling of the one before (Python runs
+    handlers between bytecodes): the second must force even so, not be taken for the first."""
+    worker = Worker(worker_id="nested", concurrency=1, interval=1)
+    nested: list[str] = []
+
+    class SecondSignalMeanwhile(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "finishing the tasks in hand" in record.getMessage() and not nested:
+                nested.append(record.getMessage())
+                worker.shutdown(signal.SIGTERM, None)
+
+    handler = SecondSignalMeanwhile()
+    before = {
+        signum: signal.getsignal(signum)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+    }
+    logging.getLogger("ops.worker").addHandler(handler)
+    try:
+        with pytest.raises(SystemExit) as forced:
+            worker.shutdown(signal.SIGTERM, None)
+    finally:
+        logging.getLogger("ops.worker").removeHandler(handler)
+        for signum, previous in before.items():
+            signal.signal(signum, previous)
+    assert nested and forced.value.code == 1
 
 
 def test_a_worker_process_that_dies_stops_the_others_and_fails_the_worker():
