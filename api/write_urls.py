@@ -1,9 +1,10 @@
 """The API's endpoints that change something: Set Actions, retries, cancels, approving or
-denying what waits for approval, run grants and approval rules."""
+denying what waits for approval, run grants, approval rules, change freezes and maintenance
+windows."""
 
 from django.urls import path
 
-from api.views import approval_rules, approvals, grants, submit
+from api.views import approval_rules, approvals, freezes, grants, submit
 
 urlpatterns = [
     path("set-actions", submit.SetActionCreate.as_view(), name="api_set_actions"),
@@ -19,5 +20,17 @@ urlpatterns = [
         "approval-rules/<str:id>",
         approval_rules.ApprovalRuleDetail.as_view(),
         name="api_approval_rule",
+    ),
+    path("change-freezes", freezes.ChangeFreezeList.as_view(), name="api_change_freezes"),
+    path("change-freezes/<str:id>", freezes.ChangeFreezeDetail.as_view(), name="api_change_freeze"),
+    path(
+        "clusters/<str:name>/maintenance-windows",
+        freezes.MaintenanceWindowList.as_view(),
+        name="api_maintenance_windows",
+    ),
+    path(
+        "clusters/<str:name>/maintenance-windows/<str:id>",
+        freezes.MaintenanceWindowDetail.as_view(),
+        name="api_maintenance_window",
     ),
 ]

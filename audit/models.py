@@ -59,6 +59,13 @@ class AuditEntry(models.Model):
         APPROVAL_DENIED = "approval.denied", "Denied"
         APPROVAL_EXPIRED = "approval.expired", "Approval expired"
         APPROVAL_WITHDRAWN = "approval.withdrawn", "Approval request withdrawn"
+        FREEZE_CREATED = "freeze.created", "Change freeze created"
+        FREEZE_DELETED = "freeze.deleted", "Change freeze removed"
+        FREEZE_OVERRIDDEN = "freeze.overridden", "Change freeze overridden"
+        WINDOW_CREATED = "window.created", "Maintenance window created"
+        WINDOW_DELETED = "window.deleted", "Maintenance window removed"
+        JOB_HELD = "job.held", "Job held by a change freeze or maintenance window"
+        JOB_RELEASED = "job.released", "Job released by a change freeze or maintenance window"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # SET_NULL is the one update the database allows: the username below keeps the record.

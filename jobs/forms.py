@@ -54,9 +54,19 @@ class SetActionForm(forms.Form):
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}, render_value=False),
     )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+    freeze_override_reason = forms.CharField(
+        label="Override a change freeze, because",
+        required=False,
+        max_length=500,
+        help_text="Administrators only: during a change freeze of the cluster, send it anyway "
+        "for this reason (audited). Leave empty otherwise.",
+    )
 
     def __init__(self, *args, user, token_missing: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # Offered only to those who may override a freeze (jobs.services.freezes).
+        if not user.has_perm("jobs.override_freeze"):
+            del self.fields["freeze_override_reason"]
         self.choices = run_choices(user=user)
         self.fields["action"].choices = [
             ("", "Choose an action"),
@@ -101,6 +111,7 @@ class SetActionForm(forms.Form):
             "cid_positions": positions,
             "token": data["token"],
             "idempotency_key": data["idempotency_key"],
+            "freeze_override_reason": data.get("freeze_override_reason", ""),
         }
 
 
@@ -121,6 +132,9 @@ class SetActionConfirmForm(forms.Form):
     from_csv = forms.BooleanField(required=False, widget=forms.HiddenInput)
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
     seal = forms.CharField(widget=forms.HiddenInput)
+    freeze_override_reason = forms.CharField(
+        required=False, max_length=500, widget=forms.HiddenInput
+    )
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -145,6 +159,7 @@ class SetActionConfirmForm(forms.Form):
             "cids": data["cids"],
             "token": self.token,
             "idempotency_key": data["idempotency_key"],
+            "freeze_override_reason": data["freeze_override_reason"],
         }
 
 

@@ -1,5 +1,6 @@
 """The admin for jobs and clusters: failed jobs first, job history read-only, tables of millions;
-run grants in jobs.admin.grants, approval rules and requests in jobs.admin.approvals.
+run grants in jobs.admin.grants, approval rules and requests in jobs.admin.approvals, change
+freezes and maintenance windows in jobs.admin.freezes.
 
 The job lists are built on lib.admin's large-table base (a capped count, no facets, a cheap date
 hierarchy); on top of it every filter here matches an index whose order is the list's order
@@ -32,6 +33,8 @@ from django.utils.translation import gettext as _
 from audit.services import client_ip
 from jobs.admin.approvals import ApprovalRequestAdmin as ApprovalRequestAdmin
 from jobs.admin.approvals import ApprovalRuleAdmin as ApprovalRuleAdmin
+from jobs.admin.freezes import ChangeFreezeAdmin as ChangeFreezeAdmin
+from jobs.admin.freezes import MaintenanceWindowAdmin as MaintenanceWindowAdmin
 from jobs.admin.grants import RunGrantAdmin as RunGrantAdmin
 from jobs.badges import status_badge
 from jobs.clusters import FIELDS as CLUSTER_FIELDS

@@ -28,6 +28,7 @@ from jobs.services.approving import (
     approval_needed,
 )
 from jobs.services.digests import part_digest
+from jobs.services.freezes import FreezeOverride, freeze_check, freeze_override_record
 from jobs.services.input import _name_some, _validated
 from jobs.services.limits import CHUNK
 from jobs.services.running import _enqueue
@@ -143,7 +144,7 @@ def _insert_cids(model, cids: list[str], **same) -> None:
         cursor.execute(sql, [*values, json.dumps(cids)])
 
 
-def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
+def _create(*, user, action, cluster, parts, token, key, digest, ip_address, override=None):
     """Record one job per part, each part being (its customers, the job it retries or None),
     sharing a batch id when there are several, and queue their tasks; or, when an approval
     rule covers the submission, hold them PENDING_APPROVAL in one approval request."""
@@ -181,6 +182,8 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
                 token_fingerprint=fingerprint,
                 retry_of=retry_of,
                 created_at=now,
+                freeze_override_reason=override.reason if override else "",
+                freeze_overridden_by=override.user if override else None,
             )
         )
     with transaction.atomic():
@@ -230,6 +233,8 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
                 ip_address=ip_address,
                 details={"new_jobs": new_jobs},
             )
+        if override:
+            freeze_override_record(override, jobs, ip_address)
         if request:
             # Held: its tasks are queued when it is approved (jobs.services.approving).
             _request_recorded(request, jobs, user, ip_address)
@@ -275,10 +280,12 @@ def job_submit_preview(
     token: str,
     idempotency_key: str | None = None,
     cid_positions: Sequence[str] | None = None,
+    freeze_override_reason: str = "",
 ) -> SubmitPreview:
     """Check a Set Action as `job_submit` checks it, and say what it would record; writes
-    nothing. Raises ValidationError (by field) for bad input. Whether customers are busy is
-    decided by `job_submit` alone, when it records the jobs.
+    nothing. Raises ValidationError (by field) for bad input, and Frozen as `job_submit`
+    does. Whether customers are busy is decided by `job_submit` alone, when it records the
+    jobs.
     """
     action, cluster, cid_list = _validated(
         user=user,
@@ -288,6 +295,9 @@ def job_submit_preview(
         cid_positions=cid_positions,
         token=token,
         idempotency_key=idempotency_key,
+    )
+    freeze_check(
+        user=user, cluster=cluster, override_reason=freeze_override_reason, at=timezone.now()
     )
     return SubmitPreview(
         action=action,
@@ -311,6 +321,7 @@ def job_submit(
     ip_address: str | None = None,
     cid_positions: Sequence[str] | None = None,
     retry_of: Job | None = None,
+    freeze_override_reason: str = "",
 ) -> Submitted:
     """Record a Set Action as one job (or one per chunk of the cluster's
     `max_cids_per_request`, sharing a batch id) and enqueue each job's task in the same transaction.
@@ -318,8 +329,10 @@ def job_submit(
     (token sealed, customers held) but PENDING_APPROVAL, in one approval request, and no task
     is queued until it is approved.
 
-    Raises ValidationError (by field) for bad input and CustomerConflict when a customer has
-    a job in progress on the cluster; either way nothing is written. The same user and
+    Raises ValidationError (by field) for bad input, CustomerConflict when a customer has
+    a job in progress on the cluster, and Frozen (jobs.services.freezes) when a change freeze
+    covers the cluster now; any way nothing is written. An admin's `freeze_override_reason`
+    lets it through a freeze, recorded on each job and audited. The same user and
     idempotency key again returns the first submit's jobs and writes nothing; the same key
     with other content is refused. Safe under concurrent submits: the database's unique
     constraints decide, not a check made before the insert.
@@ -333,6 +346,9 @@ def job_submit(
         token=token,
         idempotency_key=idempotency_key,
     )
+    override = freeze_check(
+        user=user, cluster=cluster, override_reason=freeze_override_reason, at=timezone.now()
+    )
     parts = [(chunk, retry_of) for chunk in _chunks(cid_list, cluster)]
     return _record(
         user=user,
@@ -342,10 +358,21 @@ def job_submit(
         token=token,
         idempotency_key=idempotency_key,
         ip_address=ip_address,
+        override=override,
     )
 
 
-def _record(*, user, action, cluster, parts, token, idempotency_key, ip_address) -> Submitted:
+def _record(
+    *,
+    user,
+    action,
+    cluster,
+    parts,
+    token,
+    idempotency_key,
+    ip_address,
+    override: FreezeOverride | None = None,
+) -> Submitted:
     """`_create` the parts, or replay the jobs the same key made; conflicts raised."""
     cid_list = [cid for cids, _retry_of in parts for cid in cids]
     digest = _digest(action, cluster, cid_list)
@@ -368,6 +395,7 @@ def _record(*, user, action, cluster, parts, token, idempotency_key, ip_address)
                 key=idempotency_key,
                 digest=digest,
                 ip_address=ip_address,
+                override=override,
             )
             return Submitted(created, replayed=False)
         except IntegrityError:

@@ -38,7 +38,7 @@ from lib.chunks import batched
 
 # How many of the customer IDs the review and a refusal name.
 SHOWN_CIDS = 10
-CARRIED = ("action", "cluster", "cids", "idempotency_key")
+CARRIED = ("action", "cluster", "cids", "idempotency_key", "freeze_override_reason")
 
 
 @never_cache
@@ -79,6 +79,7 @@ def _review(request: HttpRequest, form: SetActionForm, preview: SubmitPreview) -
         "from_csv": from_csv,
         "idempotency_key": key,
         "seal": token_seal(data["token"], user_id=request.user.pk, key=key),
+        "freeze_override_reason": data.get("freeze_override_reason", ""),
     }
     confirm = SetActionConfirmForm(initial=carried, user=request.user)
     context = {
