@@ -81,9 +81,7 @@ def test_a_freeze_of_the_cluster_refuses_a_submit_naming_it_and_its_end(operator
     assert written() == before
 
 
-def test_a_freeze_of_every_cluster_refuses_and_one_of_another_or_past_does_not(
-    operator, cluster
-):
+def test_a_freeze_of_every_cluster_refuses_and_one_of_another_or_past_does_not(operator, cluster):
     other = baker.make("jobs.Cluster", name="us1", base_url="http://127.0.0.1:9", is_active=True)
     freeze(other)
     freeze(None, starts=-60, minutes=-1, reason="Over")
@@ -269,9 +267,10 @@ def test_the_job_page_and_list_say_a_held_job_waits_for_the_freeze(client, opera
     assert held in client.get(reverse("job_detail", args=[job.pk])).content.decode()
     assert held in client.get(reverse("job_list")).content.decode()
     # Not counted among the jobs ahead of others in the queue.
-    assert 'id="queue-position"' not in client.get(
-        reverse("job_detail", args=[job.pk])
-    ).content.decode()
+    assert (
+        'id="queue-position"'
+        not in client.get(reverse("job_detail", args=[job.pk])).content.decode()
+    )
 
 
 # Making and removing freezes
