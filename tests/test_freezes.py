@@ -8,9 +8,12 @@ Real workers holding and releasing jobs are in tests/test_freeze_workers.py."""
 from __future__ import annotations
 
 import datetime as dt
+import io
 import json
 
 import pytest
+from django.contrib.auth.models import Group
+from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.urls import reverse
 from django.utils import timezone
@@ -19,8 +22,14 @@ from model_bakery import baker
 
 from api.tokens import token_create
 from audit.models import AuditEntry
-from jobs.models import ChangeFreeze, Job
-from jobs.services import job_cancel, job_run, job_submit, job_submit_preview
+from jobs.models import ApprovalRule, ChangeFreeze, Job
+from jobs.services import (
+    approval_approve,
+    job_cancel,
+    job_run,
+    job_submit,
+    job_submit_preview,
+)
 from jobs.services.freezes import Frozen, freeze_create, freeze_delete
 from jobs.services.running import HOLD_RECHECK
 from tests.helpers import TOKEN, confirm_review, make_user, row_counts
@@ -146,6 +155,22 @@ def test_the_form_shows_the_freeze_at_review_and_at_confirm_and_writes_nothing(
     assert written() == before
 
 
+def test_the_set_action_command_is_refused_with_exit_3_and_writes_nothing(
+    operator, cluster, monkeypatch
+):
+    monkeypatch.setenv("TMS_TOKEN", TOKEN)
+    freeze(cluster)
+    before = written()
+    with pytest.raises(CommandError, match="Year-end freeze") as refused:
+        call_command(
+            "set_action",
+            *("--user", "op1", "--cluster", "eu1", "--action", "1", "--cids", "C1"),
+            stdout=io.StringIO(),
+        )
+    assert refused.value.returncode == 3
+    assert written() == before
+
+
 # Overriding
 
 
@@ -236,6 +261,17 @@ def test_a_job_queued_before_a_freeze_is_held_until_its_end_then_sent(operator, 
     job.refresh_from_db()
     assert (job.status, job.waiting_for, job.waiting_until) == ("SUCCESS", "", None)
     assert AuditEntry.objects.filter(event="job.released", job_id=job.pk).count() == 1
+
+
+def test_a_job_approved_during_a_freeze_is_held_like_any_queued_job(operator, cluster):
+    ApprovalRule.objects.create(approvers_group=Group.objects.get(name="Approvers"))
+    [job] = submit(operator, cluster)
+    assert job.status == "PENDING_APPROVAL"
+    freeze(cluster)
+    approval_approve(request_id=job.approval_id, user=make_user("ap1", "Approvers"))
+    assert not job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.started_at, job.waiting_for) == ("IN_PROGRESS", None, "freeze")
 
 
 def test_a_hold_looks_again_when_the_freeze_ends_if_that_is_sooner(operator, cluster):

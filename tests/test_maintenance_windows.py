@@ -81,11 +81,18 @@ def test_of_several_windows_the_cluster_is_open_when_any_is(cluster):
     assert window_state(cluster.pk, utc(2027, 1, 9, 7)).opens_at == utc(2027, 1, 9, 21)
 
 
-def test_a_rule_with_no_opening_left_holds_with_none_due(operator, cluster):
+def test_a_rule_with_no_opening_left_holds_with_none_due(client, operator, cluster):
     now = timezone.now()
     window(cluster, "FREQ=DAILY;COUNT=1", starts_at=now - dt.timedelta(days=30))
     state = window_state(cluster.pk, now)
     assert (state.open, state.opens_at) == (False, None)
+    [job] = job_submit(user=operator, action=1, cluster=cluster, cids="W0", token=TOKEN)
+    assert not job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.waiting_for, job.waiting_until) == ("window", None)
+    client.force_login(operator)
+    page = client.get(reverse("job_detail", args=[job.pk])).content.decode()
+    assert "waiting for the window (none is due to open)" in page
 
 
 def test_a_job_outside_its_clusters_windows_is_held_until_the_next_opening_then_sent(

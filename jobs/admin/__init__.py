@@ -165,6 +165,8 @@ class JobAdmin(LargeTableAdmin):
                     "created_at",
                     "waiting_since",
                     "waiting_task_id",
+                    "waiting_for",
+                    "waiting_until",
                     "started_at",
                     "finished_at",
                     "updated_at",
@@ -190,6 +192,8 @@ class JobAdmin(LargeTableAdmin):
                     "batch_seq",
                     "retry_of",
                     "approval",
+                    "freeze_override_reason",
+                    "freeze_overridden_by",
                     "legacy_id",
                     "legacy_action_name",
                 )
