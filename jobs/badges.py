@@ -47,7 +47,7 @@ def status_badge(job: Job) -> SafeString:
     return badge
 
 
-def waiting_note(job: Job) -> SafeString:
+def waiting_note(job: Job) -> SafeString | str:
     """What a queued job that a worker put back waits for, as its last claim found: a free
     call to its cluster, a change freeze to end or its cluster's maintenance window to open
     (the moment in the viewer's zone, see `moment`)."""
@@ -57,8 +57,8 @@ def waiting_note(job: Job) -> SafeString:
     if job.waiting_for == Job.WaitingFor.WINDOW and until:
         return format_html("waiting for the window (opens {})", moment(until))
     if job.waiting_for == Job.WaitingFor.WINDOW:
-        return format_html("waiting for the window (none is due to open)")
-    return format_html("{}", WAITING)
+        return "waiting for the window (none is due to open)"
+    return WAITING
 
 
 def moment(at: dt.datetime | None) -> SafeString | str:

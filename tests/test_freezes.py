@@ -13,6 +13,7 @@ import json
 
 import pytest
 from django.contrib.auth.models import Group
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -99,6 +100,20 @@ def test_a_freeze_of_every_cluster_refuses_and_one_of_another_or_past_does_not(o
     freeze(None, reason="Everything")
     with pytest.raises(Frozen, match="Everything"):
         submit(operator, cluster, cids="C2")
+
+
+def test_the_same_submit_again_during_a_freeze_replays_the_jobs_made_before_it(operator, cluster):
+    [job] = submit(operator, cluster, idempotency_key="k1")
+    freeze(cluster)
+    before = written()
+    again = submit(operator, cluster, idempotency_key="k1")
+    assert (again.replayed, [j.pk for j in again]) == (True, [job.pk])
+    # The key reused for other content is refused as at any time.
+    with pytest.raises(ValidationError, match="idempotency key was used"):
+        submit(operator, cluster, cids="C2", idempotency_key="k1")
+    with pytest.raises(Frozen):
+        submit(operator, cluster, idempotency_key="k2")
+    assert written() == before
 
 
 def test_the_api_answers_409_naming_the_freeze_and_writes_nothing(client, operator, cluster):

@@ -210,6 +210,7 @@ def test_an_admin_token_lists_creates_and_deletes_windows_each_audited(
     ("change", "field"),
     [
         ({"rrule": "FREQ=SOMETIMES"}, "rrule"),
+        ({"rrule": "FREQ=MINUTELY;INTERVAL=30"}, "rrule"),
         ({"rrule": ""}, "rrule"),
         ({"rrule": 5}, "rrule"),
         ({"timezone": "Mars/Olympus"}, "timezone"),

@@ -23,6 +23,7 @@ from lib.recurrence import RecurrenceError, check_rule, zone
 
 # The longest a maintenance window may stay open: a week (a longer one is no window).
 MAX_WINDOW_SECONDS = 7 * 24 * 3600
+TOO_FREQUENT = {"SECONDLY", "MINUTELY"}
 
 
 class ChangeFreeze(models.Model):
@@ -126,6 +127,12 @@ class MaintenanceWindow(models.Model):
             check_rule(self.rrule)
         except RecurrenceError as exc:
             errors["rrule"] = [str(exc)]
+        else:
+            # Each claim on the cluster computes the openings from DTSTART on: a rule firing
+            # every minute or second would make that thousands of steps a day.
+            parts = dict(part.partition("=")[::2] for part in self.rrule.upper().split(";"))
+            if parts.get("FREQ") in TOO_FREQUENT:
+                errors["rrule"] = ["A window opens at most every hour: use FREQ=HOURLY or less."]
         try:
             zone(self.timezone)
         except RecurrenceError as exc:

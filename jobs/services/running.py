@@ -96,7 +96,7 @@ def _claim(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
             _hold(job, started, *hold)
             return Claim.HELD, None
         if job.waiting_for:
-            _unhold(job, started)
+            _unhold(job)
         # This worker process's share of its threads for the cluster (jobs.lanes), then one of
         # the cluster's call slots, whichever hosts ask.
         if lane_take(job.cluster_id):
@@ -150,7 +150,7 @@ def _hold(job: Job, now: datetime, waiting_for: str, until: datetime | None) -> 
     )
 
 
-def _unhold(job: Job, now: datetime) -> None:
+def _unhold(job: Job) -> None:
     """Clear what the job waited for; audited when a freeze or a window had held it."""
     Job.objects.filter(pk=job.pk).update(waiting_for="", waiting_until=None)
     if job.waiting_for != Job.WaitingFor.CLUSTER:

@@ -28,7 +28,12 @@ from jobs.services.approving import (
     approval_needed,
 )
 from jobs.services.digests import part_digest
-from jobs.services.freezes import FreezeOverride, freeze_check, freeze_override_record
+from jobs.services.freezes import (
+    FreezeOverride,
+    Frozen,
+    freeze_check,
+    freeze_override_record,
+)
 from jobs.services.input import _name_some, _validated
 from jobs.services.limits import CHUNK
 from jobs.services.running import _enqueue
@@ -346,9 +351,16 @@ def job_submit(
         token=token,
         idempotency_key=idempotency_key,
     )
-    override = freeze_check(
-        user=user, cluster=cluster, override_reason=freeze_override_reason, at=timezone.now()
-    )
+    try:
+        override = freeze_check(
+            user=user, cluster=cluster, override_reason=freeze_override_reason, at=timezone.now()
+        )
+    except Frozen:
+        # The same submit again, its first made before the freeze: replayed, not refused.
+        digest = _digest(action, cluster, cid_list)
+        if idempotency_key and (jobs := _replay(user, idempotency_key, digest)) is not None:
+            return Submitted(jobs, replayed=True)
+        raise
     parts = [(chunk, retry_of) for chunk in _chunks(cid_list, cluster)]
     return _record(
         user=user,
