@@ -205,6 +205,13 @@ def test_an_admin_overrides_a_freeze_with_a_reason_audited_and_the_job_is_sent(a
     assert job.status == "SUCCESS"
 
 
+def test_an_override_without_a_freeze_is_not_recorded(admin, cluster):
+    [job] = submit(admin, cluster, freeze_override_reason="Just in case")
+    job.refresh_from_db()
+    assert (job.freeze_override_reason, job.freeze_overridden_by) == ("", None)
+    assert not AuditEntry.objects.filter(event="freeze.overridden").exists()
+
+
 def test_an_override_reason_from_an_operator_is_refused_freeze_or_not(operator, cluster):
     before = written()
     with pytest.raises(Exception, match="Only an administrator") as refused:
@@ -228,7 +235,9 @@ def test_the_form_offers_an_admin_the_override_and_the_review_states_it(client, 
             "freeze_override_reason": "Outage fix INC-42",
         },
     )
-    assert 'id="freeze-override"' in review.content.decode()
+    shown = review.content.decode()
+    assert 'id="freeze-override"' in shown
+    assert "Year-end freeze" in shown and "because: Outage fix INC-42" in shown
     response = confirm_review(client, review)
     assert response.status_code == 302
     job = Job.objects.get()

@@ -264,14 +264,16 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address, ove
 @dataclass(frozen=True)
 class SubmitPreview:
     """What `job_submit` would record: the action, the cluster, the customers (blanks and
-    repeats dropped) and how many jobs they are split into; and, when an approval rule covers
-    it, who must approve it before it is sent."""
+    repeats dropped) and how many jobs they are split into; when an approval rule covers it,
+    who must approve it before it is sent; and an admin's override of a freeze."""
 
     action: int
     cluster: Cluster
     cids: list[str]
     parts: int
     approval: ApprovalNeeded | None = None
+    # An admin's override of the freeze that covers the cluster now.
+    override: FreezeOverride | None = None
 
 
 # Error reports hide every local of this call and of what it calls: the token is one.
@@ -301,7 +303,7 @@ def job_submit_preview(
         token=token,
         idempotency_key=idempotency_key,
     )
-    freeze_check(
+    override = freeze_check(
         user=user, cluster=cluster, override_reason=freeze_override_reason, at=timezone.now()
     )
     return SubmitPreview(
@@ -310,6 +312,7 @@ def job_submit_preview(
         cids=cid_list,
         parts=len(_chunks(cid_list, cluster)),
         approval=approval_needed(action=action, cluster=cluster, customers=len(cid_list)),
+        override=override,
     )
 
 
