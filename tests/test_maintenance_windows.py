@@ -211,6 +211,7 @@ def test_an_admin_token_lists_creates_and_deletes_windows_each_audited(
     [
         ({"rrule": "FREQ=SOMETIMES"}, "rrule"),
         ({"rrule": "FREQ=MINUTELY;INTERVAL=30"}, "rrule"),
+        ({"rrule": "FREQ=DAILY;BYMINUTE=" + ",".join(["1"] * 200)}, "rrule"),
         ({"rrule": ""}, "rrule"),
         ({"rrule": 5}, "rrule"),
         ({"timezone": "Mars/Olympus"}, "timezone"),

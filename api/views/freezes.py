@@ -26,6 +26,7 @@ from audit.services import client_ip
 from jobs.models import ChangeFreeze, Cluster, MaintenanceWindow
 from jobs.models.freezes import MAX_WINDOW_SECONDS
 from jobs.services.freezes import freeze_create, freeze_delete, window_create, window_delete
+from lib.recurrence import MAX_RULE_LENGTH
 
 
 class Moment(serializers.DateTimeField):
@@ -154,7 +155,7 @@ class MaintenanceWindowSerializer(serializers.ModelSerializer):
 
 class MaintenanceWindowRequest(serializers.Serializer):
     rrule = Text(
-        max_length=500,
+        max_length=MAX_RULE_LENGTH,
         help_text="An RFC 5545 RRULE without DTSTART: when each window opens, "
         "e.g. FREQ=WEEKLY;BYDAY=SA;BYHOUR=22;BYMINUTE=0.",
     )

@@ -128,7 +128,7 @@ class Migration(migrations.Migration):
                     "rrule",
                     models.CharField(
                         help_text="An RFC 5545 RRULE without DTSTART, e.g. FREQ=WEEKLY;BYDAY=SA;BYHOUR=22;BYMINUTE=0",
-                        max_length=500,
+                        max_length=300,
                     ),
                 ),
                 (
