@@ -116,6 +116,18 @@ def test_the_same_submit_again_during_a_freeze_replays_the_jobs_made_before_it(o
     assert written() == before
 
 
+def test_a_freezes_end_is_named_in_utc_whatever_zone_it_was_given_in(cluster):
+    berlin = dt.timezone(dt.timedelta(hours=1))
+    given = ChangeFreeze(
+        cluster=cluster,
+        starts_at=dt.datetime(2027, 12, 20, tzinfo=berlin),
+        ends_at=dt.datetime(2028, 1, 3, tzinfo=berlin),
+        reason="Year-end freeze",
+    )
+    assert str(given) == "Freeze of eu1 until 2028-01-02 23:00 UTC: Year-end freeze"
+    assert "until 2028-01-02 23:00 UTC" in Frozen(given, cluster).messages[0]
+
+
 def test_the_api_answers_409_naming_the_freeze_and_writes_nothing(client, operator, cluster):
     frozen = freeze(cluster)
     secret = token_create(user=operator, name="ci").secret

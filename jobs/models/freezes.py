@@ -9,7 +9,7 @@ instant is computed in jobs.services.freezes.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -63,7 +63,8 @@ class ChangeFreeze(models.Model):
 
     def __str__(self) -> str:
         where = self.cluster.name if self.cluster_id else "all clusters"
-        return f"Freeze of {where} until {self.ends_at:%Y-%m-%d %H:%M} UTC: {self.reason}"
+        ends = self.ends_at.astimezone(UTC)
+        return f"Freeze of {where} until {ends:%Y-%m-%d %H:%M} UTC: {self.reason}"
 
     def clean(self) -> None:
         if not self.reason.strip():
