@@ -56,14 +56,27 @@ class ProblemSerializer(serializers.Serializer):
     )
 
 
+class FreezeSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    cluster = serializers.CharField(allow_null=True, help_text="Null: every cluster.")
+    ends_at = serializers.DateTimeField()
+    reason = serializers.CharField()
+
+
 class ConflictProblemSerializer(ProblemSerializer):
-    """A 409: customers busy with other jobs, or a job a worker claimed first."""
+    """A 409: customers busy with other jobs, a job a worker claimed first, or a change freeze
+    over the cluster."""
 
     jobs = serializers.ListField(
         child=serializers.UUIDField(),
         required=False,
         help_text="For busy customers: the jobs in progress that hold them, those the caller "
         "may see.",
+    )
+    freeze = FreezeSerializer(
+        required=False,
+        help_text="For a change freeze: the freeze that refuses Set Actions to the cluster "
+        "until its end.",
     )
 
 

@@ -1,9 +1,10 @@
 """The API's endpoints that change something: Set Actions, retries, cancels, approving or
-denying what waits for approval, run grants, approval rules and clusters' stored credentials."""
+denying what waits for approval, run grants, approval rules, clusters' stored credentials,
+change freezes and maintenance windows."""
 
 from django.urls import path
 
-from api.views import approval_rules, approvals, clusters, grants, submit
+from api.views import approval_rules, approvals, clusters, freezes, grants, submit
 
 urlpatterns = [
     path("set-actions", submit.SetActionCreate.as_view(), name="api_set_actions"),
@@ -25,5 +26,17 @@ urlpatterns = [
         "clusters/<str:name>/credential",
         clusters.ClusterCredentialDetail.as_view(),
         name="api_cluster_credential",
+    ),
+    path("change-freezes", freezes.ChangeFreezeList.as_view(), name="api_change_freezes"),
+    path("change-freezes/<str:id>", freezes.ChangeFreezeDetail.as_view(), name="api_change_freeze"),
+    path(
+        "clusters/<str:name>/maintenance-windows",
+        freezes.MaintenanceWindowList.as_view(),
+        name="api_maintenance_windows",
+    ),
+    path(
+        "clusters/<str:name>/maintenance-windows/<str:id>",
+        freezes.MaintenanceWindowDetail.as_view(),
+        name="api_maintenance_window",
     ),
 ]

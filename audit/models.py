@@ -64,6 +64,13 @@ class AuditEntry(models.Model):
         CREDENTIAL_REMOVED = "credential.removed", "Cluster credential removed"
         CREDENTIAL_USED = "credential.used", "Cluster credential used"
         TOKEN_KEY_ROTATED = "token_key.rotated", "Stored secrets re-encrypted with a new key"
+        FREEZE_CREATED = "freeze.created", "Change freeze created"
+        FREEZE_DELETED = "freeze.deleted", "Change freeze removed"
+        FREEZE_OVERRIDDEN = "freeze.overridden", "Change freeze overridden"
+        WINDOW_CREATED = "window.created", "Maintenance window created"
+        WINDOW_DELETED = "window.deleted", "Maintenance window removed"
+        JOB_HELD = "job.held", "Job held by a change freeze or maintenance window"
+        JOB_RELEASED = "job.released", "Job released by a change freeze or maintenance window"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # SET_NULL is the one update the database allows: the username below keeps the record.

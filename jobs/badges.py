@@ -5,6 +5,8 @@ Its colours are in static/css/badges.css, which both load.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
@@ -26,8 +28,8 @@ def shown_status(job: Job) -> str:
 
 def status_badge(job: Job) -> SafeString:
     """The status as a coloured badge with its word; FAILED, UNKNOWN, DENIED and EXPIRED
-    explain on hover (DENIED with who denied it and why). A job held back by its cluster's
-    `max_concurrent_calls` says it waits for the cluster."""
+    explain on hover (DENIED with who denied it and why). A queued job held back says what
+    it waits for (`waiting_note`)."""
     status = job.status if job.status in KNOWN else "OTHER"
     title = ""
     if job.status in EXPLAINED:
@@ -41,5 +43,32 @@ def status_badge(job: Job) -> SafeString:
         shown_status(job),
     )
     if job.status == Job.Status.IN_PROGRESS and job.started_at is None and job.waiting_since:
-        return format_html('{} <span class="badge-note">{}</span>', badge, WAITING)
+        return format_html('{} <span class="badge-note">{}</span>', badge, waiting_note(job))
     return badge
+
+
+def waiting_note(job: Job) -> SafeString | str:
+    """What a queued job that a worker put back waits for, as its last claim found: a free
+    call to its cluster, a change freeze to end or its cluster's maintenance window to open
+    (the moment in the viewer's zone, see `moment`)."""
+    until = job.waiting_until
+    if job.waiting_for == Job.WaitingFor.FREEZE:
+        return format_html("held by the change freeze until {}", moment(until))
+    if job.waiting_for == Job.WaitingFor.WINDOW and until:
+        return format_html("waiting for the window (opens {})", moment(until))
+    if job.waiting_for == Job.WaitingFor.WINDOW:
+        return "waiting for the window (none is due to open)"
+    return WAITING
+
+
+def moment(at: dt.datetime | None) -> SafeString | str:
+    """A moment as a <time> in UTC to the second, saying so ("—" for none). The page's zone
+    switch (static/js/tmsdash.js) shows it in the browser's zone instead when asked."""
+    if at is None:
+        return "—"
+    utc = at.astimezone(dt.UTC)
+    return format_html(
+        '<time datetime="{}">{} UTC</time>',
+        utc.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        utc.strftime("%Y-%m-%d %H:%M:%S"),
+    )

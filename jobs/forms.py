@@ -60,12 +60,22 @@ class SetActionForm(forms.Form):
         help_text="Where your run grant allows it and the cluster has one.",
     )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+    freeze_override_reason = forms.CharField(
+        label="Override a change freeze, because",
+        required=False,
+        max_length=500,
+        help_text="Administrators only: during a change freeze of the cluster, send it anyway "
+        "for this reason (audited). Leave empty otherwise.",
+    )
 
     def __init__(self, *args, user, token_missing: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Offered only where a grant of the user allows a cluster's stored credential.
         if not stored_credential_offered(user=user):
             del self.fields["use_stored_credential"]
+        # Offered only to those who may override a freeze (jobs.services.freezes).
+        if not user.has_perm("jobs.override_freeze"):
+            del self.fields["freeze_override_reason"]
         self.choices = run_choices(user=user)
         self.fields["action"].choices = [
             ("", "Choose an action"),
@@ -114,6 +124,7 @@ class SetActionForm(forms.Form):
             "token": data["token"] or None,
             "stored_credential": bool(data.get("use_stored_credential")),
             "idempotency_key": data["idempotency_key"],
+            "freeze_override_reason": data.get("freeze_override_reason", ""),
         }
 
 
@@ -136,6 +147,9 @@ class SetActionConfirmForm(forms.Form):
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
     stored_credential = forms.BooleanField(required=False, widget=forms.HiddenInput)
     seal = forms.CharField(required=False, widget=forms.HiddenInput)
+    freeze_override_reason = forms.CharField(
+        required=False, max_length=500, widget=forms.HiddenInput
+    )
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -166,6 +180,7 @@ class SetActionConfirmForm(forms.Form):
             "token": self.token,
             "stored_credential": data["stored_credential"],
             "idempotency_key": data["idempotency_key"],
+            "freeze_override_reason": data["freeze_override_reason"],
         }
 
 

@@ -323,6 +323,14 @@ SPECTACULAR_SETTINGS = {
             "name": "approval-rules",
             "description": "Which Set Actions wait for approval, and by whom (administrators).",
         },
+        {
+            "name": "change-freezes",
+            "description": "When nothing is sent to a cluster, or to any (administrators).",
+        },
+        {
+            "name": "maintenance-windows",
+            "description": "When a cluster's jobs are sent (administrators).",
+        },
     ],
     # A job's status keeps its name beside an approval request's.
     "ENUM_NAME_OVERRIDES": {

@@ -33,6 +33,7 @@ from jobs.services import (
     job_retry,
     job_submit,
 )
+from jobs.services.freezes import Frozen
 from jobs.services.input import MAX_TOKEN_LENGTH
 
 
@@ -77,6 +78,14 @@ class SetActionRequest(serializers.Serializer):
         help_text=f"1 to {settings.TMS_MAX_CIDS} customer IDs (repeats count once).",
     )
     cluster_token = ClusterToken(write_only=True, trim_whitespace=False)
+    freeze_override_reason = Text(
+        required=False,
+        default="",
+        allow_blank=True,
+        max_length=500,
+        help_text="Administrators only (jobs.override_freeze): send it during a change "
+        "freeze, for this reason (audited).",
+    )
 
 
 class RetryRequest(serializers.Serializer):
@@ -109,6 +118,18 @@ def _submitted(request: Request, submit) -> Response:
     """Run `submit` (a service call making jobs) and answer as the API promises."""
     try:
         jobs: Submitted = submit()
+    except Frozen as exc:
+        freeze = exc.freeze
+        return problem(
+            409,
+            " ".join(exc.messages),
+            freeze={
+                "id": freeze.pk,
+                "cluster": freeze.cluster.name if freeze.cluster_id else None,
+                "ends_at": freeze.ends_at.isoformat(),
+                "reason": freeze.reason,
+            },
+        )
     except CustomerConflict as exc:
         return problem(
             409,
@@ -157,7 +178,8 @@ class SetActionCreate(APIView):
     )
     @sensitive_variables()
     def post(self, request: Request) -> Response:
-        """Run a Set Action: one job, or a batch of jobs when the cluster splits the customers."""
+        """Run a Set Action: one job, or a batch of jobs when the cluster splits the customers.
+        409 while a change freeze covers the cluster, unless an administrator overrides it."""
         key = _key(request)
         data = SetActionRequest(data=request.data)
         data.is_valid(raise_exception=True)
@@ -172,6 +194,7 @@ class SetActionCreate(APIView):
                 token=fields["cluster_token"],
                 idempotency_key=key,
                 ip_address=client_ip(request._request),
+                freeze_override_reason=fields["freeze_override_reason"],
             ),
         )
 

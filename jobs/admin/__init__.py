@@ -1,6 +1,7 @@
 """The admin for jobs and clusters: failed jobs first, job history read-only, tables of millions;
 a cluster's stored credential written on its page, never shown back; run grants in
-jobs.admin.grants, approval rules and requests in jobs.admin.approvals.
+jobs.admin.grants, approval rules and requests in jobs.admin.approvals, change freezes and
+maintenance windows in jobs.admin.freezes.
 
 The job lists are built on lib.admin's large-table base (a capped count, no facets, a cheap date
 hierarchy); on top of it every filter here matches an index whose order is the list's order
@@ -36,6 +37,8 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 from audit.services import client_ip
 from jobs.admin.approvals import ApprovalRequestAdmin as ApprovalRequestAdmin
 from jobs.admin.approvals import ApprovalRuleAdmin as ApprovalRuleAdmin
+from jobs.admin.freezes import ChangeFreezeAdmin as ChangeFreezeAdmin
+from jobs.admin.freezes import MaintenanceWindowAdmin as MaintenanceWindowAdmin
 from jobs.admin.grants import RunGrantAdmin as RunGrantAdmin
 from jobs.badges import status_badge
 from jobs.clusters import FIELDS as CLUSTER_FIELDS
@@ -168,6 +171,8 @@ class JobAdmin(LargeTableAdmin):
                     "created_at",
                     "waiting_since",
                     "waiting_task_id",
+                    "waiting_for",
+                    "waiting_until",
                     "started_at",
                     "finished_at",
                     "updated_at",
@@ -194,6 +199,8 @@ class JobAdmin(LargeTableAdmin):
                     "batch_seq",
                     "retry_of",
                     "approval",
+                    "freeze_override_reason",
+                    "freeze_overridden_by",
                     "legacy_id",
                     "legacy_action_name",
                 )

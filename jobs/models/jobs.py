@@ -56,6 +56,12 @@ class JobStatus(models.TextChoices):
     EXPIRED = "EXPIRED", "Expired"
 
 
+class JobWaitingFor(models.TextChoices):
+    CLUSTER = "cluster", "a free call to its cluster"
+    FREEZE = "freeze", "a change freeze to end"
+    WINDOW = "window", "its cluster's maintenance window"
+
+
 class JobQuerySet(models.QuerySet):
     def id_starts_with(self, term: str) -> JobQuerySet:
         """Jobs whose id starts with `term` (dashes and case ignored); none if it cannot."""
@@ -81,6 +87,7 @@ class Job(models.Model):
 
     Action = JobAction
     Status = JobStatus
+    WaitingFor = JobWaitingFor
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     user = models.ForeignKey(
@@ -167,6 +174,23 @@ class Job(models.Model):
         blank=True,
         help_text="The queued task that will look again, woken early when a call to the "
         "cluster ends.",
+    )
+    # Why a queued job waits, as its last claim found (jobs.services.freezes): for a free call
+    # to its cluster, for a change freeze to end or for its cluster's maintenance window to
+    # open (`waiting_until`: the freeze's end or the window's opening).
+    waiting_for = models.CharField(max_length=8, choices=JobWaitingFor.choices, blank=True)
+    waiting_until = models.DateTimeField(null=True, blank=True)
+    freeze_override_reason = models.TextField(
+        blank=True,
+        help_text="Why an admin sent this Set Action during a change freeze; empty: never "
+        "overridden, and a freeze holds it.",
+    )
+    freeze_overridden_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="+",
     )
     finished_at = models.DateTimeField(null=True, blank=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -27,6 +27,7 @@ from jobs.lanes import lane_release, lane_take, releasing_lane
 from jobs.models import ApprovalDecision, ApprovalRequest, ClusterCredential, Job, JobToken
 from jobs.services.digests import part_digest, request_digest
 from jobs.services.ending import _end
+from jobs.services.freezes import hold_annotations, job_hold
 from jobs.services.limits import MAX_ERROR_LENGTH
 from jobs.services.slots import _take_call_slot
 from jobs.tokens import InvalidToken, token_decrypt
@@ -40,6 +41,9 @@ Status = Job.Status
 # A job whose cluster is at its limit of calls is woken when a call to the cluster ends; it
 # looks again after this long anyway (a wake-up lost to a race costs no more than this).
 WAIT_RECHECK = timedelta(seconds=15)
+# A job held by a freeze or a closed maintenance window is looked at again when the hold ends,
+# or after this long if sooner: a freeze removed or a window changed meanwhile is noticed then.
+HOLD_RECHECK = timedelta(seconds=60)
 KEY_CHANGED_MESSAGE = (
     "The operator's token could not be decrypted (TMS_TOKEN_KEY or SECRET_KEY changed "
     "since the job was submitted); the cluster was not called."
@@ -67,12 +71,16 @@ def _enqueue(job_ids: list[uuid.UUID], *, run_after: datetime | None = None) -> 
 class Claim(enum.Enum):
     STARTED = "started"
     WAITING = "waiting for the cluster"
+    HELD = "held by a change freeze or a closed maintenance window"
     NOT_RUNNABLE = "already started or ended"
 
 
 def _claim(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
     """Start the job if it is not started and its cluster has a free call slot, in one
     transaction; when every slot is taken, put it back in the queue to try again shortly.
+    A change freeze over its cluster (not overridden for it) or its cluster's maintenance
+    windows all closed hold it alike, until the freeze ends or a window opens
+    (jobs.services.freezes): every way a job reaches a cluster passes here.
 
     Returns, with the claim, the job once started: as submitted, with its cluster and its
     token's `ciphertext` (None when the token is gone), read in one query."""
@@ -89,9 +97,14 @@ def _claim(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
                 extra={"job_id": str(job_id)},
             )
             return Claim.NOT_RUNNABLE, None
-        job = _started_job(job_id).get()
+        job = _started_job(job_id).annotate(**hold_annotations(started)).get()
         if job.cluster_id is None:
             return Claim.STARTED, job
+        if hold := job_hold(job, started):
+            _hold(job, started, *hold)
+            return Claim.HELD, None
+        if job.waiting_for:
+            _unhold(job)
         # This worker process's share of its threads for the cluster (jobs.lanes), then one of
         # the cluster's call slots, whichever hosts ask.
         if lane_take(job.cluster_id):
@@ -103,10 +116,57 @@ def _claim(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
         # after WAIT_RECHECK anyway).
         [task_id] = _enqueue([job_id], run_after=started + WAIT_RECHECK)
         Job.objects.filter(pk=job_id).update(
-            started_at=None, waiting_since=started, waiting_task_id=task_id
+            started_at=None,
+            waiting_since=started,
+            waiting_task_id=task_id,
+            waiting_for=Job.WaitingFor.CLUSTER,
         )
     logger.info("job %s waiting for its cluster", job_id, extra={"job_id": str(job_id)})
     return Claim.WAITING, None
+
+
+def _hold(job: Job, now: datetime, waiting_for: str, until: datetime | None) -> None:
+    """Undo the claim, which nobody has seen, of a job a change freeze or its cluster's closed
+    maintenance windows hold, and look again when the hold ends, or after HOLD_RECHECK anyway
+    (a freeze removed or a window changed meanwhile is noticed then). It is not woken by calls
+    to its cluster ending: no task id on the job. Audited when the hold begins."""
+    recheck = now + HOLD_RECHECK
+    _enqueue([job.pk], run_after=min(until, recheck) if until else recheck)
+    Job.objects.filter(pk=job.pk).update(
+        started_at=None,
+        # A worker looked at it now: the reaper's queue expiry counts from here.
+        waiting_since=now,
+        waiting_task_id=None,
+        waiting_for=waiting_for,
+        waiting_until=until,
+    )
+    if job.waiting_for != waiting_for:
+        audit_record(
+            event=Event.JOB_HELD,
+            job_id=job.pk,
+            details={
+                "waiting_for": waiting_for,
+                "until": until.isoformat() if until else None,
+            },
+        )
+    logger.info(
+        "job %s held: waiting for %s until %s",
+        job.pk,
+        Job.WaitingFor(waiting_for).label,
+        until.isoformat() if until else "no window is due to open",
+        extra={"job_id": str(job.pk)},
+    )
+
+
+def _unhold(job: Job) -> None:
+    """Clear what the job waited for; audited when a freeze or a window had held it."""
+    Job.objects.filter(pk=job.pk).update(waiting_for="", waiting_until=None)
+    if job.waiting_for != Job.WaitingFor.CLUSTER:
+        audit_record(
+            event=Event.JOB_RELEASED,
+            job_id=job.pk,
+            details={"waited_for": job.waiting_for},
+        )
 
 
 def _started_job(job_id: uuid.UUID):

@@ -28,6 +28,12 @@ from jobs.services.approving import (
     approval_needed,
 )
 from jobs.services.digests import part_digest
+from jobs.services.freezes import (
+    FreezeOverride,
+    Frozen,
+    freeze_check,
+    freeze_override_record,
+)
 from jobs.services.input import _name_some, _validated
 from jobs.services.limits import CHUNK
 from jobs.services.running import _enqueue
@@ -143,7 +149,7 @@ def _insert_cids(model, cids: list[str], **same) -> None:
         cursor.execute(sql, [*values, json.dumps(cids)])
 
 
-def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
+def _create(*, user, action, cluster, parts, token, key, digest, ip_address, override=None):
     """Record one job per part, each part being (its customers, the job it retries or None),
     sharing a batch id when there are several, and queue their tasks; or, when an approval
     rule covers the submission, hold them PENDING_APPROVAL in one approval request. A `token`
@@ -183,6 +189,8 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
                 uses_stored_credential=token is None,
                 retry_of=retry_of,
                 created_at=now,
+                freeze_override_reason=override.reason if override else "",
+                freeze_overridden_by=override.user if override else None,
             )
         )
     with transaction.atomic():
@@ -234,6 +242,8 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
                 ip_address=ip_address,
                 details={"new_jobs": new_jobs},
             )
+        if override:
+            freeze_override_record(override, jobs, ip_address)
         if request:
             # Held: its tasks are queued when it is approved (jobs.services.approving).
             _request_recorded(request, jobs, user, ip_address)
@@ -273,14 +283,16 @@ def _stored_fingerprint(cluster: Cluster) -> str:
 @dataclass(frozen=True)
 class SubmitPreview:
     """What `job_submit` would record: the action, the cluster, the customers (blanks and
-    repeats dropped) and how many jobs they are split into; and, when an approval rule covers
-    it, who must approve it before it is sent."""
+    repeats dropped) and how many jobs they are split into; when an approval rule covers it,
+    who must approve it before it is sent; and an admin's override of a freeze."""
 
     action: int
     cluster: Cluster
     cids: list[str]
     parts: int
     approval: ApprovalNeeded | None = None
+    # An admin's override of the freeze that covers the cluster now.
+    override: FreezeOverride | None = None
 
 
 # Error reports hide every local of this call and of what it calls: the token is one.
@@ -296,10 +308,12 @@ def job_submit_preview(
     unattended: bool = False,
     idempotency_key: str | None = None,
     cid_positions: Sequence[str] | None = None,
+    freeze_override_reason: str = "",
 ) -> SubmitPreview:
     """Check a Set Action as `job_submit` checks it, and say what it would record; writes
-    nothing. Raises ValidationError (by field) for bad input. Whether customers are busy is
-    decided by `job_submit` alone, when it records the jobs.
+    nothing. Raises ValidationError (by field) for bad input, and Frozen as `job_submit`
+    does. Whether customers are busy is decided by `job_submit` alone, when it records the
+    jobs.
     """
     action, cluster, cid_list = _validated(
         user=user,
@@ -312,12 +326,16 @@ def job_submit_preview(
         stored_credential=stored_credential,
         unattended=unattended,
     )
+    override = freeze_check(
+        user=user, cluster=cluster, override_reason=freeze_override_reason, at=timezone.now()
+    )
     return SubmitPreview(
         action=action,
         cluster=cluster,
         cids=cid_list,
         parts=len(_chunks(cid_list, cluster)),
         approval=approval_needed(action=action, cluster=cluster, customers=len(cid_list)),
+        override=override,
     )
 
 
@@ -336,6 +354,7 @@ def job_submit(
     ip_address: str | None = None,
     cid_positions: Sequence[str] | None = None,
     retry_of: Job | None = None,
+    freeze_override_reason: str = "",
 ) -> Submitted:
     """Record a Set Action as one job (or one per chunk of the cluster's
     `max_cids_per_request`, sharing a batch id) and enqueue each job's task in the same transaction.
@@ -343,8 +362,10 @@ def job_submit(
     (token sealed, customers held) but PENDING_APPROVAL, in one approval request, and no task
     is queued until it is approved.
 
-    Raises ValidationError (by field) for bad input and CustomerConflict when a customer has
-    a job in progress on the cluster; either way nothing is written. The same user and
+    Raises ValidationError (by field) for bad input, CustomerConflict when a customer has
+    a job in progress on the cluster, and Frozen (jobs.services.freezes) when a change freeze
+    covers the cluster now; any way nothing is written. An admin's `freeze_override_reason`
+    lets it through a freeze, recorded on each job and audited. The same user and
     idempotency key again returns the first submit's jobs and writes nothing; the same key
     with other content is refused. Safe under concurrent submits: the database's unique
     constraints decide, not a check made before the insert.
@@ -365,6 +386,16 @@ def job_submit(
         stored_credential=stored_credential,
         unattended=unattended,
     )
+    try:
+        override = freeze_check(
+            user=user, cluster=cluster, override_reason=freeze_override_reason, at=timezone.now()
+        )
+    except Frozen:
+        # The same submit again, its first made before the freeze: replayed, not refused.
+        digest = _digest(action, cluster, cid_list)
+        if idempotency_key and (jobs := _replay(user, idempotency_key, digest)) is not None:
+            return Submitted(jobs, replayed=True)
+        raise
     parts = [(chunk, retry_of) for chunk in _chunks(cid_list, cluster)]
     return _record(
         user=user,
@@ -374,10 +405,21 @@ def job_submit(
         token=None if stored_credential else token,
         idempotency_key=idempotency_key,
         ip_address=ip_address,
+        override=override,
     )
 
 
-def _record(*, user, action, cluster, parts, token, idempotency_key, ip_address) -> Submitted:
+def _record(
+    *,
+    user,
+    action,
+    cluster,
+    parts,
+    token,
+    idempotency_key,
+    ip_address,
+    override: FreezeOverride | None = None,
+) -> Submitted:
     """`_create` the parts, or replay the jobs the same key made; conflicts raised."""
     cid_list = [cid for cids, _retry_of in parts for cid in cids]
     digest = _digest(action, cluster, cid_list)
@@ -400,6 +442,7 @@ def _record(*, user, action, cluster, parts, token, idempotency_key, ip_address)
                 key=idempotency_key,
                 digest=digest,
                 ip_address=ip_address,
+                override=override,
             )
             return Submitted(created, replayed=False)
         except IntegrityError:

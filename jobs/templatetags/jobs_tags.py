@@ -4,9 +4,8 @@ import datetime as dt
 import json
 
 from django import template
-from django.utils.html import format_html
 
-from jobs.badges import status_badge
+from jobs.badges import moment, status_badge
 from jobs.models import Job
 from jobs.views.approvals import approvals_waiting
 from jobs.views.common import customer_history_url
@@ -60,17 +59,9 @@ def in_words(period: dt.timedelta) -> str:
 
 
 @register.filter
-def when(moment: dt.datetime | None) -> str:
-    """A moment as a <time> in UTC to the second, saying so ("—" for none). The page's zone
-    switch (static/js/tmsdash.js) shows it in the browser's zone instead when asked."""
-    if moment is None:
-        return "—"
-    utc = moment.astimezone(dt.UTC)
-    return format_html(
-        '<time datetime="{}">{} UTC</time>',
-        utc.isoformat(timespec="seconds").replace("+00:00", "Z"),
-        utc.strftime("%Y-%m-%d %H:%M:%S"),
-    )
+def when(at: dt.datetime | None) -> str:
+    """A moment as a <time> in UTC, in the viewer's zone when asked (jobs.badges.moment)."""
+    return moment(at)
 
 
 @register.filter

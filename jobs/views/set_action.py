@@ -38,7 +38,7 @@ from lib.chunks import batched
 
 # How many of the customer IDs the review and a refusal name.
 SHOWN_CIDS = 10
-CARRIED = ("action", "cluster", "cids", "idempotency_key")
+CARRIED = ("action", "cluster", "cids", "idempotency_key", "freeze_override_reason")
 # Carried as the confirmation form's hidden `stored_credential`, back as the form's checkbox.
 STORED = ("stored_credential", "use_stored_credential")
 
@@ -85,6 +85,7 @@ def _review(request: HttpRequest, form: SetActionForm, preview: SubmitPreview) -
         "seal": token_seal(data["token"], user_id=request.user.pk, key=key)
         if data["token"]
         else "",
+        "freeze_override_reason": data.get("freeze_override_reason", ""),
     }
     confirm = SetActionConfirmForm(initial=carried, user=request.user)
     context = {
