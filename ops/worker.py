@@ -118,19 +118,19 @@ class Worker:
             for _ in range(concurrency)
         ]
         self.failed = False
+        self.signals = 0
         lanes_configure(concurrency=concurrency)
-
-    @property
-    def running(self) -> bool:
-        return any(loop.running for loop in self.loops)
 
     def configure_signals(self) -> None:
         for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
             signal.signal(signum, self.shutdown)
 
     def shutdown(self, signum: int, frame: FrameType | None) -> None:
+        # Counted before anything else: a second signal can run this again inside the first
+        # call, before that call has stopped the loops, and must still force.
+        self.signals += 1
         name = signal.strsignal(signum)
-        if not self.running:
+        if self.signals > 1:
             logger.warning("worker %s: %s again, stopping at once", self.worker_id, name)
             for stopped in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
                 signal.signal(stopped, signal.SIG_DFL)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 import signal
 import subprocess
@@ -25,11 +26,12 @@ from jobs.tasks import run_job
 from ops.housekeeping import WORKER_LOST_MESSAGE, housekeeping_pass
 from ops.models import WorkerHeartbeat
 from ops.wakeups import QueueWatch
-from ops.worker import FORCED, _keep_connections, _Loop
-from tests.conftest import SLOW_SECONDS
+from ops.worker import FORCED, Worker, _keep_connections, _Loop
 from tests.helpers import TOKEN, database_url, wait_until, worker
 
 ROOT = Path(__file__).resolve().parent.parent
+# How long the fake cluster takes to answer the calls a forced stop cuts off.
+FORCED_CALL_SECONDS = 15
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
 
@@ -349,7 +351,12 @@ def test_worker_processes_share_its_calls_and_stop_together(operator, cluster, f
     assert not DBTaskResult.objects.filter(status="RUNNING").exists()
 
 
-def test_a_second_sigterm_forces_every_worker_process_out(operator, cluster, fake_cluster):
+def test_a_second_sigterm_forces_every_worker_process_out(
+    operator, cluster, fake_cluster, monkeypatch
+):
+    # The calls answer long after the force, and the process must be gone well before: a
+    # slow machine gets seconds to stop, and an answer still cannot arrive before the end.
+    monkeypatch.setattr(fake_cluster, "slow_seconds", FORCED_CALL_SECONDS)
     cluster.timeout_seconds = 30
     cluster.save()
     for n in range(2):
@@ -361,7 +368,7 @@ def test_a_second_sigterm_forces_every_worker_process_out(operator, cluster, fak
         # Each worker process took the first signal: both are finishing their calls.
         output = read_until(process, "finishing the tasks in hand", times=2)
         process.send_signal(signal.SIGTERM)
-        rest, _ = process.communicate(timeout=SLOW_SECONDS - 1)
+        rest, _ = process.communicate(timeout=FORCED_CALL_SECONDS - 5)
     finally:
         if process.poll() is None:
             process.kill()
@@ -371,6 +378,34 @@ def test_a_second_sigterm_forces_every_worker_process_out(operator, cluster, fak
         ("IN_PROGRESS", True)
     ] * 2
     assert set(DBTaskResult.objects.values_list("exception_class_path", flat=True)) == {FORCED}
+
+
+def test_a_second_signal_handled_inside_the_first_still_forces():
+    """A signal can run its handler again inside the handling of the one before (Python runs
+    handlers between bytecodes): the second must force even so, not be taken for the first."""
+    worker = Worker(worker_id="nested", concurrency=1, interval=1)
+    nested: list[str] = []
+
+    class SecondSignalMeanwhile(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if "finishing the tasks in hand" in record.getMessage() and not nested:
+                nested.append(record.getMessage())
+                worker.shutdown(signal.SIGTERM, None)
+
+    handler = SecondSignalMeanwhile()
+    before = {
+        signum: signal.getsignal(signum)
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)
+    }
+    logging.getLogger("ops.worker").addHandler(handler)
+    try:
+        with pytest.raises(SystemExit) as forced:
+            worker.shutdown(signal.SIGTERM, None)
+    finally:
+        logging.getLogger("ops.worker").removeHandler(handler)
+        for signum, previous in before.items():
+            signal.signal(signum, previous)
+    assert nested and forced.value.code == 1
 
 
 def test_a_worker_process_that_dies_stops_the_others_and_fails_the_worker():
