@@ -21,11 +21,13 @@ It counts the Set Action requests it receives per job id (the Idempotency-Key he
 body's `job_id`), before checking anything else, and serves the counts read-only at
 `GET /_counts` and `GET /_counts/<job_id>`. It also keeps the most Set Action requests it was
 answering at once (`GET /_concurrency`), which a cluster's `max_concurrent_calls` must bound.
-It never logs the token.
+It never logs the token; it keeps, per job id, the SHA-256 of the last bearer token it was
+sent (`token_digest`), so that tests can tell which token a job's worker sent.
 """
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import json
 import logging
@@ -97,6 +99,7 @@ class FakeCluster:
         self._redirect_to = redirect_to
         self._counts: Counter[str] = Counter()
         self._arrivals: dict[str, float] = {}
+        self._token_digests: dict[str, str] = {}
         self._lock = threading.Lock()
         # Set by stop(): ends every delay early, so that stopping never waits for them.
         self.stopping = threading.Event()
@@ -154,6 +157,15 @@ class FakeCluster:
         with self._lock:
             self._counts[job_id] += 1
             self._arrivals.setdefault(job_id, time.monotonic())
+
+    def token_digest(self, job_id: str) -> str | None:
+        """SHA-256 (hex) of the bearer token the last request for this job sent, if any."""
+        with self._lock:
+            return self._token_digests.get(job_id)
+
+    def record_token(self, job_id: str, token: str) -> None:
+        with self._lock:
+            self._token_digests[job_id] = hashlib.sha256(token.encode()).hexdigest()
 
     def arrival(self, job_id: str) -> float | None:
         """When (time.monotonic(), in this process) the first request for this job arrived."""
@@ -251,6 +263,8 @@ class _Handler(BaseHTTPRequestHandler):
 
         authorization = self.headers.get("Authorization", "")
         scheme, _, token = authorization.partition(" ")
+        if job_id:
+            fake.record_token(job_id, token)
         if scheme != "Bearer" or not token.strip():
             self._send_json(
                 401, {"success": False, "message": "Missing or malformed Authorization header"}

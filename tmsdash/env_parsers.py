@@ -120,12 +120,19 @@ def _regex(raw: str) -> str:
 
 
 def _fernet_key(raw: str) -> str:
-    try:
-        valid = len(base64.urlsafe_b64decode(raw.encode())) == 32
-    except (binascii.Error, ValueError):
-        valid = False
-    if not valid:
-        raise ValueError("expected a Fernet key: 32 bytes in URL-safe base64 (44 characters)")
+    """One Fernet key, or several separated by commas (a key rotation: the first encrypts,
+    each decrypts; see docs/credentials.md)."""
+    keys = raw.split(",")
+    for key in keys:
+        try:
+            valid = len(base64.urlsafe_b64decode(key.strip().encode())) == 32
+        except (binascii.Error, ValueError):
+            valid = False
+        if not valid:
+            raise ValueError(
+                "expected a Fernet key (32 bytes in URL-safe base64, 44 characters), or "
+                "several separated by commas"
+            )
     return raw
 
 

@@ -4,6 +4,7 @@ from `jobs.models`."""
 
 from jobs.models.approvals import ApprovalDecision, ApprovalRequest, ApprovalRule
 from jobs.models.clusters import Cluster
+from jobs.models.credentials import ClusterCredential
 from jobs.models.grants import RunGrant
 from jobs.models.in_progress import InFlightCall, InFlightCustomer, JobToken
 from jobs.models.jobs import FailedJob, Job, JobAction, JobCustomer, JobQuerySet, JobStatus
@@ -13,6 +14,7 @@ __all__ = [
     "ApprovalRequest",
     "ApprovalRule",
     "Cluster",
+    "ClusterCredential",
     "FailedJob",
     "InFlightCall",
     "InFlightCustomer",

@@ -47,6 +47,11 @@ class RunGrant(models.Model):
     action = models.PositiveSmallIntegerField(
         choices=JobAction.choices, null=True, blank=True, help_text="Empty: any action."
     )
+    may_use_stored_credential = models.BooleanField(
+        default=False,
+        help_text="Its holders may also run these Set Actions (and retries) with the cluster's "
+        "stored credential instead of typing a token.",
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

@@ -131,6 +131,11 @@ class Job(models.Model):
     token_fingerprint = models.CharField(
         max_length=64, blank=True, help_text="Keyed HMAC of the operator's token; never the token."
     )
+    uses_stored_credential = models.BooleanField(
+        default=False,
+        help_text="Sent with its cluster's stored credential, which the worker decrypts when it "
+        "calls the cluster, instead of a token of its own.",
+    )
     legacy_id = models.CharField(
         max_length=100,
         blank=True,

@@ -14,6 +14,8 @@ One module per part of that life; each imports from the others only what it need
 imports a module that imports it:
 
 - `input`: parsing and checking what an operator asks for (action, customers, cluster, token).
+- `credentials`: clusters' stored credentials: setting and removing them, audited, what is
+  shown of them, and who may run Set Actions with them (the worker alone decrypts them).
 - `grants`: who may run which action on which cluster (run grants), and changing the grants.
 - `submit`: recording jobs and queueing their tasks; idempotency keys, customer conflicts.
 - `retry`: submitting a FAILED or UNKNOWN job, or a batch's such parts, again.
@@ -51,6 +53,13 @@ from jobs.services.approving import (
     approvals_remind,
 )
 from jobs.services.cancelling import CancelReport, job_cancel
+from jobs.services.credentials import (
+    CredentialStatus,
+    credential_remove,
+    credential_set,
+    credential_status,
+    stored_credential_granted,
+)
 from jobs.services.grants import (
     DuplicateGrant,
     NotGranted,
@@ -73,7 +82,9 @@ from jobs.services.reaping import (
 )
 from jobs.services.retry import batch_retry, job_retry
 from jobs.services.running import (
+    CREDENTIAL_UNREADABLE_MESSAGE,
     KEY_CHANGED_MESSAGE,
+    NO_CREDENTIAL_MESSAGE,
     NOT_AS_APPROVED_MESSAGE,
     WAIT_RECHECK,
     Claim,
@@ -91,6 +102,7 @@ from jobs.services.submit import (
 
 __all__ = [
     "CHUNK",
+    "CREDENTIAL_UNREADABLE_MESSAGE",
     "ERRORS_NAMED",
     "INTERRUPTED",
     "KEY_CHANGED_MESSAGE",
@@ -99,6 +111,7 @@ __all__ = [
     "MAX_TOKEN_LENGTH",
     "NOT_AS_APPROVED_MESSAGE",
     "NOT_STARTED",
+    "NO_CREDENTIAL_MESSAGE",
     "SLOT_ROUNDS",
     "WAIT_RECHECK",
     "WAKE_LOOKAHEAD",
@@ -106,6 +119,7 @@ __all__ = [
     "ApprovalNeeded",
     "CancelReport",
     "Claim",
+    "CredentialStatus",
     "CustomerConflict",
     "DuplicateGrant",
     "DuplicateRule",
@@ -123,6 +137,9 @@ __all__ = [
     "approvals_expire",
     "approvals_remind",
     "batch_retry",
+    "credential_remove",
+    "credential_set",
+    "credential_status",
     "grant_details",
     "job_cancel",
     "job_interrupted",
@@ -139,4 +156,5 @@ __all__ = [
     "run_grant_delete",
     "run_granted",
     "run_job",
+    "stored_credential_granted",
 ]

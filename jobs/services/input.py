@@ -10,11 +10,15 @@ from django.conf import settings
 from django.core.exceptions import PermissionDenied, ValidationError
 
 from jobs.models import Cluster, Job
+from jobs.services.credentials import stored_credential_problems
 from jobs.services.grants import run_granted, run_refusal
 from jobs.services.limits import ERRORS_NAMED
+
+# MAX_TOKEN_LENGTH is re-exported: the API and jobs.services name it from here.
+from jobs.tokens import MAX_TOKEN_LENGTH as MAX_TOKEN_LENGTH
+from jobs.tokens import token_errors
 from lib.numbers import NotANumber, whole_number
 
-MAX_TOKEN_LENGTH = 4096
 MAX_KEY_LENGTH = 100
 
 
@@ -74,20 +78,6 @@ def parse_cids(cids: str | Sequence[str], positions: Sequence[str] | None = None
     return list(seen)
 
 
-def _token_errors(token: str) -> list[str]:
-    # Never repeat the token in a message.
-    if not token:
-        return ["Give the cluster API token."]
-    if len(token) > MAX_TOKEN_LENGTH:
-        return [f"The token is longer than {MAX_TOKEN_LENGTH} characters."]
-    if any(ord(c) < 32 or ord(c) == 127 for c in token):
-        return ["The token contains control characters (a pasted line break?)."]
-    # It travels in an HTTP header, which takes visible ASCII only (see jobs.upstream).
-    if not all(33 <= ord(c) <= 126 for c in token):
-        return ["The token may hold only visible ASCII characters, without spaces."]
-    return []
-
-
 def _active_cluster(cluster: Cluster | str) -> Cluster:
     lookup = {"pk": cluster.pk} if isinstance(cluster, Cluster) else {"name": cluster}
     found = Cluster.objects.filter(is_active=True, **lookup).first()
@@ -96,11 +86,25 @@ def _active_cluster(cluster: Cluster | str) -> Cluster:
     return found
 
 
-def _validated(*, user, action, cluster, cids, cid_positions, token, idempotency_key):
+def _validated(
+    *,
+    user,
+    action,
+    cluster,
+    cids,
+    cid_positions,
+    token,
+    idempotency_key,
+    stored_credential=False,
+    unattended=False,
+):
     """Every input checked before anything is written; all problems reported together.
 
     PermissionDenied without jobs.run_set_action, and NotGranted (a PermissionDenied) as soon
-    as the action and the cluster are known when no run grant of the user covers them.
+    as the action and the cluster are known when no run grant of the user covers them, or,
+    for the cluster's `stored_credential` instead of a token, when no grant lets them use it
+    (a run grant alone does for an `unattended` run: a schedule's). A cluster without a stored
+    credential is a problem on "token".
     """
     if not user.has_perm("jobs.run_set_action"):
         raise PermissionDenied("You may not run Set Actions.")
@@ -118,8 +122,17 @@ def _validated(*, user, action, cluster, cids, cid_positions, token, idempotency
     asked = values.get("action"), values.get("cluster")
     if None not in asked and not run_granted(user=user, action=asked[0], cluster=asked[1]):
         raise run_refusal(action=asked[0], cluster=asked[1])
-    if token_errors := _token_errors(token):
-        errors["token"] = token_errors
+    if stored_credential:
+        if token:
+            errors["token"] = ["Give a token or use the cluster's stored credential, not both."]
+        elif None not in asked and (
+            problems := stored_credential_problems(
+                user=user, action=asked[0], cluster=asked[1], unattended=unattended
+            )
+        ):
+            errors["token"] = problems
+    elif problems := token_errors(token or ""):
+        errors["token"] = problems
     if idempotency_key is not None and not 0 < len(idempotency_key) <= MAX_KEY_LENGTH:
         errors["idempotency_key"] = [f"An idempotency key has 1 to {MAX_KEY_LENGTH} characters."]
     if errors:

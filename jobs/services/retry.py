@@ -22,7 +22,8 @@ def job_retry(
     *,
     job: Job,
     user,
-    token: str,
+    token: str | None = None,
+    stored_credential: bool = False,
     confirm_unknown: bool = False,
     confirm_again: bool = False,
     idempotency_key: str | None = None,
@@ -31,10 +32,11 @@ def job_retry(
     """Submit a FAILED or UNKNOWN job again as new job(s) with `retry_of` set.
 
     Same action and cluster; the customers that failed when the cluster reported per-customer
-    outcomes, otherwise all of them. A new token is required. An UNKNOWN job may already have
-    been applied, so it needs `confirm_unknown`; a job already retried would run its customers
-    once more, so it needs `confirm_again` (the same retry form sent twice is a replay, not a
-    second retry). The old job is never changed.
+    outcomes, otherwise all of them. A new token is required, or `stored_credential` where a
+    run grant of the user allows the cluster's (as for `job_submit`). An UNKNOWN job may
+    already have been applied, so it needs `confirm_unknown`; a job already retried would run
+    its customers once more, so it needs `confirm_again` (the same retry form sent twice is a
+    replay, not a second retry). The old job is never changed.
     """
     replay = _key_used(user, idempotency_key)
     _check_retry(job, user, confirm_unknown=confirm_unknown, confirm_again=confirm_again or replay)
@@ -44,6 +46,7 @@ def job_retry(
         cluster=job.cluster,
         cids=_retry_cids(job),
         token=token,
+        stored_credential=stored_credential,
         idempotency_key=idempotency_key,
         ip_address=ip_address,
         retry_of=job,
@@ -56,7 +59,8 @@ def batch_retry(
     *,
     batch_id: uuid.UUID,
     user,
-    token: str,
+    token: str | None = None,
+    stored_credential: bool = False,
     confirm_unknown: bool = False,
     confirm_again: bool = False,
     idempotency_key: str | None = None,
@@ -89,13 +93,14 @@ def batch_retry(
         cid_positions=None,
         token=token,
         idempotency_key=idempotency_key,
+        stored_credential=stored_credential,
     )
     return _record(
         user=user,
         action=action,
         cluster=cluster,
         parts=[(chunk, part) for part, cids in plan for chunk in _chunks(cids, cluster)],
-        token=token,
+        token=None if stored_credential else token,
         idempotency_key=idempotency_key,
         ip_address=ip_address,
     )

@@ -24,7 +24,7 @@ from audit.models import AuditEntry
 from audit.services import audit_record
 from jobs import upstream
 from jobs.lanes import lane_release, lane_take, releasing_lane
-from jobs.models import ApprovalDecision, ApprovalRequest, Job, JobToken
+from jobs.models import ApprovalDecision, ApprovalRequest, ClusterCredential, Job, JobToken
 from jobs.services.digests import part_digest, request_digest
 from jobs.services.ending import _end
 from jobs.services.limits import MAX_ERROR_LENGTH
@@ -43,6 +43,14 @@ WAIT_RECHECK = timedelta(seconds=15)
 KEY_CHANGED_MESSAGE = (
     "The operator's token could not be decrypted (TMS_TOKEN_KEY or SECRET_KEY changed "
     "since the job was submitted); the cluster was not called."
+)
+NO_CREDENTIAL_MESSAGE = (
+    "The cluster has no stored credential any more (it was removed after the job was "
+    "submitted); the cluster was not called."
+)
+CREDENTIAL_UNREADABLE_MESSAGE = (
+    "The cluster's stored credential could not be decrypted (TMS_TOKEN_KEY changed without "
+    "rotate_token_key since it was set); the cluster was not called."
 )
 NOT_AS_APPROVED_MESSAGE = (
     "Not sent: what this job would send (its action, cluster endpoint, customers or payload) "
@@ -146,11 +154,9 @@ def job_run(*, job_id: uuid.UUID) -> bool:
     if claim is not Claim.STARTED:
         return False
     logger.info("job %s started on %s", job_id, job.cluster_url, extra={"job_id": str(job_id)})
-    try:
-        if job.ciphertext is None:
-            raise JobToken.DoesNotExist
-        token = token_decrypt(job.ciphertext)
-    except (JobToken.DoesNotExist, InvalidToken):
+    token, credential, unreadable = _token(job)
+    if token is None:
+        message, reason = unreadable
         lane_release()
         ride_out(
             lambda: _end(
@@ -158,8 +164,8 @@ def job_run(*, job_id: uuid.UUID) -> bool:
                 condition=Q(started_at=started),
                 status=Status.FAILED,
                 event=Event.JOB_FAILED,
-                error_message=KEY_CHANGED_MESSAGE,
-                details={"reason": "token_unreadable"},
+                error_message=message,
+                details={"reason": reason},
                 job=job,
             ),
             doing=f"ending job {job_id}",
@@ -183,6 +189,15 @@ def job_run(*, job_id: uuid.UUID) -> bool:
             doing=f"ending job {job_id}",
         )
         return True
+    if credential:
+        ride_out(
+            lambda: audit_record(
+                event=Event.CREDENTIAL_USED,
+                job_id=job_id,
+                details={"cluster": job.cluster.name, "fingerprint": credential},
+            ),
+            doing=f"recording job {job_id}'s use of its cluster's credential",
+        )
     # No transaction is open here: the claim is committed, and the result is recorded in a
     # new short transaction below.
     result = upstream.call_set_action(
@@ -253,6 +268,35 @@ def job_run(*, job_id: uuid.UUID) -> bool:
             extra={"job_id": str(job_id)},
         )
     return True
+
+
+# Error reports hide every local of this call: the token is one.
+@sensitive_variables()
+def _token(job: Job) -> tuple[str | None, str | None, tuple[str, str] | None]:
+    """The token to send `job` with: (token, None, None) for the operator's own, decrypted
+    from the job's `ciphertext`; (token, its fingerprint, None) for the cluster's stored
+    credential, read and decrypted now, at call time; (None, None, (message, reason)) when
+    it cannot be had, and the job must fail without calling the cluster."""
+    if not job.uses_stored_credential:
+        try:
+            return token_decrypt(job.ciphertext or ""), None, None
+        except InvalidToken:
+            return None, None, (KEY_CHANGED_MESSAGE, "token_unreadable")
+    stored = ride_out(
+        lambda: (
+            ClusterCredential.objects.filter(cluster=job.cluster_id)
+            .values_list("ciphertext", "fingerprint")
+            .first()
+        ),
+        doing=f"reading job {job.pk}'s cluster credential",
+    )
+    if stored is None:
+        return None, None, (NO_CREDENTIAL_MESSAGE, "credential_missing")
+    ciphertext, fingerprint = stored
+    try:
+        return token_decrypt(ciphertext), fingerprint, None
+    except InvalidToken:
+        return None, None, (CREDENTIAL_UNREADABLE_MESSAGE, "credential_unreadable")
 
 
 def _as_approved(job: Job, cids: list[str]) -> bool:

@@ -19,7 +19,7 @@ from django.views.decorators.debug import sensitive_variables
 
 from audit.models import AuditEntry
 from audit.services import audit_record
-from jobs.models import Cluster, InFlightCustomer, Job, JobCustomer, JobToken
+from jobs.models import Cluster, ClusterCredential, InFlightCustomer, Job, JobCustomer, JobToken
 from jobs.services.approving import (
     ApprovalNeeded,
     _covering_rule,
@@ -146,11 +146,12 @@ def _insert_cids(model, cids: list[str], **same) -> None:
 def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
     """Record one job per part, each part being (its customers, the job it retries or None),
     sharing a batch id when there are several, and queue their tasks; or, when an approval
-    rule covers the submission, hold them PENDING_APPROVAL in one approval request."""
+    rule covers the submission, hold them PENDING_APPROVAL in one approval request. A `token`
+    of None: the jobs use the cluster's stored credential (no JobToken is written)."""
     batch_id = uuid.uuid4() if len(parts) > 1 else None
     rule = _covering_rule(action, cluster, sum(len(chunk) for chunk, _retry_of in parts))
     now = timezone.now()
-    fingerprint = token_fingerprint(token)
+    fingerprint = token_fingerprint(token) if token is not None else _stored_fingerprint(cluster)
     action_name = Job.Action(action).label
     jobs = []
     for seq, (chunk, retry_of) in enumerate(parts, start=1):
@@ -179,6 +180,7 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
                 idempotency_key=key if seq == 1 else None,
                 submission_digest=digest if seq == 1 else "",
                 token_fingerprint=fingerprint,
+                uses_stored_credential=token is None,
                 retry_of=retry_of,
                 created_at=now,
             )
@@ -195,9 +197,10 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
             for job in jobs:
                 job.approval = request
         Job.objects.bulk_create(jobs)
-        # Encrypted once, outside the comprehension, whose frame would hold the token too.
-        ciphertext = token_encrypt(token)
-        JobToken.objects.bulk_create([JobToken(job=job, ciphertext=ciphertext) for job in jobs])
+        if token is not None:
+            # Encrypted once, outside the comprehension, whose frame would hold the token too.
+            ciphertext = token_encrypt(token)
+            JobToken.objects.bulk_create([JobToken(job=job, ciphertext=ciphertext) for job in jobs])
         for job, (chunk, _retry_of) in zip(jobs, parts, strict=True):
             _insert_cids(JobCustomer, chunk, job=job.pk)
             # The conflict guard: unique (cluster, cid) among jobs in progress.
@@ -216,6 +219,7 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
                     "batch_seq": job.batch_seq,
                     "retry_of": str(job.retry_of_id) if job.retry_of_id else None,
                     "token_fingerprint": fingerprint,
+                    "stored_credential": token is None,
                 },
             )
         retried: dict[uuid.UUID, list[str]] = {}
@@ -251,6 +255,21 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address):
     return jobs
 
 
+def _stored_fingerprint(cluster: Cluster) -> str:
+    """The fingerprint of `cluster`'s stored credential; refused on "token" when it has none
+    (removed since the submission was checked)."""
+    fingerprint = (
+        ClusterCredential.objects.filter(cluster=cluster)
+        .values_list("fingerprint", flat=True)
+        .first()
+    )
+    if fingerprint is None:
+        raise ValidationError(
+            {"token": [f"Cluster {cluster.name} has no stored credential: give a token."]}
+        )
+    return fingerprint
+
+
 @dataclass(frozen=True)
 class SubmitPreview:
     """What `job_submit` would record: the action, the cluster, the customers (blanks and
@@ -272,7 +291,9 @@ def job_submit_preview(
     action: int | str,
     cluster: Cluster | str,
     cids: str | Sequence[str],
-    token: str,
+    token: str | None = None,
+    stored_credential: bool = False,
+    unattended: bool = False,
     idempotency_key: str | None = None,
     cid_positions: Sequence[str] | None = None,
 ) -> SubmitPreview:
@@ -288,6 +309,8 @@ def job_submit_preview(
         cid_positions=cid_positions,
         token=token,
         idempotency_key=idempotency_key,
+        stored_credential=stored_credential,
+        unattended=unattended,
     )
     return SubmitPreview(
         action=action,
@@ -306,7 +329,9 @@ def job_submit(
     action: int | str,
     cluster: Cluster | str,
     cids: str | Sequence[str],
-    token: str,
+    token: str | None = None,
+    stored_credential: bool = False,
+    unattended: bool = False,
     idempotency_key: str | None = None,
     ip_address: str | None = None,
     cid_positions: Sequence[str] | None = None,
@@ -323,6 +348,11 @@ def job_submit(
     idempotency key again returns the first submit's jobs and writes nothing; the same key
     with other content is refused. Safe under concurrent submits: the database's unique
     constraints decide, not a check made before the insert.
+
+    With `stored_credential` (and no `token`) the jobs are sent with the cluster's stored
+    credential, which only their worker decrypts, when it calls the cluster: refused on
+    "token" when the cluster has none, and NotGranted unless a run grant of the user allows
+    it, or the run is `unattended` (a schedule's, which needs the ordinary run grant only).
     """
     action, cluster, cid_list = _validated(
         user=user,
@@ -332,6 +362,8 @@ def job_submit(
         cid_positions=cid_positions,
         token=token,
         idempotency_key=idempotency_key,
+        stored_credential=stored_credential,
+        unattended=unattended,
     )
     parts = [(chunk, retry_of) for chunk in _chunks(cid_list, cluster)]
     return _record(
@@ -339,7 +371,7 @@ def job_submit(
         action=action,
         cluster=cluster,
         parts=parts,
-        token=token,
+        token=None if stored_credential else token,
         idempotency_key=idempotency_key,
         ip_address=ip_address,
     )
