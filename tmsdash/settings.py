@@ -326,11 +326,20 @@ SPECTACULAR_SETTINGS = {
             "name": "approval-rules",
             "description": "Which Set Actions wait for approval, and by whom (administrators).",
         },
+        {
+            "name": "schedules",
+            "description": "Saved Set Actions, and the schedules that run them once or on a "
+            "recurrence.",
+        },
     ],
     # A job's status keeps its name beside an approval request's.
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "jobs.models.JobStatus",
         "ApprovalStatusEnum": "jobs.models.ApprovalRequest.Status",
+        "MissingDstEnum": "schedules.models.Schedule.MissingDst",
+        "MissedEnum": "schedules.models.Schedule.Missed",
+        "OverlapEnum": "schedules.models.Schedule.Overlap",
+        "OccurrenceStateEnum": "schedules.models.Occurrence.State",
     },
     # A nullable choice is one enum with null among its values, not oneOf [XEnum, NullEnum],
     # which generated clients (orval) cannot type; api.schema.enums writes it so.
