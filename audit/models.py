@@ -72,6 +72,7 @@ class AuditEntry(models.Model):
         SCHEDULE_DELETED = "schedule.deleted", "Schedule deleted"
         SCHEDULE_FIRED = "schedule.fired", "Scheduled run submitted"
         SCHEDULE_SKIPPED = "schedule.skipped", "Scheduled run skipped"
+        SCHEDULE_QUEUED = "schedule.queued", "Scheduled run queued behind the previous one"
         SCHEDULE_FAILED = "schedule.failed", "Scheduled run failed"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
