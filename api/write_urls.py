@@ -1,10 +1,19 @@
 """The API's endpoints that change something: Set Actions, retries, cancels, approving or
 denying what waits for approval, run grants, approval rules, clusters' stored credentials,
-change freezes and maintenance windows."""
+change freezes and maintenance windows, saved Set Actions and their schedules."""
 
 from django.urls import path
 
-from api.views import approval_rules, approvals, clusters, freezes, grants, submit
+from api.views import (
+    approval_rules,
+    approvals,
+    clusters,
+    freezes,
+    grants,
+    saved_set_actions,
+    schedules,
+    submit,
+)
 
 urlpatterns = [
     path("set-actions", submit.SetActionCreate.as_view(), name="api_set_actions"),
@@ -38,5 +47,22 @@ urlpatterns = [
         "clusters/<str:name>/maintenance-windows/<str:id>",
         freezes.MaintenanceWindowDetail.as_view(),
         name="api_maintenance_window",
+    ),
+    path(
+        "saved-set-actions",
+        saved_set_actions.SavedSetActionList.as_view(),
+        name="api_saved_set_actions",
+    ),
+    path("schedules", schedules.ScheduleList.as_view(), name="api_schedules"),
+    path("schedules/<str:id>", schedules.ScheduleDetail.as_view(), name="api_schedule"),
+    path("schedules/<str:id>/next", schedules.ScheduleNext.as_view(), name="api_schedule_next"),
+    path(
+        "schedules/<str:id>/occurrences",
+        schedules.ScheduleOccurrences.as_view(),
+        name="api_schedule_occurrences",
+    ),
+    path("schedules/<str:id>/pause", schedules.SchedulePause.as_view(), name="api_schedule_pause"),
+    path(
+        "schedules/<str:id>/resume", schedules.ScheduleResume.as_view(), name="api_schedule_resume"
     ),
 ]

@@ -71,6 +71,17 @@ class AuditEntry(models.Model):
         WINDOW_DELETED = "window.deleted", "Maintenance window removed"
         JOB_HELD = "job.held", "Job held by a change freeze or maintenance window"
         JOB_RELEASED = "job.released", "Job released by a change freeze or maintenance window"
+        SAVED_SET_ACTION_CREATED = "saved_set_action.created", "Saved Set Action created"
+        SAVED_SET_ACTION_CHANGED = "saved_set_action.changed", "Saved Set Action changed"
+        SAVED_SET_ACTION_DELETED = "saved_set_action.deleted", "Saved Set Action deleted"
+        SCHEDULE_CREATED = "schedule.created", "Schedule created"
+        SCHEDULE_PAUSED = "schedule.paused", "Schedule paused"
+        SCHEDULE_RESUMED = "schedule.resumed", "Schedule resumed"
+        SCHEDULE_DELETED = "schedule.deleted", "Schedule deleted"
+        SCHEDULE_FIRED = "schedule.fired", "Scheduled run submitted"
+        SCHEDULE_SKIPPED = "schedule.skipped", "Scheduled run skipped"
+        SCHEDULE_QUEUED = "schedule.queued", "Scheduled run queued behind the previous one"
+        SCHEDULE_FAILED = "schedule.failed", "Scheduled run failed"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # SET_NULL is the one update the database allows: the username below keeps the record.

@@ -81,6 +81,15 @@ OPERATIONS = {
     ("get", "/api/v1/run-grants"): "run_grants_list",
     ("post", "/api/v1/run-grants"): "run_grants_create",
     ("delete", "/api/v1/run-grants/{id}"): "run_grants_delete",
+    ("get", "/api/v1/saved-set-actions"): "saved_set_actions_list",
+    ("post", "/api/v1/saved-set-actions"): "saved_set_actions_create",
+    ("get", "/api/v1/schedules"): "schedules_list",
+    ("post", "/api/v1/schedules"): "schedules_create",
+    ("get", "/api/v1/schedules/{id}"): "schedules_retrieve",
+    ("get", "/api/v1/schedules/{id}/next"): "schedules_next",
+    ("get", "/api/v1/schedules/{id}/occurrences"): "schedules_occurrences_list",
+    ("post", "/api/v1/schedules/{id}/pause"): "schedules_pause",
+    ("post", "/api/v1/schedules/{id}/resume"): "schedules_resume",
     ("post", "/api/v1/set-actions"): "set_actions_submit",
 }
 PROBLEM = "application/problem+json"

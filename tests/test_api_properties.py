@@ -16,6 +16,7 @@ generated."""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
 
 import pytest
@@ -29,6 +30,7 @@ from schemathesis import GenerationMode
 
 from api.tokens import token_create
 from jobs.services.input import MAX_KEY_LENGTH
+from schedules.services import saved_set_action_create
 from tests.helpers import make_user
 from tmsdash.wsgi import application
 
@@ -80,10 +82,33 @@ def with_token(case, secret: str) -> None:
         headers["Authorization"] = f"Bearer {secret}"
 
 
-def as_a_client_knows(case, *, cluster: str, operator: str) -> None:
+@pytest.fixture
+def saved(user, cluster):
+    return saved_set_action_create(user=user, name="saved", action=1, cluster=cluster, cids="C1")
+
+
+def as_a_schedule_client_knows(body: dict, saved: int) -> None:
+    """What a client knows of saved Set Actions and schedules (see the module docstring)."""
+    if "saved_set_action" in body:
+        body["saved_set_action"] = saved
+        if "rrule" in body:
+            body.pop("run_at", None)
+            body["rrule"] = "FREQ=DAILY;BYHOUR=6;BYMINUTE=0"
+        else:
+            body["run_at"] = (dt.datetime.now(dt.UTC) + dt.timedelta(days=1)).isoformat()
+        body.pop("start", None)
+        if "timezone" in body:
+            body["timezone"] = "Europe/Berlin"
+    elif "cids" in body and "name" in body:
+        body["name"] = f"saved {uuid.uuid4().hex[:8]}"
+
+
+def as_a_client_knows(case, *, cluster: str, operator: str, saved: int) -> None:
     """A request the description allows, with what a client knows besides it."""
     if case.meta is None or case.meta.generation.mode is not GenerationMode.POSITIVE:
         return
+    if isinstance(case.body, dict):
+        as_a_schedule_client_knows(case.body, saved)
     if isinstance(case.body, dict):
         for name, value in (
             ("cluster", cluster),
@@ -104,6 +129,8 @@ def as_a_client_knows(case, *, cluster: str, operator: str) -> None:
         # A new key for each submit, as the description asks: a generated one made unique.
         key = uuid.uuid4().hex[:8] + headers["Idempotency-Key"]
         headers["Idempotency-Key"] = key[:MAX_KEY_LENGTH]
+    if "after" in query:
+        query["after"] = dt.datetime.now(dt.UTC).isoformat()
     after, before = query.get("created_after"), query.get("created_before")
     if after and before and parse_datetime(after) >= parse_datetime(before):
         del query["created_before"]
@@ -111,7 +138,7 @@ def as_a_client_knows(case, *, cluster: str, operator: str) -> None:
 
 @schema.parametrize()
 @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
-def test_the_api_keeps_its_description(case, secret, user, cluster):
+def test_the_api_keeps_its_description(case, secret, user, cluster, saved):
     with_token(case, secret)
-    as_a_client_knows(case, cluster=cluster.name, operator=user.username)
+    as_a_client_knows(case, cluster=cluster.name, operator=user.username, saved=saved.pk)
     case.call_and_validate()

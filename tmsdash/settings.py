@@ -125,6 +125,7 @@ INSTALLED_APPS = [
     "drf_spectacular_sidecar",
     "api",
     "notifications",
+    "schedules",
     # Connects what the project's own modules need at start (tmsdash.apps).
     "tmsdash",
 ]
@@ -268,6 +269,8 @@ TMS_REAP_GRACE = env("TMS_REAP_GRACE", _seconds, 60)
 TMS_QUEUE_EXPIRY = env("TMS_QUEUE_EXPIRY", _seconds, 600)
 # How long an approval request waits for its decision, unless its rule says (at most 7 days).
 TMS_APPROVAL_TTL = env("TMS_APPROVAL_TTL", _at_most(7 * 24 * 3600, "7 days"), 24 * 3600)
+# How often housekeeping looks for the schedules' due occurrences (schedules.services.scheduler).
+TMS_SCHEDULER_SECONDS = env("TMS_SCHEDULER_SECONDS", _positive_int, 5)
 TMS_WORKER_CONCURRENCY = env("TMS_WORKER_CONCURRENCY", _positive_int, 4)
 # The worker processes of a host's `run_worker` sharing those calls (see ops.worker).
 TMS_WORKER_PROCESSES = env("TMS_WORKER_PROCESSES", _positive_int, 1)
@@ -331,11 +334,20 @@ SPECTACULAR_SETTINGS = {
             "name": "maintenance-windows",
             "description": "When a cluster's jobs are sent (administrators).",
         },
+        {
+            "name": "schedules",
+            "description": "Saved Set Actions, and the schedules that run them once or on a "
+            "recurrence.",
+        },
     ],
     # A job's status keeps its name beside an approval request's.
     "ENUM_NAME_OVERRIDES": {
         "StatusEnum": "jobs.models.JobStatus",
         "ApprovalStatusEnum": "jobs.models.ApprovalRequest.Status",
+        "MissingDstEnum": "schedules.models.Schedule.MissingDst",
+        "MissedEnum": "schedules.models.Schedule.Missed",
+        "OverlapEnum": "schedules.models.Schedule.Overlap",
+        "OccurrenceStateEnum": "schedules.models.Occurrence.State",
     },
     # A nullable choice is one enum with null among its values, not oneOf [XEnum, NullEnum],
     # which generated clients (orval) cannot type; api.schema.enums writes it so.
