@@ -13,7 +13,7 @@ import json
 
 import pytest
 from django.contrib.auth.models import Group
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, transaction
 from django.urls import reverse
@@ -226,9 +226,8 @@ def test_an_override_without_a_freeze_is_not_recorded(admin, cluster):
 
 def test_an_override_reason_from_an_operator_is_refused_freeze_or_not(operator, cluster):
     before = written()
-    with pytest.raises(Exception, match="Only an administrator") as refused:
+    with pytest.raises(PermissionDenied, match="Only an administrator"):
         submit(operator, cluster, freeze_override_reason="Because")
-    assert refused.value.message_dict.keys() == {"freeze_override_reason"}
     assert written() == before
 
 

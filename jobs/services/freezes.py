@@ -12,7 +12,7 @@ import logging
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, Subquery
 
@@ -72,13 +72,11 @@ def freeze_check(
 ) -> FreezeOverride | None:
     """Whether a Set Action to `cluster` may be recorded at `at`: None when no freeze covers
     it; the override when one does and an admin (jobs.override_freeze) gave a reason; else
-    Frozen. A reason from anyone else is refused (ValidationError on
-    freeze_override_reason), freeze or not."""
+    Frozen. A reason from anyone else is refused (PermissionDenied: the API's 403), freeze or
+    not."""
     reason = override_reason.strip()
     if reason and not user.has_perm("jobs.override_freeze"):
-        raise ValidationError(
-            {"freeze_override_reason": ["Only an administrator may override a change freeze."]}
-        )
+        raise PermissionDenied("Only an administrator may override a change freeze.")
     freeze = freeze_active(cluster.pk, at)
     if freeze is None:
         return None
