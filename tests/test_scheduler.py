@@ -8,11 +8,18 @@ import datetime as dt
 
 import pytest
 from django.contrib.auth.models import Permission
+from django.utils import timezone
 from model_bakery import baker
 
 from audit.models import AuditEntry
-from jobs.models import Cluster, Job, RunGrant
-from jobs.services import credential_set, job_cancel, job_submit, run_grant_delete
+from jobs.models import ChangeFreeze, Cluster, Job, RunGrant
+from jobs.services import (
+    credential_set,
+    freeze_create,
+    job_cancel,
+    job_submit,
+    run_grant_delete,
+)
 from notifications.mail import notice_subject
 from notifications.models import Notice, WebhookEndpoint
 from schedules.models import Occurrence, Schedule
@@ -458,3 +465,25 @@ def test_a_failed_run_notifies_the_owner_and_subscribed_webhooks_once(
     [message] = smtp_server.messages
     assert message["Subject"] == subject
     assert "stored credential" in message.get_body(("plain",)).get_content()
+
+
+def test_an_occurrence_during_a_change_freeze_is_skipped_with_the_freeze_as_reason(saved):
+    # The freeze covers the clock's now, which is when a submit is refused.
+    now = timezone.now().replace(microsecond=0)
+    freeze_create(
+        freeze=ChangeFreeze(
+            cluster=saved.cluster,
+            starts_at=now - dt.timedelta(hours=1),
+            ends_at=now + dt.timedelta(hours=1),
+            reason="Year-end freeze",
+        )
+    )
+    sched = schedule(saved, (now - dt.timedelta(hours=1)).isoformat(), run_at=now)
+    scheduler_pass(now=now + dt.timedelta(seconds=5))
+    [skipped] = Occurrence.objects.filter(schedule=sched)
+    assert skipped.state == "skipped" and skipped.job is None
+    assert "Year-end freeze" in skipped.reason
+    assert not Job.objects.exists()
+    # A freeze is no failure: nobody is told a run failed.
+    assert not Notice.objects.filter(event="schedule.failed").exists()
+    assert AuditEntry.objects.filter(event="schedule.skipped").count() == 1

@@ -25,7 +25,7 @@ from api.views.submit import Text
 from audit.services import client_ip
 from jobs.models import ChangeFreeze, Cluster, MaintenanceWindow
 from jobs.models.freezes import MAX_WINDOW_SECONDS
-from jobs.services.freezes import freeze_create, freeze_delete, window_create, window_delete
+from jobs.services import freeze_create, freeze_delete, window_create, window_delete
 from lib.recurrence import MAX_RULE_LENGTH
 
 

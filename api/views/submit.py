@@ -27,14 +27,14 @@ from audit.services import client_ip
 from jobs.models import Job
 from jobs.services import (
     MAX_KEY_LENGTH,
+    MAX_TOKEN_LENGTH,
     CustomerConflict,
+    Frozen,
     Submitted,
     job_cancel,
     job_retry,
     job_submit,
 )
-from jobs.services.freezes import Frozen
-from jobs.services.input import MAX_TOKEN_LENGTH
 
 
 class Text(serializers.CharField):

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 
 from audit.services import client_ip
 from jobs.models import ChangeFreeze, MaintenanceWindow
-from jobs.services.freezes import freeze_create, freeze_delete, window_create, window_delete
+from jobs.services import freeze_create, freeze_delete, window_create, window_delete
 from lib.admin import CheckedModelAdmin
 
 

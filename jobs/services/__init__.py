@@ -17,6 +17,8 @@ imports a module that imports it:
 - `credentials`: clusters' stored credentials: setting and removing them, audited, what is
   shown of them, and who may run Set Actions with them (the worker alone decrypts them).
 - `grants`: who may run which action on which cluster (run grants), and changing the grants.
+- `freezes`: change freezes and maintenance windows: creating and removing them, audited,
+  refusing submits during a freeze, and what holds a job at its claim.
 - `submit`: recording jobs and queueing their tasks; idempotency keys, customer conflicts.
 - `retry`: submitting a FAILED or UNKNOWN job, or a batch's such parts, again.
 - `running`: the task (`run_job`) and its body: the claim, the call to the cluster, the
@@ -62,6 +64,13 @@ from jobs.services.credentials import (
     stored_credential_offered,
     stored_credential_usable,
 )
+from jobs.services.freezes import (
+    Frozen,
+    freeze_create,
+    freeze_delete,
+    window_create,
+    window_delete,
+)
 from jobs.services.grants import (
     DuplicateGrant,
     NotGranted,
@@ -71,6 +80,7 @@ from jobs.services.grants import (
     run_grant_create,
     run_grant_delete,
     run_granted,
+    run_refusal,
 )
 from jobs.services.input import MAX_KEY_LENGTH, MAX_TOKEN_LENGTH, parse_action, parse_cids
 from jobs.services.limits import CHUNK, ERRORS_NAMED, MAX_ERROR_LENGTH
@@ -125,6 +135,7 @@ __all__ = [
     "CustomerConflict",
     "DuplicateGrant",
     "DuplicateRule",
+    "Frozen",
     "NotGranted",
     "ReapReport",
     "RunChoices",
@@ -142,6 +153,8 @@ __all__ = [
     "credential_remove",
     "credential_set",
     "credential_status",
+    "freeze_create",
+    "freeze_delete",
     "grant_details",
     "job_cancel",
     "job_interrupted",
@@ -158,7 +171,10 @@ __all__ = [
     "run_grant_delete",
     "run_granted",
     "run_job",
+    "run_refusal",
     "stored_credential_granted",
     "stored_credential_offered",
     "stored_credential_usable",
+    "window_create",
+    "window_delete",
 ]

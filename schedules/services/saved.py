@@ -14,8 +14,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from audit.services import audit_record
 from jobs.models import Cluster, Job
-from jobs.services import parse_action, parse_cids, run_granted
-from jobs.services.grants import run_refusal
+from jobs.services import parse_action, parse_cids, run_granted, run_refusal
 from schedules.models import SavedSetAction, SavedSetActionVersion
 from schedules.services.access import may_manage
 

@@ -43,7 +43,7 @@ from django.db.models import Q
 from audit.models import AuditEntry
 from audit.services import audit_record
 from jobs.models import Job
-from jobs.services import job_submit
+from jobs.services import Frozen, job_submit
 from lib.outage import PASSING
 from lib.recurrence import RecurrenceError, occurrences, zone
 from schedules.models import MAX_GRACE_SECONDS, Occurrence, SavedSetAction, Schedule
@@ -378,6 +378,7 @@ def _submit(schedule: Schedule, occurrence: Occurrence, now: datetime, report: S
     occurrence.version = saved.version
     reason = _refusal(schedule, saved)
     jobs = None
+    frozen = False
     if reason is None:
         try:
             # A savepoint: a refused submit leaves the occurrence's row to record why.
@@ -393,9 +394,14 @@ def _submit(schedule: Schedule, occurrence: Occurrence, now: datetime, report: S
                         f"schedule:{schedule.pk}:{occurrence.occurs_at:%Y-%m-%dT%H:%M:%SZ}"
                     ),
                 )
+        except Frozen as exc:
+            # Not a failure: a freeze is the team saying nothing goes out now.
+            frozen, reason = True, _message(exc)
         except (ValidationError, PermissionDenied) as exc:
             reason = _message(exc)
-    if jobs is None:
+    if frozen:
+        occurrence.state, occurrence.reason = State.SKIPPED, reason
+    elif jobs is None:
         occurrence.state, occurrence.reason = State.FAILED, reason
     else:
         occurrence.state, occurrence.reason = State.FIRED, ""
@@ -403,7 +409,9 @@ def _submit(schedule: Schedule, occurrence: Occurrence, now: datetime, report: S
         occurrence.job = jobs[0]
         occurrence.batch_id = jobs[0].batch_id
     occurrence.save(update_fields=["state", "reason", "version", "fired_at", "job", "batch_id"])
-    if jobs is None:
+    if frozen:
+        _audit(schedule, occurrence, Event.SCHEDULE_SKIPPED, version=saved.version)
+    elif jobs is None:
         _audit(schedule, occurrence, Event.SCHEDULE_FAILED, version=saved.version)
         occurrence_failed.send(sender=Occurrence, occurrence=occurrence, at=now)
     else:
