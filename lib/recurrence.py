@@ -66,6 +66,12 @@ _PARTS = (
 )
 _RULE_TEXT = re.compile(r"[A-Za-z0-9=;,+\-]+")
 _UNTIL = re.compile(r"(\d{8})(?:T(\d{6})(Z?))?")
+# The frequencies whose periods have one length in wall time.
+_PERIODS = {
+    "WEEKLY": dt.timedelta(weeks=1),
+    "DAILY": dt.timedelta(days=1),
+    "HOURLY": dt.timedelta(hours=1),
+}
 # The days each month can have at most (February: 29).
 _MONTH_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
 
@@ -165,11 +171,20 @@ def _until(value: str, tz: ZoneInfo) -> dt.datetime:
     return until
 
 
-def _rule(rule: str, tz: ZoneInfo, anchor: dt.datetime) -> rrule:
-    """The rule as dateutil's, expanding in wall time from `anchor` (naive, local)."""
+def _rule(rule: str, tz: ZoneInfo, anchor: dt.datetime, near: dt.datetime | None = None) -> rrule:
+    """The rule as dateutil's, expanding in wall time from `anchor` (naive, local); or, with
+    `near`, from the last whole number of the rule's periods after `anchor` not after `near`:
+    the same occurrences from there on, without walking every period since `anchor`."""
     parts = _parts(rule)
     until = _until(parts.pop("UNTIL"), tz) if "UNTIL" in parts else None
     text = ";".join(f"{name}={value}" for name, value in parts.items())
+    step = _PERIODS.get(parts["FREQ"])
+    # COUNT counts from the anchor, and a month or a year has no one length: those walk.
+    if near is not None and near > anchor and step and "COUNT" not in parts:
+        period = step * int(parts.get("INTERVAL", "1"))
+        # Wall-clock arithmetic on naive times: the hour, minute and weekday the anchor
+        # gives the rule stay what they were.
+        anchor += (near - anchor) // period * period
     try:
         parsed = rrulestr(text, dtstart=anchor)
     except (ValueError, TypeError, OverflowError) as exc:
@@ -223,8 +238,8 @@ def occurrences(
         raise RecurrenceError("missing_dst is run or skip.")
     tz = zone(tz) if isinstance(tz, str) else tz
     anchor = start.astimezone(tz).replace(tzinfo=None, microsecond=0)
-    expanded = _rule(rule, tz, anchor)
     earliest = after.astimezone(tz).replace(tzinfo=None) - _MARGIN
+    expanded = _rule(rule, tz, anchor, near=earliest)
     last = after
     try:
         for wall in expanded.xafter(max(earliest, anchor), inc=True):

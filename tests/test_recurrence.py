@@ -4,6 +4,7 @@ the rules refused. No database: these are pure computations."""
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 
 import pytest
 
@@ -165,3 +166,23 @@ def test_an_rrule_prefix_and_lower_case_are_accepted():
 def test_unknown_time_zones_are_refused(name):
     with pytest.raises(RecurrenceError):
         zone(name)
+
+
+@pytest.mark.parametrize(
+    "rule",
+    [
+        "FREQ=HOURLY;BYMINUTE=0",
+        "FREQ=HOURLY;INTERVAL=7;BYMINUTE=15",
+        "FREQ=DAILY;INTERVAL=3;BYHOUR=2;BYMINUTE=30",
+        "FREQ=WEEKLY;INTERVAL=2",
+        "FREQ=WEEKLY;BYDAY=MO,FR;BYHOUR=6;WKST=SU",
+        "FREQ=DAILY;BYMONTH=3,10;BYDAY=SU",
+    ],
+)
+def test_a_rule_started_long_ago_gives_what_walking_from_its_start_gives(rule):
+    start = dt.datetime(2019, 5, 17, 13, 45, 10, tzinfo=dt.UTC)
+    after = utc(2027, 3, 27, 20)
+    walked = occurrences(rule, BERLIN, start, after=start)
+    expected = [instant for instant in itertools.takewhile(lambda i: i < utc(2031, 1, 1), walked)]
+    expected = [instant for instant in expected if instant > after][:20]
+    assert next_occurrences(rule, BERLIN, start, after=after, count=20) == expected
