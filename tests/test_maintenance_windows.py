@@ -72,22 +72,6 @@ def test_the_window_state_follows_the_rule_in_its_time_zone(cluster, at, open, u
     assert (state.open, state.until, state.opens_at) == (open, until, opens_at)
 
 
-def test_the_state_is_right_at_each_instant_asked_in_any_order(cluster):
-    """A state computed once holds until the instant it changes, and no longer."""
-    window(cluster)
-    instants = [
-        utc(2027, 1, 9, 20),
-        utc(2027, 1, 9, 20, 59, 59),
-        utc(2027, 1, 9, 21),
-        utc(2027, 1, 10, 0, 59, 59),
-        utc(2027, 1, 10, 1),
-        utc(2027, 1, 9, 20, 30),
-        utc(2027, 1, 16, 21),
-    ]
-    shown = [window_state(cluster.pk, at).open for at in instants]
-    assert shown == [False, False, True, True, False, False, True]
-
-
 def test_of_several_windows_the_cluster_is_open_when_any_is(cluster):
     window(cluster)
     window(cluster, "FREQ=DAILY;BYHOUR=6;BYMINUTE=0;BYSECOND=0", seconds=3600, tz="UTC")

@@ -128,28 +128,6 @@ def _window_state(window: MaintenanceWindow, at: datetime) -> WindowState:
     return WindowState(open=True, until=until)
 
 
-# Each window's state as last computed, by everything it depends on: it holds from the
-# instant it was computed for until the instant it changes (`until` when open, `opens_at` when
-# closed), so the claims in between compute nothing. lib.recurrence expands a rule from its
-# DTSTART on: for an hourly rule started years ago that is a fifth of a second a claim.
-_computed: dict[tuple, tuple[datetime, WindowState]] = {}
-MAX_COMPUTED = 1000
-
-
-def _window_state_cached(window: MaintenanceWindow, at: datetime) -> WindowState:
-    key = (window.pk, window.rrule, window.timezone, window.starts_at, window.duration_seconds)
-    if hit := _computed.get(key):
-        since, state = hit
-        changes = state.until if state.open else state.opens_at
-        if since <= at and (changes is None or at < changes):
-            return state
-    state = _window_state(window, at)
-    if len(_computed) >= MAX_COMPUTED:
-        _computed.clear()
-    _computed[key] = (at, state)
-    return state
-
-
 def window_state(cluster_id: int, at: datetime) -> WindowState | None:
     """The cluster's maintenance windows at `at`: None when it has none (always open); open
     when one of them is, until the latest of their ends; else closed until the soonest
@@ -157,7 +135,7 @@ def window_state(cluster_id: int, at: datetime) -> WindowState | None:
     states = []
     for window in MaintenanceWindow.objects.filter(cluster_id=cluster_id):
         try:
-            states.append(_window_state_cached(window, at))
+            states.append(_window_state(window, at))
         except RecurrenceError:
             logger.exception("maintenance window %s cannot be computed; ignored", window.pk)
     if not states:
