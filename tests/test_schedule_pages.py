@@ -22,6 +22,7 @@ from audit.models import AuditEntry
 from jobs.models import Cluster, Job, RunGrant
 from schedules.models import Occurrence, SavedSetAction, SavedSetActionVersion, Schedule
 from schedules.services import saved_set_action_create, saved_set_action_edit, schedule_create
+from schedules.templatetags.schedules_tags import schedule_when
 from schedules.views.upcoming import upcoming
 from tests.helpers import TOKEN, confirm_review, make_user, row_counts
 
@@ -384,9 +385,25 @@ def test_the_list_shows_the_next_run_in_local_time_and_the_state(as_operator, sa
     page = text(as_operator.get(reverse("schedule_list")))
     row = re.search(rf'<tr data-schedule-id="{active.pk}">.*?</tr>', page, re.S)[0]
     assert re.search(r"\d{4}-\d\d-\d\d 06:00 CES?T", row)
-    assert 'data-schedule-state="active"' in row
+    assert 'data-schedule-state="active"' in row and "Every day at 06:00" in row
     row = re.search(rf'<tr data-schedule-id="{paused.pk}">.*?</tr>', page, re.S)[0]
     assert 'data-schedule-state="paused"' in row
+
+
+@pytest.mark.parametrize(
+    ("rule", "words"),
+    [
+        (
+            "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=6;BYMINUTE=0;BYSECOND=0",
+            "Every weekday at 06:00",
+        ),
+        ("FREQ=WEEKLY;BYDAY=SU;BYHOUR=23;BYMINUTE=5;BYSECOND=0", "Every Sunday at 23:05"),
+        ("FREQ=DAILY;BYHOUR=2;BYMINUTE=30;BYSECOND=0", "Every day at 02:30"),
+        ("FREQ=DAILY;BYHOUR=2;BYMINUTE=30", '<span class="mono rule">FREQ=DAILY;BYHOUR=2;'),
+    ],
+)
+def test_a_presets_rule_reads_as_its_words_and_any_other_as_itself(rule, words):
+    assert words in schedule_when(Schedule(rrule=rule, timezone="UTC"))
 
 
 def test_the_page_shows_the_next_ten_runs_in_local_time_and_utc(as_operator, saved):

@@ -4,6 +4,7 @@ made the job (loaded by name from the job's template: jobs imports nothing of sc
 from __future__ import annotations
 
 import datetime as dt
+import re
 
 from django import template
 from django.db.models import Q
@@ -11,10 +12,21 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from lib.recurrence import RecurrenceError, zone
+from schedules.forms import WEEKDAYS
 from schedules.models import Occurrence, Schedule
 
 register = template.Library()
 
+_AT = r"BYHOUR=(?P<hour>\d{1,2});BYMINUTE=(?P<minute>\d{1,2});BYSECOND=0"
+
+# The rules the new schedule form's presets write (schedules.forms.ScheduleForm.rule), read
+# back as the words they were chosen by.
+PRESETS = [
+    (re.compile(r"FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;" + _AT), "Every weekday"),
+    (re.compile(r"FREQ=DAILY;" + _AT), "Every day"),
+    (re.compile(r"FREQ=WEEKLY;BYDAY=(?P<day>MO|TU|WE|TH|FR|SA|SU);" + _AT), "Every {day}"),
+]
+DAYS = dict(WEEKDAYS)
 STATES = {
     "active": "Active",
     "paused": "Paused",
@@ -52,13 +64,18 @@ def seconds_in_words(seconds: int) -> str:
 
 @register.simple_tag
 def schedule_when(schedule: Schedule) -> SafeString:
-    """When it runs, in words: once at a local time, or its rule."""
+    """When it runs, in words: once at a local time, a preset's words, or its rule."""
     if schedule.run_at is not None:
         try:
             local = schedule.run_at.astimezone(zone(schedule.timezone))
         except RecurrenceError:
             local = schedule.run_at
         return format_html("Once, {}", local_time(local))
+    for pattern, words in PRESETS:
+        if match := pattern.fullmatch(schedule.rrule):
+            day = DAYS.get(match.groupdict().get("day"), "")
+            at = f"{int(match['hour']):02}:{int(match['minute']):02}"
+            return format_html("{} at {}", words.format(day=day), at)
     return format_html('<span class="mono rule">{}</span>', schedule.rrule)
 
 
