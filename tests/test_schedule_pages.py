@@ -643,3 +643,37 @@ def test_an_edited_saved_set_action_keeps_what_each_version_held(operator, clust
     assert list(
         SavedSetActionVersion.objects.filter(saved=saved).values_list("version", "customer_count")
     ) == [(2, 1), (1, 3)]
+
+
+# Deleting.
+
+
+def test_a_saved_set_action_a_schedule_runs_is_not_deleted_until_the_schedule_is(
+    as_operator, saved
+):
+    schedule = recurring(saved)
+    before = row_counts()
+    response = as_operator.post(reverse("saved_set_action_delete", args=[saved.pk]), follow=True)
+    assert "delete its schedules first" in text(response)
+    assert row_counts() == before
+    response = as_operator.post(reverse("schedule_delete", args=[schedule.pk]))
+    assert response["Location"] == reverse("schedule_list")
+    assert not Schedule.objects.exists()
+    response = as_operator.post(reverse("saved_set_action_delete", args=[saved.pk]))
+    assert response["Location"] == reverse("saved_set_action_list")
+    assert not SavedSetAction.objects.exists()
+    events = AuditEntry.objects.filter(event__endswith=".deleted").values_list("event", flat=True)
+    assert sorted(events) == ["saved_set_action.deleted", "schedule.deleted"]
+
+
+def test_only_the_owner_or_an_admin_deletes(client, saved):
+    schedule = recurring(saved)
+    client.force_login(make_user("aud1", "Auditors"))
+    other = Client()
+    other.force_login(make_user("op2", "Operators"))
+    before = row_counts()
+    assert client.get(reverse("schedule_delete", args=[schedule.pk])).status_code == 405
+    assert client.post(reverse("schedule_delete", args=[schedule.pk])).status_code == 403
+    assert client.post(reverse("saved_set_action_delete", args=[saved.pk])).status_code == 403
+    assert other.post(reverse("schedule_delete", args=[schedule.pk])).status_code == 404
+    assert row_counts() == before

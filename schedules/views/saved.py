@@ -14,13 +14,19 @@ from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_POST
 
 from audit.services import client_ip
 from jobs.forms import SetActionForm
 from jobs.models import Job
 from schedules.forms import SavedSetActionForm
 from schedules.models import SavedSetAction, SavedSetActionVersion
-from schedules.services import may_manage, saved_set_action_create, saved_set_action_edit
+from schedules.services import (
+    may_manage,
+    saved_set_action_create,
+    saved_set_action_delete,
+    saved_set_action_edit,
+)
 from schedules.views.common import PER_PAGE, add_errors, sees_everyone, visible_saved
 
 # How many customer IDs a saved Set Action's page names.
@@ -176,3 +182,18 @@ def saved_run(request: HttpRequest, pk: int) -> HttpResponse:
     )
     context = {"saved": saved, "form": form, "offered": offered}
     return render(request, "schedules/saved_run.html", context)
+
+
+@never_cache
+@login_required
+@require_POST
+def saved_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete it and its versions (the jobs it ran stay); refused while a schedule runs it."""
+    saved = get_object_or_404(visible_saved(request.user), pk=pk)
+    try:
+        saved_set_action_delete(saved=saved, user=request.user, ip_address=client_ip(request))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("saved_set_action_detail", pk=saved.pk)
+    messages.success(request, f"Deleted “{saved.name}”.")
+    return redirect("saved_set_action_list")

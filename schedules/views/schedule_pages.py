@@ -23,7 +23,13 @@ from jobs.models import ClusterCredential
 from lib.recurrence import RecurrenceError, zone
 from schedules.forms import ScheduleForm
 from schedules.models import Schedule
-from schedules.services import may_manage, schedule_create, schedule_pause, schedule_resume
+from schedules.services import (
+    may_manage,
+    schedule_create,
+    schedule_delete,
+    schedule_pause,
+    schedule_resume,
+)
 from schedules.views.common import PER_PAGE, add_errors, sees_everyone, visible_schedules
 from schedules.views.upcoming import next_run, upcoming
 
@@ -159,3 +165,14 @@ def schedule_pause_view(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def schedule_resume_view(request: HttpRequest, pk: int) -> HttpResponse:
     return _pause_or_resume(request, pk, pause=False)
+
+
+@never_cache
+@login_required
+@require_POST
+def schedule_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Delete it and the records of its past runs; the jobs it made stay."""
+    schedule = get_object_or_404(visible_schedules(request.user), pk=pk)
+    schedule_delete(schedule=schedule, user=request.user, ip_address=client_ip(request))
+    messages.success(request, f"Deleted schedule {pk}; the jobs it made stay.")
+    return redirect("schedule_list")
