@@ -44,7 +44,9 @@ class SavedSetActionForm(SetActionForm):
 
     def __init__(self, *args, user, saved: SavedSetAction | None = None, **kwargs) -> None:
         super().__init__(*args, user=user, **kwargs)
-        del self.fields["token"], self.fields["idempotency_key"]
+        # The token (or stored credential) and the idempotency key belong to a run.
+        for field in set(self.fields) - set(self.field_order):
+            del self.fields[field]
         self.fields["cids"].help_text += " Saved as given; checked again at every run."
         if saved is not None:
             if saved.action not in self.choices.actions:

@@ -11,9 +11,11 @@ import pytest
 from playwright.sync_api import expect
 
 from schedules.models import SavedSetAction, Schedule
+from schedules.services import saved_set_action_create, schedule_create
 from tests.e2e import RESULTS, sign_in
 from tests.e2e.conftest import VIEWPORT
 from tests.e2e.test_accessibility import assert_accessible
+from tests.e2e.test_phone_widths import PHONE, assert_no_sideways_scroll
 from tests.helpers import TOKEN
 
 pytestmark = [pytest.mark.e2e, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
@@ -100,3 +102,28 @@ def test_save_a_set_action_schedule_it_every_weekday_and_see_its_next_runs(
     assert Schedule.objects.get().rrule == (
         "FREQ=WEEKLY;BYDAY=MO,TU,WE,TH,FR;BYHOUR=6;BYMINUTE=0;BYSECOND=0"
     )
+
+
+def test_the_schedules_pages_fit_a_phone(page, operator, cluster):
+    phone = page
+    phone.set_viewport_size(PHONE)
+    saved = saved_set_action_create(
+        user=operator, name="Nightly PE-Finalize", action=4, cluster=cluster, cids="C1 C2"
+    )
+    rule = "FREQ=YEARLY;BYMONTH=3;BYDAY=-1SU;BYHOUR=2;BYMINUTE=30;BYSECOND=0"
+    schedule = schedule_create(
+        user=operator, saved_set_action=saved, rrule=rule, timezone_name="Europe/Berlin"
+    )
+    sign_in(phone, operator, next=f"/schedules/{schedule.pk}/")
+    expect(phone.locator("#next-runs tbody tr[data-dst]")).to_have_count(10)
+    for path in (
+        f"/schedules/{schedule.pk}/",
+        "/schedules/",
+        "/schedules/new/",
+        "/saved-set-actions/",
+        f"/saved-set-actions/{saved.pk}/",
+        f"/saved-set-actions/{saved.pk}/edit/",
+        f"/saved-set-actions/{saved.pk}/run/",
+    ):
+        phone.goto(path)
+        assert_no_sideways_scroll(phone)
