@@ -18,6 +18,7 @@ class EventName(models.TextChoices):
     APPROVAL_REQUESTED = "approval.requested", "A request waits for approval"
     APPROVAL_REMINDER = "approval.reminder", "A request still waits for approval"
     APPROVAL_DECIDED = "approval.decided", "A request was decided, expired or withdrawn"
+    SCHEDULE_FAILED = "schedule.failed", "A scheduled run failed"
 
 
 # The events of jobs' failures: what a new webhook endpoint is sent unless chosen otherwise.

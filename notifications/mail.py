@@ -1,6 +1,6 @@
 """Notices by e-mail, through Django's mail framework (EMAIL_URL): plain text and HTML, the
-job's or batch's id in the subject and the event's id in the Message-ID. Approval events have
-a template of their own."""
+job's or batch's id in the subject and the event's id in the Message-ID. Approval events and
+failed scheduled runs have a template of their own."""
 
 from __future__ import annotations
 
@@ -40,6 +40,11 @@ def message_id(event_id: str) -> str:
 def notice_subject(payload: dict) -> str:
     if payload["event"] in APPROVAL_EVENTS:
         return _approval_subject(payload)
+    if payload["event"] == EventName.SCHEDULE_FAILED:
+        return (
+            f"[tmsdash] Scheduled run of {payload['name']} failed: {payload['action']} on "
+            f"{payload['cluster'] or 'no cluster'}"
+        )
     if "batch_id" in payload:
         what = f"Batch {payload['batch_id']}"
         headline = payload["error"] or "every part succeeded"
@@ -74,6 +79,8 @@ def _message(notice: Notice, held: list[Notice]) -> EmailMultiAlternatives:
         subject = notice_subject(notice.payload)
         context = {"notice": notice.payload, "subject": subject}
         name = "approval" if notice.event in APPROVAL_EVENTS else "notice"
+        if notice.event == EventName.SCHEDULE_FAILED:
+            name = "schedule"
     context["preferences_url"] = settings.TMS_PUBLIC_URL + reverse("notification_preferences")
     message = EmailMultiAlternatives(
         subject=subject,

@@ -1,5 +1,5 @@
-"""Notices are written where a job ends, or an approval request changes, in the transaction
-that changes it."""
+"""Notices are written where a job ends, an approval request changes or a scheduled run
+fails, in the transaction that records it."""
 
 from __future__ import annotations
 
@@ -9,6 +9,8 @@ from jobs.signals import approval_decided, approval_reminder_due, approval_reque
 from notifications.approval_events import notices_record_approval
 from notifications.event_names import EventName
 from notifications.events import notices_record_job_end
+from notifications.schedule_events import notices_record_schedule_failure
+from schedules.signals import occurrence_failed
 
 
 @receiver(job_ended, dispatch_uid="notifications_job_ended")
@@ -36,3 +38,8 @@ def record_approval_decided(sender, request, at, status, actor, comment, **kwarg
         actor_id=actor.pk if actor is not None else None,
         comment=comment,
     )
+
+
+@receiver(occurrence_failed, dispatch_uid="notifications_occurrence_failed")
+def record_schedule_failure(sender, occurrence, at, **kwargs) -> None:
+    notices_record_schedule_failure(occurrence=occurrence, at=at)

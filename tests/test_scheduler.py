@@ -13,6 +13,8 @@ from model_bakery import baker
 from audit.models import AuditEntry
 from jobs.models import Cluster, Job, RunGrant
 from jobs.services import credential_set, job_cancel, job_submit, run_grant_delete
+from notifications.mail import notice_subject
+from notifications.models import Notice, WebhookEndpoint
 from schedules.models import Occurrence, Schedule
 from schedules.services import (
     MISSED_RECORDED,
@@ -428,3 +430,30 @@ def test_customers_busy_on_the_cluster_fail_the_run(saved, healthy, operator):
     scheduler_pass(now=at("2027-01-01T06:00:05"))
     assert "already have a job in progress" in failed_reason(sched)
     assert occurrences(healthy, "fired") == utc("2027-01-01T06:00")
+
+
+def test_a_failed_run_notifies_the_owner_and_subscribed_webhooks_once(
+    operator, cluster, mail, smtp_server, run_queued_tasks
+):
+    operator.email = "op1@example.test"
+    operator.save()
+    WebhookEndpoint.objects.create(
+        url="http://127.0.0.1:9/hook", secret="s" * 32, events=["schedule.failed"]
+    )
+    unsubscribed = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/other", secret="s" * 32)
+    saved = saved_set_action_create(user=operator, name="n", action=1, cluster=cluster, cids="N1")
+    sched = schedule(saved, "2027-01-01T00:00", rrule="FREQ=DAILY;BYHOUR=6;BYMINUTE=0")
+    scheduler_pass(now=at("2027-01-01T06:00:05"))
+    scheduler_pass(now=at("2027-01-01T06:00:10"))
+    notices = Notice.objects.filter(event="schedule.failed")
+    assert sorted(notices.values_list("channel", flat=True)) == ["email", "webhook"]
+    assert not notices.filter(endpoint=unsubscribed).exists()
+    payload = notices.first().payload
+    assert (payload["schedule_id"], payload["name"], payload["cluster"]) == (sched.pk, "n", "eu1")
+    assert "stored credential" in payload["error"]
+    subject = "[tmsdash] Scheduled run of n failed: Trans-Begin on eu1"
+    assert notice_subject(payload) == subject
+    run_queued_tasks()
+    [message] = smtp_server.messages
+    assert message["Subject"] == subject
+    assert "stored credential" in message.get_body(("plain",)).get_content()

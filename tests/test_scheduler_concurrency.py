@@ -1,12 +1,14 @@
 """One fire per occurrence whatever the number of schedulers: scheduler passes racing in
 threads (each with its own database connection, as housekeeping processes on several hosts
 have) and two real `manage.py housekeeping --once` processes, the runs then sent by four real
-worker processes to the fake cluster, each exactly once."""
+worker processes to the fake cluster, each exactly once; and a running housekeeping process
+firing a schedule that falls due."""
 
 from __future__ import annotations
 
 import datetime as dt
 import os
+import signal
 import subprocess
 import sys
 
@@ -17,7 +19,7 @@ from jobs.services import credential_set
 from lib.outage import ride_out
 from schedules.models import Occurrence
 from schedules.services import saved_set_action_create, schedule_create, scheduler_pass
-from tests.helpers import ROOT, THREADS, database_url, run_concurrently, worker
+from tests.helpers import ROOT, THREADS, database_url, run_concurrently, wait_until, worker
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
 
@@ -108,3 +110,41 @@ def test_two_housekeeping_processes_fire_a_due_occurrence_once(operator, cluster
     job = Job.objects.get()
     assert job.status == "SUCCESS"
     assert fake_cluster.count(str(job.pk)) == 1
+
+
+def test_housekeeping_looks_at_the_schedules_every_tms_scheduler_seconds(operator, cluster):
+    """Between its other passes (every --interval, here an hour), housekeeping fires a
+    schedule that falls due while it runs."""
+    credential_set(cluster=cluster, token="svc-concurrency-credential")
+    saved = saved_set_action_create(
+        user=operator, name="soon", action=1, cluster=cluster, cids="L1"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "tmsdash.settings",
+        "TMS_SCHEDULER_SECONDS": "1",
+    }
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "housekeeping", "--interval", "3600", "--verbosity", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        # Its first passes are done before the schedule exists.
+        assert process.stdout.readline().startswith("housekeeping: ")
+        assert process.stdout.readline().startswith("schedules: 0 scheduled run(s) fired")
+        now = dt.datetime.now(UTC)
+        sched = schedule_create(
+            user=operator, saved_set_action=saved, run_at=now + dt.timedelta(seconds=1), now=now
+        )
+        wait_until(lambda: Occurrence.objects.filter(schedule=sched, state="fired").exists())
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "schedules: 1 scheduled run(s) fired" in output
+    assert Job.objects.count() == 1

@@ -96,11 +96,15 @@ def scheduler_pass(*, now: datetime) -> SchedulerReport:
     """Decide and fire every due occurrence of every schedule not paused, as of `now`. Safe to
     run from any number of processes and hosts at once: each occurrence is decided once."""
     report = SchedulerReport()
+    # One query for all: most passes find no occurrence queued anywhere.
+    queued = set(
+        Occurrence.objects.filter(state=State.QUEUED).values_list("schedule_id", flat=True)
+    )
     for schedule_id in (
         Schedule.objects.filter(paused=False).order_by("pk").values_list("pk", flat=True)
     ):
         try:
-            _schedule_pass(schedule_id, now, report)
+            _schedule_pass(schedule_id, now, report, queued=schedule_id in queued)
         except PASSING:
             raise
         except Exception:
@@ -110,7 +114,9 @@ def scheduler_pass(*, now: datetime) -> SchedulerReport:
     return report
 
 
-def _schedule_pass(schedule_id: int, now: datetime, report: SchedulerReport) -> None:
+def _schedule_pass(
+    schedule_id: int, now: datetime, report: SchedulerReport, *, queued: bool
+) -> None:
     schedule = (
         Schedule.objects.select_related("saved_set_action", "owner")
         .filter(pk=schedule_id, paused=False)
@@ -118,7 +124,8 @@ def _schedule_pass(schedule_id: int, now: datetime, report: SchedulerReport) -> 
     )
     if schedule is None:
         return
-    _fire_queued(schedule, now, report)
+    if queued:
+        _fire_queued(schedule, now, report)
     try:
         due, count = _due(schedule, now)
     except RecurrenceError as exc:
