@@ -149,6 +149,17 @@ def test_a_bad_csv_file_is_refused_next_to_the_file(as_operator, cluster):
     assert row_counts() == before
 
 
+def test_typed_ids_and_a_csv_file_together_are_refused(as_operator, cluster):
+    before = row_counts()
+    upload = SimpleUploadedFile("list.csv", b"cid\nC1\n", content_type="text/csv")
+    response = as_operator.post(
+        reverse("saved_set_action_new"),
+        {"name": "Both", "action": "1", "cluster": cluster.pk, "cids": "C2", "csv_file": upload},
+    )
+    assert "not both" in " ".join(response.context["form"].non_field_errors())
+    assert row_counts() == before
+
+
 def test_an_action_no_grant_covers_on_that_cluster_is_refused(client, cluster):
     group = Group.objects.create(name="Narrow")
     us1 = Cluster.objects.create(name="us1", base_url="http://127.0.0.1:9")
