@@ -233,6 +233,19 @@ def test_an_edit_with_bad_input_writes_nothing(as_operator, cluster, saved):
     assert row_counts() == before
 
 
+def test_an_edit_shows_what_it_holds_when_no_grant_covers_it_any_more(as_operator, cluster, saved):
+    RunGrant.objects.all().delete()
+    url = reverse("saved_set_action_edit", args=[saved.pk])
+    form = as_operator.get(url).context["form"]
+    assert form["action"].value() == 3 and form["cluster"].value() == cluster.pk
+    assert (3, "T-Enable") in form.fields["action"].choices
+    before = row_counts()
+    data = {"name": "Renamed", "action": "3", "cluster": cluster.pk, "cids": "C1"}
+    response = as_operator.post(url, data)
+    assert "no run grant covers it" in " ".join(response.context["form"].non_field_errors())
+    assert row_counts() == before
+
+
 def test_another_operator_sees_nothing_and_an_auditor_may_look_but_not_edit(client, saved, cluster):
     client.force_login(make_user("op2", "Operators"))
     for name in ("saved_set_action_detail", "saved_set_action_edit", "saved_set_action_run"):
