@@ -1,10 +1,18 @@
 """The API's endpoints that change something: Set Actions, retries, cancels, approving or
-denying what waits for approval, run grants and approval rules, saved Set Actions and their
-schedules."""
+denying what waits for approval, run grants, approval rules, clusters' stored credentials,
+saved Set Actions and their schedules."""
 
 from django.urls import path
 
-from api.views import approval_rules, approvals, grants, saved_set_actions, schedules, submit
+from api.views import (
+    approval_rules,
+    approvals,
+    clusters,
+    grants,
+    saved_set_actions,
+    schedules,
+    submit,
+)
 
 urlpatterns = [
     path("set-actions", submit.SetActionCreate.as_view(), name="api_set_actions"),
@@ -20,6 +28,12 @@ urlpatterns = [
         "approval-rules/<str:id>",
         approval_rules.ApprovalRuleDetail.as_view(),
         name="api_approval_rule",
+    ),
+    # Any name but one with "/": the view answers 404 for a cluster it does not know.
+    path(
+        "clusters/<str:name>/credential",
+        clusters.ClusterCredentialDetail.as_view(),
+        name="api_cluster_credential",
     ),
     path(
         "saved-set-actions",

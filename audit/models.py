@@ -63,6 +63,7 @@ class AuditEntry(models.Model):
         CREDENTIAL_CHANGED = "credential.changed", "Cluster credential changed"
         CREDENTIAL_REMOVED = "credential.removed", "Cluster credential removed"
         CREDENTIAL_USED = "credential.used", "Cluster credential used"
+        TOKEN_KEY_ROTATED = "token_key.rotated", "Stored secrets re-encrypted with a new key"
         SAVED_SET_ACTION_CREATED = "saved_set_action.created", "Saved Set Action created"
         SAVED_SET_ACTION_CHANGED = "saved_set_action.changed", "Saved Set Action changed"
         SAVED_SET_ACTION_DELETED = "saved_set_action.deleted", "Saved Set Action deleted"
@@ -72,6 +73,7 @@ class AuditEntry(models.Model):
         SCHEDULE_DELETED = "schedule.deleted", "Schedule deleted"
         SCHEDULE_FIRED = "schedule.fired", "Scheduled run submitted"
         SCHEDULE_SKIPPED = "schedule.skipped", "Scheduled run skipped"
+        SCHEDULE_QUEUED = "schedule.queued", "Scheduled run queued behind the previous one"
         SCHEDULE_FAILED = "schedule.failed", "Scheduled run failed"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from jobs.csvinput import MAX_CSV_BYTES, csv_read_cids
 from jobs.models import Cluster, Job
-from jobs.services import run_choices
+from jobs.services import run_choices, stored_credential_offered, stored_credential_usable
 from jobs.tokens import SEAL_TTL_SECONDS, InvalidToken, token_unseal
 
 CLEARED_NOTICE = "The API token was cleared; type it again."
@@ -50,13 +50,22 @@ class SetActionForm(forms.Form):
     )
     token = forms.CharField(
         label="Cluster API token",
+        required=False,
         strip=False,
         widget=forms.PasswordInput(attrs={"autocomplete": "off"}, render_value=False),
+    )
+    use_stored_credential = forms.BooleanField(
+        label="Use the cluster's stored credential instead of a token",
+        required=False,
+        help_text="Where your run grant allows it and the cluster has one.",
     )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
 
     def __init__(self, *args, user, token_missing: str | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        # Offered only where a grant of the user allows a cluster's stored credential.
+        if not stored_credential_offered(user=user):
+            del self.fields["use_stored_credential"]
         self.choices = run_choices(user=user)
         self.fields["action"].choices = [
             ("", "Choose an action"),
@@ -85,6 +94,9 @@ class SetActionForm(forms.Form):
         given = cleaned.get("cids", "").strip() or cleaned.get("csv_file")
         if not given and "csv_file" not in self.errors:
             self.add_error("cids", "Give customer IDs, or choose a CSV file.")
+        # The token is required unless the cluster's stored credential is used instead.
+        if not cleaned.get("use_stored_credential") and not cleaned.get("token"):
+            self.add_error("token", self.fields["token"].error_messages["required"])
         return cleaned
 
     def submission(self) -> dict:
@@ -99,7 +111,8 @@ class SetActionForm(forms.Form):
             "cluster": data["cluster"],
             "cids": cids,
             "cid_positions": positions,
-            "token": data["token"],
+            "token": data["token"] or None,
+            "stored_credential": bool(data.get("use_stored_credential")),
             "idempotency_key": data["idempotency_key"],
         }
 
@@ -107,7 +120,8 @@ class SetActionForm(forms.Form):
 class SetActionConfirmForm(forms.Form):
     """A reviewed Set Action, carried in hidden fields from its review to its confirmation.
 
-    The token travels sealed (see jobs.tokens.token_seal); the customer IDs as the operator
+    The token travels sealed (see jobs.tokens.token_seal), or `stored_credential` says the
+    cluster's stored credential is used and there is none; the customer IDs as the operator
     typed them, or those of their CSV file one a line.
     """
 
@@ -120,16 +134,22 @@ class SetActionConfirmForm(forms.Form):
     cids = forms.CharField(widget=forms.HiddenInput)
     from_csv = forms.BooleanField(required=False, widget=forms.HiddenInput)
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
-    seal = forms.CharField(widget=forms.HiddenInput)
+    stored_credential = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    seal = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args, user, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.user = user
+        self.token = None
 
     def clean(self):
         cleaned = super().clean()
         key, seal = cleaned.get("idempotency_key"), cleaned.get("seal")
-        if key and seal:
+        if cleaned.get("stored_credential"):
+            return cleaned
+        if not seal:
+            self.add_error("seal", SEAL_REFUSED)
+        elif key:
             try:
                 self.token = token_unseal(seal, user_id=self.user.pk, key=key)
             except InvalidToken:
@@ -144,11 +164,16 @@ class SetActionConfirmForm(forms.Form):
             "cluster": data["cluster"],
             "cids": data["cids"],
             "token": self.token,
+            "stored_credential": data["stored_credential"],
             "idempotency_key": data["idempotency_key"],
         }
 
 
 class RetryForm(forms.Form):
+    """A retry of a job (or of a batch's failed parts, all of one action and cluster). Given
+    the `user` and that `job`, it asks for no token where the user may use the cluster's
+    stored credential (`stored_credential`), which the retry then uses."""
+
     retry_token = forms.CharField(
         label="Cluster API token",
         strip=False,
@@ -165,9 +190,17 @@ class RetryForm(forms.Form):
     )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
 
-    def __init__(self, *args, **kwargs) -> None:
+    def __init__(self, *args, user=None, job: Job | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["idempotency_key"].initial = uuid.uuid4().hex
+        self.stored_credential = (
+            user is not None
+            and job is not None
+            and job.cluster_id is not None
+            and stored_credential_usable(user=user, action=job.action, cluster=job.cluster)
+        )
+        if self.stored_credential:
+            del self.fields["retry_token"]
 
 
 class JobFilterForm(forms.Form):

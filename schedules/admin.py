@@ -12,6 +12,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from audit.services import client_ip
+from jobs.csvinput import MAX_CSV_BYTES, csv_read_cids
 from lib.admin import CheckedModelAdmin, ReadOnlyAdmin
 from schedules.models import Occurrence, SavedSetAction, SavedSetActionVersion, Schedule
 from schedules.services import (
@@ -26,26 +27,52 @@ from schedules.services import (
 
 
 class SavedSetActionForm(forms.ModelForm):
+    """The customers typed or from an uploaded CSV file (as the Set Action form takes them),
+    checked as a submit by the owner is before anything is saved."""
+
     cids = forms.CharField(
         label="Customer IDs",
+        required=False,
         widget=forms.Textarea(attrs={"rows": 8}),
         help_text="Separated by commas, spaces or new lines.",
+    )
+    csv_file = forms.FileField(
+        label="or a CSV file",
+        required=False,
+        widget=forms.ClearableFileInput(attrs={"accept": ".csv,text/csv"}),
+        help_text="A column headed cid, customer_id or CID, or a single column; at most 5 MB.",
     )
 
     class Meta:
         model = SavedSetAction
-        fields = ("name", "action", "cluster", "cids")
+        fields = ("name", "action", "cluster", "cids", "csv_file")
+
+    def clean_csv_file(self):
+        upload = self.cleaned_data.get("csv_file")
+        if upload is None:
+            return None
+        if upload.size > MAX_CSV_BYTES:
+            raise ValidationError("The CSV file is larger than 5 MB.")
+        return csv_read_cids(upload.read())
 
     def clean(self) -> dict:
         data = super().clean()
         owner = self.instance.owner if self.instance.pk else self.user
-        if {"action", "cluster", "cids"} <= set(data):
+        typed = data.get("cids", "").strip()
+        if typed and data.get("csv_file"):
+            raise ValidationError("Give customer IDs or a CSV file, not both.")
+        if data.get("csv_file"):
+            data["cids"], data["cid_positions"] = data["csv_file"]
+        elif not typed and "csv_file" not in self.errors:
+            self.add_error("cids", "Give customer IDs, or choose a CSV file.")
+        if {"action", "cluster"} <= set(data) and not self.errors:
             try:
                 set_action_checked(
                     owner=owner,
                     action=data["action"],
                     cluster=data["cluster"] or "",
                     cids=data["cids"],
+                    cid_positions=data.get("cid_positions"),
                 )
             except ValidationError as exc:
                 for field, errors in exc.message_dict.items():
@@ -65,7 +92,7 @@ class SavedSetActionAdmin(CheckedModelAdmin):
     actions = ("delete_selected",)
 
     def get_fields(self, request: HttpRequest, obj: Any = None) -> tuple:
-        fields = ("name", "action", "cluster", "cids")
+        fields = ("name", "action", "cluster", "cids", "csv_file")
         return fields + self.readonly_fields if obj else fields
 
     def get_form(self, request: HttpRequest, obj: Any = None, change: bool = False, **kwargs):
@@ -80,6 +107,7 @@ class SavedSetActionAdmin(CheckedModelAdmin):
             "action": data["action"],
             "cluster": data["cluster"],
             "cids": data["cids"],
+            "cid_positions": data.get("cid_positions"),
             "ip_address": client_ip(request),
         }
         if change:

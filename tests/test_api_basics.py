@@ -55,6 +55,7 @@ def test_clusters_are_the_active_ones_by_name_without_urls(client, operator, clu
             "name": cluster.name,
             "max_cids_per_request": cluster.max_cids_per_request,
             "max_concurrent_calls": cluster.max_concurrent_calls,
+            "credential": {"set": False, "changed_at": None},
         }
     ]
 

@@ -62,6 +62,8 @@ OPERATIONS = {
     ("get", "/api/v1/audit"): "audit_list",
     ("get", "/api/v1/batches/{id}"): "batches_retrieve",
     ("get", "/api/v1/clusters"): "clusters_list",
+    ("put", "/api/v1/clusters/{name}/credential"): "clusters_credential_set",
+    ("delete", "/api/v1/clusters/{name}/credential"): "clusters_credential_delete",
     ("get", "/api/v1/customers/{cid}/jobs"): "customers_jobs_list",
     ("get", "/api/v1/jobs"): "jobs_list",
     ("get", "/api/v1/jobs/{id}"): "jobs_retrieve",

@@ -8,6 +8,7 @@ import datetime as dt
 
 import pytest
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from model_bakery import baker
 
@@ -177,3 +178,19 @@ def test_the_admin_saves_edits_and_lists_through_the_services(client, cluster):
     assert answer.status_code == 302
     assert Schedule.objects.get().paused
     assert AuditEntry.objects.filter(event="schedule.paused", actor=admin).exists()
+
+
+def test_the_admin_takes_the_customers_from_a_csv_file_naming_bad_lines(client, cluster):
+    admin = make_superuser()
+    baker.make(RunGrant, user=admin)
+    client.force_login(admin)
+    add = reverse("admin:schedules_savedsetaction_add")
+    before = row_counts()
+    bad = SimpleUploadedFile("c.csv", b"cid\nC1\nb@d\n", content_type="text/csv")
+    answer = client.post(add, {"name": "csv", "action": 1, "cluster": cluster.pk, "csv_file": bad})
+    assert answer.status_code == 200 and b"line 3" in answer.content
+    assert row_counts() == before
+    good = SimpleUploadedFile("c.csv", b"cid\nC1\nC2\nC1\n", content_type="text/csv")
+    answer = client.post(add, {"name": "csv", "action": 1, "cluster": cluster.pk, "csv_file": good})
+    assert answer.status_code == 302
+    assert SavedSetAction.objects.get().cid_list == ["C1", "C2"]

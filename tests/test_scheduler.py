@@ -335,6 +335,7 @@ def test_an_occurrence_queued_behind_the_previous_run_fires_when_it_ends(saved, 
     states = dict(Occurrence.objects.values_list("occurs_at__hour", "state"))
     # One queued behind the run; the next skipped: never two waiting, never two at once.
     assert states == {1: "fired", 2: "queued", 3: "skipped"}
+    assert AuditEntry.objects.filter(event="schedule.queued").count() == 1
     scheduler_pass(now=at("2027-01-01T03:10"))
     assert Job.objects.count() == 1
     job_cancel(job_ids=[first.pk], user=operator)

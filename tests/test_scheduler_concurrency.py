@@ -2,7 +2,7 @@
 threads (each with its own database connection, as housekeeping processes on several hosts
 have) and two real `manage.py housekeeping --once` processes, the runs then sent by four real
 worker processes to the fake cluster, each exactly once; and a running housekeeping process
-firing a schedule that falls due."""
+firing a schedule that falls due, also across a database outage."""
 
 from __future__ import annotations
 
@@ -11,14 +11,17 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
+from django.db import connection
 
 from jobs.models import Job
 from jobs.services import credential_set
 from lib.outage import ride_out
 from schedules.models import Occurrence
 from schedules.services import saved_set_action_create, schedule_create, scheduler_pass
+from tests.db_faults import BUSY_TIMEOUT, database_down
 from tests.helpers import ROOT, THREADS, database_url, run_concurrently, wait_until, worker
 
 pytestmark = pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -147,4 +150,47 @@ def test_housekeeping_looks_at_the_schedules_every_tms_scheduler_seconds(operato
         output, _ = process.communicate(timeout=30)
     assert process.returncode == 0, output
     assert "schedules: 1 scheduled run(s) fired" in output
+    assert Job.objects.count() == 1
+
+
+def test_a_schedule_due_while_the_database_is_down_fires_once_it_is_back(operator, cluster):
+    """Housekeeping rides out the outage (lib.outage) and fires the occurrence, within its
+    grace, once the database takes work again; the process keeps running."""
+    credential_set(cluster=cluster, token="svc-concurrency-credential")
+    saved = saved_set_action_create(
+        user=operator, name="soon", action=1, cluster=cluster, cids="O1"
+    )
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "DJANGO_SETTINGS_MODULE": "tmsdash.settings",
+        "TMS_SCHEDULER_SECONDS": "1",
+        "TMS_SQLITE_BUSY_TIMEOUT": str(BUSY_TIMEOUT),
+    }
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "housekeeping", "--interval", "3600", "--verbosity", "2"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert process.stdout.readline().startswith("housekeeping: ")
+        now = dt.datetime.now(UTC)
+        sched = schedule_create(
+            user=operator, saved_set_action=saved, run_at=now + dt.timedelta(seconds=1), now=now
+        )
+        with database_down():
+            # The outage lasts past the occurrence's time.
+            time.sleep(4 * BUSY_TIMEOUT)
+        connection.close()
+        wait_until(lambda: Occurrence.objects.filter(schedule=sched, state="fired").exists())
+        assert process.poll() is None
+    finally:
+        process.send_signal(signal.SIGTERM)
+        output, _ = process.communicate(timeout=30)
+    assert process.returncode == 0, output
+    assert "database unavailable while scheduling" in output
+    assert Occurrence.objects.filter(schedule=sched).count() == 1
     assert Job.objects.count() == 1

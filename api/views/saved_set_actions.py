@@ -95,6 +95,7 @@ class SavedSetActionList(ListAPIView):
         errors=(403,),
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
+        """Your saved Set Actions (an admin's token: everyone's), newest first."""
         return super().get(request, *args, **kwargs)
 
     @operation(

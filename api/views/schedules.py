@@ -286,6 +286,8 @@ class ScheduleDetail(APIView):
         errors=(403, 404),
     )
     def get(self, request: Request, id: str) -> Response:
+        """One of your schedules (an admin's token: anyone's), with its next five runs in
+        UTC and local time."""
         return Response(ScheduleDetailSerializer(_schedule(request, id)).data)
 
 
@@ -374,11 +376,19 @@ class ScheduleOccurrences(ListAPIView):
         errors=(403, 404),
     )
     def get(self, request: Request, *args, **kwargs) -> Response:
+        """What happened at each occurrence of the schedule so far, latest first: fired (with
+        its job and batch), skipped, failed or queued, with the reason."""
         return super().get(request, *args, **kwargs)
 
 
 def _pause_view(paused: bool):
     verb = "pause" if paused else "resume"
+    description = (
+        "Stop the schedule firing, audited; its occurrences meanwhile are missed (see `missed`)."
+        if paused
+        else "Let the schedule fire again, audited; the latest missed occurrence may fire "
+        "(see `missed`)."
+    )
 
     class View(APIView):
         @operation(
@@ -389,6 +399,7 @@ def _pause_view(paused: bool):
             parameters=[SCHEDULE_ID],
             responses={200: ScheduleDetailSerializer},
             errors=(403, 404),
+            description=description,
         )
         def post(self, request: Request, id: str) -> Response:
             schedule = _schedule(request, id)
@@ -397,11 +408,7 @@ def _pause_view(paused: bool):
             return Response(ScheduleDetailSerializer(schedule).data)
 
     View.__name__ = View.__qualname__ = f"Schedule{verb.capitalize()}"
-    View.__doc__ = (
-        "Stop the schedule firing; its occurrences meanwhile are missed (see `missed`)."
-        if paused
-        else "Let the schedule fire again; the latest missed occurrence may fire (`missed`)."
-    )
+    View.__doc__ = description
     return View
 
 

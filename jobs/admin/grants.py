@@ -21,11 +21,17 @@ from lib.admin import CheckedModelAdmin
 
 @admin.register(RunGrant)
 class RunGrantAdmin(CheckedModelAdmin):
-    list_display = ("grantee", "action_shown", "cluster_shown", "created_at")
+    list_display = (
+        "grantee",
+        "action_shown",
+        "cluster_shown",
+        "may_use_stored_credential",
+        "created_at",
+    )
     list_select_related = ("group", "user", "cluster")
-    list_filter = ("group", "cluster", "action")
+    list_filter = ("group", "cluster", "action", "may_use_stored_credential")
     search_fields = ("group__name", "user__username", "cluster__name")
-    fields = ("group", "user", "cluster", "action")
+    fields = ("group", "user", "cluster", "action", "may_use_stored_credential")
     raw_id_fields = ("user",)
     actions = ("delete_selected",)
 
@@ -66,6 +72,7 @@ class RunGrantAdmin(CheckedModelAdmin):
             user=obj.user,
             cluster=obj.cluster,
             action=obj.action,
+            may_use_stored_credential=obj.may_use_stored_credential,
             actor=request.user,
             ip_address=client_ip(request),
         )

@@ -59,6 +59,8 @@ from jobs.services.credentials import (
     credential_set,
     credential_status,
     stored_credential_granted,
+    stored_credential_offered,
+    stored_credential_usable,
 )
 from jobs.services.grants import (
     DuplicateGrant,
@@ -157,4 +159,6 @@ __all__ = [
     "run_granted",
     "run_job",
     "stored_credential_granted",
+    "stored_credential_offered",
+    "stored_credential_usable",
 ]

@@ -127,6 +127,28 @@ def stored_credential_granted(*, user, action: int, cluster: Cluster) -> bool:
     )
 
 
+def stored_credential_usable(*, user, action: int, cluster: Cluster) -> bool:
+    """Whether `user` may run `action` on `cluster` with its stored credential now: a grant
+    allows it and the cluster has one (what a retry form asks to leave out the token)."""
+    return (
+        user.has_perm("jobs.run_set_action")
+        and stored_credential_granted(user=user, action=action, cluster=cluster)
+        and ClusterCredential.objects.filter(cluster=cluster).exists()
+    )
+
+
+def stored_credential_offered(*, user) -> bool:
+    """Whether a grant of `user` allows the stored credential on some active cluster that has
+    one: the Set Action form then offers it (the service decides for the pair chosen)."""
+    if not user.has_perm("jobs.run_set_action"):
+        return False
+    grants = _grants_of(user).filter(may_use_stored_credential=True)
+    stored = ClusterCredential.objects.filter(cluster__is_active=True)
+    if not grants.filter(cluster=None).exists():
+        stored = stored.filter(cluster__in=grants.values("cluster"))
+    return grants.exists() and stored.exists()
+
+
 def stored_credential_refusal(*, action: int, cluster: Cluster) -> NotGranted:
     return NotGranted(
         f"You may not run {Job.Action(action).label} on cluster {cluster.name} with its "

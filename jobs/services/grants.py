@@ -88,14 +88,18 @@ def run_choices(*, user) -> RunChoices:
 
 
 def grant_details(grant: RunGrant) -> dict:
-    """A grant as its audit entries name it: null cluster or action means any."""
-    return {
+    """A grant as its audit entries name it: null cluster or action means any; and, when it
+    allows it, the cluster's stored credential."""
+    details = {
         "grant_id": grant.pk,
         "group": grant.group.name if grant.group_id else None,
         "user": grant.user.get_username() if grant.user_id else None,
         "cluster": grant.cluster.name if grant.cluster_id else None,
         "action": Job.Action(grant.action).label if grant.action else None,
     }
+    if grant.may_use_stored_credential:
+        details["may_use_stored_credential"] = True
+    return details
 
 
 def run_grant_create(
@@ -104,11 +108,13 @@ def run_grant_create(
     user=None,
     cluster: Cluster | None = None,
     action: int | None = None,
+    may_use_stored_credential: bool = False,
     actor=None,
     ip_address: str | None = None,
 ) -> RunGrant:
     """Grant `group` (or `user`: exactly one of them) the running of `action` (None: any) on
-    `cluster` (None: any), with its audit entry in the same transaction.
+    `cluster` (None: any), with its audit entry in the same transaction; with
+    `may_use_stored_credential`, also with the cluster's stored credential instead of a token.
 
     Raises ValidationError (by field) for neither or both grantees or an unknown action, and
     DuplicateGrant when the same grant exists; either way nothing is written. The database's
@@ -118,7 +124,13 @@ def run_grant_create(
         raise ValidationError({"group": ["Name a group or a user, not both and not neither."]})
     if action is not None and action not in Job.Action.values:
         raise ValidationError({"action": [f"Unknown action {action!r}."]})
-    grant = RunGrant(group=group, user=user, cluster=cluster, action=action)
+    grant = RunGrant(
+        group=group,
+        user=user,
+        cluster=cluster,
+        action=action,
+        may_use_stored_credential=may_use_stored_credential,
+    )
     same = RunGrant.objects.filter(group=group, user=user, cluster=cluster, action=action)
     duplicate = DuplicateGrant(f"This grant exists already ({grant}).")
     if same.exists():

@@ -84,7 +84,8 @@ def _batch_context(
         "failed_parts": failed,
         "any_unknown": counts[Job.Status.UNKNOWN] > 0,
         "retried_parts": _retried(failed),
-        "retry_form": retry_form or (RetryForm() if can_retry else None),
+        "retry_form": retry_form
+        or (RetryForm(user=request.user, job=failed[0]) if can_retry else None),
     }
 
 
@@ -129,7 +130,8 @@ def batch_detail(request: HttpRequest, batch_id) -> HttpResponse:
 def batch_retry_view(request: HttpRequest, batch_id) -> HttpResponse:
     """Retry the batch's failed and unknown parts as one new batch."""
     jobs = _batch_jobs(request, batch_id)
-    form = RetryForm(request.POST)
+    failed = [job for job in jobs if job.status in (Job.Status.FAILED, Job.Status.UNKNOWN)]
+    form = RetryForm(request.POST, user=request.user, job=failed[0] if failed else None)
     done = f"Retry of the failed parts of batch {batch_id} submitted."
     if response := retried(request, form, partial(batch_retry, batch_id=batch_id), done):
         return response

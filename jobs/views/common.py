@@ -78,7 +78,8 @@ def retried(request: HttpRequest, form, retry: Callable[..., list[Job]], done: s
     try:
         jobs = retry(
             user=request.user,
-            token=form.cleaned_data["retry_token"],
+            token=form.cleaned_data.get("retry_token"),
+            stored_credential=form.stored_credential,
             confirm_unknown=form.cleaned_data["confirm_unknown"],
             confirm_again=form.cleaned_data["confirm_again"],
             idempotency_key=form.cleaned_data["idempotency_key"],

@@ -88,7 +88,7 @@ def _job_context(request: HttpRequest, job: Job, retry_form: RetryForm | None = 
         "timeline": timeline,
         "call_ran": _call_ran(job, timeline),
         "retries": job.retries.order_by("created_at"),
-        "retry_form": retry_form or (RetryForm() if can_retry else None),
+        "retry_form": retry_form or (RetryForm(user=request.user, job=job) if can_retry else None),
         "now": now,
         **_customers(request, job),
     }
@@ -145,7 +145,7 @@ def job_customers_export(request: HttpRequest, pk) -> HttpResponse:
 @permission_required("jobs.run_set_action", raise_exception=True)
 def job_retry_view(request: HttpRequest, pk) -> HttpResponse:
     job = visible_job(request, pk)
-    form = RetryForm(request.POST)
+    form = RetryForm(request.POST, user=request.user, job=job)
     done = f"Retry of job {job.pk} submitted."
     if response := retried(request, form, partial(job_retry, job=job), done):
         return response

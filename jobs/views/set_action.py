@@ -39,6 +39,8 @@ from lib.chunks import batched
 # How many of the customer IDs the review and a refusal name.
 SHOWN_CIDS = 10
 CARRIED = ("action", "cluster", "cids", "idempotency_key")
+# Carried as the confirmation form's hidden `stored_credential`, back as the form's checkbox.
+STORED = ("stored_credential", "use_stored_credential")
 
 
 @never_cache
@@ -78,7 +80,11 @@ def _review(request: HttpRequest, form: SetActionForm, preview: SubmitPreview) -
         "cids": "\n".join(preview.cids) if from_csv else data["cids"],
         "from_csv": from_csv,
         "idempotency_key": key,
-        "seal": token_seal(data["token"], user_id=request.user.pk, key=key),
+        "stored_credential": bool(data.get("use_stored_credential")),
+        # With the stored credential there is no token to carry.
+        "seal": token_seal(data["token"], user_id=request.user.pk, key=key)
+        if data["token"]
+        else "",
     }
     confirm = SetActionConfirmForm(initial=carried, user=request.user)
     context = {
@@ -88,6 +94,7 @@ def _review(request: HttpRequest, form: SetActionForm, preview: SubmitPreview) -
         "shown": preview.cids[:SHOWN_CIDS],
         "more": max(len(preview.cids) - SHOWN_CIDS, 0),
         "from_csv": from_csv,
+        "stored_credential": carried["stored_credential"],
         "approval_wait": timedelta(seconds=preview.approval.ttl_seconds)
         if preview.approval
         else None,
@@ -120,6 +127,8 @@ def _form_again(
 ) -> HttpResponse:
     """The form as the operator typed it, without the token, and why it is shown again."""
     carried = {name: request.POST.get(name, "") for name in CARRIED}
+    if request.POST.get(STORED[0]) == "True":
+        carried[STORED[1]] = "on"
     form = SetActionForm(carried, user=request.user, token_missing=token_missing)
     form.is_valid()
     busy: list[str] = []

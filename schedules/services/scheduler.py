@@ -251,7 +251,7 @@ _EVENTS = {
     State.FIRED: Event.SCHEDULE_FIRED,
     State.SKIPPED: Event.SCHEDULE_SKIPPED,
     State.FAILED: Event.SCHEDULE_FAILED,
-    State.QUEUED: Event.SCHEDULE_SKIPPED,
+    State.QUEUED: Event.SCHEDULE_QUEUED,
 }
 
 
