@@ -20,6 +20,7 @@ from model_bakery import baker
 
 from audit.models import AuditEntry
 from jobs.models import Cluster, Job, RunGrant
+from jobs.services.credentials import credential_set
 from schedules.models import Occurrence, SavedSetAction, SavedSetActionVersion, Schedule
 from schedules.services import saved_set_action_create, saved_set_action_edit, schedule_create
 from schedules.templatetags.schedules_tags import schedule_when
@@ -282,6 +283,27 @@ def test_run_now_fills_in_the_set_action_form_and_nothing_is_sent_before_confirm
     job = Job.objects.get()
     assert done["Location"] == reverse("job_detail", args=[job.pk])
     assert (job.user, job.action, job.customer_count) == (operator, 3, 3)
+
+
+def test_run_now_with_the_clusters_stored_credential_asks_for_no_token(
+    as_operator, operator, cluster, saved
+):
+    RunGrant.objects.filter(group__name="Operators").update(may_use_stored_credential=True)
+    credential_set(cluster=cluster, token="svc-" + "s" * 30)
+    page = as_operator.get(reverse("saved_set_action_run", args=[saved.pk]))
+    form = page.context["form"]
+    assert 'name="use_stored_credential"' in text(page)
+    fields = {
+        "action": "3",
+        "cluster": cluster.pk,
+        "cids": form.initial["cids"],
+        "use_stored_credential": "on",
+        "idempotency_key": form["idempotency_key"].value(),
+    }
+    review = as_operator.post(reverse("set_action"), fields)
+    confirm_review(as_operator, review)
+    job = Job.objects.get()
+    assert job.uses_stored_credential and job.user == operator
 
 
 # Schedules: making one.
@@ -613,10 +635,13 @@ def test_only_the_owner_or_an_admin_pauses_and_others_see_nothing(client, saved)
     assert row_counts() == before
 
 
-def test_a_cluster_without_a_stored_credential_is_pointed_out(as_operator, saved):
+def test_a_cluster_without_a_stored_credential_is_pointed_out(as_operator, cluster, saved):
     schedule = recurring(saved)
     page = text(as_operator.get(reverse("schedule_detail", args=[schedule.pk])))
     assert 'id="schedule-no-credential"' in page
+    credential_set(cluster=cluster, token="svc-" + "s" * 30)
+    page = text(as_operator.get(reverse("schedule_detail", args=[schedule.pk])))
+    assert 'id="schedule-no-credential"' not in page and "svc-sss" not in page
 
 
 # The job page.
