@@ -5,14 +5,16 @@ refused next to its field. Every page passes the axe check the other operator pa
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
 from playwright.sync_api import expect
 
-from schedules.models import SavedSetAction, Schedule
+from jobs.models import Job
+from schedules.models import Occurrence, SavedSetAction, Schedule
 from schedules.services import saved_set_action_create, schedule_create
-from tests.e2e import RESULTS, sign_in
+from tests.e2e import RESULTS, make_job, sign_in
 from tests.e2e.conftest import VIEWPORT
 from tests.e2e.test_accessibility import assert_accessible
 from tests.e2e.test_phone_widths import PHONE, assert_no_sideways_scroll
@@ -104,7 +106,7 @@ def test_save_a_set_action_schedule_it_every_weekday_and_see_its_next_runs(
     )
 
 
-def test_the_schedules_pages_fit_a_phone(page, operator, cluster):
+def test_the_schedules_pages_fit_a_phone_and_pass_the_axe_check(page, operator, cluster):
     phone = page
     phone.set_viewport_size(PHONE)
     saved = saved_set_action_create(
@@ -114,8 +116,18 @@ def test_the_schedules_pages_fit_a_phone(page, operator, cluster):
     schedule = schedule_create(
         user=operator, saved_set_action=saved, rrule=rule, timezone_name="Europe/Berlin"
     )
+    job = make_job(operator, cluster, Job.Status.SUCCESS)
+    day = dt.datetime(2026, 3, 29, 1, tzinfo=dt.UTC)
+    Occurrence.objects.create(schedule=schedule, occurs_at=day, state="fired", job=job, version=1)
+    Occurrence.objects.create(
+        schedule=schedule,
+        occurs_at=day.replace(year=2025, day=30),
+        state="skipped",
+        reason="missed: 3 h 10 min late, more than the 15 minutes grace",
+    )
     sign_in(phone, operator, next=f"/schedules/{schedule.pk}/")
     expect(phone.locator("#next-runs tbody tr[data-dst]")).to_have_count(10)
+    expect(phone.locator("#occurrences-table tbody tr")).to_have_count(2)
     for path in (
         f"/schedules/{schedule.pk}/",
         "/schedules/",
@@ -127,3 +139,7 @@ def test_the_schedules_pages_fit_a_phone(page, operator, cluster):
     ):
         phone.goto(path)
         assert_no_sideways_scroll(phone)
+        assert_accessible(phone)
+    phone.goto(f"/jobs/{job.pk}/")
+    expect(phone.locator("#run-by-schedule")).to_contain_text(f"schedule {schedule.pk}")
+    assert_accessible(phone)
