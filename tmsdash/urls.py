@@ -15,6 +15,7 @@ handler500 = "tmsdash.views.server_error"
 urlpatterns = [
     path("", include("jobs.urls")),
     path("", include("ops.urls")),
+    path("", include("schedules.urls")),
     path("api/v1/", include("api.urls")),
     path("accounts/login/", SignInView.as_view(), name="login"),
     path("accounts/logout/", SignOutView.as_view(), name="logout"),
