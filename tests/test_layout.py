@@ -17,13 +17,14 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("jobs", "audit", "legacy", "ops", "devtools", "notifications")
+APPS = ("jobs", "audit", "legacy", "ops", "devtools", "notifications", "schedules")
 PACKAGES = (*APPS, "lib", "tmsdash")
 # What each package must never import.
 FORBIDDEN = {
-    "audit": ("jobs", "legacy", "ops", "devtools", "notifications"),
-    "lib": ("jobs", "audit", "legacy", "devtools", "tmsdash", "notifications"),
-    "jobs": ("legacy", "ops", "devtools", "notifications"),
+    "audit": ("jobs", "legacy", "ops", "devtools", "notifications", "schedules"),
+    "lib": ("jobs", "audit", "legacy", "devtools", "tmsdash", "notifications", "schedules"),
+    "jobs": ("legacy", "ops", "devtools", "notifications", "schedules"),
+    "schedules": ("legacy", "ops", "devtools", "notifications"),
     "notifications": ("legacy", "ops", "devtools"),
     "ops": ("legacy", "devtools"),
     "legacy": ("devtools",),
