@@ -10,7 +10,7 @@ from django.urls import reverse
 
 from audit.models import AuditEntry
 from jobs.models import ApprovalRule, Cluster, JobAction
-from jobs.services import approval_needed
+from jobs.services import approval_needed, credential_status
 
 
 def signs_in(username: str, password: str) -> bool:
@@ -62,6 +62,10 @@ def test_seed_demo_creates_users_groups_and_local_cluster(db, monkeypatch):
     assert needed is not None and needed.group == "Approvers"
     assert approval_needed(action=JobAction.TRANS_BEGIN, cluster=cluster, customers=1) is None
     assert AuditEntry.objects.filter(event="approval_rule.created").count() == 1
+
+    # Schedules run with the cluster's stored credential: the demo cluster has one.
+    assert credential_status(cluster=cluster).set
+    assert AuditEntry.objects.filter(event="credential.set").count() == 1
 
 
 def test_seed_demo_prints_generated_passwords_that_work(db, monkeypatch):

@@ -11,7 +11,7 @@ from django.db import transaction
 
 from jobs.clusters import cluster_save
 from jobs.models import ApprovalRule, Cluster, JobAction
-from jobs.services import approval_rule_create
+from jobs.services import approval_rule_create, credential_set, credential_status
 from lib.argtypes import port
 
 DEMO_USERS = [
@@ -30,7 +30,8 @@ class Command(BaseCommand):
         "(superuser) and approver (Approvers), an active cluster 'local' at "
         "http://127.0.0.1:PORT, the fake cluster (--fake-cluster-port, the port run_dashboard "
         "starts it on), and, unless a rule names 'local' already, an approval rule: PE-Finalize "
-        "on 'local' waits for a member of Approvers. "
+        "on 'local' waits for a member of Approvers; and a stored credential for 'local' (a "
+        "random token the fake cluster accepts), so that schedules run. "
         "Passwords come from TMS_DEMO_OPERATOR_PASSWORD, TMS_DEMO_AUDITOR_PASSWORD, "
         "TMS_DEMO_ADMIN_PASSWORD and TMS_DEMO_APPROVER_PASSWORD (unset or empty: generated and "
         "printed once). Anything that "
@@ -95,6 +96,11 @@ class Command(BaseCommand):
             )
             self.stdout.write("Created approval rule: PE-Finalize on local waits for Approvers")
             created.append("approval rule")
+
+        if not credential_status(cluster=local).set:
+            credential_set(cluster=local, token=secrets.token_urlsafe(24))
+            self.stdout.write("Created a stored credential for local, for scheduled runs")
+            created.append("stored credential")
 
         if created:
             self.stdout.write(self.style.SUCCESS(f"seed_demo: created {', '.join(created)}."))
