@@ -26,6 +26,7 @@ RULE = {
     "approvers_group": "Approvers",
     "ttl_seconds": 3600,
     "approvers_required": 2,
+    "per_run": True,
 }
 
 
@@ -71,6 +72,7 @@ def test_an_admin_token_lists_creates_and_deletes_rules_each_audited(
         "approvers_group": "Approvers",
         "ttl_seconds": 3600,
         "approvers_required": 2,
+        "per_run": True,
         "created_at": "",
     }
     [listed] = call(client, "get", RULES, admin_secret).json()["results"]
@@ -100,7 +102,7 @@ def test_left_out_numbers_take_their_defaults_and_any_is_null(
     assert created.status_code == 201, created.content
     rule = ApprovalRule.objects.get()
     assert (rule.cluster, rule.action, rule.min_customers) == (None, None, 0)
-    assert (rule.ttl_seconds, rule.approvers_required) == (5400, 1)
+    assert (rule.ttl_seconds, rule.approvers_required, rule.per_run) == (5400, 1, False)
 
 
 def test_an_operators_token_is_refused_everything(client, operator, cluster):
@@ -158,6 +160,9 @@ def test_the_model_permissions_alone_decide(client, cluster):
         ({"ttl_seconds": "3600"}, "ttl_seconds"),
         ({"ttl_seconds": 3600.0}, "ttl_seconds"),
         ({"approvers_required": True}, "approvers_required"),
+        ({"per_run": "yes"}, "per_run"),
+        ({"per_run": 1}, "per_run"),
+        ({"per_run": None}, "per_run"),
         ({"min_customers": None}, "min_customers"),
         ({"cluster": 1}, "cluster"),
         ({"approvers_group": ["Approvers"]}, "approvers_group"),

@@ -51,6 +51,7 @@ class ApprovalRuleSerializer(serializers.ModelSerializer):
             "approvers_group",
             "ttl_seconds",
             "approvers_required",
+            "per_run",
             "created_at",
         ]
         read_only_fields = fields
@@ -67,6 +68,15 @@ class Whole(serializers.IntegerField):
         if isinstance(data, bool) or not isinstance(data, int):
             self.fail("invalid")
         return super().to_internal_value(data)
+
+
+class Flag(serializers.BooleanField):
+    """A JSON true or false, and nothing else (BooleanField would take "yes", 1 and "on")."""
+
+    def to_internal_value(self, data) -> bool:
+        if not isinstance(data, bool):
+            self.fail("invalid")
+        return data
 
 
 class ApprovalRuleRequest(serializers.Serializer):
@@ -100,6 +110,12 @@ class ApprovalRuleRequest(serializers.Serializer):
         min_value=1,
         max_value=2,
         help_text="2: two different members must approve.",
+    )
+    per_run = Flag(
+        required=False,
+        default=False,
+        help_text="true: each scheduled run waits for its own approval; false: approving a "
+        "schedule's version once lets its runs through.",
     )
 
 
@@ -145,6 +161,7 @@ class ApprovalRuleList(ListAPIView):
             approvers_group=named(Group, "name", fields["approvers_group"], "approvers_group"),
             ttl_seconds=fields.get("ttl_seconds", settings.TMS_APPROVAL_TTL),
             approvers_required=fields["approvers_required"],
+            per_run=fields["per_run"],
         )
         try:
             approval_rule_create(

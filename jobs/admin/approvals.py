@@ -25,6 +25,7 @@ class ApprovalRuleAdmin(CheckedModelAdmin):
         "min_customers",
         "approvers_group",
         "approvers_required",
+        "per_run",
         "ttl_seconds",
         "created_at",
     )
@@ -35,6 +36,7 @@ class ApprovalRuleAdmin(CheckedModelAdmin):
         "min_customers",
         "approvers_group",
         "approvers_required",
+        "per_run",
         "ttl_seconds",
     )
     actions = ("delete_selected",)

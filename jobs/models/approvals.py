@@ -65,6 +65,11 @@ class ApprovalRule(models.Model):
         choices=[(1, "One approver"), (2, "Two distinct approvers")],
         help_text="Two: the request is approved once two different members approved it.",
     )
+    # A scheduled run the rule covers is let through by approving its schedule's version once
+    # (schedules.services.approvals); per run, each scheduled run waits for its own approval.
+    per_run = models.BooleanField(
+        default=False, help_text="Each scheduled run waits for its own approval."
+    )
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:

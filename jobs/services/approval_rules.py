@@ -22,6 +22,7 @@ _FIELDS = (
     "approvers_group",
     "ttl_seconds",
     "approvers_required",
+    "per_run",
 )
 
 
@@ -38,6 +39,7 @@ def _details(rule: ApprovalRule) -> dict:
         "approvers_group": rule.approvers_group.name,
         "ttl_seconds": rule.ttl_seconds,
         "approvers_required": rule.approvers_required,
+        "per_run": rule.per_run,
     }
 
 
