@@ -61,6 +61,11 @@ urlpatterns = [
         schedules.ScheduleOccurrences.as_view(),
         name="api_schedule_occurrences",
     ),
+    path(
+        "schedules/<str:id>/approve",
+        schedules.ScheduleApprove.as_view(),
+        name="api_schedule_approve",
+    ),
     path("schedules/<str:id>/pause", schedules.SchedulePause.as_view(), name="api_schedule_pause"),
     path(
         "schedules/<str:id>/resume", schedules.ScheduleResume.as_view(), name="api_schedule_resume"

@@ -82,6 +82,7 @@ class AuditEntry(models.Model):
         SCHEDULE_SKIPPED = "schedule.skipped", "Scheduled run skipped"
         SCHEDULE_QUEUED = "schedule.queued", "Scheduled run queued behind the previous one"
         SCHEDULE_FAILED = "schedule.failed", "Scheduled run failed"
+        SCHEDULE_APPROVED = "schedule.approved", "Schedule version approved"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # SET_NULL is the one update the database allows: the username below keeps the record.

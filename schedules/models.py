@@ -9,7 +9,7 @@ from django.db import models
 from django.db.models import Q
 from django.utils.timezone import now
 
-from jobs.models import Cluster, Job
+from jobs.models import ApprovalRule, Cluster, Job
 
 # The longest grace a schedule may give a missed occurrence: a week.
 MAX_GRACE_SECONDS = 7 * 24 * 3600
@@ -209,3 +209,38 @@ class Occurrence(models.Model):
 
     def __str__(self) -> str:
         return f"{self.schedule_id} at {self.occurs_at:%Y-%m-%d %H:%M} UTC: {self.state}"
+
+
+class ScheduleApproval(models.Model):
+    """An approver's approval of one version of a schedule's saved Set Action: with as many of
+    them as the covering rule requires, its scheduled runs go out without a request each
+    (schedules.services.approvals). Editing the saved Set Action makes a new version, which
+    none has approved yet.
+
+    The database itself refuses an approval by the schedule's owner (a trigger, migration
+    schedules/0002), whatever the row says; and a schedule's owner never changes afterwards
+    to make an existing approval the owner's own."""
+
+    schedule = models.ForeignKey(Schedule, on_delete=models.CASCADE, related_name="approvals")
+    version = models.PositiveIntegerField(help_text="The saved Set Action's version approved.")
+    # The rule that asked for it; the approval counts for whichever rule covers the run, as
+    # long as its approver is a member of that rule's group.
+    rule = models.ForeignKey(
+        ApprovalRule, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="+"
+    )
+    decided_at = models.DateTimeField(default=now)
+
+    class Meta:
+        ordering = ["schedule", "version", "decided_at", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["schedule", "version", "decided_by"],
+                name="schedule_approval_once_per_approver",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"schedule {self.schedule_id} v{self.version} approved by {self.decided_by_id}"

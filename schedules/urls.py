@@ -14,5 +14,8 @@ urlpatterns = [
     path("schedules/<int:pk>/", schedule_pages.schedule_detail, name="schedule_detail"),
     path("schedules/<int:pk>/pause/", schedule_pages.schedule_pause_view, name="schedule_pause"),
     path("schedules/<int:pk>/resume/", schedule_pages.schedule_resume_view, name="schedule_resume"),
+    path(
+        "schedules/<int:pk>/approve/", schedule_pages.schedule_approve_view, name="schedule_approve"
+    ),
     path("schedules/<int:pk>/delete/", schedule_pages.schedule_delete_view, name="schedule_delete"),
 ]

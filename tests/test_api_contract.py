@@ -88,6 +88,7 @@ OPERATIONS = {
     ("get", "/api/v1/schedules/{id}"): "schedules_retrieve",
     ("get", "/api/v1/schedules/{id}/next"): "schedules_next",
     ("get", "/api/v1/schedules/{id}/occurrences"): "schedules_occurrences_list",
+    ("post", "/api/v1/schedules/{id}/approve"): "schedules_approve",
     ("post", "/api/v1/schedules/{id}/pause"): "schedules_pause",
     ("post", "/api/v1/schedules/{id}/resume"): "schedules_resume",
     ("post", "/api/v1/set-actions"): "set_actions_submit",
@@ -167,6 +168,9 @@ def test_the_bounds_the_server_enforces_are_declared(schema_file, settings):
         name: (rule[name]["minimum"], rule[name]["maximum"]) for name in rule if name in NUMBERS
     }
     assert bounds == NUMBERS
+    assert (rule["per_run"]["type"], rule["per_run"]["default"]) == ("boolean", False)
+    shown = schema["components"]["schemas"]["ApprovalRule"]["properties"]["per_run"]
+    assert shown["type"] == "boolean"
     assert set(schema["components"]["schemas"]["ApprovalRuleRequest"]["required"]) == {
         "cluster",
         "action",

@@ -354,7 +354,12 @@ def test_an_occurrence_queued_behind_the_previous_run_fires_when_it_ends(saved, 
 
 
 def test_a_run_awaiting_approval_counts_as_unfinished(saved):
-    baker.make("jobs.ApprovalRule", cluster=saved.cluster, approvers_group=baker.make("auth.Group"))
+    baker.make(
+        "jobs.ApprovalRule",
+        cluster=saved.cluster,
+        approvers_group=baker.make("auth.Group"),
+        per_run=True,
+    )
     sched = schedule(saved, "2027-01-01T00:00", rrule="FREQ=HOURLY;BYMINUTE=0")
     scheduler_pass(now=at("2027-01-01T01:00:05"))
     assert Job.objects.get().status == "PENDING_APPROVAL"

@@ -106,6 +106,7 @@ from jobs.services.running import (
 from jobs.services.slots import SLOT_ROUNDS, WAKE_LOOKAHEAD
 from jobs.services.submit import (
     CustomerConflict,
+    Preapproval,
     SubmitPreview,
     Submitted,
     job_submit,
@@ -137,6 +138,7 @@ __all__ = [
     "DuplicateRule",
     "Frozen",
     "NotGranted",
+    "Preapproval",
     "ReapReport",
     "RunChoices",
     "SubmitPreview",

@@ -45,12 +45,14 @@ class ApprovalClosed(Exception):
 @dataclass(frozen=True)
 class ApprovalNeeded:
     """A submission waits for approval: by members of `group`, `required` distinct ones,
-    for at most `ttl_seconds`."""
+    for at most `ttl_seconds`. A scheduled run waits for its own only when the rule is
+    `per_run`; otherwise approving the schedule's version lets its runs through."""
 
     rule_id: int
     group: str
     required: int
     ttl_seconds: int
+    per_run: bool = False
 
 
 def _covering_rule(action: int, cluster: Cluster, customers: int) -> ApprovalRule | None:
@@ -91,6 +93,7 @@ def approval_needed(*, action: int, cluster: Cluster, customers: int) -> Approva
         group=rule.approvers_group.name,
         required=rule.approvers_required,
         ttl_seconds=rule.ttl_seconds,
+        per_run=rule.per_run,
     )
 
 

@@ -149,13 +149,50 @@ def _insert_cids(model, cids: list[str], **same) -> None:
         cursor.execute(sql, [*values, json.dumps(cids)])
 
 
-def _create(*, user, action, cluster, parts, token, key, digest, ip_address, override=None):
+@dataclass(frozen=True)
+class Preapproval:
+    """What already approved a scheduled run: a schedule's version, approved by `approvers`
+    under the rule `rule_id` (schedules.services.approvals). It waives that rule alone."""
+
+    rule_id: int
+    schedule_id: int
+    version: int
+    approvers: tuple[str, ...]
+
+    def details(self) -> dict:
+        return {
+            "rule_id": self.rule_id,
+            "schedule": self.schedule_id,
+            "version": self.version,
+            "approved_by": list(self.approvers),
+        }
+
+
+def _create(
+    *,
+    user,
+    action,
+    cluster,
+    parts,
+    token,
+    key,
+    digest,
+    ip_address,
+    override=None,
+    preapproval: Preapproval | None = None,
+):
     """Record one job per part, each part being (its customers, the job it retries or None),
     sharing a batch id when there are several, and queue their tasks; or, when an approval
     rule covers the submission, hold them PENDING_APPROVAL in one approval request. A `token`
-    of None: the jobs use the cluster's stored credential (no JobToken is written)."""
+    of None: the jobs use the cluster's stored credential (no JobToken is written). A
+    `preapproval` of the very rule that covers the submission lets it through without a
+    request, audited on each job; any other rule still asks for one."""
     batch_id = uuid.uuid4() if len(parts) > 1 else None
     rule = _covering_rule(action, cluster, sum(len(chunk) for chunk, _retry_of in parts))
+    if rule is not None and preapproval is not None and rule.pk == preapproval.rule_id:
+        rule = None
+    else:
+        preapproval = None
     now = timezone.now()
     fingerprint = token_fingerprint(token) if token is not None else _stored_fingerprint(cluster)
     action_name = Job.Action(action).label
@@ -228,6 +265,7 @@ def _create(*, user, action, cluster, parts, token, key, digest, ip_address, ove
                     "retry_of": str(job.retry_of_id) if job.retry_of_id else None,
                     "token_fingerprint": fingerprint,
                     "stored_credential": token is None,
+                    **({"preapproved": preapproval.details()} if preapproval else {}),
                 },
             )
         retried: dict[uuid.UUID, list[str]] = {}
@@ -355,6 +393,7 @@ def job_submit(
     cid_positions: Sequence[str] | None = None,
     retry_of: Job | None = None,
     freeze_override_reason: str = "",
+    preapproval: Preapproval | None = None,
 ) -> Submitted:
     """Record a Set Action as one job (or one per chunk of the cluster's
     `max_cids_per_request`, sharing a batch id) and enqueue each job's task in the same transaction.
@@ -374,6 +413,9 @@ def job_submit(
     credential, which only their worker decrypts, when it calls the cluster: refused on
     "token" when the cluster has none, and NotGranted unless a run grant of the user allows
     it, or the run is `unattended` (a schedule's, which needs the ordinary run grant only).
+
+    `preapproval` is the scheduler's alone: a schedule's version approved under the rule that
+    covers this run, which then waits for no request of its own (see Preapproval).
     """
     action, cluster, cid_list = _validated(
         user=user,
@@ -406,6 +448,7 @@ def job_submit(
         idempotency_key=idempotency_key,
         ip_address=ip_address,
         override=override,
+        preapproval=preapproval,
     )
 
 
@@ -419,6 +462,7 @@ def _record(
     idempotency_key,
     ip_address,
     override: FreezeOverride | None = None,
+    preapproval: Preapproval | None = None,
 ) -> Submitted:
     """`_create` the parts, or replay the jobs the same key made; conflicts raised."""
     cid_list = [cid for cids, _retry_of in parts for cid in cids]
@@ -443,6 +487,7 @@ def _record(
                 digest=digest,
                 ip_address=ip_address,
                 override=override,
+                preapproval=preapproval,
             )
             return Submitted(created, replayed=False)
         except IntegrityError:

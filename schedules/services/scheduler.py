@@ -22,6 +22,10 @@ The rules, in the order they apply to one schedule in one pass at `now`:
    credential (`job_submit(stored_credential=True, unattended=True)`): the same checks as any
    submit (run grant, active cluster, customers busy) and the same approval rules apply. A
    refusal records the occurrence FAILED with the reason, audited and notified.
+5. A run an approval rule covers goes out without a request of its own when the schedule's
+   current version was approved as the rule requires (schedules.services.approvals), and
+   fails, saying it waits for approval, when it was not; a `per_run` rule makes each run wait
+   for its own request (PENDING_APPROVAL), as any submit.
 
 A schedule whose rule or zone no longer parses is paused, with a FAILED occurrence saying why.
 Whatever goes wrong with one schedule is logged and recorded for it alone; the pass goes on
@@ -47,6 +51,7 @@ from jobs.services import Frozen, job_submit
 from lib.outage import PASSING
 from lib.recurrence import RecurrenceError, occurrences, zone
 from schedules.models import MAX_GRACE_SECONDS, Occurrence, SavedSetAction, Schedule
+from schedules.services.approvals import schedule_approval_state
 from schedules.signals import occurrence_failed
 
 logger = logging.getLogger(__name__)
@@ -377,6 +382,13 @@ def _submit(schedule: Schedule, occurrence: Occurrence, now: datetime, report: S
     saved = SavedSetAction.objects.select_related("cluster").get(pk=schedule.saved_set_action_id)
     occurrence.version = saved.version
     reason = _refusal(schedule, saved)
+    preapproval = None
+    if reason is None:
+        approval = schedule_approval_state(schedule, saved)
+        if approval.waits:
+            reason = approval.waiting_reason
+        else:
+            preapproval = approval.preapproval(schedule)
     jobs = None
     frozen = False
     if reason is None:
@@ -390,6 +402,7 @@ def _submit(schedule: Schedule, occurrence: Occurrence, now: datetime, report: S
                     cids=saved.cid_list,
                     stored_credential=True,
                     unattended=True,
+                    preapproval=preapproval,
                     idempotency_key=(
                         f"schedule:{schedule.pk}:{occurrence.occurs_at:%Y-%m-%dT%H:%M:%SZ}"
                     ),
@@ -422,5 +435,6 @@ def _submit(schedule: Schedule, occurrence: Occurrence, now: datetime, report: S
             version=saved.version,
             jobs=[str(job.pk) for job in jobs],
             batch_id=str(jobs[0].batch_id) if jobs[0].batch_id else None,
+            **({"preapproved": preapproval.details()} if preapproval else {}),
         )
     report.count(occurrence.state)

@@ -1,6 +1,8 @@
 """Schedules: the list with each one's next run in its own zone, making one from a saved Set
 Action, and its page: the next runs in local time and UTC, what each past occurrence did (a
-live region), and pausing and resuming it."""
+live region), pausing and resuming it, and where the approval of its version stands, with
+the Approve button for its approvers (who may open the page to approve, though it is not
+theirs)."""
 
 from __future__ import annotations
 
@@ -10,7 +12,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
@@ -24,7 +26,11 @@ from lib.recurrence import RecurrenceError, zone
 from schedules.forms import ScheduleForm
 from schedules.models import Schedule
 from schedules.services import (
+    VersionApproval,
+    may_approve,
     may_manage,
+    schedule_approval_state,
+    schedule_approve,
     schedule_create,
     schedule_delete,
     schedule_pause,
@@ -109,11 +115,28 @@ def _occurrences(request: HttpRequest, schedule: Schedule, tz) -> dict:
     }
 
 
+def _viewable(user, pk: int) -> tuple[Schedule, VersionApproval]:
+    """The schedule, if `user` may see it (theirs, or they see everyone's) or approves its
+    runs (a member of the covering rule's group); 404 alike otherwise. With the state of the
+    approval of its version."""
+    schedule = visible_schedules(user).filter(pk=pk).first()
+    if schedule is not None:
+        return schedule, schedule_approval_state(schedule)
+    schedule = get_object_or_404(
+        Schedule.objects.select_related("owner", "saved_set_action", "saved_set_action__cluster"),
+        pk=pk,
+    )
+    approval = schedule_approval_state(schedule)
+    if not (approval.needed and user.groups.filter(name=approval.group).exists()):
+        raise Http404
+    return schedule, approval
+
+
 @never_cache
 @login_required
 def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """The schedule's page; ?part=occurrences its live region (204 until it changed)."""
-    schedule = get_object_or_404(visible_schedules(request.user), pk=pk)
+    schedule, approval = _viewable(request.user, pk)
     now = timezone.now()
     try:
         tz = zone(schedule.timezone)
@@ -128,6 +151,8 @@ def schedule_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "live": not schedule.paused and bool(runs),
         "poll": POLL,
         "may_manage": may_manage(request.user, schedule.owner_id),
+        "approval": approval,
+        "may_approve": may_approve(request.user, schedule, approval),
         "no_credential": schedule.saved_set_action.cluster_id is not None
         and not ClusterCredential.objects.filter(
             cluster=schedule.saved_set_action.cluster_id
@@ -176,3 +201,33 @@ def schedule_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
     schedule_delete(schedule=schedule, user=request.user, ip_address=client_ip(request))
     messages.success(request, f"Deleted schedule {pk}; the jobs it made stay.")
     return redirect("schedule_list")
+
+
+@never_cache
+@login_required
+@require_POST
+def schedule_approve_view(request: HttpRequest, pk: int) -> HttpResponse:
+    """Approve the version of the schedule the approver saw (the form's `version`)."""
+    schedule, _approval = _viewable(request.user, pk)
+    version = request.POST.get("version", "")
+    if not (version.isascii() and version.isdigit() and len(version) < 10):
+        messages.error(request, "Approve the version shown on the page: reload it and try again.")
+        return redirect("schedule_detail", pk=schedule.pk)
+    try:
+        state = schedule_approve(
+            schedule=schedule,
+            user=request.user,
+            version=int(version),
+            ip_address=client_ip(request),
+        )
+    except PermissionDenied as exc:
+        messages.error(request, str(exc))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        if state.approved:
+            messages.success(request, f"Approved: version {state.version} runs as scheduled.")
+        else:
+            more = state.required - len(state.approvers)
+            messages.success(request, f"Approved; {more} more approver(s) of {state.group} needed.")
+    return redirect("schedule_detail", pk=schedule.pk)
