@@ -28,6 +28,7 @@ def rule_form(**overrides) -> dict:
         "approvers_group": str(Group.objects.get(name="Approvers").pk),
         "approvers_required": "2",
         "ttl_seconds": "3600",
+        "per_run": "on",
     } | overrides
 
 
@@ -36,6 +37,7 @@ def test_an_admin_adds_a_rule_audited(admin_client):
     assert answer.status_code == 302, answer.content
     rule = ApprovalRule.objects.get()
     assert (rule.action, rule.min_customers, rule.approvers_required) == (4, 1000, 2)
+    assert rule.per_run
     [entry] = AuditEntry.objects.filter(event="approval_rule.created")
     assert entry.actor.username == "admin"
     assert entry.details == {
@@ -46,6 +48,7 @@ def test_an_admin_adds_a_rule_audited(admin_client):
         "approvers_group": "Approvers",
         "ttl_seconds": 3600,
         "approvers_required": 2,
+        "per_run": True,
     }
 
 

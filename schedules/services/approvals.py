@@ -133,7 +133,7 @@ def schedule_approve(
     with transaction.atomic():
         # The saved Set Action's row held: an edit waits, so the version approved is current.
         saved = (
-            SavedSetAction.objects.select_for_update()
+            SavedSetAction.objects.select_for_update(of=("self",))
             .select_related("cluster")
             .get(pk=schedule.saved_set_action_id)
         )
