@@ -17,7 +17,7 @@ from django_tasks_db.models import DBTaskResult
 from api.tokens import token_create
 from audit.models import AuditEntry
 from jobs.models import ApprovalRequest, ApprovalRule, Job
-from jobs.services import approval_deny, credential_set, job_cancel
+from jobs.services import Preapproval, approval_deny, credential_set, job_cancel, job_submit
 from notifications.models import Notice
 from schedules.models import Occurrence, Schedule, ScheduleApproval
 from schedules.services import (
@@ -239,6 +239,29 @@ def test_nothing_to_approve_without_a_covering_rule(sched, approver):
     with pytest.raises(NothingToApprove):
         schedule_approve(schedule=sched, user=approver, version=1)
     straight_to_the_queue(fire(1))
+
+
+def test_a_preapproval_waives_only_the_rule_it_names(rule, operator, cluster):
+    credential_set(cluster=cluster, token="svc-approvals-test-credential")
+    other = ApprovalRule.objects.create(approvers_group=rule.approvers_group, min_customers=5)
+
+    def submit(rule_id: int, cids: str) -> Job:
+        preapproval = Preapproval(rule_id=rule_id, schedule_id=1, version=1, approvers=("ap1",))
+        [job] = job_submit(
+            user=operator,
+            action=1,
+            cluster=cluster,
+            cids=cids,
+            stored_credential=True,
+            unattended=True,
+            preapproval=preapproval,
+        )
+        return job
+
+    assert submit(other.pk, "A1").status == "PENDING_APPROVAL"
+    waived = submit(rule.pk, "A2")
+    assert waived.status == "IN_PROGRESS" and waived.approval_id is None
+    assert ApprovalRequest.objects.count() == 1
 
 
 # -- The page
