@@ -23,7 +23,6 @@ from schedules.services.saved import (
     saved_set_action_create,
     saved_set_action_delete,
     saved_set_action_edit,
-    set_action_checked,
 )
 from schedules.services.scheduler import (
     LOOKBACK,
@@ -52,5 +51,4 @@ __all__ = [
     "schedule_pause",
     "schedule_resume",
     "scheduler_pass",
-    "set_action_checked",
 ]
