@@ -67,6 +67,15 @@ class JobSerializer(serializers.ModelSerializer):
     operator = serializers.CharField(source="user.username")
     retry_of = serializers.UUIDField(source="retry_of_id", allow_null=True)
     retries = serializers.SerializerMethodField(help_text="The jobs that retried this one.")
+    waiting_for = serializers.CharField(
+        help_text='What a queued job waits for: "cluster" (a free call slot), "freeze" (a '
+        'change freeze to end) or "window" (a maintenance window to open); "" when nothing.'
+    )
+    waiting_until = serializers.DateTimeField(
+        allow_null=True,
+        help_text="When the freeze it waits for ends, or the window opens; null when unknown "
+        "or not waiting for either.",
+    )
 
     class Meta:
         model = Job
@@ -88,6 +97,8 @@ class JobSerializer(serializers.ModelSerializer):
             "retries",
             "batch_id",
             "batch_seq",
+            "waiting_for",
+            "waiting_until",
         ]
         read_only_fields = fields
 

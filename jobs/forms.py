@@ -98,24 +98,30 @@ class SetActionForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
+        self._check_customers(cleaned)
+        # The token is required unless the cluster's stored credential is used instead.
+        if not cleaned.get("use_stored_credential") and not cleaned.get("token"):
+            self.add_error("token", self.fields["token"].error_messages["required"])
+        return cleaned
+
+    def _check_customers(self, cleaned: dict) -> None:
+        """Customer IDs typed or a CSV file: one of them, not both."""
         if cleaned.get("cids", "").strip() and cleaned.get("csv_file"):
             raise ValidationError("Give customer IDs or a CSV file, not both.")
         # A CSV file that was refused already has its own error.
         given = cleaned.get("cids", "").strip() or cleaned.get("csv_file")
         if not given and "csv_file" not in self.errors:
             self.add_error("cids", "Give customer IDs, or choose a CSV file.")
-        # The token is required unless the cluster's stored credential is used instead.
-        if not cleaned.get("use_stored_credential") and not cleaned.get("token"):
-            self.add_error("token", self.fields["token"].error_messages["required"])
-        return cleaned
+
+    def customers(self) -> tuple[str | list[str], list[str] | None]:
+        """The customer IDs as given, and their CSV positions when they came from a file."""
+        data = self.cleaned_data
+        return data["csv_file"] if data.get("csv_file") else (data["cids"], None)
 
     def submission(self) -> dict:
         """The arguments for jobs.services.job_submit_preview."""
         data = self.cleaned_data
-        if data.get("csv_file"):
-            cids, positions = data["csv_file"]
-        else:
-            cids, positions = data["cids"], None
+        cids, positions = self.customers()
         return {
             "action": data["action"],
             "cluster": data["cluster"],

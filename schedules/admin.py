@@ -13,6 +13,7 @@ from django.http import HttpRequest
 
 from audit.services import client_ip
 from jobs.csvinput import MAX_CSV_BYTES, csv_read_cids
+from jobs.services import set_action_checked
 from lib.admin import CheckedModelAdmin, ReadOnlyAdmin
 from schedules.models import Occurrence, SavedSetAction, SavedSetActionVersion, Schedule
 from schedules.services import (
@@ -22,7 +23,6 @@ from schedules.services import (
     schedule_delete,
     schedule_pause,
     schedule_resume,
-    set_action_checked,
 )
 
 
@@ -68,7 +68,7 @@ class SavedSetActionForm(forms.ModelForm):
         if {"action", "cluster"} <= set(data) and not self.errors:
             try:
                 set_action_checked(
-                    owner=owner,
+                    user=owner,
                     action=data["action"],
                     cluster=data["cluster"] or "",
                     cids=data["cids"],

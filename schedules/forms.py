@@ -13,7 +13,6 @@ from zoneinfo import available_timezones
 
 from django import forms
 from django.conf import settings
-from django.core.exceptions import ValidationError
 
 from jobs.forms import SetActionForm
 from jobs.models import Cluster, Job
@@ -61,20 +60,13 @@ class SavedSetActionForm(SetActionForm):
         # The Set Action form's rules for the customers, not its rules for a run's token or
         # stored credential: a saved Set Action keeps neither.
         cleaned = forms.Form.clean(self)
-        if cleaned.get("cids", "").strip() and cleaned.get("csv_file"):
-            raise ValidationError("Give customer IDs or a CSV file, not both.")
-        given = cleaned.get("cids", "").strip() or cleaned.get("csv_file")
-        if not given and "csv_file" not in self.errors:
-            self.add_error("cids", "Give customer IDs, or choose a CSV file.")
+        self._check_customers(cleaned)
         return cleaned
 
     def saving(self) -> dict:
         """The arguments for saved_set_action_create and saved_set_action_edit."""
         data = self.cleaned_data
-        if data.get("csv_file"):
-            cids, positions = data["csv_file"]
-        else:
-            cids, positions = data["cids"], None
+        cids, positions = self.customers()
         return {
             "name": data["name"],
             "action": data["action"],

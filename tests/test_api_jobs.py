@@ -90,6 +90,8 @@ def test_a_job_shows_what_its_page_shows_without_the_cluster_url(client, operato
         "retries": [],
         "batch_id": str(job.batch_id),
         "batch_seq": 1,
+        "waiting_for": "",
+        "waiting_until": None,
     }
     status, body = get(client, f"/api/v1/jobs/{first.pk}", bearer(operator))
     assert (body["shown_status"], body["retries"]) == ("FAILED", [str(job.pk)])

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import datetime as dt
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.urls import reverse
 from django.utils import timezone
 
 from audit.models import AuditEntry
-from jobs.models import InFlightCustomer, Job, JobCustomer
-from jobs.services import batch_retry, job_retry, job_submit
+from jobs.models import ChangeFreeze, InFlightCustomer, Job, JobCustomer
+from jobs.services import Frozen, batch_retry, freeze_create, job_retry, job_submit
 from tests.helpers import TOKEN, make_user, row_counts
 
 
@@ -129,3 +131,19 @@ def test_the_batch_page_names_the_parts_already_retried(client, operator, batch)
     assert 'id="batch-already-retried"' in content
     assert f'<a href="/jobs/{batch[2].pk}/">3</a>' in content
     assert f'<a href="/jobs/{batch[1].pk}/">2</a>' not in content
+
+
+def test_a_batch_retry_during_a_change_freeze_is_refused_and_writes_nothing(operator, batch):
+    now = timezone.now()
+    freeze_create(
+        freeze=ChangeFreeze(
+            cluster=batch[0].cluster,
+            starts_at=now - dt.timedelta(minutes=1),
+            ends_at=now + dt.timedelta(hours=1),
+            reason="Year-end freeze",
+        )
+    )
+    before = row_counts()
+    with pytest.raises(Frozen, match="Year-end freeze"):
+        batch_retry(batch_id=batch[0].batch_id, user=operator, token=TOKEN, idempotency_key="f")
+    assert row_counts() == before

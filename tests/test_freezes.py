@@ -298,6 +298,22 @@ def test_a_job_queued_before_a_freeze_is_held_until_its_end_then_sent(operator, 
     assert AuditEntry.objects.filter(event="job.released", job_id=job.pk).count() == 1
 
 
+def test_the_api_says_what_a_held_job_waits_for_and_until_when(client, operator, cluster):
+    [job] = submit(operator, cluster)
+    frozen = freeze(cluster, minutes=30)
+    job_run(job_id=job.pk)
+    secret = token_create(user=operator, name="script").secret
+    body = json.loads(
+        client.get(f"/api/v1/jobs/{job.pk}", HTTP_AUTHORIZATION=f"Bearer {secret}").content
+    )
+    until = dt.datetime.fromisoformat(body["waiting_until"])
+    assert (body["shown_status"], body["waiting_for"], until) == (
+        "QUEUED",
+        "freeze",
+        frozen.ends_at,
+    )
+
+
 def test_a_job_approved_during_a_freeze_is_held_like_any_queued_job(operator, cluster):
     ApprovalRule.objects.create(approvers_group=Group.objects.get(name="Approvers"))
     [job] = submit(operator, cluster)

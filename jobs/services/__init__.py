@@ -82,7 +82,13 @@ from jobs.services.grants import (
     run_granted,
     run_refusal,
 )
-from jobs.services.input import MAX_KEY_LENGTH, MAX_TOKEN_LENGTH, parse_action, parse_cids
+from jobs.services.input import (
+    MAX_KEY_LENGTH,
+    MAX_TOKEN_LENGTH,
+    parse_action,
+    parse_cids,
+    set_action_checked,
+)
 from jobs.services.limits import CHUNK, ERRORS_NAMED, MAX_ERROR_LENGTH
 from jobs.services.reaping import (
     INTERRUPTED,
@@ -174,6 +180,7 @@ __all__ = [
     "run_granted",
     "run_job",
     "run_refusal",
+    "set_action_checked",
     "stored_credential_granted",
     "stored_credential_offered",
     "stored_credential_usable",

@@ -86,6 +86,44 @@ def _active_cluster(cluster: Cluster | str) -> Cluster:
     return found
 
 
+def _parsed(*, user, action, cluster, cids, cid_positions) -> tuple[dict, dict[str, list[str]]]:
+    """The action, cluster and customers parsed, and the problems with them by field;
+    PermissionDenied without jobs.run_set_action, and NotGranted as soon as the action and
+    the cluster are known when no run grant of `user` covers them."""
+    if not user.has_perm("jobs.run_set_action"):
+        raise PermissionDenied("You may not run Set Actions.")
+    errors: dict[str, list[str]] = {}
+    values = {}
+    for name, parse in (
+        ("action", lambda: parse_action(action)),
+        ("cluster", lambda: _active_cluster(cluster)),
+        ("cids", lambda: parse_cids(cids, cid_positions)),
+    ):
+        try:
+            values[name] = parse()
+        except ValidationError as exc:
+            errors.update(exc.message_dict)
+    asked = values.get("action"), values.get("cluster")
+    if None not in asked and not run_granted(user=user, action=asked[0], cluster=asked[1]):
+        raise run_refusal(action=asked[0], cluster=asked[1])
+    return values, errors
+
+
+def set_action_checked(
+    *, user, action, cluster, cids, cid_positions: Sequence[str] | None = None
+) -> tuple[int, Cluster, list[str]]:
+    """The action, cluster and customers of a Set Action `user` would run, checked as a
+    submit checks them (without its token): PermissionDenied and NotGranted as `_parsed`
+    raises them, else ValidationError by field for every problem together. What a saved Set
+    Action holds is checked with it."""
+    values, errors = _parsed(
+        user=user, action=action, cluster=cluster, cids=cids, cid_positions=cid_positions
+    )
+    if errors:
+        raise ValidationError(errors)
+    return values["action"], values["cluster"], values["cids"]
+
+
 def _validated(
     *,
     user,
@@ -106,22 +144,10 @@ def _validated(
     (a run grant alone does for an `unattended` run: a schedule's). A cluster without a stored
     credential is a problem on "token".
     """
-    if not user.has_perm("jobs.run_set_action"):
-        raise PermissionDenied("You may not run Set Actions.")
-    errors: dict[str, list[str]] = {}
-    values = {}
-    for name, parse in (
-        ("action", lambda: parse_action(action)),
-        ("cluster", lambda: _active_cluster(cluster)),
-        ("cids", lambda: parse_cids(cids, cid_positions)),
-    ):
-        try:
-            values[name] = parse()
-        except ValidationError as exc:
-            errors.update(exc.message_dict)
+    values, errors = _parsed(
+        user=user, action=action, cluster=cluster, cids=cids, cid_positions=cid_positions
+    )
     asked = values.get("action"), values.get("cluster")
-    if None not in asked and not run_granted(user=user, action=asked[0], cluster=asked[1]):
-        raise run_refusal(action=asked[0], cluster=asked[1])
     if stored_credential:
         if token:
             errors["token"] = ["Give a token or use the cluster's stored credential, not both."]

@@ -6,9 +6,11 @@ from __future__ import annotations
 import uuid
 
 from django.core.exceptions import PermissionDenied, ValidationError
+from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
 from jobs.models import Job, JobCustomer
+from jobs.services.freezes import freeze_check
 from jobs.services.input import _validated
 from jobs.services.limits import ERRORS_NAMED
 from jobs.services.submit import Submitted, _chunks, _record, job_submit
@@ -69,7 +71,8 @@ def batch_retry(
     """Retry every FAILED and UNKNOWN part of a batch at once, as one new batch (or one job):
     each part's customers as `job_retry` would take them, in jobs of their own whose
     `retry_of` is that part. The same confirmations as `job_retry`, for any part that needs
-    them. Raises ValidationError when no part can be retried.
+    them. Raises ValidationError when no part can be retried, and Frozen during a change
+    freeze of the cluster.
     """
     parts = list(
         Job.objects.visible_to(user)
@@ -95,6 +98,10 @@ def batch_retry(
         idempotency_key=idempotency_key,
         stored_credential=stored_credential,
     )
+    if not replay:
+        # Refused as a new submit is while a change freeze covers the cluster (Frozen); the
+        # same retry sent again replays the jobs it made, as `job_submit` does.
+        freeze_check(user=user, cluster=cluster, override_reason="", at=timezone.now())
     return _record(
         user=user,
         action=action,

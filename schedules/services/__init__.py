@@ -32,7 +32,6 @@ from schedules.services.saved import (
     saved_set_action_create,
     saved_set_action_delete,
     saved_set_action_edit,
-    set_action_checked,
 )
 from schedules.services.scheduler import (
     LOOKBACK,
@@ -67,5 +66,4 @@ __all__ = [
     "schedule_pause",
     "schedule_resume",
     "scheduler_pass",
-    "set_action_checked",
 ]

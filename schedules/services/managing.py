@@ -11,10 +11,10 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.services import audit_record
+from jobs.services import set_action_checked
 from lib.recurrence import RecurrenceError, check_rule, next_occurrences, zone
 from schedules.models import MAX_GRACE_SECONDS, SavedSetAction, Schedule
 from schedules.services.access import may_manage
-from schedules.services.saved import set_action_checked
 
 Event = AuditEntry.Event
 MAX_RULE_LENGTH = 1000
@@ -125,7 +125,7 @@ def schedule_create(
     try:
         saved = saved_set_action
         set_action_checked(
-            owner=saved.owner,
+            user=saved.owner,
             action=saved.action,
             cluster=saved.cluster if saved.cluster_id else "",
             cids=saved.cid_list,

@@ -14,7 +14,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from audit.services import audit_record
 from jobs.models import Cluster, Job
-from jobs.services import parse_action, parse_cids, run_granted, run_refusal
+from jobs.services import set_action_checked
 from schedules.models import SavedSetAction, SavedSetActionVersion
 from schedules.services.access import may_manage
 
@@ -31,41 +31,6 @@ def _name(value) -> str:
     if any(ord(c) < 32 or ord(c) == 127 for c in name):
         raise ValidationError({"name": ["A name may not contain control characters."]})
     return name
-
-
-def _cluster(value: Cluster | str) -> Cluster:
-    lookup = {"pk": value.pk} if isinstance(value, Cluster) else {"name": str(value or "")}
-    found = Cluster.objects.filter(is_active=True, **lookup).first()
-    if found is None:
-        raise ValidationError({"cluster": [f"No active cluster {value!s}."]})
-    return found
-
-
-def set_action_checked(
-    *, owner, action, cluster, cids, cid_positions: Sequence[str] | None = None
-) -> tuple[int, Cluster, list[str]]:
-    """The action, cluster and customers, checked as a submit by `owner` checks them: the
-    permission to run Set Actions, a run grant covering the action on the cluster (both
-    PermissionDenied), and ValidationError by field for everything else, together."""
-    if not owner.has_perm("jobs.run_set_action"):
-        raise PermissionDenied(f"{owner.get_username()} may not run Set Actions.")
-    errors: dict[str, list[str]] = {}
-    values = {}
-    for field, parse in (
-        ("action", lambda: parse_action(action)),
-        ("cluster", lambda: _cluster(cluster)),
-        ("cids", lambda: parse_cids(cids, cid_positions)),
-    ):
-        try:
-            values[field] = parse()
-        except ValidationError as exc:
-            errors.update(exc.message_dict)
-    asked = values.get("action"), values.get("cluster")
-    if None not in asked and not run_granted(user=owner, action=asked[0], cluster=asked[1]):
-        raise run_refusal(action=asked[0], cluster=asked[1])
-    if errors:
-        raise ValidationError(errors)
-    return values["action"], values["cluster"], values["cids"]
 
 
 def _version(saved: SavedSetAction, user, at) -> SavedSetActionVersion:
@@ -118,7 +83,7 @@ def saved_set_action_create(
         errors.update(exc.message_dict)
     try:
         action, cluster, cid_list = set_action_checked(
-            owner=user, action=action, cluster=cluster, cids=cids, cid_positions=cid_positions
+            user=user, action=action, cluster=cluster, cids=cids, cid_positions=cid_positions
         )
     except ValidationError as exc:
         errors.update(exc.message_dict)
@@ -176,7 +141,7 @@ def saved_set_action_edit(
             errors.update(exc.message_dict)
     try:
         new_action, new_cluster, cid_list = set_action_checked(
-            owner=saved.owner,
+            user=saved.owner,
             action=saved.action if action is None else action,
             cluster=(saved.cluster if saved.cluster_id else "") if cluster is None else cluster,
             cids=saved.cid_list if cids is None else cids,
