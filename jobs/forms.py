@@ -73,6 +73,8 @@ class SetActionForm(forms.Form):
         # Offered only where a grant of the user allows a cluster's stored credential.
         if not stored_credential_offered(user=user):
             del self.fields["use_stored_credential"]
+            # A token is then always needed: the browser says so before anything is sent.
+            self.fields["token"].required = True
         # Offered only to those who may override a freeze (jobs.services.freezes).
         if not user.has_perm("jobs.override_freeze"):
             del self.fields["freeze_override_reason"]
@@ -100,7 +102,11 @@ class SetActionForm(forms.Form):
         cleaned = super().clean()
         self._check_customers(cleaned)
         # The token is required unless the cluster's stored credential is used instead.
-        if not cleaned.get("use_stored_credential") and not cleaned.get("token"):
+        if (
+            not cleaned.get("use_stored_credential")
+            and not cleaned.get("token")
+            and "token" not in self.errors
+        ):
             self.add_error("token", self.fields["token"].error_messages["required"])
         return cleaned
 

@@ -24,10 +24,17 @@ def test_review_back_and_confirm(page, operator, cluster):
     expect(page.get_by_role("heading", level=1)).to_have_text("Review the Set Action")
     facts = page.locator("dl.facts")
     expect(facts.locator("dt")).to_have_text(
-        ["Action", "Cluster", "Customers", "Customer IDs", "Jobs"]
+        ["Action", "Cluster", "Customers", "Customer IDs", "Sent with", "Jobs"]
     )
     expect(facts.locator("dd")).to_have_text(
-        ["T-Enable", "eu1", "13", "C1, C2, C3, D0, D1, D2, D3, D4, D5, D6 and 3 more", "1"]
+        [
+            "T-Enable",
+            "eu1",
+            "13",
+            "C1, C2, C3, D0, D1, D2, D3, D4, D5, D6 and 3 more",
+            "the cluster API token you gave",
+            "1",
+        ]
     )
     assert TOKEN not in page.content()
     assert row_counts() == before
