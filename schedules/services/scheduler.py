@@ -21,7 +21,8 @@ The rules, in the order they apply to one schedule in one pass at `now`:
 4. It is submitted as a normal Set Action by the schedule's owner with the cluster's stored
    credential (`job_submit(stored_credential=True, unattended=True)`): the same checks as any
    submit (run grant, active cluster, customers busy) and the same approval rules apply. A
-   refusal records the occurrence FAILED with the reason, audited and notified.
+   refusal records the occurrence FAILED with the reason, audited and notified; a change
+   freeze over the cluster records it SKIPPED with the freeze as the reason, notifying no one.
 5. A run an approval rule covers goes out without a request of its own when the schedule's
    current version was approved as the rule requires (schedules.services.approvals), and
    fails, saying it waits for approval, when it was not; a `per_run` rule makes each run wait
