@@ -11,6 +11,7 @@ from api.views import (
     freezes,
     grants,
     saved_set_actions,
+    schedule_approvals,
     schedules,
     submit,
 )
@@ -63,7 +64,7 @@ urlpatterns = [
     ),
     path(
         "schedules/<str:id>/approve",
-        schedules.ScheduleApprove.as_view(),
+        schedule_approvals.ScheduleApprove.as_view(),
         name="api_schedule_approve",
     ),
     path("schedules/<str:id>/pause", schedules.SchedulePause.as_view(), name="api_schedule_pause"),

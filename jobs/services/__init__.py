@@ -47,6 +47,7 @@ from jobs.services.approval_rules import (
 from jobs.services.approving import (
     ApprovalClosed,
     ApprovalNeeded,
+    Preapproval,
     approval_approve,
     approval_deny,
     approval_needed,
@@ -112,7 +113,6 @@ from jobs.services.running import (
 from jobs.services.slots import SLOT_ROUNDS, WAKE_LOOKAHEAD
 from jobs.services.submit import (
     CustomerConflict,
-    Preapproval,
     SubmitPreview,
     Submitted,
     job_submit,

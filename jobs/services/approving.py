@@ -55,6 +55,25 @@ class ApprovalNeeded:
     per_run: bool = False
 
 
+@dataclass(frozen=True)
+class Preapproval:
+    """What already approved a scheduled run: a schedule's version, approved by `approvers`
+    under the rule `rule_id` (schedules.services.approvals). It waives that rule alone."""
+
+    rule_id: int
+    schedule_id: int
+    version: int
+    approvers: tuple[str, ...]
+
+    def details(self) -> dict:
+        return {
+            "rule_id": self.rule_id,
+            "schedule": self.schedule_id,
+            "version": self.version,
+            "approved_by": list(self.approvers),
+        }
+
+
 def _covering_rule(action: int, cluster: Cluster, customers: int) -> ApprovalRule | None:
     """The rule that decides a submission, when any covers it (its cluster or any, its action
     or any, at least its `min_customers`). Of several, the strictest: the most approvers

@@ -22,6 +22,7 @@ from audit.services import audit_record
 from jobs.models import Cluster, ClusterCredential, InFlightCustomer, Job, JobCustomer, JobToken
 from jobs.services.approving import (
     ApprovalNeeded,
+    Preapproval,
     _covering_rule,
     _request_open,
     _request_recorded,
@@ -147,25 +148,6 @@ def _insert_cids(model, cids: list[str], **same) -> None:
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, [*values, json.dumps(cids)])
-
-
-@dataclass(frozen=True)
-class Preapproval:
-    """What already approved a scheduled run: a schedule's version, approved by `approvers`
-    under the rule `rule_id` (schedules.services.approvals). It waives that rule alone."""
-
-    rule_id: int
-    schedule_id: int
-    version: int
-    approvers: tuple[str, ...]
-
-    def details(self) -> dict:
-        return {
-            "rule_id": self.rule_id,
-            "schedule": self.schedule_id,
-            "version": self.version,
-            "approved_by": list(self.approvers),
-        }
 
 
 def _create(
