@@ -17,14 +17,24 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
-APPS = ("jobs", "audit", "legacy", "ops", "devtools", "notifications", "schedules")
+APPS = ("jobs", "audit", "legacy", "ops", "devtools", "notifications", "schedules", "accounts")
 PACKAGES = (*APPS, "lib", "tmsdash")
 # What each package must never import.
 FORBIDDEN = {
-    "audit": ("jobs", "legacy", "ops", "devtools", "notifications", "schedules"),
-    "lib": ("jobs", "audit", "legacy", "devtools", "tmsdash", "notifications", "schedules"),
-    "jobs": ("legacy", "ops", "devtools", "notifications", "schedules"),
-    "schedules": ("legacy", "ops", "devtools", "notifications"),
+    "audit": ("jobs", "legacy", "ops", "devtools", "notifications", "schedules", "accounts"),
+    "lib": (
+        "jobs",
+        "audit",
+        "legacy",
+        "devtools",
+        "tmsdash",
+        "notifications",
+        "schedules",
+        "accounts",
+    ),
+    "jobs": ("legacy", "ops", "devtools", "notifications", "schedules", "accounts"),
+    "schedules": ("legacy", "ops", "devtools", "notifications", "accounts"),
+    "accounts": ("legacy", "ops", "devtools", "notifications", "api"),
     "notifications": ("legacy", "ops", "devtools"),
     "ops": ("legacy", "devtools"),
     "legacy": ("devtools",),

@@ -126,6 +126,7 @@ INSTALLED_APPS = [
     "api",
     "notifications",
     "schedules",
+    "accounts",
     # Connects what the project's own modules need at start (tmsdash.apps).
     "tmsdash",
 ]

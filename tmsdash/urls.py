@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-from jobs.views.accounts import SignInView, SignOutView
 
 admin.site.site_header = "TMS Dashboard administration"
 admin.site.site_title = "TMS Dashboard administration"
@@ -17,8 +16,7 @@ urlpatterns = [
     path("", include("ops.urls")),
     path("", include("schedules.urls")),
     path("api/v1/", include("api.urls")),
-    path("accounts/login/", SignInView.as_view(), name="login"),
-    path("accounts/logout/", SignOutView.as_view(), name="logout"),
+    path("accounts/", include("accounts.urls")),
     path("accounts/api-tokens/", include("api.page_urls")),
     path("accounts/notifications/", include("notifications.urls")),
     # Changing one's own password needs the current one. There is no password reset by

@@ -1,20 +1,10 @@
-"""Signing in and out."""
+"""Signing out."""
 
 from __future__ import annotations
 
 from django.contrib import messages
-from django.contrib.auth.views import LoginView, LogoutView
+from django.contrib.auth.views import LogoutView
 from django.http import HttpRequest, HttpResponse
-from django.urls import reverse
-
-
-class SignInView(LoginView):
-    """Django's sign-in, landing operators on Set Action and everyone else on the jobs list."""
-
-    def get_default_redirect_url(self) -> str:
-        if self.request.user.has_perm("jobs.run_set_action"):
-            return reverse("set_action")
-        return reverse("job_list")
 
 
 class SignOutView(LogoutView):
