@@ -8,6 +8,7 @@ import base64
 import binascii
 import os
 import re
+import urllib.parse
 import zoneinfo
 from collections.abc import Callable
 from typing import TypeVar
@@ -170,6 +171,29 @@ def _url(raw: str) -> str:
     if not re.match(r"^https?://[^/?#\s]+", raw):
         raise ValueError("expected an http:// or https:// address such as https://tms.example")
     return raw.rstrip("/")
+
+
+def _issuer(raw: str) -> str:
+    """An OpenID provider's issuer: https, or http on loopback only (the tests' provider)."""
+    parsed = urllib.parse.urlsplit(raw)
+    loopback = parsed.hostname in ("127.0.0.1", "localhost", "::1")
+    if not parsed.hostname or parsed.query or parsed.fragment:
+        raise ValueError("expected the issuer's address, such as https://login.example.com/realm")
+    if parsed.scheme != "https" and not (parsed.scheme == "http" and loopback):
+        raise ValueError("an issuer must be https:// (http:// only on 127.0.0.1 or localhost)")
+    return raw.rstrip("/")
+
+
+def _group_map(raw: str) -> dict[str, list[str]]:
+    """provider-group=dashboard-group pairs, comma-separated; a provider group may be named
+    more than once, mapping it to several dashboard groups."""
+    mapping: dict[str, list[str]] = {}
+    for pair in _list(raw):
+        provider, sep, dashboard = (part.strip() for part in pair.partition("="))
+        if not sep or not provider or not dashboard:
+            raise ValueError("expected provider-group=dashboard-group pairs, comma-separated")
+        mapping.setdefault(provider, []).append(dashboard)
+    return mapping
 
 
 def env(name: str, parse: Callable[[str], T], default: T) -> T:

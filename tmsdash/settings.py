@@ -25,6 +25,8 @@ from tmsdash.env_parsers import (
     _database,
     _email,
     _fernet_key,
+    _group_map,
+    _issuer,
     _list,
     _log_level,
     _not_placeholder,
@@ -228,6 +230,37 @@ AXES_VERBOSE = False
 TMS_TRUSTED_PROXIES = env("TMS_TRUSTED_PROXIES", _count, 0)
 LOGIN_URL = "login"
 LOGOUT_REDIRECT_URL = "login"
+
+# Company sign-in through an OpenID provider (accounts.oidc; docs/sign-in.md): on when
+# OIDC_ISSUER is set. Users are found by the provider's issuer and subject, their groups set
+# from the provider's at every sign-in and renewal (OIDC_GROUP_MAP; the targets `staff` and
+# `superuser` set those flags), and a session through the provider lasts at most
+# OIDC_SESSION_MAX_AGE seconds, renewed every OIDC_RENEW_SECONDS while the provider agrees.
+OIDC_ISSUER = env("OIDC_ISSUER", _issuer, "")
+OIDC_ENABLED = bool(OIDC_ISSUER)
+OIDC_CLIENT_ID = env("OIDC_CLIENT_ID", str, "")
+OIDC_CLIENT_SECRET = env("OIDC_CLIENT_SECRET", str, "")
+OIDC_PROVIDER_NAME = env("OIDC_PROVIDER_NAME", str, "single sign-on")
+OIDC_SCOPES = env("OIDC_SCOPES", _list, ["openid", "email", "profile", "offline_access"])
+OIDC_GROUPS_CLAIM = env("OIDC_GROUPS_CLAIM", str, "groups")
+OIDC_GROUP_MAP = env("OIDC_GROUP_MAP", _group_map, {})
+OIDC_USERNAME_CLAIM = env("OIDC_USERNAME_CLAIM", str, "preferred_username")
+OIDC_EMAIL_CLAIM = env("OIDC_EMAIL_CLAIM", str, "email")
+OIDC_SESSION_MAX_AGE = env("OIDC_SESSION_MAX_AGE", _positive_int, 8 * 3600)
+OIDC_RENEW_SECONDS = env(
+    "OIDC_RENEW_SECONDS", _at_most(OIDC_SESSION_MAX_AGE, "OIDC_SESSION_MAX_AGE"), 300
+)
+# Seconds each call to the provider (discovery, keys, tokens) may take.
+OIDC_TIMEOUT = env("OIDC_TIMEOUT", _positive_int, 10)
+if OIDC_ENABLED and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET and OIDC_GROUP_MAP):
+    raise ImproperlyConfigured(
+        "OIDC_ISSUER is set: OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and OIDC_GROUP_MAP must be too "
+        "(docs/sign-in.md)."
+    )
+# Password sign-in: off for everyone but the break-glass users once the provider signs people
+# in. Each break-glass sign-in is audited and notified to the admins.
+TMS_LOCAL_SIGNIN = env("TMS_LOCAL_SIGNIN", _bool, True)
+TMS_BREAK_GLASS_USERS = env("TMS_BREAK_GLASS_USERS", _list, [])
 
 LANGUAGE_CODE = "en-us"
 # The admin shows times to the second with their zone (tmsdash/formats/en/formats.py).
