@@ -99,8 +99,14 @@ def test_only_audit_services_writes_the_audit_trail():
 
 
 # The only code that posts anywhere: to clusters and to webhook endpoints, both through the
-# deadline guard.
-HTTP_CLIENTS = {"jobs/upstream.py", "notifications/webhooks.py", "lib/guarded_http.py"}
+# deadline guard, and to the identity provider.
+HTTP_CLIENTS = {
+    "jobs/upstream.py",
+    "notifications/webhooks.py",
+    "lib/guarded_http.py",
+    # The identity provider's client (Authlib over requests), which only catches its errors.
+    "accounts/services/provider.py",
+}
 
 
 def test_only_the_cluster_and_webhook_clients_import_requests():

@@ -11,6 +11,8 @@ from django.contrib import messages
 from django.contrib.auth.models import AnonymousUser
 from django.http import HttpRequest, HttpResponse
 
+from accounts.services.sessions import provider_session_renew
+from audit.services import client_ip
 from tmsdash.views import API
 
 # Browser features no page of the dashboard uses, refused to its pages and to anything they
@@ -116,6 +118,26 @@ class SessionTimeoutMiddleware:
             messages.info(request, f"You were signed out after {_duration(idle)} without activity.")
         elif not request.htmx and now - last >= min(60, idle // 10):
             session[LAST_ACTIVITY] = now
+        return self.get_response(request)
+
+
+class ProviderSessionMiddleware:
+    """A session made through the identity provider is renewed with it every
+    OIDC_RENEW_SECONDS, at its user's next request, the live regions' included (accounts.
+    services.sessions): when the provider no longer agrees, that request is already signed out
+    and says why. The API's requests sign in by token and are left alone."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith(API) or not request.user.is_authenticated:
+            return self.get_response(request)
+        renewal = provider_session_renew(request.session, client_ip(request))
+        if renewal.ended:
+            request.session.flush()
+            request.user = AnonymousUser()
+            messages.info(request, renewal.reason)
         return self.get_response(request)
 
 

@@ -11,6 +11,7 @@ import base64
 import datetime
 import hashlib
 import os
+import urllib.parse
 from pathlib import Path
 
 import environ
@@ -156,6 +157,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     # After the user, htmx and messages are known: it signs out and says why.
     "tmsdash.security.SessionTimeoutMiddleware",
+    # After the idle timeout: a session made through the identity provider is renewed there.
+    "tmsdash.security.ProviderSessionMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     # Last, as django-axes requires: it turns a lock-out into the lock-out page.
     "axes.middleware.AxesMiddleware",
@@ -214,6 +217,8 @@ AUTH_PASSWORD_VALIDATORS = [
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
     "django.contrib.auth.backends.ModelBackend",
+    # Sessions made through the identity provider (it checks no password).
+    "accounts.provider_backend.ProviderBackend",
 ]
 AXES_FAILURE_LIMIT = env("TMS_SIGNIN_FAILURE_LIMIT", _positive_int, 5)
 AXES_COOLOFF_TIME = datetime.timedelta(seconds=env("TMS_SIGNIN_COOLOFF", _positive_int, 900))
@@ -252,6 +257,12 @@ OIDC_RENEW_SECONDS = env(
 )
 # Seconds each call to the provider (discovery, keys, tokens) may take.
 OIDC_TIMEOUT = env("OIDC_TIMEOUT", _positive_int, 10)
+if OIDC_ENABLED:
+    # Signing out goes on to the provider's sign-out (a form's redirect, which form-action
+    # governs).
+    CONTENT_SECURITY_POLICY["DIRECTIVES"]["form-action"].append(
+        "{0.scheme}://{0.netloc}".format(urllib.parse.urlsplit(OIDC_ISSUER))
+    )
 if OIDC_ENABLED and not (OIDC_CLIENT_ID and OIDC_CLIENT_SECRET and OIDC_GROUP_MAP):
     raise ImproperlyConfigured(
         "OIDC_ISSUER is set: OIDC_CLIENT_ID, OIDC_CLIENT_SECRET and OIDC_GROUP_MAP must be too "

@@ -2,7 +2,6 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
-
 admin.site.site_header = "TMS Dashboard administration"
 admin.site.site_title = "TMS Dashboard administration"
 admin.site.index_title = "Administration"

@@ -1,0 +1,14 @@
+"""The authentication backend of sessions made through the identity provider."""
+
+from __future__ import annotations
+
+from django.contrib.auth.backends import ModelBackend
+
+
+class ProviderBackend(ModelBackend):
+    """Finds the user of a session made through the provider (an active one only, as Django's
+    own backend does); it checks no password: the provider signs these users in
+    (accounts.views.provider)."""
+
+    def authenticate(self, request, **credentials):
+        return None

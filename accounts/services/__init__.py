@@ -1,0 +1,1 @@
+"""Signing people in: through the company's identity provider, or by password."""
