@@ -3,7 +3,10 @@
 Failed sign-ins are bounded so that nobody can flood the trail: the failure that locks a
 username out from an address is recorded as the lock-out, attempts refused during the
 lock-out are not recorded, and at most FAILED_SIGNINS_RECORDED_PER_ADDRESS failures from one
-address are in a cool-off period.
+address are in a cool-off period. A password sign-in refused before its password was checked
+(accounts.backends marks the request `signin_refused` with the reason: password sign-in is off
+for the user) is recorded as auth.signin_refused, with method "password" and that reason, and
+is bounded with the failures.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ import logging
 from axes.signals import user_locked_out
 from django.conf import settings
 from django.contrib.auth.signals import user_logged_in, user_logged_out, user_login_failed
+from django.db.models import Q
 from django.dispatch import receiver
 from django.utils import timezone
 
@@ -35,8 +39,10 @@ def record_login_failed(sender, credentials, request=None, **kwargs) -> None:
     if getattr(request, "axes_locked_out", False):
         return
     ip_address = client_ip(request)
+    refused = getattr(request, "signin_refused", "")
     recent = AuditEntry.objects.filter(
-        event=AuditEntry.Event.AUTH_LOGIN_FAILED,
+        Q(event=AuditEntry.Event.AUTH_LOGIN_FAILED)
+        | Q(event=AuditEntry.Event.AUTH_SIGNIN_REFUSED, details__method="password"),
         ip_address=ip_address,
         created_at__gte=timezone.now() - settings.AXES_COOLOFF_TIME,
     )
@@ -45,10 +51,12 @@ def record_login_failed(sender, credentials, request=None, **kwargs) -> None:
         return
     # Only the username that was tried: never the password, even masked.
     username = str(credentials.get("username", ""))[:150]
+    event = AuditEntry.Event.AUTH_SIGNIN_REFUSED if refused else AuditEntry.Event.AUTH_LOGIN_FAILED
     audit_record(
-        event=AuditEntry.Event.AUTH_LOGIN_FAILED,
+        event=event,
         actor_username=username,
         ip_address=ip_address,
+        details={"method": "password", "reason": refused} if refused else None,
     )
 
 

@@ -1,6 +1,6 @@
 """Notices by e-mail, through Django's mail framework (EMAIL_URL): plain text and HTML, the
-job's or batch's id in the subject and the event's id in the Message-ID. Approval events and
-failed scheduled runs have a template of their own."""
+job's or batch's id in the subject and the event's id in the Message-ID. Approval events,
+failed scheduled runs and break-glass sign-ins have a template of their own."""
 
 from __future__ import annotations
 
@@ -45,6 +45,8 @@ def notice_subject(payload: dict) -> str:
             f"[tmsdash] Scheduled run of {payload['name']} failed: {payload['action']} on "
             f"{payload['cluster'] or 'no cluster'}"
         )
+    if payload["event"] == EventName.SIGNIN_BREAK_GLASS:
+        return f"[tmsdash] Break-glass sign-in: {payload['username']} signed in with a password"
     if "batch_id" in payload:
         what = f"Batch {payload['batch_id']}"
         headline = payload["error"] or "every part succeeded"
@@ -81,6 +83,8 @@ def _message(notice: Notice, held: list[Notice]) -> EmailMultiAlternatives:
         name = "approval" if notice.event in APPROVAL_EVENTS else "notice"
         if notice.event == EventName.SCHEDULE_FAILED:
             name = "schedule"
+        if notice.event == EventName.SIGNIN_BREAK_GLASS:
+            name = "break_glass"
     context["preferences_url"] = settings.TMS_PUBLIC_URL + reverse("notification_preferences")
     message = EmailMultiAlternatives(
         subject=subject,

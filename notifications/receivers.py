@@ -1,15 +1,17 @@
-"""Notices are written where a job ends, an approval request changes or a scheduled run
-fails, in the transaction that records it."""
+"""Notices are written where a job ends, an approval request changes, a scheduled run fails
+or a break-glass user signs in, in the transaction that records it."""
 
 from __future__ import annotations
 
 from django.dispatch import receiver
 
+from accounts.signals import break_glass_signin
 from jobs.signals import approval_decided, approval_reminder_due, approval_requested, job_ended
 from notifications.approval_events import notices_record_approval
 from notifications.event_names import EventName
 from notifications.events import notices_record_job_end
 from notifications.schedule_events import notices_record_schedule_failure
+from notifications.signin_events import notices_record_break_glass
 from schedules.signals import occurrence_failed
 
 
@@ -43,3 +45,10 @@ def record_approval_decided(sender, request, at, status, actor, comment, **kwarg
 @receiver(occurrence_failed, dispatch_uid="notifications_occurrence_failed")
 def record_schedule_failure(sender, occurrence, at, **kwargs) -> None:
     notices_record_schedule_failure(occurrence=occurrence, at=at)
+
+
+@receiver(break_glass_signin, dispatch_uid="notifications_break_glass_signin")
+def record_break_glass(sender, user, at, ip_address, audit_entry_id, **kwargs) -> None:
+    notices_record_break_glass(
+        user=user, at=at, ip_address=ip_address, audit_entry_id=audit_entry_id
+    )

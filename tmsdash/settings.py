@@ -213,10 +213,11 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 # Sign-in throttling (django-axes): after TMS_SIGNIN_FAILURE_LIMIT failed sign-ins for one
 # username from one address, that pair is refused for TMS_SIGNIN_COOLOFF seconds. Attempts are
-# kept in the database, so every web process and host shares them.
+# kept in the database, so every web process and host shares them. Password sign-in itself is
+# accounts' backend: off for all but TMS_BREAK_GLASS_USERS while TMS_LOCAL_SIGNIN is false.
 AUTHENTICATION_BACKENDS = [
     "axes.backends.AxesStandaloneBackend",
-    "django.contrib.auth.backends.ModelBackend",
+    "accounts.backends.LocalPasswordBackend",
     # Sessions made through the identity provider (it checks no password).
     "accounts.provider_backend.ProviderBackend",
 ]

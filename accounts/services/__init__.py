@@ -1,1 +1,2 @@
-"""Signing people in: through the company's identity provider, or by password."""
+"""Every change accounts makes to users and their sign-ins, whichever view, backend, receiver
+or command asks."""
