@@ -119,13 +119,18 @@ def provider_session_renew(session: SessionBase, ip_address: str | None) -> Rene
     row.id_token = _encrypt(token.get("id_token")) or row.id_token
     row.save(update_fields=["renew_at", "refresh_token", "id_token"])
     session[RENEW_AT] = int(row.renew_at.timestamp())
+    logger.info("session of %s renewed with the identity provider", row.identity.user)
     return Renewal()
 
 
 def _renewed_claims(refresh_token: str) -> tuple[dict, dict]:
     client = provider_client()
     token = provider_call(
-        client.fetch_access_token, grant_type="refresh_token", refresh_token=refresh_token
+        client.fetch_access_token,
+        grant_type="refresh_token",
+        refresh_token=refresh_token,
+        # The scope the refresh token was granted, whatever OIDC_SCOPES asked for.
+        scope=None,
     )
     if "id_token" in token:
         claims = provider_call(client.parse_id_token, token, nonce=None)
