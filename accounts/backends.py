@@ -30,3 +30,12 @@ class LocalPasswordBackend(ModelBackend):
         if request is not None:
             request.signin_refused = LOCAL_SIGNIN_OFF
         raise PermissionDenied
+
+    def get_user(self, user_id):
+        """The user of a session signed in by password, while they may still sign in so: once
+        TMS_LOCAL_SIGNIN is turned off, everyone else's password sessions end at their next
+        request, not at their expiry."""
+        user = super().get_user(user_id)
+        if user is None or not local_signin_allowed(user.get_username()):
+            return None
+        return user

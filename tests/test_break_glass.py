@@ -12,6 +12,7 @@ import pytest
 from axes.models import AccessAttempt
 from django.conf import settings
 from django.contrib.auth.hashers import MD5PasswordHasher
+from django.test import Client
 from django.urls import reverse
 
 from audit import receivers as audit_receivers
@@ -98,6 +99,20 @@ def test_local_sign_in_off_refuses_the_right_password_and_writes_only_the_refusa
     assert not Notice.objects.exists()
     # django-axes counted it as a failed attempt.
     assert AccessAttempt.objects.get(username="op1").failures_since_start == 1
+
+
+def test_turning_local_sign_in_off_ends_the_password_sessions_but_break_glass_ones(
+    client, people, settings
+):
+    assert sign_in(client, "op1", PASSWORD).status_code == 302
+    rescue = Client()
+    assert sign_in(rescue, "rescue", RESCUE_PASSWORD).status_code == 302
+
+    settings.TMS_LOCAL_SIGNIN = False
+    settings.TMS_BREAK_GLASS_USERS = ["rescue"]
+
+    assert client.get("/jobs/").status_code == 302
+    assert rescue.get("/jobs/").status_code == 200
 
 
 def test_the_refusal_reads_the_same_whether_the_account_exists_or_is_break_glass(
