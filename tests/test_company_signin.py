@@ -8,6 +8,7 @@ import datetime
 import logging
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 import requests
@@ -361,6 +362,11 @@ def test_no_token_of_the_provider_is_stored_shown_or_logged_in_clear(
         assert all(secret not in page for page in pages)
     assert "eyJ" not in caplog.text
     assert CLIENT_SECRET not in caplog.text + " ".join(pages)
+    [callback] = [r.url for r in landing.history if "/accounts/oidc/callback/" in r.url]
+    code = parse_qs(urlsplit(callback).query)["code"][0]
+    # The tests' own client logs the addresses it follows (urllib3, at DEBUG): not the server's.
+    logged = "\n".join(r.getMessage() for r in caplog.records if r.name != "urllib3.connectionpool")
+    assert code not in logged + stored
 
 
 def test_deactivate_user_stops_tokens_sessions_and_sign_in(sso, live_server, capsys):
