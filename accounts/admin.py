@@ -1,10 +1,11 @@
 from django.contrib import admin
 
 from accounts.models import Identity
+from lib.admin import CheckedModelAdmin
 
 
 @admin.register(Identity)
-class IdentityAdmin(admin.ModelAdmin):
+class IdentityAdmin(CheckedModelAdmin):
     """Who each user is at the identity provider: written by sign-ins through it, read here.
     Making a deactivated user active again is done on the user's own page."""
 
