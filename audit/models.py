@@ -33,6 +33,7 @@ class AuditEntry(models.Model):
         JOB_RETRIED = "job.retried", "Job retried"
         JOB_LATE_RESULT = "job.late_result", "Result arrived after the job was reaped"
         JOB_DEDUPLICATED = "job.deduplicated", "Duplicate job removed"
+        JOB_LOOKED_AT = "job.looked_at", "Unknown outcome looked at"
         LEGACY_IMPORTED = "legacy.imported", "Legacy data imported"
         CLUSTER_CREATED = "cluster.created", "Cluster created"
         CLUSTER_CHANGED = "cluster.changed", "Cluster changed"

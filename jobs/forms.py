@@ -12,7 +12,7 @@ from django.db.models import Exists, OuterRef
 from django.utils import timezone
 
 from jobs.csvinput import MAX_CSV_BYTES, csv_read_cids
-from jobs.models import Cluster, Job
+from jobs.models import MAX_REVIEW_NOTE, Cluster, Job
 from jobs.services import run_choices, stored_credential_offered, stored_credential_usable
 from jobs.tokens import SEAL_TTL_SECONDS, InvalidToken, token_unseal
 
@@ -295,6 +295,18 @@ class JobFilterForm(forms.Form):
         if data.get("created_to"):
             jobs = jobs.filter(created_at__lte=datetime.combine(data["created_to"], time.max, zone))
         return jobs
+
+
+class JobReviewForm(forms.Form):
+    """What someone found when they looked at a job with an unknown outcome (optional)."""
+
+    note = forms.CharField(
+        label="What you found (optional)",
+        required=False,
+        max_length=MAX_REVIEW_NOTE,
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="For example: the cluster shows the action applied to every customer.",
+    )
 
 
 MAX_COMMENT = 1000

@@ -11,6 +11,7 @@ urlpatterns = [
     path("jobs/<uuid:pk>/customers.csv", job.job_customers_export, name="job_customers_export"),
     path("jobs/<uuid:pk>/retry/", job.job_retry_view, name="job_retry"),
     path("jobs/<uuid:pk>/cancel/", job.job_cancel_view, name="job_cancel"),
+    path("jobs/<uuid:pk>/looked-at/", job.job_looked_at_view, name="job_looked_at"),
     path("batches/<uuid:batch_id>/", batch.batch_detail, name="batch_detail"),
     path("batches/<uuid:batch_id>/retry/", batch.batch_retry_view, name="batch_retry"),
     path("batches/<uuid:batch_id>/cancel/", batch.batch_cancel_view, name="batch_cancel"),

@@ -1,6 +1,7 @@
 """The jobs app's models, one module per part: clusters, jobs and their customers, what a
-job holds while in progress, who may run what (run grants), approvals, and change freezes and
-maintenance windows. Callers import them from `jobs.models`."""
+job holds while in progress, who may run what (run grants), approvals, change freezes and
+maintenance windows, and the marks on UNKNOWN jobs someone looked at. Callers import them
+from `jobs.models`."""
 
 from jobs.models.approvals import ApprovalDecision, ApprovalRequest, ApprovalRule
 from jobs.models.clusters import Cluster
@@ -9,8 +10,10 @@ from jobs.models.freezes import ChangeFreeze, MaintenanceWindow
 from jobs.models.grants import RunGrant
 from jobs.models.in_progress import InFlightCall, InFlightCustomer, JobToken
 from jobs.models.jobs import FailedJob, Job, JobAction, JobCustomer, JobQuerySet, JobStatus
+from jobs.models.reviews import MAX_REVIEW_NOTE, JobReview
 
 __all__ = [
+    "MAX_REVIEW_NOTE",
     "ApprovalDecision",
     "ApprovalRequest",
     "ApprovalRule",
@@ -24,6 +27,7 @@ __all__ = [
     "JobAction",
     "JobCustomer",
     "JobQuerySet",
+    "JobReview",
     "JobStatus",
     "JobToken",
     "MaintenanceWindow",

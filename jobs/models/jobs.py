@@ -75,6 +75,11 @@ class JobQuerySet(models.QuerySet):
         """Jobs that need attention: FAILED, and UNKNOWN (the outcome is not known)."""
         return self.filter(status__in=[JobStatus.FAILED, JobStatus.UNKNOWN])
 
+    def unknown_not_looked_at(self) -> JobQuerySet:
+        """UNKNOWN jobs nobody marked as looked at (jobs.models.reviews): the status indexes
+        find the UNKNOWN jobs, and the review's unique job index answers for each."""
+        return self.filter(status=JobStatus.UNKNOWN, review__isnull=True)
+
     def visible_to(self, user) -> JobQuerySet:
         """Everyone's jobs for users with jobs.view_all_jobs (auditors); else their own."""
         if user.has_perm("jobs.view_all_jobs"):
@@ -235,6 +240,8 @@ class Job(models.Model):
             models.Index(fields=["action", "-created_at"], name="job_action_created_idx"),
             models.Index(fields=["cluster", "-created_at"], name="job_cluster_created_idx"),
             models.Index(fields=["http_status", "-created_at"], name="job_http_status_created_idx"),
+            # The jobs list filtered by when jobs ended in one status (the Overview's bars).
+            models.Index(fields=["status", "finished_at"], name="job_status_finished_idx"),
             # The jobs waiting for each cluster, oldest first: the next to wake.
             models.Index(
                 fields=["cluster", "created_at"],

@@ -30,6 +30,7 @@ imports a module that imports it:
   approval is cancelled by withdrawing its request.
 - `approving`: four-eyes approvals: which submissions wait for one, and approving, denying,
   withdrawing, expiring or reminding the approvers of the request they wait in.
+- `reviews`: marking a job with an unknown outcome as looked at, audited.
 - `approval_rules`: creating and removing approval rules, audited.
 - `digests`: what an approval covers, which a worker checks before it sends a job.
 - `limits`: the sizes the others share.
@@ -100,6 +101,7 @@ from jobs.services.reaping import (
     job_requeue,
 )
 from jobs.services.retry import batch_retry, job_retry
+from jobs.services.reviews import job_mark_looked_at, may_mark_looked_at
 from jobs.services.running import (
     CREDENTIAL_UNREADABLE_MESSAGE,
     KEY_CHANGED_MESSAGE,
@@ -166,12 +168,14 @@ __all__ = [
     "grant_details",
     "job_cancel",
     "job_interrupted",
+    "job_mark_looked_at",
     "job_reap_stale",
     "job_requeue",
     "job_retry",
     "job_run",
     "job_submit",
     "job_submit_preview",
+    "may_mark_looked_at",
     "parse_action",
     "parse_cids",
     "run_choices",

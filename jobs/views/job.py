@@ -1,4 +1,5 @@
-"""A job's page: its state, its customers and timeline, and retrying or cancelling it."""
+"""A job's page: its state, its customers and timeline, and retrying or cancelling it, or
+marking it as looked at when its outcome is unknown."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from functools import partial
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
+from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -22,9 +24,9 @@ from audit.models import AuditEntry
 from audit.services import client_ip
 from jobs.badges import shown_status
 from jobs.csvexport import customers_csv_response
-from jobs.forms import RetryForm
-from jobs.models import Job, JobCustomer
-from jobs.services import job_cancel, job_retry
+from jobs.forms import JobReviewForm, RetryForm
+from jobs.models import Job, JobCustomer, JobReview
+from jobs.services import job_cancel, job_mark_looked_at, job_retry, may_mark_looked_at
 from jobs.views.common import (
     live_version,
     may_cancel,
@@ -64,7 +66,21 @@ def _customers(request: HttpRequest, job: Job) -> dict:
     }
 
 
-def _job_context(request: HttpRequest, job: Job, retry_form: RetryForm | None = None) -> dict:
+def _review(request: HttpRequest, job: Job, form: JobReviewForm | None) -> dict:
+    """Who looked at an UNKNOWN job, or the form to say one did, for whoever may."""
+    if job.status != Job.Status.UNKNOWN:
+        return {"review": None, "review_form": None}
+    review = JobReview.objects.filter(job=job).select_related("reviewed_by").first()
+    may = review is None and may_mark_looked_at(request.user, job)
+    return {"review": review, "review_form": (form or JobReviewForm()) if may else None}
+
+
+def _job_context(
+    request: HttpRequest,
+    job: Job,
+    retry_form: RetryForm | None = None,
+    review_form: JobReviewForm | None = None,
+) -> dict:
     can_retry = job.status in (Job.Status.FAILED, Job.Status.UNKNOWN) and request.user.has_perm(
         "jobs.run_set_action"
     )
@@ -90,6 +106,7 @@ def _job_context(request: HttpRequest, job: Job, retry_form: RetryForm | None = 
         "retries": job.retries.order_by("created_at"),
         "retry_form": retry_form or (RetryForm(user=request.user, job=job) if can_retry else None),
         "now": now,
+        **_review(request, job, review_form),
         **_customers(request, job),
     }
 
@@ -172,4 +189,28 @@ def cancel_jobs(request: HttpRequest, jobs: list[Job]) -> None:
 def job_cancel_view(request: HttpRequest, pk) -> HttpResponse:
     job = visible_job(request, pk)
     cancel_jobs(request, [job])
+    return redirect("job_detail", pk=job.pk)
+
+
+@never_cache
+@login_required
+@require_POST
+def job_looked_at_view(request: HttpRequest, pk) -> HttpResponse:
+    """Mark the job as looked at (403 for whoever may not; see jobs.services.reviews)."""
+    job = visible_job(request, pk)
+    form = JobReviewForm(request.POST)
+    if not form.is_valid():
+        context = _job_context(request, job, review_form=form)
+        return render(request, "jobs/job_detail.html", context, status=400)
+    try:
+        job_mark_looked_at(
+            job=job,
+            user=request.user,
+            note=form.cleaned_data["note"],
+            ip_address=client_ip(request),
+        )
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+    else:
+        messages.success(request, "Marked as looked at.")
     return redirect("job_detail", pk=job.pk)
