@@ -254,6 +254,9 @@ class JobFilterForm(forms.Form):
     created_to = forms.DateField(
         required=False, widget=forms.DateInput(attrs={"type": "date"}), label="To"
     )
+    # When the job ended, to the second: the Overview's bars link here with their bin's bounds.
+    ended_from = forms.DateTimeField(required=False, label="Ended from", widget=forms.HiddenInput)
+    ended_to = forms.DateTimeField(required=False, label="Ended before", widget=forms.HiddenInput)
     q = forms.CharField(
         required=False,
         max_length=100,
@@ -274,10 +277,25 @@ class JobFilterForm(forms.Form):
                 "created_to",
                 f"“To” ({end:%Y-%m-%d}) is before “From” ({start:%Y-%m-%d}): no job could match.",
             )
+        start, end = data.get("ended_from"), data.get("ended_to")
+        if start and end and end <= start:
+            self.add_error(
+                "ended_to",
+                f"“Ended before” ({end.isoformat()}) is not after “Ended from” "
+                f"({start.isoformat()}): no job could match.",
+            )
         return data
 
+    def ended(self) -> tuple[datetime | None, datetime | None] | None:
+        """The bounds of the ended filter when one is given and valid, else None."""
+        if not self.is_bound or not self.is_valid():
+            return None
+        bounds = (self.cleaned_data.get("ended_from"), self.cleaned_data.get("ended_to"))
+        return bounds if any(bounds) else None
+
     def filter(self, jobs):
-        """The jobs that match every filter given (dates are whole days, in TIME_ZONE)."""
+        """The jobs that match every filter given (dates are whole days, in TIME_ZONE; the
+        ended bounds are moments: from inclusive, before exclusive)."""
         data = self.cleaned_data
         if data.get("status"):
             jobs = jobs.filter(status=data["status"])
@@ -294,6 +312,10 @@ class JobFilterForm(forms.Form):
             )
         if data.get("created_to"):
             jobs = jobs.filter(created_at__lte=datetime.combine(data["created_to"], time.max, zone))
+        if data.get("ended_from"):
+            jobs = jobs.filter(finished_at__gte=data["ended_from"])
+        if data.get("ended_to"):
+            jobs = jobs.filter(finished_at__lt=data["ended_to"])
         return jobs
 
 

@@ -48,8 +48,14 @@ def job_list(request: HttpRequest) -> HttpResponse:
     query.pop("page", None)
     query.pop("part", None)
     query.pop("v", None)
+    unended = query.copy()
+    unended.pop("ended_from", None)
+    unended.pop("ended_to", None)
     context = {
         "form": form,
+        # The ended filter shown as one the user can remove (the page without it).
+        "ended": form.ended(),
+        "unended_query": unended.urlencode(),
         "page": page,
         "query": query.urlencode(),
         "q": q,
