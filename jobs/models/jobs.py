@@ -240,8 +240,11 @@ class Job(models.Model):
             models.Index(fields=["action", "-created_at"], name="job_action_created_idx"),
             models.Index(fields=["cluster", "-created_at"], name="job_cluster_created_idx"),
             models.Index(fields=["http_status", "-created_at"], name="job_http_status_created_idx"),
-            # The jobs list filtered by when jobs ended in one status (the Overview's bars).
+            # The jobs list filtered by when jobs ended (the Overview's bars link there): in one
+            # status, in any, and an operator's own in any (in one, the status index is read).
             models.Index(fields=["status", "finished_at"], name="job_status_finished_idx"),
+            models.Index(fields=["finished_at"], name="job_finished_idx"),
+            models.Index(fields=["user", "finished_at"], name="job_user_finished_idx"),
             # The jobs waiting for each cluster, oldest first: the next to wake.
             models.Index(
                 fields=["cluster", "created_at"],
