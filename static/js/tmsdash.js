@@ -99,18 +99,45 @@ function two(number) {
   return String(number).padStart(2, "0");
 }
 
-function localText(moment) {
-  const zone = new Intl.DateTimeFormat(undefined, { timeZoneName: "short" })
+function zoneName(moment) {
+  return new Intl.DateTimeFormat(undefined, { timeZoneName: "short" })
     .formatToParts(moment)
     .find((part) => part.type === "timeZoneName").value;
+}
+
+function localText(moment) {
   return `${moment.getFullYear()}-${two(moment.getMonth() + 1)}-${two(moment.getDate())} `
-    + `${two(moment.getHours())}:${two(moment.getMinutes())}:${two(moment.getSeconds())} ${zone}`;
+    + `${two(moment.getHours())}:${two(moment.getMinutes())}:${two(moment.getSeconds())} `
+    + zoneName(moment);
 }
 
 function utcText(moment) {
   return moment.toISOString().slice(0, 19).replace("T", " ") + " UTC";
 }
 
+// A moment's date and time in the chosen zone, for the short formats below.
+function fields(moment, local) {
+  if (local) {
+    return {
+      year: moment.getFullYear(), month: two(moment.getMonth() + 1), day: two(moment.getDate()),
+      hour: two(moment.getHours()), minute: two(moment.getMinutes()),
+    };
+  }
+  return {
+    year: moment.getUTCFullYear(), month: two(moment.getUTCMonth() + 1), day: two(moment.getUTCDate()),
+    hour: two(moment.getUTCHours()), minute: two(moment.getUTCMinutes()),
+  };
+}
+
+// The data-time-format of charts' time labels (lib/svgcharts.py TIME_FORMATS).
+const TIME_FORMATS = {
+  hour: (f) => `${f.hour}:${f.minute}`,
+  day: (f) => `${f.month}-${f.day}`,
+  datetime: (f) => `${f.year}-${f.month}-${f.day} ${f.hour}:${f.minute}`,
+};
+
+// <time datetime> in full; elements with data-time (an ISO moment) in their data-time-format;
+// elements with data-time-zone say which zone those are in.
 function showTimes(root) {
   const local = zoneIsLocal();
   root.querySelectorAll("time[datetime]").forEach((element) => {
@@ -118,6 +145,16 @@ function showTimes(root) {
     if (!Number.isNaN(moment.getTime())) {
       element.textContent = local ? localText(moment) : utcText(moment);
     }
+  });
+  root.querySelectorAll("[data-time]").forEach((element) => {
+    const moment = new Date(element.dataset.time);
+    const format = TIME_FORMATS[element.dataset.timeFormat] || TIME_FORMATS.datetime;
+    if (!Number.isNaN(moment.getTime())) {
+      element.textContent = format(fields(moment, local));
+    }
+  });
+  root.querySelectorAll("[data-time-zone]").forEach((element) => {
+    element.textContent = local ? zoneName(new Date()) : "UTC";
   });
   const button = document.getElementById("zone-switch");
   if (button) {
