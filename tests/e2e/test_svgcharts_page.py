@@ -1,16 +1,19 @@
 """The server-rendered charts (lib/svgcharts.py) in Chromium, on a test-only page
 (tests/chart_urls.py): bars reached with Tab show their focus, axe-core finds no violation,
 the CSP reports none, a 390 px phone scrolls nothing sideways, and the zone switch writes the
-charts' time labels in the browser's zone, in content htmx swaps in too."""
+charts' time labels in the browser's zone, in content htmx swaps in too. And the two pages
+the Overview leads to: an UNKNOWN job marked as looked at, the jobs list's ended filter."""
 
 from __future__ import annotations
 
+import datetime as dt
 import itertools
 
 import pytest
 from playwright.sync_api import expect
 
-from tests.e2e import sign_in
+from jobs.models import Job
+from tests.e2e import make_job, sign_in
 from tests.e2e.test_accessibility import assert_accessible
 from tests.e2e.test_security_headers import COLLECT
 
@@ -112,3 +115,48 @@ def test_the_zone_switch_writes_chart_times_in_the_browsers_zone_also_after_a_sw
         expect(cell).to_contain_text("2026-12-06 00:00 to 01:00 UTC")
     finally:
         context.close()
+
+
+def test_an_unknown_job_marked_as_looked_at_from_its_page(page, operator, cluster):
+    job = make_job(operator, cluster, Job.Status.UNKNOWN)
+    sign_in(page, operator, next=f"/jobs/{job.pk}/")
+    expect(page.locator("#looked-at-form")).to_be_visible()
+    assert_accessible(page)
+
+    page.fill("#id_note", "The cluster shows PE-Enable applied to C1 and C2.")
+    page.click("#looked-at-button")
+
+    expect(page.locator(".message")).to_have_text("Marked as looked at.")
+    expect(page.locator("#job-review")).to_contain_text("operator looked at this job on")
+    expect(page.locator("#job-review-note")).to_have_text(
+        "The cluster shows PE-Enable applied to C1 and C2."
+    )
+    expect(page.locator("#looked-at-form")).to_have_count(0)
+    assert_accessible(page)
+
+
+def test_the_jobs_list_ended_filter_shown_removed_and_refused(page, operator, cluster):
+    job = make_job(operator, cluster, Job.Status.FAILED)
+    make_job(
+        operator, cluster, Job.Status.FAILED, finished_at=job.finished_at - dt.timedelta(days=2)
+    )
+    start = job.finished_at.replace(minute=0, second=0, microsecond=0)
+    end = start + dt.timedelta(hours=1)
+    sign_in(page, operator, next="/jobs/")
+    page.goto(
+        f"/jobs/?status=FAILED&ended_from={start:%Y-%m-%dT%H:%M:%SZ}&ended_to={end:%Y-%m-%dT%H:%M:%SZ}"
+    )
+    expect(page.locator("#jobs-table tbody tr[data-job-id]")).to_have_count(1)
+    expect(page.locator("#ended-filter")).to_be_visible()
+    assert_accessible(page)
+
+    # Apply keeps the filter (hidden inputs); the link removes it.
+    page.click("#apply-filters")
+    expect(page.locator("#ended-filter")).to_be_visible()
+    page.click("#remove-ended-filter")
+    expect(page.locator("#ended-filter")).to_have_count(0)
+    expect(page.locator("#jobs-table tbody tr[data-job-id]")).to_have_count(2)
+
+    page.goto(f"/jobs/?ended_from={start:%Y-%m-%dT%H:%M:%SZ}&ended_to={start:%Y-%m-%dT%H:%M:%SZ}")
+    expect(page.locator("#id_ended_to_error")).to_contain_text("is not after")
+    assert_accessible(page)
