@@ -57,12 +57,14 @@ def hour_of(job: Job) -> dt.datetime:
 
 def expected_from_jobs() -> tuple[Counter, Counter]:
     """The counts as the jobs table says they should be, in everyone's rows (0) and each
-    operator's."""
+    operator's, in each span: the hour, the 6 hours from 00:00, 06:00..., the UTC day."""
     outcomes: Counter = Counter()
     call_times: Counter = Counter()
     for job in Job.objects.filter(status__in=COUNTED):
-        for user in (0, job.user_id):
-            dims = (user, hour_of(job), job.cluster_id or 0, job.action)
+        hour = hour_of(job)
+        starts = {1: hour, 6: hour.replace(hour=hour.hour // 6 * 6), 24: hour.replace(hour=0)}
+        for user, (span, start) in itertools.product((0, job.user_id), starts.items()):
+            dims = (user, span, start, job.cluster_id or 0, job.action)
             outcomes[(*dims, job.status)] += 1
             if job.started_at and job.finished_at:
                 call_times[(*dims, call_time_bucket(job.started_at, job.finished_at))] += 1
@@ -71,11 +73,11 @@ def expected_from_jobs() -> tuple[Counter, Counter]:
 
 def counted() -> tuple[Counter, Counter]:
     def rows(model, key: str) -> Counter:
-        fields = ("user_id", "hour", "cluster_id", "action", key, "count")
+        fields = ("user_id", "span_hours", "hour", "cluster_id", "action", key, "count")
         return Counter(
             {
-                (u, h.astimezone(dt.UTC), c, a, k): n
-                for u, h, c, a, k, n in model.objects.values_list(*fields)
+                (u, s, h.astimezone(dt.UTC), c, a, k): n
+                for u, s, h, c, a, k, n in model.objects.values_list(*fields)
                 if n
             }
         )
@@ -87,7 +89,7 @@ def everyone() -> Counter:
     return Counter(
         {
             outcome: n
-            for outcome, n in JobOutcomeHour.objects.filter(user_id=0)
+            for outcome, n in JobOutcomeHour.objects.filter(user_id=0, span_hours=24)
             .values_list("outcome")
             .annotate(n=Sum("count"))
         }
@@ -157,9 +159,9 @@ def test_every_way_a_job_ends_is_counted_once_and_a_late_result_not_again(
 
     assert everyone() == Counter(SUCCESS=1, FAILED=2, UNKNOWN=2, CANCELLED=1, DENIED=1, EXPIRED=1)
     assert counted() == expected_from_jobs()
-    # The calls of the three started jobs that ended, each in one bucket, twice (everyone's
-    # and the operator's).
-    assert sum(counted()[1].values()) == 2 * 4
+    # The calls of the four started jobs that ended, each in one bucket, twice (everyone's
+    # and the operator's) in each of the three spans.
+    assert sum(counted()[1].values()) == 2 * 3 * 4
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -248,7 +250,7 @@ def test_the_migration_counts_call_times_in_more_than_one_flush(db, operator, mo
     BACKFILL.count_ended_jobs(apps, types.SimpleNamespace(connection=connection))
 
     assert counted() == expected_from_jobs()
-    assert sum(counted()[1].values()) == 24
+    assert sum(counted()[1].values()) == 12 * 2 * 3
 
 
 # The read service.
@@ -446,7 +448,7 @@ def test_a_read_never_touches_the_jobs_table(operator, clusters):
     count_jobs_added([ended(operator, clusters["a"], at(0.1), ms=3)])
     with CaptureQueriesContext(connection) as queries:
         overview_stats(period="30d", now=NOW, cluster_id=clusters["a"].pk, action=1)
-    assert len(queries) <= 4
+    assert len(queries) <= 5
     assert not any('"jobs_job"' in q["sql"] for q in queries)
 
 
@@ -472,4 +474,4 @@ def test_migrating_counts_the_jobs_ended_before_it(operator):
 
     assert everyone() == Counter(SUCCESS=1, FAILED=1, CANCELLED=1, UNKNOWN=1)
     assert counted() == expected_from_jobs()
-    assert sum(counted()[1].values()) == 2 * 2
+    assert sum(counted()[1].values()) == 2 * 2 * 3

@@ -3,9 +3,10 @@
 Every change adds to the counts with an upsert, `INSERT ... ON CONFLICT ... DO UPDATE SET count
 = count + excluded.count` (the same SQL on SQLite and PostgreSQL): the database adds under the
 row's lock, so two jobs ending at once in the same hour both count. A job counts once it has
-one of `COUNTED` statuses, in the hour `count_hour` says; its call time counts when it was
-started. Ending a job (`_end`) counts it in the same transaction; removing jobs (dedupe_jobs)
-and importing them (import_legacy) change the counts in theirs.
+one of `COUNTED` statuses, in the hour `count_hour` says and in the 6 hours and the day that
+hold it; its call time counts when it was started. Ending a job (`_end`) counts it in the same
+transaction; removing jobs (dedupe_jobs) and importing them (import_legacy) change the counts
+in theirs.
 """
 
 from __future__ import annotations
@@ -18,7 +19,14 @@ from typing import NamedTuple
 from django.db import connection
 
 from jobs.models import JobCallTimeHour, JobOutcomeHour, JobStatus
-from jobs.models.stats import EVERYONE, NO_CLUSTER, call_time_bucket, count_hour
+from jobs.models.stats import (
+    EVERYONE,
+    NO_CLUSTER,
+    SPANS,
+    call_time_bucket,
+    count_hour,
+    span_start,
+)
 
 COUNTED = (
     JobStatus.SUCCESS,
@@ -44,23 +52,26 @@ class EndedJob(NamedTuple):
 
 def _upsert_sql(model, key: str, rows: int) -> str:
     table = connection.ops.quote_name(model._meta.db_table)
-    values = ", ".join(["(%s, %s, %s, %s, %s, %s)"] * rows)
+    values = ", ".join(["(%s, %s, %s, %s, %s, %s, %s)"] * rows)
+    columns = f"user_id, span_hours, hour, cluster_id, action, {key}"
     return (
-        f"INSERT INTO {table} (user_id, hour, cluster_id, action, {key}, count) "  # noqa: S608
-        f"VALUES {values} ON CONFLICT (user_id, hour, cluster_id, action, {key}) "
+        f"INSERT INTO {table} ({columns}, count) "  # noqa: S608
+        f"VALUES {values} ON CONFLICT ({columns}) "
         f"DO UPDATE SET count = {table}.count + excluded.count"
     )
 
 
 def _add(model, key: str, deltas: Counter) -> None:
-    """Add each (user_id, hour, cluster_id, action, key value) -> delta of `deltas`."""
+    """Add each (user_id, span_hours, hour, cluster_id, action, key value) -> delta of
+    `deltas`: one statement for a job's end (its rows in every span, everyone's and its
+    operator's), one executemany for more."""
     rows = [(*dims, delta) for dims, delta in deltas.items() if delta]
     if not rows:
         return
     adapt = connection.ops.adapt_datetimefield_value
-    params = [(u, adapt(h), c, a, k, n) for u, h, c, a, k, n in rows]
+    params = [(u, s, adapt(h), c, a, k, n) for u, s, h, c, a, k, n in rows]
     with connection.cursor() as cursor:
-        if len(params) <= 2:
+        if len(params) <= 2 * len(SPANS):
             cursor.execute(_upsert_sql(model, key, len(params)), [v for row in params for v in row])
         else:
             cursor.executemany(_upsert_sql(model, key, 1), params)
@@ -74,11 +85,14 @@ def _deltas(jobs: Iterable[EndedJob], sign: int) -> tuple[Counter, Counter]:
             continue
         hour = count_hour(job.finished_at, job.created_at)
         cluster = job.cluster_id or NO_CLUSTER
+        timed = job.started_at is not None and job.finished_at is not None
+        bucket = call_time_bucket(job.started_at, job.finished_at) if timed else None
         for user in (EVERYONE, job.user_id):
-            outcomes[user, hour, cluster, job.action, job.status] += sign
-            if job.started_at is not None and job.finished_at is not None:
-                bucket = call_time_bucket(job.started_at, job.finished_at)
-                call_times[user, hour, cluster, job.action, bucket] += sign
+            for span in SPANS:
+                dims = (user, span, span_start(hour, span), cluster, job.action)
+                outcomes[(*dims, job.status)] += sign
+                if timed:
+                    call_times[(*dims, bucket)] += sign
     return outcomes, call_times
 
 

@@ -3,8 +3,9 @@ per cluster, read from the per-hour counts (jobs.models.stats) alone, never from
 
 Bins are aligned to UTC (1 h bins on the hour, 6 h bins at 00:00, 06:00, 12:00 and 18:00, 1 day
 bins at midnight UTC); the last one ends at the next whole hour after now and holds the current
-hour so far. Each query adds the hours up by bin in the database, so a read costs about the
-same at a million jobs as at a hundred. Call times are estimates: a bucket's geometric middle,
+hour so far. Each period reads the counts of its bins' span (jobs.models.stats.SPANS), added
+up over actions, operators or clusters in the database, so a read costs about the same at a
+million jobs as at a hundred. Call times are estimates: a bucket's geometric middle,
 within about 19% of the true percentile (jobs.models.stats).
 """
 
@@ -16,9 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db import connection
-from django.db.models import Q, QuerySet, Sum
-from django.db.models.expressions import RawSQL
+from django.db.models import Q, Sum
 from django.utils import timezone
 
 from jobs.models import Cluster, JobCallTimeHour, JobOutcomeHour
@@ -118,49 +117,42 @@ def overview_stats(
     starts = [last_start - step * (count - 1 - i) for i in range(count)]
     ends = [*starts[1:], end]
     start = starts[0]
-    scope = Q(user_id=user_id or EVERYONE, hour__gte=start, hour__lt=end)
+    index = {bin_start: i for i, bin_start in enumerate(starts)}
+    scope = Q(user_id=user_id or EVERYONE)
     if cluster_id is not None:
         scope &= Q(cluster_id=cluster_id)
     if action is not None:
         scope &= Q(action=action)
-    bin_of = _bin_index(start, step_seconds)
+    in_period = scope & Q(span_hours=step_seconds // 3600, hour__gte=start, hour__lt=end)
 
     counts = [dict.fromkeys(OUTCOMES, 0) for _ in starts]
-    rows = _summed(JobOutcomeHour.objects.filter(scope), bin=bin_of, keys=("bin", "outcome"))
-    for row in rows:
-        counts[row["bin"]][row["outcome"]] += row["n"]
+    for row in _summed(JobOutcomeHour, in_period, "hour", "outcome"):
+        counts[index[row["hour"]]][row["outcome"]] += row["n"]
     bins = [
         OutcomeBin(start=s, end=e, counts=c) for s, e, c in zip(starts, ends, counts, strict=True)
     ]
 
-    recent = end - 2 * HOUR
-    failure_rows = list(
-        JobOutcomeHour.objects.filter(scope)
-        .exclude(cluster_id=NO_CLUSTER)
-        .values("cluster_id")
-        .order_by()
-        .annotate(
-            total=Sum("count"),
-            sent=Sum("count", filter=Q(outcome__in=SENT)),
-            failed=Sum("count", filter=Q(outcome__in=FAILED)),
-            sent_last=Sum("count", filter=Q(outcome__in=SENT, hour__gte=recent)),
-            failed_last=Sum("count", filter=Q(outcome__in=FAILED, hour__gte=recent)),
-        )
-        .filter(total__gt=0)
-    )
+    by_cluster = _summed(JobOutcomeHour, in_period & ~Q(cluster_id=NO_CLUSTER), "cluster_id")
+    # The last hour: the current UTC hour and the one before it.
+    recent = scope & Q(span_hours=1, hour__gte=end - 2 * HOUR, hour__lt=end)
+    last_hour = {
+        row["cluster_id"]: row
+        for row in _summed(JobOutcomeHour, recent & ~Q(cluster_id=NO_CLUSTER), "cluster_id")
+    }
     histograms: dict[int, list[dict[int, int]]] = defaultdict(lambda: [{} for _ in starts])
-    buckets = _summed(
-        JobCallTimeHour.objects.filter(scope).exclude(cluster_id=NO_CLUSTER),
-        bin=bin_of,
-        keys=("cluster_id", "bin", "bucket"),
-    )
-    for row in buckets:
+    calls = in_period & ~Q(cluster_id=NO_CLUSTER)
+    for row in _summed(JobCallTimeHour, calls, "cluster_id", "hour", "bucket"):
         if row["n"] > 0:
-            histograms[row["cluster_id"]][row["bin"]][row["bucket"]] = row["n"]
-    names = _cluster_names({row["cluster_id"] for row in failure_rows} | set(histograms))
+            histograms[row["cluster_id"]][index[row["hour"]]][row["bucket"]] = row["n"]
+    present = [row for row in by_cluster if row["n"] > 0]
+    names = _cluster_names({row["cluster_id"] for row in present} | set(histograms))
 
     failures = sorted(
-        (_failures(row, names[row["cluster_id"]]) for row in failure_rows), key=_worst_first
+        (
+            _failures(row, last_hour.get(row["cluster_id"], {}), names[row["cluster_id"]])
+            for row in present
+        ),
+        key=_worst_first,
     )
     call_times = sorted(
         (
@@ -190,19 +182,19 @@ def overview_stats(
     return Overview(**{**overview.__dict__, "version": digest})
 
 
-def _bin_index(start: datetime, step_seconds: int) -> RawSQL:
-    """The bin an hour falls in, counted from `start`, computed by the database."""
-    hour = connection.ops.quote_name("hour")
-    if connection.vendor == "postgresql":
-        sql = f"CAST(FLOOR((EXTRACT(EPOCH FROM {hour}) - %s) / %s) AS INTEGER)"
-    else:
-        sql = f"((CAST(strftime('%%s', {hour}) AS INTEGER) - %s) / %s)"
-    # Built from constants; the values are parameters.
-    return RawSQL(sql, (int(start.timestamp()), step_seconds))  # noqa: S611
-
-
-def _summed(queryset: QuerySet, *, bin: RawSQL, keys: tuple[str, ...]) -> list[dict]:
-    return list(queryset.annotate(bin=bin).values(*keys).order_by().annotate(n=Sum("count")))
+def _summed(model, where: Q, *keys: str) -> list[dict]:
+    """The rows of `model` matching `where`, added up by `keys`: `n` all outcomes (or calls),
+    `sent` and `failed` the outcomes of those names."""
+    rows = model.objects.filter(where).values(*keys).order_by()
+    if model is JobCallTimeHour:
+        return list(rows.annotate(n=Sum("count")))
+    return list(
+        rows.annotate(
+            n=Sum("count"),
+            sent=Sum("count", filter=Q(outcome__in=SENT)),
+            failed=Sum("count", filter=Q(outcome__in=FAILED)),
+        )
+    )
 
 
 def _cluster_names(ids: set[int]) -> dict[int, str]:
@@ -215,9 +207,9 @@ def _rate(failed: int, sent: int) -> float | None:
     return failed / sent if sent else None
 
 
-def _failures(row: dict, name: str) -> ClusterFailures:
+def _failures(row: dict, last_hour: dict, name: str) -> ClusterFailures:
     sent, failed = row["sent"] or 0, row["failed"] or 0
-    sent_last, failed_last = row["sent_last"] or 0, row["failed_last"] or 0
+    sent_last, failed_last = last_hour.get("sent") or 0, last_hour.get("failed") or 0
     return ClusterFailures(
         cluster_id=row["cluster_id"],
         cluster_name=name,
