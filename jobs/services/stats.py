@@ -17,7 +17,7 @@ from collections import defaultdict
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from django.db.models import Q, Sum
+from django.db.models import Case, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from jobs.models import Cluster, JobCallTimeHour, JobOutcomeHour
@@ -117,7 +117,12 @@ def overview_stats(
     starts = [last_start - step * (count - 1 - i) for i in range(count)]
     ends = [*starts[1:], end]
     start = starts[0]
-    index = {bin_start: i for i, bin_start in enumerate(starts)}
+    # The bin of each row, numbered by the database: parsing a datetime per row costs more
+    # than the query at 30 days.
+    bin_of = Case(
+        *(When(hour__lt=bin_end, then=Value(i)) for i, bin_end in enumerate(ends[:-1])),
+        default=Value(count - 1),
+    )
     scope = Q(user_id=user_id or EVERYONE)
     if cluster_id is not None:
         scope &= Q(cluster_id=cluster_id)
@@ -126,24 +131,31 @@ def overview_stats(
     in_period = scope & Q(span_hours=step_seconds // 3600, hour__gte=start, hour__lt=end)
 
     counts = [dict.fromkeys(OUTCOMES, 0) for _ in starts]
-    for row in _summed(JobOutcomeHour, in_period, "hour", "outcome"):
-        counts[index[row["hour"]]][row["outcome"]] += row["n"]
+    for row in _summed(JobOutcomeHour.objects.annotate(bin=bin_of), in_period, "bin", "outcome"):
+        counts[row["bin"]][row["outcome"]] += row["n"]
     bins = [
         OutcomeBin(start=s, end=e, counts=c) for s, e, c in zip(starts, ends, counts, strict=True)
     ]
 
-    by_cluster = _summed(JobOutcomeHour, in_period & ~Q(cluster_id=NO_CLUSTER), "cluster_id")
+    by_cluster = _summed(
+        JobOutcomeHour.objects.all(), in_period & ~Q(cluster_id=NO_CLUSTER), "cluster_id"
+    )
     # The last hour: the current UTC hour and the one before it.
     recent = scope & Q(span_hours=1, hour__gte=end - 2 * HOUR, hour__lt=end)
     last_hour = {
         row["cluster_id"]: row
-        for row in _summed(JobOutcomeHour, recent & ~Q(cluster_id=NO_CLUSTER), "cluster_id")
+        for row in _summed(
+            JobOutcomeHour.objects.all(), recent & ~Q(cluster_id=NO_CLUSTER), "cluster_id"
+        )
     }
     histograms: dict[int, list[dict[int, int]]] = defaultdict(lambda: [{} for _ in starts])
     calls = in_period & ~Q(cluster_id=NO_CLUSTER)
-    for row in _summed(JobCallTimeHour, calls, "cluster_id", "hour", "bucket"):
+    call_rows = _summed(
+        JobCallTimeHour.objects.annotate(bin=bin_of), calls, "cluster_id", "bin", "bucket"
+    )
+    for row in call_rows:
         if row["n"] > 0:
-            histograms[row["cluster_id"]][index[row["hour"]]][row["bucket"]] = row["n"]
+            histograms[row["cluster_id"]][row["bin"]][row["bucket"]] = row["n"]
     present = [row for row in by_cluster if row["n"] > 0]
     names = _cluster_names({row["cluster_id"] for row in present} | set(histograms))
 
@@ -182,11 +194,11 @@ def overview_stats(
     return Overview(**{**overview.__dict__, "version": digest})
 
 
-def _summed(model, where: Q, *keys: str) -> list[dict]:
-    """The rows of `model` matching `where`, added up by `keys`: `n` all outcomes (or calls),
-    `sent` and `failed` the outcomes of those names."""
-    rows = model.objects.filter(where).values(*keys).order_by()
-    if model is JobCallTimeHour:
+def _summed(rows: QuerySet, where: Q, *keys: str) -> list[dict]:
+    """The `rows` matching `where`, added up by `keys`: `n` all outcomes (or calls), `sent`
+    and `failed` the outcomes of those names."""
+    rows = rows.filter(where).values(*keys).order_by()
+    if rows.model is JobCallTimeHour:
         return list(rows.annotate(n=Sum("count")))
     return list(
         rows.annotate(
