@@ -233,10 +233,16 @@ def test_the_migration_counts_the_jobs_already_here(operator, cluster, fake_clus
     assert counted() == live
 
 
-def test_the_migration_counts_call_times_in_more_than_one_flush(db, operator, monkeypatch):
-    monkeypatch.setattr(BACKFILL, "FLUSH_ROWS", 3)
+# Call times on and around the buckets' edges (ms), which SQL (PostgreSQL) and Python (SQLite)
+# must put in the buckets call_time_bucket says.
+EDGES = [0, 0.5, 1, 1.001, 2, 2.378, 4, 10, 999.999, 1000, 1024, 3_600_000, 7_200_000]
+
+
+def test_the_migration_counts_call_times_as_a_job_end_would(db, operator, monkeypatch):
+    monkeypatch.setattr(BACKFILL, "FLUSH_ROWS", 7)
+    monkeypatch.setattr(BACKFILL, "UPSERT_ROWS", 3)
     t0 = dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC)
-    for n in range(12):
+    for n, ms in enumerate(EDGES):
         started = t0 + dt.timedelta(minutes=20 * n)
         Job.objects.create(
             user=operator,
@@ -244,13 +250,13 @@ def test_the_migration_counts_call_times_in_more_than_one_flush(db, operator, mo
             status="SUCCESS",
             created_at=started,
             started_at=started,
-            finished_at=started + (10 + 40 * n) * MS,
+            finished_at=started + ms * MS,
         )
 
     BACKFILL.count_ended_jobs(apps, types.SimpleNamespace(connection=connection))
 
     assert counted() == expected_from_jobs()
-    assert sum(counted()[1].values()) == 12 * 2 * 3
+    assert sum(counted()[1].values()) == len(EDGES) * 2 * 3
 
 
 # The read service.
