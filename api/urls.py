@@ -2,7 +2,7 @@ from csp.decorators import csp_update
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
-from api.views import approvals, audit, batches, clusters, customers, jobs
+from api.views import approvals, audit, batches, clusters, customers, jobs, stats
 
 urlpatterns = [
     path("", include("api.write_urls")),
@@ -16,6 +16,7 @@ urlpatterns = [
     path("customers/<str:cid>/jobs", customers.CustomerJobs.as_view(), name="api_customer_jobs"),
     path("audit", audit.AuditList.as_view(), name="api_audit"),
     path("approvals", approvals.ApprovalList.as_view(), name="api_approvals"),
+    path("stats", stats.Stats.as_view(), name="api_stats"),
     path(
         "schema",
         SpectacularAPIView.as_view(authentication_classes=[], permission_classes=[]),

@@ -28,6 +28,7 @@ from django.db.models import Case, F, Func, Q, Value, When
 from audit.models import AuditEntry
 from audit.services import audit_record
 from jobs.models import Job, JobCustomer
+from jobs.services import count_jobs_removed, ended_job
 from lib.chunks import batched
 
 DEFAULT_WINDOW = 2.0
@@ -237,7 +238,8 @@ def job_remove_duplicates(*, group: DuplicateGroup, window: float) -> list[uuid.
     """Remove a group's copies in one transaction and return the ids removed.
 
     Each removed job gets a `job.deduplicated` audit entry holding the whole job (its fields
-    and customers) and the kept id, in the same transaction, so nothing is beyond recovery.
+    and customers) and the kept id, in the same transaction, so nothing is beyond recovery;
+    the removed jobs leave the per-hour counts in it too.
     A copy that changed since it was found (gone, now in progress, now retried) is left, and
     nothing is removed if the kept job is gone.
     """
@@ -277,6 +279,7 @@ def job_remove_duplicates(*, group: DuplicateGroup, window: float) -> list[uuid.
                 ),
             )
         removed = [job.pk for job in jobs]
+        count_jobs_removed(ended_job(job) for job in jobs)
         Job.objects.filter(pk__in=removed).delete()
     return removed
 

@@ -29,6 +29,7 @@ from django.db import transaction
 from audit.models import AuditEntry
 from audit.services import audit_bulk_append, audit_record
 from jobs.models import Cluster, Job, JobCustomer
+from jobs.services import EndedJob, count_jobs_added
 from legacy.bulk_insert import _insert_rows
 from legacy.convert import (
     LEGACY_NAMESPACE,
@@ -239,6 +240,10 @@ def _import_job_chunk(
                 JobCustomer,
                 ["job_id", "cid"],
                 [(values["id"], cid) for values, cids in fresh for cid in cids],
+            )
+            count_jobs_added(
+                EndedJob(**{field: values[field] for field in EndedJob._fields})
+                for values, _ in fresh
             )
     report.jobs_imported += len(fresh)
     report.customers_imported += sum(len(cids) for _, cids in fresh)

@@ -92,6 +92,7 @@ OPERATIONS = {
     ("post", "/api/v1/schedules/{id}/pause"): "schedules_pause",
     ("post", "/api/v1/schedules/{id}/resume"): "schedules_resume",
     ("post", "/api/v1/set-actions"): "set_actions_submit",
+    ("get", "/api/v1/stats"): "stats_retrieve",
 }
 PROBLEM = "application/problem+json"
 

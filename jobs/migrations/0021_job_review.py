@@ -8,7 +8,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0019_per_run"),
+        ("jobs", "0020_job_stats"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

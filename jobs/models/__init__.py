@@ -1,7 +1,7 @@
 """The jobs app's models, one module per part: clusters, jobs and their customers, what a
 job holds while in progress, who may run what (run grants), approvals, change freezes and
-maintenance windows, and the marks on UNKNOWN jobs someone looked at. Callers import them
-from `jobs.models`."""
+maintenance windows, the marks on UNKNOWN jobs someone looked at, and the per-hour counts of
+ended jobs. Callers import them from `jobs.models`."""
 
 from jobs.models.approvals import ApprovalDecision, ApprovalRequest, ApprovalRule
 from jobs.models.clusters import Cluster
@@ -11,6 +11,7 @@ from jobs.models.grants import RunGrant
 from jobs.models.in_progress import InFlightCall, InFlightCustomer, JobToken
 from jobs.models.jobs import FailedJob, Job, JobAction, JobCustomer, JobQuerySet, JobStatus
 from jobs.models.reviews import MAX_REVIEW_NOTE, JobReview
+from jobs.models.stats import JobCallTimeHour, JobOutcomeHour
 
 __all__ = [
     "MAX_REVIEW_NOTE",
@@ -25,7 +26,9 @@ __all__ = [
     "InFlightCustomer",
     "Job",
     "JobAction",
+    "JobCallTimeHour",
     "JobCustomer",
+    "JobOutcomeHour",
     "JobQuerySet",
     "JobReview",
     "JobStatus",

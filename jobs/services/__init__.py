@@ -33,6 +33,9 @@ imports a module that imports it:
 - `reviews`: marking a job with an unknown outcome as looked at, audited.
 - `approval_rules`: creating and removing approval rules, audited.
 - `digests`: what an approval covers, which a worker checks before it sends a job.
+- `counting`: keeping the per-hour counts of ended jobs, in the transaction that ends,
+  removes or imports them.
+- `stats`: reading those counts: the Overview's jobs per hour, failure rates, call times.
 - `limits`: the sizes the others share.
 
 Callers import from `jobs.services`, which names everything they use.
@@ -57,6 +60,13 @@ from jobs.services.approving import (
     approvals_remind,
 )
 from jobs.services.cancelling import CancelReport, job_cancel
+from jobs.services.counting import (
+    COUNTED,
+    EndedJob,
+    count_jobs_added,
+    count_jobs_removed,
+    ended_job,
+)
 from jobs.services.credentials import (
     CredentialStatus,
     credential_remove,
@@ -113,6 +123,16 @@ from jobs.services.running import (
     run_job,
 )
 from jobs.services.slots import SLOT_ROUNDS, WAKE_LOOKAHEAD
+from jobs.services.stats import (
+    OUTCOMES,
+    PERIODS,
+    CallTimePoint,
+    ClusterCallTimes,
+    ClusterFailures,
+    OutcomeBin,
+    Overview,
+    overview_stats,
+)
 from jobs.services.submit import (
     CustomerConflict,
     SubmitPreview,
@@ -123,6 +143,7 @@ from jobs.services.submit import (
 
 __all__ = [
     "CHUNK",
+    "COUNTED",
     "CREDENTIAL_UNREADABLE_MESSAGE",
     "ERRORS_NAMED",
     "INTERRUPTED",
@@ -133,19 +154,27 @@ __all__ = [
     "NOT_AS_APPROVED_MESSAGE",
     "NOT_STARTED",
     "NO_CREDENTIAL_MESSAGE",
+    "OUTCOMES",
+    "PERIODS",
     "SLOT_ROUNDS",
     "WAIT_RECHECK",
     "WAKE_LOOKAHEAD",
     "ApprovalClosed",
     "ApprovalNeeded",
+    "CallTimePoint",
     "CancelReport",
     "Claim",
+    "ClusterCallTimes",
+    "ClusterFailures",
     "CredentialStatus",
     "CustomerConflict",
     "DuplicateGrant",
     "DuplicateRule",
+    "EndedJob",
     "Frozen",
     "NotGranted",
+    "OutcomeBin",
+    "Overview",
     "Preapproval",
     "ReapReport",
     "RunChoices",
@@ -160,9 +189,12 @@ __all__ = [
     "approvals_expire",
     "approvals_remind",
     "batch_retry",
+    "count_jobs_added",
+    "count_jobs_removed",
     "credential_remove",
     "credential_set",
     "credential_status",
+    "ended_job",
     "freeze_create",
     "freeze_delete",
     "grant_details",
@@ -176,6 +208,7 @@ __all__ = [
     "job_submit",
     "job_submit_preview",
     "may_mark_looked_at",
+    "overview_stats",
     "parse_action",
     "parse_cids",
     "run_choices",

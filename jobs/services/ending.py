@@ -16,6 +16,7 @@ from django.utils import timezone
 from audit.services import audit_record
 from jobs import upstream
 from jobs.models import InFlightCall, InFlightCustomer, Job, JobCustomer, JobToken
+from jobs.services.counting import EndedJob, count_jobs_added
 from jobs.services.limits import CHUNK, MAX_ERROR_LENGTH
 from jobs.services.slots import _wake_next_waiting
 from jobs.signals import job_ended
@@ -50,7 +51,8 @@ def _end(
     caller has it, is the job as it read it with its cluster (what the job_ended receivers use:
     the cluster's name, the action, started_at); otherwise it is read here.
 
-    Releases the job's customers and deletes its token in the same transaction. Returns
+    Counts the job in the per-hour counts (jobs.services.counting), releases the job's
+    customers and deletes its token in the same transaction. Returns
     False, changing nothing, when the job is no longer in `from_status` or no longer matches.
     """
     now = timezone.now()
@@ -75,12 +77,26 @@ def _end(
                 Job.objects.select_related("cluster")
                 .only(
                     "cluster__name",
+                    "user",
                     "action",
                     "legacy_action_name",
                     "started_at",
                 )
                 .get(pk=job_id)
             )
+        count_jobs_added(
+            [
+                EndedJob(
+                    status=status,
+                    user_id=job.user_id,
+                    cluster_id=job.cluster_id,
+                    action=job.action,
+                    created_at=now,
+                    started_at=job.started_at,
+                    finished_at=now,
+                )
+            ]
+        )
         audit_record(
             event=event,
             actor=actor,

@@ -1,0 +1,139 @@
+"""GET /api/v1/stats: the numbers the Overview page draws (jobs.services.overview_stats), for a
+team's own dashboards: jobs per bin by outcome, failure rates per cluster, call times per
+cluster. A token whose user sees every job (jobs.view_all_jobs) gets everyone's; any other
+token its user's own."""
+
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import OpenApiParameter
+from rest_framework import serializers
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.schema import ACTION, operation
+from jobs.models import Cluster
+from jobs.services import OUTCOMES, PERIODS, overview_stats, parse_action
+
+
+class StatsFilterSerializer(serializers.Serializer):
+    """The query of GET /stats."""
+
+    period = serializers.ChoiceField(
+        choices=list(PERIODS),
+        default="24h",
+        help_text="24h: 24 bins of 1 hour; 7d: 28 bins of 6 hours; 30d: 30 bins of 1 day.",
+    )
+    cluster = serializers.CharField(required=False, help_text="A cluster's name.")
+    action = serializers.CharField(
+        required=False, help_text='A name ("T-Enable", any case) or its number (1-5).'
+    )
+
+    def validate_action(self, value: str) -> int:
+        try:
+            return parse_action(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["action"]) from exc
+
+    def validate_cluster(self, value: str) -> int:
+        cluster_id = Cluster.objects.filter(name=value).values_list("pk", flat=True).first()
+        if cluster_id is None:
+            raise serializers.ValidationError(f"No cluster is named {value!r}.")
+        return cluster_id
+
+
+class OutcomeCountsSerializer(serializers.Serializer):
+    """The jobs that ended in each outcome; every outcome is present, 0 when none."""
+
+    def get_fields(self) -> dict:
+        return {outcome: serializers.IntegerField() for outcome in OUTCOMES}
+
+
+class OutcomeBinSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField(help_text="The last bin ends at the next whole hour.")
+    counts = OutcomeCountsSerializer()
+    total = serializers.IntegerField()
+
+
+class ClusterFailuresSerializer(serializers.Serializer):
+    cluster = serializers.CharField(source="cluster_name")
+    sent = serializers.IntegerField(help_text="Jobs sent to the cluster in the period.")
+    failed = serializers.IntegerField(help_text="Of them, FAILED or UNKNOWN.")
+    sent_last_hour = serializers.IntegerField(
+        help_text="Jobs sent in the current UTC hour and the one before it."
+    )
+    failed_last_hour = serializers.IntegerField()
+    rate = serializers.FloatField(allow_null=True, help_text="failed / sent; null when none sent.")
+    rate_last_hour = serializers.FloatField(allow_null=True)
+
+
+class CallTimePointSerializer(serializers.Serializer):
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    calls = serializers.IntegerField()
+    p50_ms = serializers.FloatField(
+        allow_null=True, help_text="Approximate (within about 19%); null when no call."
+    )
+    p95_ms = serializers.FloatField(allow_null=True)
+
+
+class ClusterCallTimesSerializer(serializers.Serializer):
+    cluster = serializers.CharField(source="cluster_name")
+    points = CallTimePointSerializer(many=True, help_text="One per bin, in order.")
+
+
+class StatsSerializer(serializers.Serializer):
+    scope = serializers.ChoiceField(
+        choices=["all", "own"], help_text="all: everyone's jobs; own: the token's user's."
+    )
+    period = serializers.ChoiceField(choices=list(PERIODS))
+    bin_seconds = serializers.IntegerField()
+    start = serializers.DateTimeField()
+    end = serializers.DateTimeField()
+    bins = OutcomeBinSerializer(many=True)
+    failures = ClusterFailuresSerializer(
+        many=True,
+        help_text="The clusters with a job in the period, worst now first: by the rate over "
+        "the last hour (clusters with none sent in it last), then the period's, then name.",
+    )
+    call_times = ClusterCallTimesSerializer(
+        many=True, help_text="The clusters with a call in the period, by name."
+    )
+    version = serializers.CharField(help_text="Changes whenever any number above does.")
+
+
+ACTION_FILTER = OpenApiParameter(
+    "action",
+    ACTION,
+    OpenApiParameter.QUERY,
+    description="An action's name (any case) or its number.",
+)
+
+
+class Stats(APIView):
+    """Jobs per bin by outcome, failure rate per cluster and call times (claim to end, p50
+    and p95) per cluster, over the last 24 hours, 7 or 30 days, optionally of one cluster and
+    one action. Read from per-hour counts kept as jobs end, so it answers fast whatever the
+    number of jobs. Times are UTC."""
+
+    @operation(
+        operation_id="stats_retrieve",
+        summary="Get the Overview's numbers",
+        tag="jobs",
+        parameters=[StatsFilterSerializer, ACTION_FILTER],
+        responses={200: StatsSerializer},
+    )
+    def get(self, request: Request) -> Response:
+        filters = StatsFilterSerializer(data=request.query_params)
+        filters.is_valid(raise_exception=True)
+        everyone = request.user.has_perm("jobs.view_all_jobs")
+        overview = overview_stats(
+            period=filters.validated_data["period"],
+            cluster_id=filters.validated_data.get("cluster"),
+            action=filters.validated_data.get("action"),
+            user_id=None if everyone else request.user.pk,
+        )
+        data = {"scope": "all" if everyone else "own", **overview.__dict__}
+        return Response(StatsSerializer(data).data)
