@@ -21,6 +21,7 @@ from accounts.services.provider import (
 )
 from accounts.services.refusals import signin_refusal_record
 from accounts.services.sessions import provider_session_start
+from accounts.views.signin import landing_url
 from audit.services import client_ip
 
 # Where to land after the provider sent the user back (the sign-in page's ?next=).
@@ -100,9 +101,7 @@ class ProviderCallbackView(View):
         target = request.session.pop(NEXT, "")
         login(request, user, backend="accounts.provider_backend.ProviderBackend")
         provider_session_start(request.session, user, token)
-        if not target:
-            target = reverse("set_action" if user.has_perm("jobs.run_set_action") else "job_list")
-        return HttpResponseRedirect(target)
+        return HttpResponseRedirect(target or landing_url(user))
 
 
 def refused(request: HttpRequest, reason: str, *, status: int = 403) -> HttpResponse:

@@ -28,8 +28,18 @@ class SignInForm(AuthenticationForm):
         )
 
 
+def landing_url(user) -> str:
+    """Where a sign-in lands without a ?next=: the Overview for those who may see every job
+    (auditors, admins), Set Action for operators, the jobs list for everyone else."""
+    if user.has_perm("jobs.view_all_jobs"):
+        return reverse("overview")
+    if user.has_perm("jobs.run_set_action"):
+        return reverse("set_action")
+    return reverse("job_list")
+
+
 class SignInView(LoginView):
-    """Django's sign-in, landing operators on Set Action and everyone else on the jobs list."""
+    """Django's sign-in, landing each user where landing_url says."""
 
     authentication_form = SignInForm
 
@@ -45,6 +55,4 @@ class SignInView(LoginView):
         return context
 
     def get_default_redirect_url(self) -> str:
-        if self.request.user.has_perm("jobs.run_set_action"):
-            return reverse("set_action")
-        return reverse("job_list")
+        return landing_url(self.request.user)

@@ -1,0 +1,54 @@
+"""What the Overview page shows of now: jobs with an unknown outcome nobody looked at, the jobs
+in flight by what they wait for, the workers alive and the oldest queued job's age. Read from
+the jobs in flight (the status index: a few rows, whatever the history's size) and the
+heartbeats."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from django.db.models import Count, Min, Q
+from django.utils import timezone
+
+from jobs.models import Job
+from ops.heartbeats import Role, alive
+
+Status = Job.Status
+WaitingFor = Job.WaitingFor
+
+
+@dataclass(frozen=True)
+class Now:
+    unknown_not_looked_at: int
+    queued: int
+    running: int
+    waiting_for_cluster: int
+    waiting_for_approval: int
+    waiting_for_window: int
+    workers_alive: int
+    oldest_queued_seconds: float | None
+
+
+def overview_now(*, user_id: int | None = None, now: datetime | None = None) -> Now:
+    """Now, for everyone's jobs, or one operator's (`user_id`); the workers are everyone's."""
+    now = now or timezone.now()
+    jobs = Job.objects.all() if user_id is None else Job.objects.filter(user_id=user_id)
+    in_flight = jobs.in_progress().aggregate(
+        queued=Count("pk", filter=Q(started_at__isnull=True, waiting_for="")),
+        running=Count("pk", filter=Q(started_at__isnull=False, waiting_for="")),
+        cluster=Count("pk", filter=Q(waiting_for=WaitingFor.CLUSTER)),
+        window=Count("pk", filter=Q(waiting_for__in=[WaitingFor.FREEZE, WaitingFor.WINDOW])),
+        oldest=Min("created_at", filter=Q(started_at__isnull=True)),
+    )
+    oldest = in_flight["oldest"]
+    return Now(
+        unknown_not_looked_at=jobs.unknown_not_looked_at().count(),
+        queued=in_flight["queued"],
+        running=in_flight["running"],
+        waiting_for_cluster=in_flight["cluster"],
+        waiting_for_approval=jobs.filter(status=Status.PENDING_APPROVAL).count(),
+        waiting_for_window=in_flight["window"],
+        workers_alive=alive(Role.WORKER, now),
+        oldest_queued_seconds=round((now - oldest).total_seconds(), 1) if oldest else None,
+    )
