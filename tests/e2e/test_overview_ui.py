@@ -68,3 +68,20 @@ def test_the_overview_stacks_at_390_px_and_passes_axe(page: Page, auditor, opera
     page.get_by_text("The numbers").first.click()
     expect(page.locator("table.chart-table").first).to_be_visible()
     assert_accessible(page)
+
+
+def test_the_server_out_of_reach_the_overview_says_so_and_catches_up(
+    page: Page, auditor, operator, cluster
+):
+    run(operator, cluster, "C1")
+    sign_in(page, auditor, next="/overview/")
+    summary = page.locator("#overview-live figure").first.locator("figcaption")
+    expect(summary).to_contain_text("1 job")
+    page.route("**/*part=live*", lambda route: route.abort("connectionrefused"))
+    banner = page.locator("#live-banner")
+    expect(banner).to_have_text("Connection lost, retrying.", timeout=15_000)
+
+    run(operator, cluster, "C2")
+    page.unroute("**/*part=live*")
+    expect(summary).to_contain_text("2 jobs", timeout=15_000)
+    expect(banner).to_be_hidden()
