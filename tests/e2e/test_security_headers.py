@@ -31,6 +31,7 @@ def test_no_page_breaks_the_content_security_policy(page, operator, cluster):
     sign_in(page, admin, next="/jobs/")
     pages = [
         "/",
+        "/overview/",
         "/jobs/",
         f"/jobs/{job.pk}/",
         "/customers/?cid=C1",
