@@ -14,7 +14,6 @@ from jobs.services import job_submit
 from tests.helpers import TOKEN, make_user, row_counts
 
 BAD_TOKEN = "bad-token"
-PASSWORD = "overview-Pass-1"
 
 
 @pytest.fixture
@@ -128,18 +127,3 @@ def test_odd_filters_show_the_default_and_write_nothing(client, auditor, query):
     page = client.get("/overview/", query)
     assert page.status_code in (200, 400)
     assert row_counts() == before
-
-
-def test_a_sign_in_lands_auditors_on_the_overview_and_operators_on_set_action(client, db):
-    auditor = make_user("aud2", "Auditors", is_staff=True)
-    operator = make_user("op3", "Operators")
-    for user in (auditor, operator):
-        user.set_password(PASSWORD)
-        user.save()
-    landed = {
-        user.username: client.post(
-            "/accounts/login/", {"username": user.username, "password": PASSWORD}
-        )["Location"]
-        for user in (auditor, operator)
-    }
-    assert landed == {"aud2": "/overview/", "op3": "/"}

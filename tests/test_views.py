@@ -85,10 +85,11 @@ def test_set_action_form_is_only_for_operators(client, operator, auditor):
     assert b'name="idempotency_key"' in response.content
 
 
-def test_operator_lands_on_set_action_and_auditor_on_jobs_after_sign_in(client, db):
+def test_operator_lands_on_set_action_auditor_on_the_overview_others_on_jobs(client, db):
     for username, group, landing in [
         ("o", "Operators", "set_action"),
-        ("a", "Auditors", "job_list"),
+        ("a", "Auditors", "overview"),
+        ("p", "Approvers", "job_list"),
     ]:
         make_user(username, group, password="pw-12345-x")
         response = client.post(reverse("login"), {"username": username, "password": "pw-12345-x"})
