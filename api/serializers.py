@@ -175,7 +175,24 @@ class AuditEntrySerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
 
-class JobFilterSerializer(serializers.Serializer):
+class ClusterActionFilters:
+    """The `cluster` (a name) and `action` (a name or number) of a list's query, as ids; a
+    serializer that declares either field takes these checks."""
+
+    def validate_action(self, value: str) -> int:
+        try:
+            return parse_action(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.message_dict["action"]) from exc
+
+    def validate_cluster(self, value: str) -> int:
+        cluster_id = Cluster.objects.filter(name=value).values_list("pk", flat=True).first()
+        if cluster_id is None:
+            raise serializers.ValidationError(f"No cluster is named {value!r}.")
+        return cluster_id
+
+
+class JobFilterSerializer(ClusterActionFilters, serializers.Serializer):
     """The filters of GET /jobs; each given one must match."""
 
     status = serializers.ChoiceField(choices=Job.Status.choices, required=False)
@@ -198,18 +215,6 @@ class JobFilterSerializer(serializers.Serializer):
         help_text="ISO 8601; created before it. After created_after when both are given "
         "(else 400: no job could match).",
     )
-
-    def validate_action(self, value: str) -> int:
-        try:
-            return parse_action(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict["action"]) from exc
-
-    def validate_cluster(self, value: str) -> int:
-        cluster_id = Cluster.objects.filter(name=value).values_list("pk", flat=True).first()
-        if cluster_id is None:
-            raise serializers.ValidationError(f"No cluster is named {value!r}.")
-        return cluster_id
 
     def validate_operator(self, value: str) -> int:
         if not self.context["user"].has_perm("jobs.view_all_jobs"):

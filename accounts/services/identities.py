@@ -62,12 +62,7 @@ def identity_sign_in(claims: Mapping[str, Any], *, ip_address: str | None) -> Us
             ip_address,
         )
     with transaction.atomic():
-        identity = (
-            Identity.objects.select_for_update()
-            .select_related("user")
-            .filter(issuer=issuer, subject=subject)
-            .first()
-        )
+        identity = _locked(issuer, subject)
         if identity is None:
             identity = _create_once(issuer, subject, name, ip_address)
         user = identity.user
@@ -102,6 +97,16 @@ def _claim(claims: Mapping[str, Any], name: str) -> str:
     return value.strip()[:150] if isinstance(value, str) else ""
 
 
+def _locked(issuer: str, subject: str) -> Identity | None:
+    """The identity, locked until the sign-in's transaction ends (PostgreSQL), with its user."""
+    return (
+        Identity.objects.select_for_update()
+        .select_related("user")
+        .filter(issuer=issuer, subject=subject)
+        .first()
+    )
+
+
 def _create_once(issuer: str, subject: str, name: str, ip_address: str | None) -> Identity:
     """The identity created, or the one a concurrent first sign-in of the same person created
     a moment before (the constraint on issuer and subject lets one through)."""
@@ -109,12 +114,7 @@ def _create_once(issuer: str, subject: str, name: str, ip_address: str | None) -
         with transaction.atomic():
             return _create(issuer, subject, name, ip_address)
     except IntegrityError:
-        identity = (
-            Identity.objects.select_for_update()
-            .select_related("user")
-            .filter(issuer=issuer, subject=subject)
-            .first()
-        )
+        identity = _locked(issuer, subject)
         if identity is None:
             raise SignInRefused("another sign-in was making this account: try again") from None
         return identity

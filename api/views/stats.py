@@ -5,7 +5,6 @@ token its user's own."""
 
 from __future__ import annotations
 
-from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -13,11 +12,11 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from api.schema import ACTION, operation
-from jobs.models import Cluster
-from jobs.services import OUTCOMES, PERIODS, overview_stats, parse_action
+from api.serializers import ClusterActionFilters
+from jobs.services import OUTCOMES, PERIODS, overview_stats
 
 
-class StatsFilterSerializer(serializers.Serializer):
+class StatsFilterSerializer(ClusterActionFilters, serializers.Serializer):
     """The query of GET /stats."""
 
     period = serializers.ChoiceField(
@@ -29,18 +28,6 @@ class StatsFilterSerializer(serializers.Serializer):
     action = serializers.CharField(
         required=False, help_text='A name ("T-Enable", any case) or its number (1-5).'
     )
-
-    def validate_action(self, value: str) -> int:
-        try:
-            return parse_action(value)
-        except DjangoValidationError as exc:
-            raise serializers.ValidationError(exc.message_dict["action"]) from exc
-
-    def validate_cluster(self, value: str) -> int:
-        cluster_id = Cluster.objects.filter(name=value).values_list("pk", flat=True).first()
-        if cluster_id is None:
-            raise serializers.ValidationError(f"No cluster is named {value!r}.")
-        return cluster_id
 
 
 class OutcomeCountsSerializer(serializers.Serializer):
