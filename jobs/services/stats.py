@@ -119,10 +119,7 @@ def overview_stats(
     start = starts[0]
     # The bin of each row, numbered by the database: parsing a datetime per row costs more
     # than the query at 30 days.
-    bin_of = Case(
-        *(When(hour__lt=bin_end, then=Value(i)) for i, bin_end in enumerate(ends[:-1])),
-        default=Value(count - 1),
-    )
+    bin_of = _bin_of(starts, 0, count)
     scope = Q(user_id=user_id or EVERYONE)
     if cluster_id is not None:
         scope &= Q(cluster_id=cluster_id)
@@ -192,6 +189,19 @@ def overview_stats(
     )
     digest = hashlib.sha256(repr(overview).encode()).hexdigest()[:16]
     return Overview(**{**overview.__dict__, "version": digest})
+
+
+def _bin_of(starts: list[datetime], first: int, stop: int) -> Value | Case:
+    """The number of the bin among starts[first:stop] that holds a row's hour, by halving
+    them: 5 comparisons a row for 30 bins, where one CASE branch per bin took 15 on average
+    (a third of the time of the 30 days' call times query on SQLite)."""
+    if stop - first == 1:
+        return Value(first)
+    middle = (first + stop) // 2
+    return Case(
+        When(hour__lt=starts[middle], then=_bin_of(starts, first, middle)),
+        default=_bin_of(starts, middle, stop),
+    )
 
 
 def _summed(rows: QuerySet, where: Q, *keys: str) -> list[dict]:
