@@ -1,6 +1,7 @@
 """What the Overview page shows of now: jobs with an unknown outcome nobody looked at, the jobs
-in flight by what they wait for, the workers alive and the oldest queued job's age. Read from
-the jobs in flight (the status index: a few rows, whatever the history's size) and the
+in flight by what they wait for, the workers alive, and since when the oldest job queued (a
+time, not an age: an age would change at every refresh, and the page be redrawn with it). Read
+from the jobs in flight (the status index: a few rows, whatever the history's size) and the
 heartbeats."""
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class Now:
     waiting_for_approval: int
     waiting_for_window: int
     workers_alive: int
-    oldest_queued_seconds: float | None
+    oldest_queued_since: datetime | None
 
 
 def overview_now(*, user_id: int | None = None, now: datetime | None = None) -> Now:
@@ -50,5 +51,5 @@ def overview_now(*, user_id: int | None = None, now: datetime | None = None) -> 
         waiting_for_approval=jobs.filter(status=Status.PENDING_APPROVAL).count(),
         waiting_for_window=in_flight["window"],
         workers_alive=alive(Role.WORKER, now),
-        oldest_queued_seconds=round((now - oldest).total_seconds(), 1) if oldest else None,
+        oldest_queued_since=oldest,
     )

@@ -5,6 +5,7 @@ changed, and where a sign-in lands."""
 from __future__ import annotations
 
 import re
+import time
 
 import pytest
 from model_bakery import baker
@@ -127,3 +128,20 @@ def test_odd_filters_show_the_default_and_write_nothing(client, auditor, query):
     page = client.get("/overview/", query)
     assert page.status_code in (200, 400)
     assert row_counts() == before
+
+
+def test_a_job_waiting_in_the_queue_does_not_change_the_live_region_by_itself(
+    client, auditor, operator, cluster
+):
+    [queued] = job_submit(
+        user=operator, action="PE-Enable", cluster=cluster, cids="C9", token=TOKEN
+    )
+    client.force_login(auditor)
+    page = client.get("/overview/")
+    assert page.context["now"].queued == 1
+    assert page.context["now"].oldest_queued_since == queued.created_at
+
+    # Time passes (the oldest job's age grows) and nothing else happens: nothing to redraw.
+    time.sleep(0.2)
+    live = client.get("/overview/", {"part": "live", "v": page.context["version"]})
+    assert live.status_code == 204
