@@ -63,8 +63,10 @@ def expected_from_jobs() -> tuple[Counter, Counter]:
     for job in Job.objects.filter(status__in=COUNTED):
         hour = hour_of(job)
         starts = {1: hour, 6: hour.replace(hour=hour.hour // 6 * 6), 24: hour.replace(hour=0)}
-        for user, (span, start) in itertools.product((0, job.user_id), starts.items()):
-            dims = (user, span, start, job.cluster_id or 0, job.action)
+        for user, action, (span, start) in itertools.product(
+            (0, job.user_id), (0, job.action), starts.items()
+        ):
+            dims = (user, span, start, job.cluster_id or 0, action)
             outcomes[(*dims, job.status)] += 1
             if job.started_at and job.finished_at:
                 call_times[(*dims, call_time_bucket(job.started_at, job.finished_at))] += 1
@@ -89,7 +91,7 @@ def everyone() -> Counter:
     return Counter(
         {
             outcome: n
-            for outcome, n in JobOutcomeHour.objects.filter(user_id=0, span_hours=24)
+            for outcome, n in JobOutcomeHour.objects.filter(user_id=0, span_hours=24, action=0)
             .values_list("outcome")
             .annotate(n=Sum("count"))
         }
@@ -160,8 +162,8 @@ def test_every_way_a_job_ends_is_counted_once_and_a_late_result_not_again(
     assert everyone() == Counter(SUCCESS=1, FAILED=2, UNKNOWN=2, CANCELLED=1, DENIED=1, EXPIRED=1)
     assert counted() == expected_from_jobs()
     # The calls of the four started jobs that ended, each in one bucket, twice (everyone's
-    # and the operator's) in each of the three spans.
-    assert sum(counted()[1].values()) == 2 * 3 * 4
+    # and the operator's) for its action and for all actions, in each of the three spans.
+    assert sum(counted()[1].values()) == 2 * 2 * 3 * 4
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
@@ -256,7 +258,7 @@ def test_the_migration_counts_call_times_as_a_job_end_would(db, operator, monkey
     BACKFILL.count_ended_jobs(apps, types.SimpleNamespace(connection=connection))
 
     assert counted() == expected_from_jobs()
-    assert sum(counted()[1].values()) == len(EDGES) * 2 * 3
+    assert sum(counted()[1].values()) == len(EDGES) * 2 * 2 * 3
 
 
 # The read service.
@@ -480,4 +482,4 @@ def test_migrating_counts_the_jobs_ended_before_it(operator):
 
     assert everyone() == Counter(SUCCESS=1, FAILED=1, CANCELLED=1, UNKNOWN=1)
     assert counted() == expected_from_jobs()
-    assert sum(counted()[1].values()) == 2 * 2 * 3
+    assert sum(counted()[1].values()) == 2 * 2 * 2 * 3

@@ -48,7 +48,7 @@ def _bucket_sql() -> str:
 
 def _add_up(cursor, vendor: str, table: str, key: str) -> None:
     """Everyone's rows of each hour, then every row of 6 hours and of a day, from the
-    operators' rows of each hour."""
+    operators' rows of each hour; then every row again for all actions together (action 0)."""
     cursor.execute(
         f"INSERT INTO {table} ({COLUMNS}, {key}, count) "  # noqa: S608
         f"SELECT 0, 1, hour, cluster_id, action, {key}, SUM(count) FROM {table} "
@@ -62,6 +62,11 @@ def _add_up(cursor, vendor: str, table: str, key: str) -> None:
             f"FROM {table} WHERE span_hours = 1 "
             f"GROUP BY user_id, {start}, cluster_id, action, {key}"
         )
+    cursor.execute(
+        f"INSERT INTO {table} ({COLUMNS}, {key}, count) "  # noqa: S608
+        f"SELECT user_id, span_hours, hour, cluster_id, 0, {key}, SUM(count) FROM {table} "
+        f"GROUP BY user_id, span_hours, hour, cluster_id, {key}"
+    )
 
 
 def _count_call_times_in_python(connection, Job, table: str) -> None:

@@ -1,10 +1,12 @@
 """Per-hour counts of ended jobs, kept by the transaction that ends a job (jobs.services.counting),
 which the Overview page and GET /api/v1/stats read instead of the jobs table.
 
-Each ended job is counted twice in each table: in everyone's row (`user_id` 0) and in its
-operator's row. 0, not NULL, means everyone: a unique constraint does not match NULLs on
-SQLite (nor on PostgreSQL without NULLS NOT DISTINCT), and the upsert that adds to a row needs
-its conflict. `cluster_id` is a plain integer, not a foreign key, so that a cluster deleted
+Each ended job is counted four times in each table: in everyone's row (`user_id` 0) and in its
+operator's row, each for its action and for every action together (`action` 0, which an
+Overview without an action filter reads: a fifth of the rows, with five actions). 0, not
+NULL, means everyone and every action: a unique constraint does not match NULLs on SQLite (nor
+on PostgreSQL without NULLS NOT DISTINCT), and the upsert that adds to a row needs its
+conflict. `cluster_id` is a plain integer, not a foreign key, so that a cluster deleted
 after its jobs leaves its history readable; 0 is a job without a cluster (an imported job whose
 URL matched none).
 
@@ -20,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from django.db import models
 
 EVERYONE = 0
+ALL_ACTIONS = 0
 NO_CLUSTER = 0
 # The spans counted, in hours: each a bin of the Overview.
 SPANS = (1, 6, 24)

@@ -4,13 +4,14 @@ Every change adds to the counts with an upsert, `INSERT ... ON CONFLICT ... DO U
 = count + excluded.count` (the same SQL on SQLite and PostgreSQL): the database adds under the
 row's lock, so two jobs ending at once in the same hour both count. A job counts once it has
 one of `COUNTED` statuses, in the hour `count_hour` says and in the 6 hours and the day that
-hold it; its call time counts when it was started. Ending a job (`_end`) counts it in the same
-transaction; removing jobs (dedupe_jobs) and importing them (import_legacy) change the counts
-in theirs.
+hold it, in everyone's rows and its operator's, under its action and all actions (0); its call
+time counts when it was started. Ending a job (`_end`) counts it in the same transaction;
+removing jobs (dedupe_jobs) and importing them (import_legacy) change the counts in theirs.
 """
 
 from __future__ import annotations
 
+import itertools
 from collections import Counter
 from collections.abc import Iterable
 from datetime import datetime
@@ -20,6 +21,7 @@ from django.db import connection
 
 from jobs.models import JobCallTimeHour, JobOutcomeHour, JobStatus
 from jobs.models.stats import (
+    ALL_ACTIONS,
     EVERYONE,
     NO_CLUSTER,
     SPANS,
@@ -28,6 +30,9 @@ from jobs.models.stats import (
     span_start,
 )
 
+# A job's rows in each table: everyone's and its operator's, its action's and every action's,
+# in each span.
+ROWS_PER_JOB = 2 * 2 * len(SPANS)
 COUNTED = (
     JobStatus.SUCCESS,
     JobStatus.FAILED,
@@ -71,7 +76,7 @@ def _add(model, key: str, deltas: Counter) -> None:
     adapt = connection.ops.adapt_datetimefield_value
     params = [(u, s, adapt(h), c, a, k, n) for u, s, h, c, a, k, n in rows]
     with connection.cursor() as cursor:
-        if len(params) <= 2 * len(SPANS):
+        if len(params) <= ROWS_PER_JOB:
             cursor.execute(_upsert_sql(model, key, len(params)), [v for row in params for v in row])
         else:
             cursor.executemany(_upsert_sql(model, key, 1), params)
@@ -87,12 +92,13 @@ def _deltas(jobs: Iterable[EndedJob], sign: int) -> tuple[Counter, Counter]:
         cluster = job.cluster_id or NO_CLUSTER
         timed = job.started_at is not None and job.finished_at is not None
         bucket = call_time_bucket(job.started_at, job.finished_at) if timed else None
-        for user in (EVERYONE, job.user_id):
-            for span in SPANS:
-                dims = (user, span, span_start(hour, span), cluster, job.action)
-                outcomes[(*dims, job.status)] += sign
-                if timed:
-                    call_times[(*dims, bucket)] += sign
+        for user, action, span in itertools.product(
+            (EVERYONE, job.user_id), (ALL_ACTIONS, job.action), SPANS
+        ):
+            dims = (user, span, span_start(hour, span), cluster, action)
+            outcomes[(*dims, job.status)] += sign
+            if timed:
+                call_times[(*dims, bucket)] += sign
     return outcomes, call_times
 
 

@@ -21,7 +21,7 @@ from django.db.models import Case, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
 from jobs.models import Cluster, JobCallTimeHour, JobOutcomeHour
-from jobs.models.stats import EVERYONE, NO_CLUSTER, bucket_middle_ms
+from jobs.models.stats import ALL_ACTIONS, EVERYONE, NO_CLUSTER, bucket_middle_ms
 
 OUTCOMES = ["SUCCESS", "FAILED", "UNKNOWN", "CANCELLED", "DENIED", "EXPIRED"]
 # Sent to their cluster: the failure rate's denominator. Cancelled, denied and expired jobs
@@ -123,8 +123,7 @@ def overview_stats(
     scope = Q(user_id=user_id or EVERYONE)
     if cluster_id is not None:
         scope &= Q(cluster_id=cluster_id)
-    if action is not None:
-        scope &= Q(action=action)
+    scope &= Q(action=ALL_ACTIONS if action is None else action)
     in_period = scope & Q(span_hours=step_seconds // 3600, hour__gte=start, hour__lt=end)
 
     counts = [dict.fromkeys(OUTCOMES, 0) for _ in starts]
