@@ -14,6 +14,7 @@ from django import forms
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
@@ -64,12 +65,16 @@ class OverviewFilterForm(forms.Form):
         queryset=Cluster.objects.order_by("name"), required=False, empty_label="Any cluster"
     )
     action = forms.TypedChoiceField(
-        choices=[("", "Any action"), *Job.Action.choices], coerce=int, required=False
+        choices=[("", "Any action"), *Job.Action.choices],
+        coerce=int,
+        required=False,
+        empty_value=None,
     )
 
 
 def _jobs_url(**filters) -> str:
-    return "/jobs/?" + urlencode({k: v for k, v in filters.items() if v not in (None, "")})
+    given = {key: value for key, value in filters.items() if value not in (None, "")}
+    return reverse("job_list") + "?" + urlencode(given)
 
 
 def _iso(moment) -> str:
@@ -180,8 +185,6 @@ def overview(request: HttpRequest) -> HttpResponse:
     period = data.get("period") or "24h"
     cluster = data.get("cluster")
     action = data.get("action")
-    if action == "":
-        action = None
     everyone = request.user.has_perm("jobs.view_all_jobs")
     user_id = None if everyone else request.user.pk
     stats = overview_stats(
