@@ -396,3 +396,21 @@ def test_deactivate_user_of_nobody_changes_nothing(db):
     with pytest.raises(CommandError, match="No user 'nobody'"):
         call_command("deactivate_user", "nobody")
     assert row_counts() == before
+
+
+@pytest.mark.parametrize(
+    ("asked", "lands"),
+    [("/jobs/", "/jobs/"), ("https://evil.example/", "/"), ("//evil.example/", "/")],
+)
+def test_a_sign_in_goes_on_to_where_it_was_asked_on_this_site_only(sso, live_server, asked, lands):
+    browser = requests.Session()
+    start = browser.get(
+        f"{live_server.url}/accounts/oidc/login/",
+        params={"next": asked},
+        allow_redirects=False,
+        timeout=10,
+    )
+
+    landing = provider_sign_in(browser, start, "alice", PASSWORD)
+
+    assert landing.url == f"{live_server.url}{lands}"
