@@ -174,22 +174,35 @@ function switchZone() {
 
 // --- Copy buttons and forms ---------------------------------------------------------------
 
+// The button says what happened and keeps saying it (no timer to race a reader): "Copied", or,
+// when the browser refuses the clipboard, the text is left selected for the user to copy.
 function copyText(button) {
   const target = document.querySelector(button.dataset.copy);
   const text = target.textContent.trim();
-  const done = () => {
-    button.textContent = "Copied";
-    setTimeout(() => { button.textContent = "Copy"; }, 1500);
+  const report = (copied) => {
+    button.textContent = copied ? "Copied" : "Press Ctrl+C";
+    const announcer = document.getElementById("live-announcer");
+    if (announcer) {
+      announcer.textContent = copied ? "Copied to the clipboard." : "Selected: press Ctrl+C to copy.";
+    }
   };
-  if (navigator.clipboard) {
-    navigator.clipboard.writeText(text).then(done);
-  } else {
+  const copyBySelection = () => {
     const range = document.createRange();
     range.selectNodeContents(target);
     getSelection().removeAllRanges();
     getSelection().addRange(range);
-    document.execCommand("copy");
-    done();
+    let copied = false;
+    try {
+      copied = document.execCommand("copy");
+    } catch {
+      copied = false;
+    }
+    report(copied);
+  };
+  if (navigator.clipboard) {
+    navigator.clipboard.writeText(text).then(() => report(true), copyBySelection);
+  } else {
+    copyBySelection();
   }
 }
 

@@ -61,6 +61,25 @@ def test_a_token_is_created_copied_shown_once_and_revoked(page, operator):
     assert_accessible(page)
 
 
+# A browser that refuses the asynchronous clipboard (no focus, a policy): the same as Chromium's
+# own refusal, a rejected promise.
+REFUSING_CLIPBOARD = """
+navigator.clipboard.writeText = () => Promise.reject(new DOMException("refused", "NotAllowedError"));
+"""
+
+
+def test_a_refused_clipboard_still_copies_by_selection_and_says_so(page, operator):
+    page.context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page.add_init_script(REFUSING_CLIPBOARD)
+    sign_in(page, operator, next=PAGE)
+    secret = create_token(page, "refused clipboard")
+    page.click("#copy-new-token")
+    expect(page.locator("#copy-new-token")).to_have_text("Copied")
+    expect(page.locator("#live-announcer")).to_have_text("Copied to the clipboard.")
+    assert page.evaluate("getSelection().toString()") == secret
+    assert page.evaluate("navigator.clipboard.readText()") == secret
+
+
 def test_field_errors_are_tied_to_their_fields(page, operator):
     sign_in(page, operator, next=PAGE)
     page.fill("#id_name", "   ")

@@ -69,6 +69,7 @@ def test_job_page_turns_success_green_in_place(page, operator, cluster, fake_clu
 
     page.context.grant_permissions(["clipboard-read", "clipboard-write"])
     page.click("#copy-job-id")
+    expect(page.locator("#copy-job-id")).to_have_text("Copied")
     assert page.evaluate("navigator.clipboard.readText()") == job_id
 
 
