@@ -44,7 +44,9 @@ from django.core.exceptions import ValidationError
 from urllib3.util import Timeout
 
 from jobs.upstream_answers import (
+    MAX_ANSWER_BYTES,
     MAX_ERROR_CHARS,
+    ClusterAnswer,
     CustomerResult,
     UpstreamResult,
     _error_text,
@@ -54,7 +56,7 @@ from jobs.upstream_answers import (
     _plain_text,
     _timed_out,
 )
-from jobs.upstream_redaction import _cleaner
+from jobs.upstream_redaction import _body_keeper, _cleaner
 from jobs.validators import address_refused, cluster_endpoint, validate_cluster_endpoint
 from lib.guarded_http import AddressRefused, CallGuard, guarded_session
 from lib.version import USER_AGENT
@@ -64,6 +66,7 @@ __all__ = [
     "CONNECT_TIMEOUT_SECONDS",
     "MAX_ERROR_CHARS",
     "MAX_RESPONSE_BYTES",
+    "ClusterAnswer",
     "CustomerResult",
     "UpstreamResult",
     "call_set_action",
@@ -101,6 +104,7 @@ def call_set_action(
     """
     started = time.monotonic()
     clean = _cleaner(token)
+    keep = _body_keeper(token)
     if not _HEADER_VALUE.fullmatch(token):
         result = _failed(None, "The token is empty or has characters not allowed in a header")
     elif refusal := _endpoint_refusal(base_url, action_path):
@@ -115,6 +119,7 @@ def call_set_action(
             verify_tls=verify_tls,
             cids=cids,
             clean=clean,
+            keep=keep,
         )
     result = replace(result, duration_ms=int((time.monotonic() - started) * 1000))
     logger.info(
@@ -156,7 +161,9 @@ class _DeadlinePassed(Exception):
 
 
 class _BodyTooLarge(Exception):
-    pass
+    def __init__(self, head: bytes) -> None:
+        super().__init__()
+        self.head = head  # what was read of the body before it passed the cap
 
 
 def _post(
@@ -169,6 +176,7 @@ def _post(
     verify_tls: bool,
     cids: list[str],
     clean: Callable[[str, int], str],
+    keep: Callable[[bytes, int], tuple[str, bool]],
 ) -> UpstreamResult:
     deadline = time.monotonic() + timeout_seconds
     connect_timeout = min(CONNECT_TIMEOUT_SECONDS, timeout_seconds)
@@ -198,6 +206,7 @@ def _post(
                         timeout_seconds=timeout_seconds,
                         cids=cids,
                         clean=clean,
+                        keep=keep,
                     )
         except AddressRefused as exc:
             return _failed(
@@ -238,7 +247,10 @@ def _answer(
     timeout_seconds: float,
     cids: list[str],
     clean: Callable[[str, int], str],
+    keep: Callable[[bytes, int], tuple[str, bool]],
 ) -> UpstreamResult:
+    """What the answer means (jobs.upstream_answers), with the answer as received kept on the
+    result whenever its status line and headers came in time: its body too, once read."""
     status = response.status_code
     content_type = clean(
         response.headers.get("Content-Type", "").split(";", 1)[0].strip().lower(), 100
@@ -246,23 +258,36 @@ def _answer(
     if time.monotonic() >= deadline:
         # The status line and headers arrived, but only after the deadline.
         return _timed_out(timeout_seconds)
+
+    def received(result: UpstreamResult, body: bytes = b"", cut: bool = False) -> UpstreamResult:
+        kept, truncated = keep(body, MAX_ANSWER_BYTES)
+        answer = ClusterAnswer(
+            status=status,
+            content_type=clean(response.headers.get("Content-Type", ""), 200),
+            body=kept,
+            truncated=truncated or cut,
+        )
+        return replace(result, answer=answer)
+
     if not 100 <= status <= 599:
         # A job's http_status must be a real status; keep the odd one in the text only.
-        return _failed(None, f"Unrecognised HTTP status {status} from cluster")
+        return received(_failed(None, f"Unrecognised HTTP status {status} from cluster"))
     if 300 <= status < 400:
         location = response.headers.get("Location")
         if location:
-            return _failed(status, f"Unexpected redirect to {clean(location, 500)}")
-        return _failed(status, f"Unexpected redirect (HTTP {status}) without a Location")
+            return received(_failed(status, f"Unexpected redirect to {clean(location, 500)}"))
+        return received(_failed(status, f"Unexpected redirect (HTTP {status}) without a Location"))
 
     try:
         body = _read_body(response, guard)
     except _DeadlinePassed:
         return _timed_out(timeout_seconds)
-    except _BodyTooLarge:
+    except _BodyTooLarge as exc:
         if 200 <= status < 300:
-            return _failed(status, f"Response from cluster is larger than 1 MiB (HTTP {status})")
-        return _failed(status, f"API returned status {status}: {_reason(response, clean)}")
+            message = f"Response from cluster is larger than 1 MiB (HTTP {status})"
+        else:
+            message = f"API returned status {status}: {_reason(response, clean)}"
+        return received(_failed(status, message), exc.head, cut=True)
     except (urllib3.exceptions.HTTPError, OSError):
         return _failed(
             None,
@@ -273,23 +298,24 @@ def _answer(
         message = _error_text(_json_object(body, content_type), clean) or _plain_text(
             body, content_type, clean
         )
-        return _failed(
-            status, f"API returned status {status}: {message or _reason(response, clean)}"
+        return received(
+            _failed(status, f"API returned status {status}: {message or _reason(response, clean)}"),
+            body,
         )
-    return _interpret(status, content_type or "no content type", body, cids, clean)
+    return received(_interpret(status, content_type or "no content type", body, cids, clean), body)
 
 
 def _read_body(response: requests.Response, guard: CallGuard) -> bytes:
     """The body, read in chunks until the guard cuts it; raises past the deadline or the cap."""
     declared = response.headers.get("Content-Length", "")
     if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
-        raise _BodyTooLarge
+        raise _BodyTooLarge(b"")
     body = bytearray()
     try:
         for chunk in response.raw.stream(_READ_CHUNK_BYTES, decode_content=True):
             body += chunk
             if len(body) > MAX_RESPONSE_BYTES:
-                raise _BodyTooLarge
+                raise _BodyTooLarge(bytes(body))
     except (urllib3.exceptions.HTTPError, OSError) as exc:
         # The socket's own timeout can end a read a moment before the guard fires.
         if guard.fired or isinstance(exc, urllib3.exceptions.ReadTimeoutError):

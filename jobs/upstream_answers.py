@@ -21,6 +21,20 @@ MAX_ERROR_CHARS = 1000
 NAMED_FAILED_CUSTOMERS = 5
 MAX_CUSTOMER_MESSAGE_CHARS = 500
 MAX_REASON_CHARS = 100
+# How much of an answer's body is kept on its job, in UTF-8 bytes.
+MAX_ANSWER_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class ClusterAnswer:
+    """The cluster's answer as received, made safe to store and show: its HTTP status (any,
+    even one outside 100-599), its Content-Type header, and the start of its body decoded as
+    UTF-8 (invalid bytes replaced), the token redacted (jobs.upstream_redaction)."""
+
+    status: int
+    content_type: str  # "" when the cluster sent none
+    body: str  # at most MAX_ANSWER_BYTES in UTF-8; "" when the body was not read
+    truncated: bool  # the body was longer than what `body` keeps
 
 
 @dataclass(frozen=True)
@@ -38,6 +52,8 @@ class UpstreamResult:
     summary: str  # the job's response_summary; "" when nothing sensible
     customer_results: tuple[CustomerResult, ...]
     duration_ms: int
+    # None when no HTTP answer came (no connection, a timeout, a connection that broke).
+    answer: ClusterAnswer | None = None
 
 
 def _interpret(

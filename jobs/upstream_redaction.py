@@ -1,6 +1,7 @@
 """Text from a cluster made safe to store and show: the operator's token redacted however the
 cluster echoed it back (in another case, percent-encoded, base64-encoded), control characters
-removed, whitespace collapsed, the length capped.
+removed, whitespace collapsed, the length capped; and an answer's body kept as it came, its
+lines and spacing intact, with the token redacted all the same.
 """
 
 from __future__ import annotations
@@ -13,6 +14,9 @@ from urllib.parse import quote, quote_plus
 
 _INVISIBLE_CATEGORIES = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
 _WHITESPACE = re.compile(r"\s+")
+# Control characters but tab and line ends: PostgreSQL stores no NUL in text, and none of
+# them shows on a page.
+_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f]")
 # A base64 part shorter than this is not looked for in the cluster's text (a short token's
 # encoded fragments would match ordinary words); the token as sent always is.
 _MIN_ENCODED_ECHO = 8
@@ -27,6 +31,23 @@ def _cleaner(token: str) -> Callable[[str, int], str]:
         return _clean(text, limit, echoed)
 
     return clean
+
+
+def _body_keeper(token: str) -> Callable[[bytes, int], tuple[str, bool]]:
+    """`keep(body, limit)`: an answer's body as a page may show it, and whether it was cut.
+    Decoded as UTF-8 (invalid bytes replaced), the token redacted in the whole body before
+    anything is cut (no cut can leave part of it behind), control characters but tabs and
+    line ends replaced, then at most `limit` bytes in UTF-8, cut between characters. A
+    closure, as `_cleaner` is."""
+    echoed = _echo_pattern(token) if token else None
+
+    def keep(body: bytes, limit: int) -> tuple[str, bool]:
+        text = body.decode("utf-8", errors="replace")
+        text = echoed.sub("[redacted]", text) if echoed else text
+        encoded = _CONTROL.sub("\ufffd", text).encode()
+        return encoded[:limit].decode(errors="ignore"), len(encoded) > limit
+
+    return keep
 
 
 def _echo_pattern(token: str) -> re.Pattern[str]:

@@ -130,6 +130,21 @@ class Job(models.Model):
     http_status = models.PositiveSmallIntegerField(null=True, blank=True)
     error_message = models.TextField(blank=True)
     response_summary = models.TextField(blank=True)
+    # The cluster's answer as received (jobs.upstream.ClusterAnswer), kept for every job whose
+    # call got one, whatever it meant: the token redacted, the body's first 4 KB.
+    cluster_answer_status = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        help_text="The HTTP status the cluster answered with, even one outside 100-599; empty "
+        "when no answer came.",
+    )
+    cluster_answer_content_type = models.CharField(max_length=200, blank=True)
+    cluster_answer_body = models.TextField(
+        blank=True, help_text="The start of the answer's body, decoded as UTF-8, token redacted."
+    )
+    cluster_answer_truncated = models.BooleanField(
+        default=False, help_text="The body was longer than the 4 KB kept."
+    )
     request_payload = models.JSONField(default=dict, blank=True)
     customer_count = models.PositiveIntegerField(default=0)
     # NULL, not "", when absent: the per-user unique constraint applies only to keys that are set.

@@ -38,6 +38,7 @@ def _end(
     error_message: str = "",
     response_summary: str = "",
     outcomes: Sequence[upstream.CustomerResult] = (),
+    answer: upstream.ClusterAnswer | None = None,
     customers: Sequence[tuple[int, str]] = (),
     job: Job | None = None,
     actor=None,
@@ -47,7 +48,8 @@ def _end(
     ends without approval) matching `condition` to `status`, with its audit entry by
     `actor`: None, the system (a worker or the reaper), unless a user did it.
 
-    `outcomes` are recorded on the job's `customers` (their (pk, cid) rows). `job`, when the
+    `outcomes` are recorded on the job's `customers` (their (pk, cid) rows), and the cluster's
+    `answer` as received, when its call got one, on the job. `job`, when the
     caller has it, is the job as it read it with its cluster (what the job_ended receivers use:
     the cluster's name, the action, started_at); otherwise it is read here.
 
@@ -62,6 +64,7 @@ def _end(
             http_status=http_status,
             error_message=error_message[:MAX_ERROR_LENGTH],
             response_summary=response_summary,
+            **_answer_fields(answer),
             finished_at=now,
             updated_at=now,
         )
@@ -121,6 +124,30 @@ def _end(
         extra={"job_id": str(job_id)},
     )
     return True
+
+
+def _answer_fields(answer: upstream.ClusterAnswer | None) -> dict:
+    """The job's fields that keep the cluster's `answer` (none when no answer came)."""
+    if answer is None:
+        return {}
+    return {
+        "cluster_answer_status": answer.status,
+        "cluster_answer_content_type": answer.content_type,
+        "cluster_answer_body": answer.body,
+        "cluster_answer_truncated": answer.truncated,
+    }
+
+
+def _keep_late_answer(job_id: uuid.UUID, started, answer: upstream.ClusterAnswer) -> bool:
+    """Keep the answer of a call that came after its job was ended without it (the reaper
+    made it UNKNOWN while the call was out) on the job, whose state stands; only on the job
+    this call was for (started at `started`) and only when it keeps no answer yet. Returns
+    whether it was kept."""
+    return bool(
+        Job.objects.filter(pk=job_id, started_at=started, cluster_answer_status__isnull=True)
+        .exclude(status=Status.IN_PROGRESS)
+        .update(**_answer_fields(answer))
+    )
 
 
 def _record_outcomes(

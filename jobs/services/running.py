@@ -26,7 +26,7 @@ from jobs import upstream
 from jobs.lanes import lane_release, lane_take, releasing_lane
 from jobs.models import ApprovalDecision, ApprovalRequest, ClusterCredential, Job, JobToken
 from jobs.services.digests import part_digest, request_digest
-from jobs.services.ending import _end
+from jobs.services.ending import _end, _keep_late_answer
 from jobs.services.freezes import hold_annotations, job_hold
 from jobs.services.limits import MAX_ERROR_LENGTH
 from jobs.services.slots import _take_call_slot
@@ -296,6 +296,7 @@ def job_run(*, job_id: uuid.UUID) -> bool:
             error_message=result.error_message,
             response_summary=result.summary,
             outcomes=result.customer_results,
+            answer=result.answer,
             customers=customers,
             job=job,
         )
@@ -321,6 +322,11 @@ def job_run(*, job_id: uuid.UUID) -> bool:
             ),
             doing=f"recording job {job_id}'s late result",
         )
+        if result.answer:
+            ride_out(
+                lambda: _keep_late_answer(job_id, started, result.answer),
+                doing=f"keeping job {job_id}'s late answer",
+            )
         logger.warning(
             "job %s: result %s arrived after the job was reaped",
             job_id,

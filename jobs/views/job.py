@@ -122,6 +122,7 @@ def _call_ran(job: Job, timeline: list[AuditEntry]) -> timedelta | None:
 
 PARTS = {
     "state": "jobs/_job_state.html",
+    "answer": "jobs/_cluster_answer.html",
     "customers": "jobs/_job_customers.html",
     "timeline": "jobs/_job_timeline.html",
 }
