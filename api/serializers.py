@@ -7,9 +7,11 @@ cluster URLs through the API. Nothing here reads or writes a token.
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db.models import QuerySet
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -43,7 +45,13 @@ def api_jobs(user) -> QuerySet[Job]:
     return (
         Job.objects.visible_to(user)
         .prefetch_related("user", "cluster", "retries")
-        .defer("request_payload", "token_fingerprint", "submission_digest", "idempotency_key")
+        .defer(
+            "request_payload",
+            "token_fingerprint",
+            "submission_digest",
+            "idempotency_key",
+            "cluster_answer_body",
+        )
     )
 
 
@@ -51,6 +59,9 @@ class JobSerializer(serializers.ModelSerializer):
     """A job as its page shows it. Read it from `api_jobs(user)`: the list's retries are
     prefetched there."""
 
+    url = serializers.SerializerMethodField(
+        help_text="The job's page in the dashboard (on TMS_PUBLIC_URL)."
+    )
     status = serializers.ChoiceField(
         choices=Job.Status.choices, help_text="The stored status: IN_PROGRESS until it ends."
     )
@@ -81,6 +92,7 @@ class JobSerializer(serializers.ModelSerializer):
         model = Job
         fields = [
             "id",
+            "url",
             "status",
             "shown_status",
             "http_status",
@@ -102,6 +114,10 @@ class JobSerializer(serializers.ModelSerializer):
         ]
         read_only_fields = fields
 
+    @extend_schema_field(serializers.URLField())
+    def get_url(self, job: Job) -> str:
+        return settings.TMS_PUBLIC_URL + reverse("job_detail", args=[job.pk])
+
     @extend_schema_field(serializers.ChoiceField(choices=SHOWN_STATUSES))
     def get_shown_status(self, job: Job) -> str:
         return shown_status(job)
@@ -114,6 +130,45 @@ class JobSerializer(serializers.ModelSerializer):
     def get_retries(self, job: Job) -> list[str]:
         retries = sorted(job.retries.all(), key=lambda retry: (retry.created_at, retry.pk))
         return [str(retry.pk) for retry in retries]
+
+
+class ClusterAnswerSerializer(serializers.Serializer):
+    status = serializers.IntegerField(
+        source="cluster_answer_status",
+        help_text="The HTTP status the cluster answered with, even one outside 100-599.",
+    )
+    content_type = serializers.CharField(
+        source="cluster_answer_content_type",
+        help_text='Its Content-Type header as sent; "" when none.',
+    )
+    body = serializers.CharField(
+        source="cluster_answer_body",
+        help_text="The body's first 4 KB, decoded as UTF-8 (invalid bytes replaced), with any "
+        'token redacted; "" when it was not read (a redirect, an unrecognised status, a body '
+        "over 1 MiB announced as such).",
+    )
+    truncated = serializers.BooleanField(
+        source="cluster_answer_truncated", help_text="The body was longer than what is kept."
+    )
+
+
+class JobDetailSerializer(JobSerializer):
+    """A job, with the cluster's answer as received."""
+
+    cluster_answer = serializers.SerializerMethodField(
+        help_text="What the cluster answered, as received, for a job whose call got an HTTP "
+        "answer (whatever its outcome); null otherwise."
+    )
+
+    class Meta(JobSerializer.Meta):
+        fields = [*JobSerializer.Meta.fields, "cluster_answer"]
+        read_only_fields = fields
+
+    @extend_schema_field(ClusterAnswerSerializer(allow_null=True))
+    def get_cluster_answer(self, job: Job) -> dict | None:
+        if job.cluster_answer_status is None:
+            return None
+        return ClusterAnswerSerializer(job).data
 
 
 class JobCustomerSerializer(serializers.ModelSerializer):

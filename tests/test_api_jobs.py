@@ -54,7 +54,10 @@ def op2(db):
     return make_user("op2", "Operators")
 
 
-def test_a_job_shows_what_its_page_shows_without_the_cluster_url(client, operator, eu1):
+def test_a_job_shows_what_its_page_shows_without_the_cluster_url(
+    client, operator, eu1, settings
+):
+    settings.TMS_PUBLIC_URL = "https://tms.example.net"
     first = job_at(operator, 0, status="FAILED", cluster=eu1, cluster_url=URL, http_status=502)
     job = job_at(
         operator,
@@ -74,6 +77,7 @@ def test_a_job_shows_what_its_page_shows_without_the_cluster_url(client, operato
     assert status == 200
     assert body == {
         "id": str(job.pk),
+        "url": f"https://tms.example.net/jobs/{job.pk}/",
         "status": "IN_PROGRESS",
         "shown_status": "RUNNING",
         "http_status": None,
@@ -92,6 +96,7 @@ def test_a_job_shows_what_its_page_shows_without_the_cluster_url(client, operato
         "batch_seq": 1,
         "waiting_for": "",
         "waiting_until": None,
+        "cluster_answer": None,
     }
     status, body = get(client, f"/api/v1/jobs/{first.pk}", bearer(operator))
     assert (body["shown_status"], body["retries"]) == ("FAILED", [str(job.pk)])

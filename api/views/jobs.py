@@ -20,6 +20,7 @@ from api.schema import ACTION, ProblemSerializer, operation, page_parameters
 from api.serializers import (
     CustomerFilterSerializer,
     JobCustomerSerializer,
+    JobDetailSerializer,
     JobFilterSerializer,
     JobSerializer,
     WaitSerializer,
@@ -117,7 +118,7 @@ class JobDetail(APIView):
         summary="Get a job, or wait for it to end",
         tag="jobs",
         parameters=[JOB_ID, WAIT],
-        responses={200: JobSerializer, **WAITS_BUSY},
+        responses={200: JobDetailSerializer, **WAITS_BUSY},
         errors=(404,),
     )
     def get(self, request: Request, id: str) -> Response:
@@ -129,7 +130,9 @@ class JobDetail(APIView):
             with wait_slot(token_id=request.auth.pk, seconds=wait):
                 _wait_for_end(pk, wait)
         # Deleted while waiting (dedupe_jobs removes duplicates): a 404 like any unknown job.
-        return Response(JobSerializer(get_object_or_404(api_jobs(request.user), pk=pk)).data)
+        # Every column, the answer's body too, which the lists leave out.
+        job = get_object_or_404(api_jobs(request.user).defer(None), pk=pk)
+        return Response(JobDetailSerializer(job).data)
 
 
 def _status(pk: uuid.UUID):
