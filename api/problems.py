@@ -25,14 +25,14 @@ def problem(status: int, detail: str, **extra) -> Response:
     return Response(body, status=status, content_type=PROBLEM)
 
 
-def _messages(errors):
+def field_messages(errors):
     """DRF's error details as plain JSON: each field's messages as strings, and the errors of
     a list's items keyed by the item's position, as a string ({"cids": {"1": [...]}}), where
     str() of DRF's dict would be Python text."""
     if isinstance(errors, dict):
-        return {str(key): _messages(value) for key, value in errors.items()}
+        return {str(key): field_messages(value) for key, value in errors.items()}
     if isinstance(errors, list):
-        return [_messages(e) if isinstance(e, dict) else str(e) for e in errors]
+        return [field_messages(e) if isinstance(e, dict) else str(e) for e in errors]
     return [str(errors)]
 
 
@@ -57,7 +57,7 @@ def problem_exception_handler(exc, context) -> Response | None:
         return None
     extra = {}
     if isinstance(exc, exceptions.ValidationError) and isinstance(exc.detail, dict):
-        detail, extra = "The request is invalid.", {"errors": _messages(exc.detail)}
+        detail, extra = "The request is invalid.", {"errors": field_messages(exc.detail)}
     elif isinstance(exc, exceptions.ValidationError):
         detail = " ".join(str(e) for e in exc.detail)
     else:

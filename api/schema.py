@@ -93,6 +93,12 @@ RETRY_AFTER = _header(
 )
 WWW_AUTHENTICATE = _header("WWW-Authenticate", [401], 'The scheme to use: Bearer realm="tmsdash".')
 ALLOW = _header("Allow", [405], "The methods this path answers.")
+LOCATION = _header(
+    "Location",
+    [201],
+    "The API URL of the job made (GET /jobs/{id}), or of its batch (GET /batches/{id}) when "
+    "the cluster's limit of customers a request split them into several jobs.",
+)
 REPLAYED = _header(
     "Idempotent-Replayed",
     [200],

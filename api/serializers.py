@@ -132,43 +132,56 @@ class JobSerializer(serializers.ModelSerializer):
         return [str(retry.pk) for retry in retries]
 
 
-class ClusterAnswerSerializer(serializers.Serializer):
-    status = serializers.IntegerField(
-        source="cluster_answer_status",
-        help_text="The HTTP status the cluster answered with, even one outside 100-599.",
-    )
-    content_type = serializers.CharField(
-        source="cluster_answer_content_type",
-        help_text='Its Content-Type header as sent; "" when none.',
-    )
-    body = serializers.CharField(
-        source="cluster_answer_body",
-        help_text="The body's first 4 KB, decoded as UTF-8 (invalid bytes replaced), with any "
-        'token redacted; "" when it was not read (a redirect, an unrecognised status, a body '
-        "over 1 MiB announced as such).",
-    )
-    truncated = serializers.BooleanField(
-        source="cluster_answer_truncated", help_text="The body was longer than what is kept."
-    )
+# The cluster's answer as the job detail shows it: an object of its own, not a component, so
+# that it can be null (OpenAPI 3.0 gives a reference no `nullable`).
+CLUSTER_ANSWER = {
+    "type": "object",
+    "nullable": True,
+    "description": "What the cluster answered, as received, for a job whose call got an HTTP "
+    "answer (whatever its outcome); null otherwise.",
+    "required": ["status", "content_type", "body", "truncated"],
+    "properties": {
+        "status": {
+            "type": "integer",
+            "description": "The HTTP status the cluster answered with, even one outside 100-599.",
+        },
+        "content_type": {
+            "type": "string",
+            "description": 'Its Content-Type header as sent; "" when none.',
+        },
+        "body": {
+            "type": "string",
+            "description": "The body's first 4 KB, decoded as UTF-8 (invalid bytes replaced), "
+            'with any token redacted; "" when it was not read (a redirect, an unrecognised '
+            "status, a body announced as over 1 MiB).",
+        },
+        "truncated": {
+            "type": "boolean",
+            "description": "The body was longer than what is kept.",
+        },
+    },
+}
 
 
 class JobDetailSerializer(JobSerializer):
     """A job, with the cluster's answer as received."""
 
-    cluster_answer = serializers.SerializerMethodField(
-        help_text="What the cluster answered, as received, for a job whose call got an HTTP "
-        "answer (whatever its outcome); null otherwise."
-    )
+    cluster_answer = serializers.SerializerMethodField()
 
     class Meta(JobSerializer.Meta):
         fields = [*JobSerializer.Meta.fields, "cluster_answer"]
         read_only_fields = fields
 
-    @extend_schema_field(ClusterAnswerSerializer(allow_null=True))
+    @extend_schema_field(CLUSTER_ANSWER)
     def get_cluster_answer(self, job: Job) -> dict | None:
         if job.cluster_answer_status is None:
             return None
-        return ClusterAnswerSerializer(job).data
+        return {
+            "status": job.cluster_answer_status,
+            "content_type": job.cluster_answer_content_type,
+            "body": job.cluster_answer_body,
+            "truncated": job.cluster_answer_truncated,
+        }
 
 
 class JobCustomerSerializer(serializers.ModelSerializer):

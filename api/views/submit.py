@@ -5,6 +5,10 @@ A Set Action or a retry needs an `Idempotency-Key` header: the same key and body
 the same jobs (200, `Idempotent-Replayed: true`), the same key with another body 422. The
 cluster's token travels in the body as `cluster_token` and obeys the web form's rules: never
 stored in clear, logged or echoed.
+
+A refused request names every problem in one answer: the header's, the body's shape, and
+what the service finds with the fields whose shape is right. New jobs answer 201 with a
+`Location`: the job's API URL, or its batch's when there are several.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db.models import Prefetch, prefetch_related_objects
+from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
 from rest_framework import serializers
@@ -19,8 +24,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from api.problems import problem
-from api.schema import ACTION, IDEMPOTENCY_KEY, REPLAYED, operation
+from api.problems import field_messages, problem
+from api.schema import ACTION, IDEMPOTENCY_KEY, LOCATION, REPLAYED, operation
 from api.serializers import JobSerializer
 from api.views.jobs import JOB_ID, visible_job_id
 from audit.services import client_ip
@@ -34,6 +39,7 @@ from jobs.services import (
     job_cancel,
     job_retry,
     job_submit,
+    set_action_problems,
 )
 
 
@@ -99,19 +105,49 @@ class SubmittedResponse(serializers.Serializer):
     batch_id = serializers.UUIDField(allow_null=True)
 
 
-def _key(request: Request) -> str:
-    """The Idempotency-Key header; missing, empty, too long or with control characters it is
-    a 400 (422 means a key reused with another body)."""
-    key = request.headers.get("Idempotency-Key")
+def _key_refusal(key: str | None) -> str:
+    """Why the Idempotency-Key header is refused (missing, empty, too long or with control
+    characters: a 400; 422 means a key reused with another body), or ""."""
     if key is None:
-        refusal = "This header is required."
-    elif not 0 < len(key) <= MAX_KEY_LENGTH:
-        refusal = f"Give 1 to {MAX_KEY_LENGTH} characters; this one has {len(key)}."
-    elif any(ord(c) < 32 or ord(c) == 127 for c in key):
-        refusal = "It contains control characters."
-    else:
-        return key
-    raise serializers.ValidationError({"Idempotency-Key": [refusal]})
+        return "This header is required."
+    if not 0 < len(key) <= MAX_KEY_LENGTH:
+        return f"Give 1 to {MAX_KEY_LENGTH} characters; this one has {len(key)}."
+    if any(ord(c) < 32 or ord(c) == 127 for c in key):
+        return "It contains control characters."
+    return ""
+
+
+# The body's fields the service checks, by the service's names.
+_CHECKED_FIELDS = {
+    "action": "action",
+    "cluster": "cluster",
+    "cids": "cids",
+    "cluster_token": "token",
+}
+
+
+@sensitive_variables()
+def _checked(request: Request, body: serializers.Serializer) -> tuple[str, dict]:
+    """The Idempotency-Key and the body's fields, or a 400 naming every problem at once: the
+    header's, the body's shape, and what the service finds with the fields whose shape is
+    right (only when something else is refused: otherwise the service reports them)."""
+    key = request.headers.get("Idempotency-Key")
+    errors = {} if body.is_valid() else field_messages(body.errors)
+    if refusal := _key_refusal(key):
+        errors["Idempotency-Key"] = [refusal]
+    if errors and isinstance(request.data, dict):
+        right = {
+            _CHECKED_FIELDS[name]: request.data[name]
+            for name in body.fields
+            if name in _CHECKED_FIELDS and name in request.data and name not in errors
+        }
+        found = set_action_problems(user=request.user, **right)
+        if "token" in found:
+            found["cluster_token"] = found.pop("token")
+        errors = found | errors
+    if errors:
+        raise serializers.ValidationError(errors)
+    return key, body.validated_data
 
 
 def _submitted(request: Request, submit) -> Response:
@@ -153,11 +189,19 @@ def _submitted(request: Request, submit) -> Response:
     ).data
     if jobs.replayed:
         return Response(body, status=200, headers={"Idempotent-Replayed": "true"})
-    return Response(body, status=201)
+    made = (
+        reverse("api_batch", args=[jobs[0].batch_id])
+        if jobs[0].batch_id
+        else reverse("api_job", args=[jobs[0].pk])
+    )
+    return Response(body, status=201, headers={"Location": request.build_absolute_uri(made)})
 
 
 SUBMITTED = {
-    201: OpenApiResponse(SubmittedResponse, description="The jobs made."),
+    201: OpenApiResponse(
+        SubmittedResponse,
+        description="The jobs made; `Location` is the job's API URL, or its batch's.",
+    ),
     200: OpenApiResponse(
         SubmittedResponse,
         description="A replay: the jobs the first request with this Idempotency-Key and body "
@@ -172,18 +216,16 @@ class SetActionCreate(APIView):
         summary="Run a Set Action",
         tag="set-actions",
         request=SetActionRequest,
-        parameters=[IDEMPOTENCY_KEY, REPLAYED],
+        parameters=[IDEMPOTENCY_KEY, REPLAYED, LOCATION],
         responses=SUBMITTED,
         errors=(403, 409, 415, 422),
     )
     @sensitive_variables()
     def post(self, request: Request) -> Response:
         """Run a Set Action: one job, or a batch of jobs when the cluster splits the customers.
-        409 while a change freeze covers the cluster, unless an administrator overrides it."""
-        key = _key(request)
-        data = SetActionRequest(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
+        409 while a change freeze covers the cluster, unless an administrator overrides it.
+        A 400 names every problem of the request at once."""
+        key, fields = _checked(request, SetActionRequest(data=request.data))
         return _submitted(
             request,
             lambda: job_submit(
@@ -209,7 +251,7 @@ class JobRetry(APIView):
         summary="Retry a failed or unknown job",
         tag="jobs",
         request=RetryRequest,
-        parameters=[IDEMPOTENCY_KEY, JOB_ID, REPLAYED],
+        parameters=[IDEMPOTENCY_KEY, JOB_ID, REPLAYED, LOCATION],
         responses=SUBMITTED,
         errors=(403, 404, 409, 415, 422),
     )
@@ -218,11 +260,8 @@ class JobRetry(APIView):
         """Retry a FAILED or UNKNOWN job: its failed customers (all when the cluster did not
         report per customer) as new job(s); UNKNOWN needs `confirm_unknown`, a job already
         retried `confirm_again`."""
-        key = _key(request)
         job = _visible_job(request, id)
-        data = RetryRequest(data=request.data)
-        data.is_valid(raise_exception=True)
-        fields = data.validated_data
+        key, fields = _checked(request, RetryRequest(data=request.data))
         return _submitted(
             request,
             lambda: job_retry(

@@ -100,6 +100,7 @@ from jobs.services.input import (
     parse_action,
     parse_cids,
     set_action_checked,
+    set_action_problems,
 )
 from jobs.services.limits import CHUNK, ERRORS_NAMED, MAX_ERROR_LENGTH
 from jobs.services.reaping import (
@@ -218,6 +219,7 @@ __all__ = [
     "run_job",
     "run_refusal",
     "set_action_checked",
+    "set_action_problems",
     "stored_credential_granted",
     "stored_credential_offered",
     "stored_credential_usable",

@@ -86,10 +86,12 @@ def _active_cluster(cluster: Cluster | str) -> Cluster:
     return found
 
 
-def _parsed(*, user, action, cluster, cids, cid_positions) -> tuple[dict, dict[str, list[str]]]:
-    """The action, cluster and customers parsed, and the problems with them by field;
-    PermissionDenied without jobs.run_set_action, and NotGranted as soon as the action and
-    the cluster are known when no run grant of `user` covers them."""
+def _parsed(
+    *, user, action, cluster, cids, cid_positions, given=("action", "cluster", "cids")
+) -> tuple[dict, dict[str, list[str]]]:
+    """The action, cluster and customers parsed (those `given`), and the problems with them
+    by field; PermissionDenied without jobs.run_set_action, and NotGranted as soon as the
+    action and the cluster are known when no run grant of `user` covers them."""
     if not user.has_perm("jobs.run_set_action"):
         raise PermissionDenied("You may not run Set Actions.")
     errors: dict[str, list[str]] = {}
@@ -99,6 +101,8 @@ def _parsed(*, user, action, cluster, cids, cid_positions) -> tuple[dict, dict[s
         ("cluster", lambda: _active_cluster(cluster)),
         ("cids", lambda: parse_cids(cids, cid_positions)),
     ):
+        if name not in given:
+            continue
         try:
             values[name] = parse()
         except ValidationError as exc:
@@ -122,6 +126,19 @@ def set_action_checked(
     if errors:
         raise ValidationError(errors)
     return values["action"], values["cluster"], values["cids"]
+
+
+def set_action_problems(*, user, **given) -> dict[str, list[str]]:
+    """The problems a submit would find by field with those of `action`, `cluster`, `cids`
+    and `token` that are `given`, the others left unchecked: for an interface that refuses a
+    request for problems of its own and names every problem in one answer. PermissionDenied
+    and NotGranted as `_parsed` raises them; writes nothing."""
+    token = given.pop("token", None)
+    values = {"action": None, "cluster": None, "cids": None} | given
+    errors = _parsed(user=user, **values, cid_positions=None, given=tuple(given))[1]
+    if token is not None and (problems := token_errors(token)):
+        errors["token"] = problems
+    return errors
 
 
 def _validated(
