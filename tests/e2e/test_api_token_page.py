@@ -64,7 +64,8 @@ def test_a_token_is_created_copied_shown_once_and_revoked(page, operator):
 # A browser that refuses the asynchronous clipboard (no focus, a policy): the same as Chromium's
 # own refusal, a rejected promise.
 REFUSING_CLIPBOARD = """
-navigator.clipboard.writeText = () => Promise.reject(new DOMException("refused", "NotAllowedError"));
+navigator.clipboard.writeText = () =>
+  Promise.reject(new DOMException("refused", "NotAllowedError"));
 """
 
 
