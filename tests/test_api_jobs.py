@@ -54,9 +54,7 @@ def op2(db):
     return make_user("op2", "Operators")
 
 
-def test_a_job_shows_what_its_page_shows_without_the_cluster_url(
-    client, operator, eu1, settings
-):
+def test_a_job_shows_what_its_page_shows_without_the_cluster_url(client, operator, eu1, settings):
     settings.TMS_PUBLIC_URL = "https://tms.example.net"
     first = job_at(operator, 0, status="FAILED", cluster=eu1, cluster_url=URL, http_status=502)
     job = job_at(
