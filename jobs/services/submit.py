@@ -310,7 +310,9 @@ def job_submit_preview(
     """Check a Set Action as `job_submit` checks it, and say what it would record; writes
     nothing. Raises ValidationError (by field) for bad input, and Frozen as `job_submit`
     does. It names the customers busy now (`busy_customers`); whether they still are is
-    decided by `job_submit` alone, when it records the jobs.
+    decided by `job_submit` alone, when it records the jobs. None are busy for a submission
+    that its idempotency key already made (the jobs holding them are its own: a confirmation
+    replays them), and the key used for another submission is refused as `job_submit` does.
     """
     action, cluster, cid_list = _validated(
         user=user,
@@ -326,6 +328,7 @@ def job_submit_preview(
     override = freeze_check(
         user=user, cluster=cluster, override_reason=freeze_override_reason, at=timezone.now()
     )
+    made = idempotency_key and _replay(user, idempotency_key, _digest(action, cluster, cid_list))
     return SubmitPreview(
         action=action,
         cluster=cluster,
@@ -333,7 +336,7 @@ def job_submit_preview(
         parts=len(_chunks(cid_list, cluster)),
         approval=approval_needed(action=action, cluster=cluster, customers=len(cid_list)),
         override=override,
-        busy=tuple(busy_customers(user=user, cluster=cluster, cids=cid_list)),
+        busy=() if made else tuple(busy_customers(user=user, cluster=cluster, cids=cid_list)),
     )
 
 
