@@ -61,11 +61,15 @@ def _plan(
 ) -> _Plan:
     """Check a retry of `jobs` (one job, or a batch's failed parts) as a submit is checked,
     and what needs a confirmation; raises as `job_retry` does and writes nothing."""
-    replay = _key_used(user, idempotency_key)
     for job in jobs:
         _check_retry(
-            job, user, confirm_unknown=confirm_unknown, confirm_again=confirm_again or replay
+            job,
+            user,
+            confirm_unknown=confirm_unknown,
+            confirm_again=confirm_again,
+            idempotency_key=idempotency_key,
         )
+    replay = _key_used(user, idempotency_key)
     parts = [(job, *_retry_cids(job)) for job in jobs]
     action, cluster, _cids = _validated(
         user=user,
@@ -230,9 +234,12 @@ def _key_used(user, idempotency_key: str | None) -> bool:
     )
 
 
-def _check_retry(job: Job, user, *, confirm_unknown: bool, confirm_again: bool) -> None:
+def _check_retry(
+    job: Job, user, *, confirm_unknown: bool, confirm_again: bool, idempotency_key: str | None
+) -> None:
     """Refuse to retry `job` unless `user` may, it FAILED or is UNKNOWN, and what needs a
-    confirmation (an UNKNOWN outcome, an earlier retry) has it."""
+    confirmation (an UNKNOWN outcome, an earlier retry) has it. An earlier retry made with
+    `idempotency_key` needs none: this is the same retry sent again, which replays it."""
     if job.user_id != user.pk and not user.has_perm("jobs.view_all_jobs"):
         raise PermissionDenied("You may not retry another operator's job.")
     if job.status not in (Status.FAILED, Status.UNKNOWN):
@@ -251,7 +258,9 @@ def _check_retry(job: Job, user, *, confirm_unknown: bool, confirm_again: bool) 
     if job.cluster is None:
         raise ValidationError("This job has no cluster (it was imported); it cannot be retried.")
     earlier = list(job.retries.order_by("created_at").values_list("pk", "status"))
-    if earlier and not confirm_again:
+    # The key is looked for after the retries are read: a confirmation sent at the same
+    # moment that made one of them is then seen, and this one replays it, not refused.
+    if earlier and not confirm_again and not _key_used(user, idempotency_key):
         shown = ", ".join(f"{pk} ({status})" for pk, status in earlier[:ERRORS_NAMED])
         raise ValidationError(
             {
