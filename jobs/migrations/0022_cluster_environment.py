@@ -4,15 +4,19 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('jobs', '0021_job_review'),
+        ("jobs", "0021_job_review"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='cluster',
-            name='environment',
-            field=models.CharField(blank=True, choices=[('production', 'production'), ('staging', 'staging'), ('test', 'test')], help_text="Shown to operators beside the cluster's name on Set Action, its review, retries and job pages. Blank: no label.", max_length=20),
+            model_name="cluster",
+            name="environment",
+            field=models.CharField(
+                blank=True,
+                choices=[("production", "production"), ("staging", "staging"), ("test", "test")],
+                help_text="Shown to operators beside the cluster's name on Set Action, its review, retries and job pages. Blank: no label.",
+                max_length=20,
+            ),
         ),
     ]
