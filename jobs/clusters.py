@@ -23,6 +23,7 @@ FIELDS = (
     "max_cids_per_request",
     "max_concurrent_calls",
     "verify_tls",
+    "environment",
     "is_active",
 )
 

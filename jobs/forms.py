@@ -23,6 +23,13 @@ SEAL_REFUSED = (
 )
 
 
+def cluster_choice_label(cluster: Cluster) -> str:
+    """A cluster as a choice: its name, and its environment label when it has one."""
+    if cluster.environment:
+        return f"{cluster.name} ({cluster.get_environment_display()})"
+    return cluster.name
+
+
 class SetActionForm(forms.Form):
     """A Set Action as the operator types it. It offers only the actions and clusters the
     user's run grants cover (`choices`, empty without any grant); a pair of them that no one
@@ -84,11 +91,17 @@ class SetActionForm(forms.Form):
             *((code, Job.Action(code).label) for code in self.choices.actions),
         ]
         self.fields["cluster"].queryset = self.choices.clusters
+        self.fields["cluster"].label_from_instance = cluster_choice_label
         # Made when the form is shown: a resubmission of this very form replays, not repeats.
         self.fields["idempotency_key"].initial = uuid.uuid4().hex
         # The form shown again after its review: what the operator typed, but the token.
         if token_missing:
             self.fields["token"].error_messages["required"] = token_missing
+
+    def labelled_clusters(self) -> list[Cluster]:
+        """The clusters offered that an admin gave an environment label, shown beside the
+        choice (an option shows the word only: it takes no colour)."""
+        return [cluster for cluster in self.fields["cluster"].queryset if cluster.environment]
 
     def clean_csv_file(self):
         upload = self.cleaned_data.get("csv_file")
@@ -196,10 +209,22 @@ class SetActionConfirmForm(forms.Form):
         }
 
 
+def _stored_credential(user, job: Job | None) -> bool:
+    """Whether a retry of `job` by `user` uses the cluster's stored credential (no token)."""
+    return (
+        user is not None
+        and job is not None
+        and job.cluster_id is not None
+        and stored_credential_usable(user=user, action=job.action, cluster=job.cluster)
+    )
+
+
 class RetryForm(forms.Form):
     """A retry of a job (or of a batch's failed parts, all of one action and cluster). Given
     the `user` and that `job`, it asks for no token where the user may use the cluster's
-    stored credential (`stored_credential`), which the retry then uses."""
+    stored credential (`stored_credential`), which the retry then uses. A valid one is
+    reviewed, then confirmed (RetryConfirmForm); `token_missing` says why the token is asked
+    again when a confirmation was refused."""
 
     retry_token = forms.CharField(
         label="Cluster API token",
@@ -217,17 +242,75 @@ class RetryForm(forms.Form):
     )
     idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
 
-    def __init__(self, *args, user=None, job: Job | None = None, **kwargs) -> None:
+    def __init__(
+        self, *args, user=None, job: Job | None = None, token_missing: str | None = None, **kwargs
+    ) -> None:
         super().__init__(*args, **kwargs)
         self.fields["idempotency_key"].initial = uuid.uuid4().hex
-        self.stored_credential = (
-            user is not None
-            and job is not None
-            and job.cluster_id is not None
-            and stored_credential_usable(user=user, action=job.action, cluster=job.cluster)
-        )
+        self.stored_credential = _stored_credential(user, job)
         if self.stored_credential:
             del self.fields["retry_token"]
+        elif token_missing:
+            self.fields["retry_token"].error_messages["required"] = token_missing
+
+    def checked(self) -> dict:
+        """The arguments for jobs.services' retry previews (and the retries, with
+        `ip_address`)."""
+        data = self.cleaned_data
+        return {
+            "token": data.get("retry_token") or None,
+            "stored_credential": self.stored_credential,
+            "confirm_unknown": data["confirm_unknown"],
+            "confirm_again": data["confirm_again"],
+            "idempotency_key": data["idempotency_key"],
+        }
+
+
+class RetryConfirmForm(forms.Form):
+    """A reviewed retry, carried in hidden fields from its review to its confirmation: the
+    token sealed (see jobs.tokens.token_seal) for this user and idempotency key, unless the
+    cluster's stored credential is used (decided again here from `user` and `job`)."""
+
+    idempotency_key = forms.CharField(widget=forms.HiddenInput, max_length=100)
+    seal = forms.CharField(required=False, widget=forms.HiddenInput)
+    confirm_unknown = forms.BooleanField(required=False, widget=forms.HiddenInput)
+    confirm_again = forms.BooleanField(required=False, widget=forms.HiddenInput)
+
+    def __init__(self, *args, user, job: Job | None, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.user = user
+        self.stored_credential = _stored_credential(user, job)
+        self.token = None
+
+    def clean(self):
+        cleaned = super().clean()
+        key, seal = cleaned.get("idempotency_key"), cleaned.get("seal")
+        if self.stored_credential or not key:
+            return cleaned
+        try:
+            self.token = token_unseal(seal or "", user_id=self.user.pk, key=key)
+        except InvalidToken:
+            self.add_error("seal", SEAL_REFUSED)
+        return cleaned
+
+    def checked(self) -> dict:
+        """The arguments for jobs.services.job_retry and batch_retry, but `ip_address`."""
+        data = self.cleaned_data
+        return {
+            "token": self.token,
+            "stored_credential": self.stored_credential,
+            "confirm_unknown": data["confirm_unknown"],
+            "confirm_again": data["confirm_again"],
+            "idempotency_key": data["idempotency_key"],
+        }
+
+    def again(self) -> dict:
+        """What the retry form is filled in with when this confirmation is refused."""
+        return {
+            name: value
+            for name in ("idempotency_key", "confirm_unknown", "confirm_again")
+            if (value := self.cleaned_data.get(name, self.data.get(name)))
+        }
 
 
 class JobFilterForm(forms.Form):

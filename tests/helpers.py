@@ -135,3 +135,16 @@ def confirm_review(client, review, **extra):
     confirm = review.context["confirm"]
     fields = {name: confirm[name].value() for name in confirm.fields}
     return client.post(reverse("set_action"), {**fields, "step": "confirm"}, **extra)
+
+
+def retry_review_fields(review) -> dict:
+    """The review page's confirm form of a retry, as the operator's browser posts it."""
+    assert "jobs/retry_review.html" in [t.name for t in review.templates], review
+    confirm = review.context["confirm"]
+    return {**{name: confirm[name].value() for name in confirm.fields}, "step": "confirm"}
+
+
+def confirm_retry(client, url: str, data: dict, **extra):
+    """Send a retry form to `url` and confirm its review, as the operator's browser would."""
+    review = client.post(url, data, **extra)
+    return client.post(url, retry_review_fields(review), **extra)

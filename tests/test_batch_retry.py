@@ -12,7 +12,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from jobs.models import ChangeFreeze, InFlightCustomer, Job, JobCustomer
 from jobs.services import Frozen, batch_retry, freeze_create, job_retry, job_submit
-from tests.helpers import TOKEN, make_user, row_counts
+from tests.helpers import TOKEN, confirm_retry, make_user, row_counts
 
 
 @pytest.fixture
@@ -107,7 +107,7 @@ def test_retrying_from_the_batch_page_lands_on_the_new_batch(client, operator, b
     assert refused.status_code == 400 and "This field is required." in refused.content.decode()
     assert row_counts() == before
 
-    response = client.post(url, {"retry_token": TOKEN, "idempotency_key": "k1"})
+    response = confirm_retry(client, url, {"retry_token": TOKEN, "idempotency_key": "k1"})
     new = Job.objects.filter(retry_of__batch_id=batch[0].batch_id).first()
     assert response.status_code == 302
     assert response.url == reverse("batch_detail", args=[new.batch_id])

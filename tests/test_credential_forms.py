@@ -10,7 +10,7 @@ from model_bakery import baker
 
 from jobs.models import Job, JobToken, RunGrant
 from jobs.services import credential_set, job_run, job_submit
-from tests.helpers import TOKEN, confirm_review, row_counts
+from tests.helpers import TOKEN, confirm_retry, confirm_review, row_counts
 
 STORED = "svc-Stored-credential-4b7e-never-in-clear"
 
@@ -150,7 +150,9 @@ def test_the_retry_form_asks_for_no_token_where_the_credential_may_be_used(
     page = as_operator.get(reverse("job_detail", args=[job.pk])).content.decode()
     assert 'id="retry-stored-credential"' in page
     assert 'name="retry_token"' not in page
-    response = as_operator.post(reverse("job_retry", args=[job.pk]), {"idempotency_key": "r1"})
+    response = confirm_retry(
+        as_operator, reverse("job_retry", args=[job.pk]), {"idempotency_key": "r1"}
+    )
     assert response.status_code == 302
     again = Job.objects.get(retry_of=job)
     assert again.uses_stored_credential
@@ -174,8 +176,8 @@ def test_a_batch_retry_uses_the_credential_where_it_may(as_operator, operator, s
         job_run(job_id=job.pk)
     url = reverse("batch_detail", args=[jobs[0].batch_id])
     assert 'id="batch-retry-stored-credential"' in as_operator.get(url).content.decode()
-    response = as_operator.post(
-        reverse("batch_retry", args=[jobs[0].batch_id]), {"idempotency_key": "b1"}
+    response = confirm_retry(
+        as_operator, reverse("batch_retry", args=[jobs[0].batch_id]), {"idempotency_key": "b1"}
     )
     assert response.status_code == 302
     assert Job.objects.filter(retry_of__in=jobs, uses_stored_credential=True).count() == 2

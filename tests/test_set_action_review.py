@@ -79,7 +79,7 @@ def test_a_valid_form_shows_the_review_and_writes_nothing(as_operator, cluster):
     assert row_counts() == before
     facts = content[content.index('<dl class="facts"') : content.index("</dl>")]
     assert "<dt>Action</dt><dd>T-Enable</dd>" in facts
-    assert "<dd>eu1</dd>" in facts
+    assert '<dd id="review-cluster">eu1' in facts
     assert "<dt>Customers</dt><dd>12</dd>" in facts
     assert "C01, C02, C03, C04, C05, C06, C07, C08, C09, C10</span> and 2 more" in facts
     assert "C11" not in facts
@@ -185,16 +185,71 @@ def test_another_operators_seal_is_refused(client, operator, cluster):
     assert Job.objects.count() == 0
 
 
-def test_busy_customers_are_reported_once_by_the_confirm(as_operator, operator, cluster):
+def test_busy_customers_are_named_at_the_review_and_nothing_is_written(
+    as_operator, operator, cluster
+):
     [busy] = job_submit(user=operator, action=1, cluster=cluster, cids="C2", token=TOKEN)
+    before = row_counts()
     response = review(as_operator, cluster, cids="C1 C2 C3")
-    assert "In progress" not in response.content.decode()
-    confirmed = as_operator.post(reverse("set_action"), carried(response))
-    content = confirmed.content.decode()
-    assert content.count(reverse("job_detail", args=[busy.pk])) == 2  # the error and the list
-    assert 'Busy customers: <span class="mono">C2</span>' in content
-    assert CLEARED_NOTICE in content
-    assert Job.objects.count() == 1
+    assert row_counts() == before
+    content = response.content.decode()
+    assert "<strong>1 customer is busy</strong>" in content
+    link = reverse("job_detail", args=[busy.pk])
+    assert f'<span class="mono">C2</span>: <a href="{link}" class="mono">job ' in content
+    assert 'id="confirm-set-action">Run the 2 free ones</button>' in content
+    assert "Confirm and run" not in content
+    assert response.context["confirm"]["cids"].value() == "C1\nC3"
+    assert response.context["back"]["cids"].value() == "C1 C2 C3"
+
+
+def test_running_the_free_ones_makes_one_job_without_them_and_asks_no_token(
+    as_operator, operator, cluster
+):
+    job_submit(user=operator, action=1, cluster=cluster, cids="C2", token=TOKEN)
+    data = carried(review(as_operator, cluster, cids="C1 C2 C3"))
+    assert TOKEN not in str(data)
+    first = as_operator.post(reverse("set_action"), data)
+    again = as_operator.post(reverse("set_action"), data)
+    new = Job.objects.get(idempotency_key="key-review")
+    assert first.status_code == again.status_code == 302
+    assert first["Location"] == again["Location"] == reverse("job_detail", args=[new.pk])
+    assert list(new.customers.values_list("cid", flat=True)) == ["C1", "C3"]
+    assert Job.objects.count() == 2
+
+
+def test_another_operators_busy_job_is_not_named(client, operator, cluster):
+    other = make_user("op2", "Operators")
+    [hidden] = job_submit(user=other, action=1, cluster=cluster, cids="C1", token=TOKEN)
+    client.force_login(operator)
+    content = review(client, cluster, cids="C1 C2").content.decode()
+    assert '<span class="mono">C1</span>: a job of another operator' in content
+    assert str(hidden.pk)[:8] not in content
+
+
+def test_with_every_customer_busy_only_back_is_offered(as_operator, operator, cluster):
+    job_submit(user=operator, action=1, cluster=cluster, cids="C1 C2", token=TOKEN)
+    content = review(as_operator, cluster).content.decode()
+    assert "No customer is free" in content
+    assert 'id="confirm-set-action"' not in content
+    assert 'id="back-set-action"' in content
+
+
+def test_customers_busy_since_the_review_are_named_again_without_asking_the_token(
+    as_operator, operator, cluster
+):
+    data = carried(review(as_operator, cluster, cids="C1 C2"))
+    [busy] = job_submit(user=operator, action=1, cluster=cluster, cids="C2", token=TOKEN)
+    before = row_counts()
+    again = as_operator.post(reverse("set_action"), data)
+    assert row_counts() == before
+    assert "jobs/set_action_review.html" in [t.name for t in again.templates]
+    content = again.content.decode()
+    assert reverse("job_detail", args=[busy.pk]) in content
+    assert CLEARED_NOTICE not in content
+    response = as_operator.post(reverse("set_action"), carried(again))
+    new = Job.objects.get(idempotency_key="key-review")
+    assert response["Location"] == reverse("job_detail", args=[new.pk])
+    assert list(new.customers.values_list("cid", flat=True)) == ["C1"]
 
 
 def test_a_cluster_retired_after_the_review_is_a_field_error(as_operator, cluster):

@@ -19,7 +19,7 @@ from audit.models import AuditEntry
 from jobs.models import Job, JobCustomer
 from jobs.services import job_submit
 from jobs.views.common import customer_history_url
-from tests.helpers import TOKEN, confirm_review, make_user, row_counts
+from tests.helpers import TOKEN, confirm_retry, confirm_review, make_user, row_counts
 
 
 @pytest.fixture
@@ -170,12 +170,18 @@ def test_bad_input_is_shown_next_to_its_field_and_writes_nothing(
 def test_conflict_names_the_job_in_progress_with_a_link(as_operator, cluster):
     submit(as_operator, form_data(cluster, cids="C1"))
     first = Job.objects.get()
-    response = submit(as_operator, form_data(cluster, cids="C1 C7", idempotency_key="key-2"))
+    before = row_counts()
+    response = as_operator.post(
+        reverse("set_action"), form_data(cluster, cids="C1 C7", idempotency_key="key-2")
+    )
     assert response.status_code == 200
     content = response.content.decode()
-    assert reverse("job_detail", args=[first.pk]) in content
-    assert 'Busy customers: <span class="mono">C1</span>' in content
-    assert Job.objects.count() == 1
+    busy = content[content.index('id="review-busy-list"') :]
+    assert (
+        f'<span class="mono">C1</span>: <a href="{reverse("job_detail", args=[first.pk])}"' in busy
+    )
+    assert "Run the 1 free one</button>" in content
+    assert row_counts() == before
 
 
 def test_post_without_csrf_token_is_refused(operator, cluster):
@@ -235,8 +241,10 @@ def test_customer_list_is_paginated(as_operator, operator, cluster):
 
 def test_retry_redirects_to_the_new_job(as_operator, operator, cluster):
     old = make_job(operator, cluster, status="FAILED", cids=("C7",))
-    response = as_operator.post(
-        reverse("job_retry", args=[old.pk]), {"retry_token": TOKEN, "idempotency_key": "r1"}
+    response = confirm_retry(
+        as_operator,
+        reverse("job_retry", args=[old.pk]),
+        {"retry_token": TOKEN, "idempotency_key": "r1"},
     )
     new = Job.objects.get(retry_of=old)
     assert response["Location"] == reverse("job_detail", args=[new.pk])
@@ -452,8 +460,8 @@ def test_a_job_already_retried_says_so_and_retries_again_only_when_confirmed(
     assert response.status_code == 400
     assert "already retried" in response.context["retry_form"].errors["confirm_again"][0]
     assert Job.objects.filter(retry_of=old).count() == 1
-    response = as_operator.post(
-        retry, {"retry_token": TOKEN, "idempotency_key": "r2", "confirm_again": "on"}
+    response = confirm_retry(
+        as_operator, retry, {"retry_token": TOKEN, "idempotency_key": "r2", "confirm_again": "on"}
     )
     assert response.status_code == 302
     assert Job.objects.filter(retry_of=old).count() == 2

@@ -72,13 +72,14 @@ class ClusterAdmin(CheckedModelAdmin):
     list_display = (
         "name",
         "base_url",
+        "environment",
         "is_active",
         "timeout_seconds",
         "max_cids_per_request",
         "max_concurrent_calls",
         "verify_tls",
     )
-    list_filter = ("is_active",)
+    list_filter = ("is_active", "environment")
     search_fields = ("name", "base_url")
     actions = ("delete_selected",)
 

@@ -13,6 +13,15 @@ from jobs.validators import endpoint_key, validate_cluster_endpoint
 class Cluster(models.Model):
     """A TMS cluster whose HTTP API runs Set Actions. Operators pick one; nobody types a URL."""
 
+    class Environment(models.TextChoices):
+        """What an admin says the cluster is, shown beside its name wherever an operator is
+        about to send to it: a word and a colour, so that production is not mistaken for a
+        test cluster."""
+
+        PRODUCTION = "production", "production"
+        STAGING = "staging", "staging"
+        TEST = "test", "test"
+
     name = models.CharField(max_length=100, unique=True)
     base_url = models.CharField(
         max_length=500,
@@ -41,6 +50,13 @@ class Cluster(models.Model):
         "jobs beyond it wait their turn.",
     )
     verify_tls = models.BooleanField(default=True)
+    environment = models.CharField(
+        max_length=20,
+        choices=Environment.choices,
+        blank=True,
+        help_text="Shown to operators beside the cluster's name on Set Action, its review, "
+        "retries and job pages. Blank: no label.",
+    )
     is_active = models.BooleanField(default=True)
 
     class Meta:

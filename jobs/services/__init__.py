@@ -19,6 +19,7 @@ imports a module that imports it:
 - `grants`: who may run which action on which cluster (run grants), and changing the grants.
 - `freezes`: change freezes and maintenance windows: creating and removing them, audited,
   refusing submits during a freeze, and what holds a job at its claim.
+- `busy`: which customers a job in progress holds (the conflict guard), read for a review.
 - `submit`: recording jobs and queueing their tasks; idempotency keys, customer conflicts.
 - `retry`: submitting a FAILED or UNKNOWN job, or a batch's such parts, again.
 - `running`: the task (`run_job`) and its body: the claim, the call to the cluster, the
@@ -59,6 +60,7 @@ from jobs.services.approving import (
     approvals_expire,
     approvals_remind,
 )
+from jobs.services.busy import BusyCustomer, CustomerConflict, busy_customers
 from jobs.services.cancelling import CancelReport, job_cancel
 from jobs.services.counting import (
     COUNTED,
@@ -111,7 +113,13 @@ from jobs.services.reaping import (
     job_reap_stale,
     job_requeue,
 )
-from jobs.services.retry import batch_retry, job_retry
+from jobs.services.retry import (
+    RetryPreview,
+    batch_retry,
+    batch_retry_preview,
+    job_retry,
+    job_retry_preview,
+)
 from jobs.services.reviews import job_mark_looked_at, may_mark_looked_at
 from jobs.services.running import (
     CREDENTIAL_UNREADABLE_MESSAGE,
@@ -135,7 +143,6 @@ from jobs.services.stats import (
     overview_stats,
 )
 from jobs.services.submit import (
-    CustomerConflict,
     SubmitPreview,
     Submitted,
     job_submit,
@@ -162,6 +169,7 @@ __all__ = [
     "WAKE_LOOKAHEAD",
     "ApprovalClosed",
     "ApprovalNeeded",
+    "BusyCustomer",
     "CallTimePoint",
     "CancelReport",
     "Claim",
@@ -178,6 +186,7 @@ __all__ = [
     "Overview",
     "Preapproval",
     "ReapReport",
+    "RetryPreview",
     "RunChoices",
     "SubmitPreview",
     "Submitted",
@@ -190,6 +199,8 @@ __all__ = [
     "approvals_expire",
     "approvals_remind",
     "batch_retry",
+    "batch_retry_preview",
+    "busy_customers",
     "count_jobs_added",
     "count_jobs_removed",
     "credential_remove",
@@ -205,6 +216,7 @@ __all__ = [
     "job_reap_stale",
     "job_requeue",
     "job_retry",
+    "job_retry_preview",
     "job_run",
     "job_submit",
     "job_submit_preview",

@@ -1,21 +1,151 @@
 """Submitting a FAILED or UNKNOWN job, or every such part of a batch, again as new jobs:
-who may, what needs a confirmation, and which customers go again."""
+who may, what needs a confirmation, and which customers go again; and the review of such a
+retry, which checks it alike and writes nothing."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
 
-from jobs.models import Job, JobCustomer
+from jobs.models import Cluster, Job, JobCustomer
+from jobs.services.approving import ApprovalNeeded, approval_needed
 from jobs.services.freezes import freeze_check
 from jobs.services.input import _validated
 from jobs.services.limits import ERRORS_NAMED
-from jobs.services.submit import Submitted, _chunks, _record, job_submit
+from jobs.services.submit import Submitted, _chunks, _record
 
 Status = Job.Status
+
+
+@dataclass(frozen=True)
+class RetryPreview:
+    """What a retry would record: its action and cluster, the customers that go again
+    (`failed_only`: those that failed, as the cluster reported them; otherwise all of them),
+    how many jobs it retries and how many new jobs it makes; and who must approve it first
+    when an approval rule covers it."""
+
+    action: int
+    cluster: Cluster
+    cids: list[str]
+    failed_only: bool
+    retried: int
+    parts: int
+    approval: ApprovalNeeded | None = None
+
+
+@dataclass(frozen=True)
+class _Plan:
+    action: int
+    cluster: Cluster
+    # Each job retried, with the customers that go again for it.
+    parts: list[tuple[Job, list[str]]]
+    failed_only: bool
+    replay: bool
+
+
+# Error reports hide every local of this call and of what it calls: the token is one.
+@sensitive_variables()
+def _plan(
+    jobs: list[Job],
+    *,
+    user,
+    token: str | None,
+    stored_credential: bool,
+    confirm_unknown: bool,
+    confirm_again: bool,
+    idempotency_key: str | None,
+) -> _Plan:
+    """Check a retry of `jobs` (one job, or a batch's failed parts) as a submit is checked,
+    and what needs a confirmation; raises as `job_retry` does and writes nothing."""
+    for job in jobs:
+        _check_retry(
+            job,
+            user,
+            confirm_unknown=confirm_unknown,
+            confirm_again=confirm_again,
+            idempotency_key=idempotency_key,
+        )
+    replay = _key_used(user, idempotency_key)
+    parts = [(job, *_retry_cids(job)) for job in jobs]
+    action, cluster, _cids = _validated(
+        user=user,
+        action=jobs[0].action,
+        cluster=jobs[0].cluster,
+        cids=[cid for _job, cids, _failed in parts for cid in cids],
+        cid_positions=None,
+        token=token,
+        idempotency_key=idempotency_key,
+        stored_credential=stored_credential,
+    )
+    if not replay:
+        # Refused as a new submit is while a change freeze covers the cluster (Frozen); the
+        # same retry sent again replays the jobs it made, as `job_submit` does.
+        freeze_check(user=user, cluster=cluster, override_reason="", at=timezone.now())
+    return _Plan(
+        action=action,
+        cluster=cluster,
+        parts=[(job, cids) for job, cids, _failed in parts],
+        failed_only=all(failed for _job, _cids, failed in parts),
+        replay=replay,
+    )
+
+
+def _failed_parts(batch_id: uuid.UUID, user) -> list[Job]:
+    """The batch's FAILED and UNKNOWN parts `user` may see; refused when there is none."""
+    parts = list(
+        Job.objects.visible_to(user)
+        .filter(batch_id=batch_id, status__in=[Status.FAILED, Status.UNKNOWN])
+        .select_related("cluster")
+        .order_by("batch_seq")
+    )
+    if not parts:
+        raise ValidationError("No part of this batch failed or is unknown: nothing to retry.")
+    return parts
+
+
+def _preview(plan: _Plan) -> RetryPreview:
+    cids = [cid for _job, cids in plan.parts for cid in cids]
+    return RetryPreview(
+        action=plan.action,
+        cluster=plan.cluster,
+        cids=cids,
+        failed_only=plan.failed_only,
+        retried=len(plan.parts),
+        parts=sum(len(_chunks(cids, plan.cluster)) for _job, cids in plan.parts),
+        approval=approval_needed(action=plan.action, cluster=plan.cluster, customers=len(cids)),
+    )
+
+
+def _recorded(plan: _Plan, *, user, token, stored_credential, idempotency_key, ip_address):
+    return _record(
+        user=user,
+        action=plan.action,
+        cluster=plan.cluster,
+        parts=[(chunk, job) for job, cids in plan.parts for chunk in _chunks(cids, plan.cluster)],
+        token=None if stored_credential else token,
+        idempotency_key=idempotency_key,
+        ip_address=ip_address,
+    )
+
+
+# Error reports hide every local of this call and of what it calls: the token is one.
+@sensitive_variables()
+def job_retry_preview(*, job: Job, user, **checked) -> RetryPreview:
+    """Check a retry of `job` as `job_retry` checks it (the same arguments but `ip_address`),
+    and say what it would record; writes nothing."""
+    return _preview(_plan([job], user=user, **checked))
+
+
+# Error reports hide every local of this call and of what it calls: the token is one.
+@sensitive_variables()
+def batch_retry_preview(*, batch_id: uuid.UUID, user, **checked) -> RetryPreview:
+    """Check a retry of a batch's failed parts as `batch_retry` checks it (the same
+    arguments but `ip_address`), and say what it would record; writes nothing."""
+    return _preview(_plan(_failed_parts(batch_id, user), user=user, **checked))
 
 
 # Error reports hide every local of this call and of what it calls: the token is one.
@@ -40,18 +170,22 @@ def job_retry(
     its customers once more, so it needs `confirm_again` (the same retry form sent twice is a
     replay, not a second retry). The old job is never changed.
     """
-    replay = _key_used(user, idempotency_key)
-    _check_retry(job, user, confirm_unknown=confirm_unknown, confirm_again=confirm_again or replay)
-    return job_submit(
+    plan = _plan(
+        [job],
         user=user,
-        action=job.action,
-        cluster=job.cluster,
-        cids=_retry_cids(job),
+        token=token,
+        stored_credential=stored_credential,
+        confirm_unknown=confirm_unknown,
+        confirm_again=confirm_again,
+        idempotency_key=idempotency_key,
+    )
+    return _recorded(
+        plan,
+        user=user,
         token=token,
         stored_credential=stored_credential,
         idempotency_key=idempotency_key,
         ip_address=ip_address,
-        retry_of=job,
     )
 
 
@@ -74,40 +208,20 @@ def batch_retry(
     them. Raises ValidationError when no part can be retried, and Frozen during a change
     freeze of the cluster.
     """
-    parts = list(
-        Job.objects.visible_to(user)
-        .filter(batch_id=batch_id, status__in=[Status.FAILED, Status.UNKNOWN])
-        .select_related("cluster")
-        .order_by("batch_seq")
-    )
-    if not parts:
-        raise ValidationError("No part of this batch failed or is unknown: nothing to retry.")
-    replay = _key_used(user, idempotency_key)
-    for part in parts:
-        _check_retry(
-            part, user, confirm_unknown=confirm_unknown, confirm_again=confirm_again or replay
-        )
-    plan = [(part, _retry_cids(part)) for part in parts]
-    action, cluster, _cids = _validated(
+    plan = _plan(
+        _failed_parts(batch_id, user),
         user=user,
-        action=parts[0].action,
-        cluster=parts[0].cluster,
-        cids=[cid for _part, cids in plan for cid in cids],
-        cid_positions=None,
         token=token,
-        idempotency_key=idempotency_key,
         stored_credential=stored_credential,
+        confirm_unknown=confirm_unknown,
+        confirm_again=confirm_again,
+        idempotency_key=idempotency_key,
     )
-    if not replay:
-        # Refused as a new submit is while a change freeze covers the cluster (Frozen); the
-        # same retry sent again replays the jobs it made, as `job_submit` does.
-        freeze_check(user=user, cluster=cluster, override_reason="", at=timezone.now())
-    return _record(
+    return _recorded(
+        plan,
         user=user,
-        action=action,
-        cluster=cluster,
-        parts=[(chunk, part) for part, cids in plan for chunk in _chunks(cids, cluster)],
-        token=None if stored_credential else token,
+        token=token,
+        stored_credential=stored_credential,
         idempotency_key=idempotency_key,
         ip_address=ip_address,
     )
@@ -120,9 +234,12 @@ def _key_used(user, idempotency_key: str | None) -> bool:
     )
 
 
-def _check_retry(job: Job, user, *, confirm_unknown: bool, confirm_again: bool) -> None:
+def _check_retry(
+    job: Job, user, *, confirm_unknown: bool, confirm_again: bool, idempotency_key: str | None
+) -> None:
     """Refuse to retry `job` unless `user` may, it FAILED or is UNKNOWN, and what needs a
-    confirmation (an UNKNOWN outcome, an earlier retry) has it."""
+    confirmation (an UNKNOWN outcome, an earlier retry) has it. An earlier retry made with
+    `idempotency_key` needs none: this is the same retry sent again, which replays it."""
     if job.user_id != user.pk and not user.has_perm("jobs.view_all_jobs"):
         raise PermissionDenied("You may not retry another operator's job.")
     if job.status not in (Status.FAILED, Status.UNKNOWN):
@@ -141,7 +258,9 @@ def _check_retry(job: Job, user, *, confirm_unknown: bool, confirm_again: bool) 
     if job.cluster is None:
         raise ValidationError("This job has no cluster (it was imported); it cannot be retried.")
     earlier = list(job.retries.order_by("created_at").values_list("pk", "status"))
-    if earlier and not confirm_again:
+    # The key is looked for after the retries are read: a confirmation sent at the same
+    # moment that made one of them is then seen, and this one replays it, not refused.
+    if earlier and not confirm_again and not _key_used(user, idempotency_key):
         shown = ", ".join(f"{pk} ({status})" for pk, status in earlier[:ERRORS_NAMED])
         raise ValidationError(
             {
@@ -153,10 +272,13 @@ def _check_retry(job: Job, user, *, confirm_unknown: bool, confirm_again: bool) 
         )
 
 
-def _retry_cids(job: Job) -> list[str]:
-    """The customers that failed, when the cluster reported per customer; otherwise all."""
+def _retry_cids(job: Job) -> tuple[list[str], bool]:
+    """The customers that failed, when the cluster reported per customer (and True);
+    otherwise all of them (and False)."""
     customers = job.customers.order_by("pk")
     failed = list(
         customers.filter(outcome=JobCustomer.Outcome.FAILED).values_list("cid", flat=True)
     )
-    return failed or list(customers.values_list("cid", flat=True))
+    if failed:
+        return failed, True
+    return list(customers.values_list("cid", flat=True)), False

@@ -28,6 +28,13 @@ from jobs.services.approving import (
     _request_recorded,
     approval_needed,
 )
+from jobs.services.busy import (
+    BusyCustomer,
+    CustomerConflict,
+    _conflict,
+    _conflicting_job_ids,
+    busy_customers,
+)
 from jobs.services.digests import part_digest
 from jobs.services.freezes import (
     FreezeOverride,
@@ -35,8 +42,7 @@ from jobs.services.freezes import (
     freeze_check,
     freeze_override_record,
 )
-from jobs.services.input import _name_some, _validated
-from jobs.services.limits import CHUNK
+from jobs.services.input import _validated
 from jobs.services.running import _enqueue
 from jobs.tokens import token_encrypt, token_fingerprint
 from lib.chunks import batched
@@ -44,14 +50,6 @@ from lib.chunks import batched
 logger = logging.getLogger(__name__)
 
 Event = AuditEntry.Event
-
-
-class CustomerConflict(ValidationError):
-    """Some customers already have a job in progress on the cluster."""
-
-    def __init__(self, message: str, *, job_ids: list[uuid.UUID]) -> None:
-        super().__init__({"cids": [message]})
-        self.job_ids = job_ids
 
 
 class Submitted(list):
@@ -87,35 +85,6 @@ def _replay(user, key: str, digest: str) -> list[Job] | None:
     if first.batch_id is None:
         return [first]
     return list(Job.objects.filter(batch_id=first.batch_id).order_by("batch_seq"))
-
-
-def _conflicting_job_ids(cluster: Cluster, cids: list[str]) -> list[uuid.UUID]:
-    job_ids: set[uuid.UUID] = set()
-    for part in batched(cids, CHUNK):
-        job_ids.update(
-            InFlightCustomer.objects.filter(cluster=cluster, cid__in=part).values_list(
-                "job_id", flat=True
-            )
-        )
-    return sorted(job_ids)
-
-
-def _conflict(user, cluster: Cluster, job_ids: list[uuid.UUID]) -> CustomerConflict:
-    """The refusal for customers with jobs in progress. It names only the jobs `user` may
-    see; another operator's job is "a job of another operator", its id kept from them."""
-    visible = set(Job.objects.filter(pk__in=job_ids).visible_to(user).values_list("pk", flat=True))
-    shown = [job_id for job_id in job_ids if job_id in visible]
-    hidden = len(job_ids) - len(shown)
-    parts = [f"job(s) {_name_some([str(job_id) for job_id in shown])}"] if shown else []
-    if hidden:
-        parts.append(
-            "a job of another operator" if hidden == 1 else f"{hidden} jobs of other operators"
-        )
-    return CustomerConflict(
-        f"Some customers already have a job in progress on cluster {cluster.name}: "
-        f"{' and '.join(parts)}. Wait for them to end.",
-        job_ids=shown,
-    )
 
 
 def _chunks(cids: list[str], cluster: Cluster) -> list[list[str]]:
@@ -313,6 +282,14 @@ class SubmitPreview:
     approval: ApprovalNeeded | None = None
     # An admin's override of the freeze that covers the cluster now.
     override: FreezeOverride | None = None
+    # The customers a job in progress on the cluster holds now (in the order of `cids`).
+    busy: tuple[BusyCustomer, ...] = ()
+
+    @property
+    def free(self) -> list[str]:
+        """The customers no job in progress holds: those a submit could run now."""
+        held = {customer.cid for customer in self.busy}
+        return [cid for cid in self.cids if cid not in held]
 
 
 # Error reports hide every local of this call and of what it calls: the token is one.
@@ -332,8 +309,10 @@ def job_submit_preview(
 ) -> SubmitPreview:
     """Check a Set Action as `job_submit` checks it, and say what it would record; writes
     nothing. Raises ValidationError (by field) for bad input, and Frozen as `job_submit`
-    does. Whether customers are busy is decided by `job_submit` alone, when it records the
-    jobs.
+    does. It names the customers busy now (`busy_customers`); whether they still are is
+    decided by `job_submit` alone, when it records the jobs. None are busy for a submission
+    that its idempotency key already made (the jobs holding them are its own: a confirmation
+    replays them), and the key used for another submission is refused as `job_submit` does.
     """
     action, cluster, cid_list = _validated(
         user=user,
@@ -349,6 +328,7 @@ def job_submit_preview(
     override = freeze_check(
         user=user, cluster=cluster, override_reason=freeze_override_reason, at=timezone.now()
     )
+    made = idempotency_key and _replay(user, idempotency_key, _digest(action, cluster, cid_list))
     return SubmitPreview(
         action=action,
         cluster=cluster,
@@ -356,6 +336,7 @@ def job_submit_preview(
         parts=len(_chunks(cid_list, cluster)),
         approval=approval_needed(action=action, cluster=cluster, customers=len(cid_list)),
         override=override,
+        busy=() if made else tuple(busy_customers(user=user, cluster=cluster, cids=cid_list)),
     )
 
 

@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required, permission_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.cache import never_cache
 from django.views.decorators.debug import sensitive_post_parameters
@@ -17,9 +18,10 @@ from django_htmx.http import trigger_client_event
 
 from jobs.forms import RetryForm
 from jobs.models import Job
-from jobs.services import batch_retry
-from jobs.views.common import live_version, may_cancel, queued, retried, waits_for_approval
+from jobs.services import batch_retry, batch_retry_preview
+from jobs.views.common import live_version, may_cancel, queued, waits_for_approval
 from jobs.views.job import cancel_jobs
+from jobs.views.retrying import Retrying, retry_step
 
 
 def _batch_end(jobs: list[Job]):
@@ -123,17 +125,25 @@ def batch_detail(request: HttpRequest, batch_id) -> HttpResponse:
 
 
 @never_cache
-@sensitive_post_parameters("retry_token")
+@sensitive_post_parameters("retry_token", "seal")
 @login_required
 @require_POST
 @permission_required("jobs.run_set_action", raise_exception=True)
 def batch_retry_view(request: HttpRequest, batch_id) -> HttpResponse:
-    """Retry the batch's failed and unknown parts as one new batch."""
+    """Review a retry of the batch's failed and unknown parts as one new batch, or send a
+    reviewed one (see jobs.views.retrying)."""
     jobs = _batch_jobs(request, batch_id)
     failed = [job for job in jobs if job.status in (Job.Status.FAILED, Job.Status.UNKNOWN)]
-    form = RetryForm(request.POST, user=request.user, job=failed[0] if failed else None)
-    done = f"Retry of the failed parts of batch {batch_id} submitted."
-    if response := retried(request, form, partial(batch_retry, batch_id=batch_id), done):
+    retrying = Retrying(
+        job=failed[0] if failed else None,
+        preview=partial(batch_retry_preview, batch_id=batch_id),
+        send=partial(batch_retry, batch_id=batch_id),
+        back_url=reverse("batch_detail", args=[batch_id]),
+        retried=f"{len(failed)} part{'s' if len(failed) != 1 else ''} of batch {batch_id}",
+        done=f"Retry of the failed parts of batch {batch_id} submitted.",
+    )
+    response, form = retry_step(request, retrying)
+    if response is not None:
         return response
     context = _batch_context(request, batch_id, jobs, form)
     return render(request, "jobs/batch_detail.html", context, status=400)

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
 
-from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
-from django.shortcuts import get_object_or_404, redirect
+from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from django.utils.http import urlencode
 
-from audit.services import client_ip
 from jobs.models import Job
-from jobs.services import NotGranted
 
 
 def add_service_errors(form, exc: ValidationError, rename: dict[str, str] | None = None) -> None:
@@ -68,28 +64,3 @@ def live_version(jobs, *extra) -> str:
         (job.pk, job.status, job.started_at, job.waiting_since, job.finished_at) for job in jobs
     ]
     return hashlib.sha256(repr([shown, extra]).encode()).hexdigest()[:16]
-
-
-def retried(request: HttpRequest, form, retry: Callable[..., list[Job]], done: str):
-    """Run a retry service with a bound RetryForm's fields: the redirect to the new jobs' page,
-    saying `done`, or None with the errors on the form."""
-    if not form.is_valid():
-        return None
-    try:
-        jobs = retry(
-            user=request.user,
-            token=form.cleaned_data.get("retry_token"),
-            stored_credential=form.stored_credential,
-            confirm_unknown=form.cleaned_data["confirm_unknown"],
-            confirm_again=form.cleaned_data["confirm_again"],
-            idempotency_key=form.cleaned_data["idempotency_key"],
-            ip_address=client_ip(request),
-        )
-    except ValidationError as exc:
-        add_service_errors(form, exc, rename={"token": "retry_token"})
-        return None
-    except NotGranted as exc:
-        form.add_error(None, str(exc))
-        return None
-    messages.success(request, done)
-    return redirect(jobs_page(jobs))

@@ -26,15 +26,21 @@ from jobs.badges import shown_status
 from jobs.csvexport import customers_csv_response
 from jobs.forms import JobReviewForm, RetryForm
 from jobs.models import Job, JobCustomer, JobReview
-from jobs.services import job_cancel, job_mark_looked_at, job_retry, may_mark_looked_at
+from jobs.services import (
+    job_cancel,
+    job_mark_looked_at,
+    job_retry,
+    job_retry_preview,
+    may_mark_looked_at,
+)
 from jobs.views.common import (
     live_version,
     may_cancel,
     queued,
-    retried,
     visible_job,
     waits_for_approval,
 )
+from jobs.views.retrying import Retrying, retry_step
 
 CUSTOMERS_PER_PAGE = 100
 
@@ -157,15 +163,23 @@ def job_customers_export(request: HttpRequest, pk) -> HttpResponse:
 
 
 @never_cache
-@sensitive_post_parameters("retry_token")
+@sensitive_post_parameters("retry_token", "seal")
 @login_required
 @require_POST
 @permission_required("jobs.run_set_action", raise_exception=True)
 def job_retry_view(request: HttpRequest, pk) -> HttpResponse:
+    """Review a retry of the job, or send a reviewed one (see jobs.views.retrying)."""
     job = visible_job(request, pk)
-    form = RetryForm(request.POST, user=request.user, job=job)
-    done = f"Retry of job {job.pk} submitted."
-    if response := retried(request, form, partial(job_retry, job=job), done):
+    retrying = Retrying(
+        job=job,
+        preview=partial(job_retry_preview, job=job),
+        send=partial(job_retry, job=job),
+        back_url=reverse("job_detail", args=[job.pk]),
+        retried=f"job {job.pk}",
+        done=f"Retry of job {job.pk} submitted.",
+    )
+    response, form = retry_step(request, retrying)
+    if response is not None:
         return response
     return render(request, "jobs/job_detail.html", _job_context(request, job, form), status=400)
 

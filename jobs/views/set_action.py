@@ -4,12 +4,12 @@ A valid form shows a review of what would be submitted; nothing is written until
 confirms it. The review carries the form's fields in hidden inputs, the token sealed (see
 jobs.tokens.token_seal), and the idempotency key unchanged, so that a confirmation sent twice
 makes its jobs once. Back, or a confirmation that fails, shows the form again as it was typed,
-without the token.
+without the token. A review names the customers that are busy (a job in progress on the
+cluster holds them) and offers to run the free ones, with the same seal and key.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import timedelta
 
 from django.contrib import messages
@@ -22,19 +22,16 @@ from django.views.decorators.debug import sensitive_post_parameters, sensitive_v
 
 from audit.services import client_ip
 from jobs.forms import CLEARED_NOTICE, SEAL_REFUSED, SetActionConfirmForm, SetActionForm
-from jobs.models import InFlightCustomer, Job
+from jobs.models import Job
 from jobs.services import (
-    CHUNK,
     CustomerConflict,
     NotGranted,
     SubmitPreview,
     job_submit,
     job_submit_preview,
-    parse_cids,
 )
 from jobs.tokens import token_seal
 from jobs.views.common import add_service_errors, jobs_page
-from lib.chunks import batched
 
 # How many of the customer IDs the review and a refusal name.
 SHOWN_CIDS = 10
@@ -87,18 +84,48 @@ def _review(request: HttpRequest, form: SetActionForm, preview: SubmitPreview) -
         else "",
         "freeze_override_reason": data.get("freeze_override_reason", ""),
     }
-    confirm = SetActionConfirmForm(initial=carried, user=request.user)
+    return _review_page(request, carried, preview, token=data["token"] or None)
+
+
+@sensitive_variables()
+def _review_page(
+    request: HttpRequest, carried: dict, preview: SubmitPreview, *, token: str | None
+) -> HttpResponse:
+    """The review of `preview`, its confirmation carrying `carried` (the token sealed). When
+    some customers are busy it names them and offers to run the free ones only, with the
+    same seal and key: dropping busy customers asks for no token again."""
+    run = preview
+    if preview.busy and preview.free:
+        # What running the free ones would record: its jobs and approval, not the whole list's.
+        run = job_submit_preview(
+            user=request.user,
+            action=preview.action,
+            cluster=preview.cluster,
+            cids=preview.free,
+            token=token,
+            stored_credential=carried["stored_credential"],
+            idempotency_key=carried["idempotency_key"],
+            freeze_override_reason=carried["freeze_override_reason"],
+        )
+    confirm = SetActionConfirmForm(
+        initial={**carried, "cids": "\n".join(preview.free)} if preview.busy else carried,
+        user=request.user,
+    )
+    back = SetActionConfirmForm(initial=carried, user=request.user)
     context = {
-        "preview": preview,
+        "preview": run,
         "action_label": Job.Action(preview.action).label,
         "confirm": confirm,
-        "shown": preview.cids[:SHOWN_CIDS],
-        "more": max(len(preview.cids) - SHOWN_CIDS, 0),
-        "from_csv": from_csv,
+        "back": back,
+        "shown": run.cids[:SHOWN_CIDS],
+        "more": max(len(run.cids) - SHOWN_CIDS, 0),
+        "busy": preview.busy[:SHOWN_CIDS],
+        "busy_count": len(preview.busy),
+        "busy_more": max(len(preview.busy) - SHOWN_CIDS, 0),
+        "free_count": len(preview.free),
+        "from_csv": carried["from_csv"],
         "stored_credential": carried["stored_credential"],
-        "approval_wait": timedelta(seconds=preview.approval.ttl_seconds)
-        if preview.approval
-        else None,
+        "approval_wait": timedelta(seconds=run.approval.ttl_seconds) if run.approval else None,
     }
     return render(request, "jobs/set_action_review.html", context)
 
@@ -112,6 +139,10 @@ def _confirm(request: HttpRequest) -> HttpResponse:
         return _form_again(request, token_missing=SEAL_REFUSED if refused else CLEARED_NOTICE)
     try:
         jobs = job_submit(user=request.user, ip_address=client_ip(request), **confirm.submission())
+    except CustomerConflict:
+        # Customers became busy since the review: it is shown again, naming them, with the
+        # same seal, so that running the free ones asks for no token again.
+        return _review_again(request, confirm)
     except ValidationError as exc:
         return _form_again(request, token_missing=CLEARED_NOTICE, refusal=exc)
     except NotGranted as exc:
@@ -123,6 +154,23 @@ def _confirm(request: HttpRequest) -> HttpResponse:
     return redirect(jobs_page(jobs))
 
 
+@sensitive_variables()
+def _review_again(request: HttpRequest, confirm: SetActionConfirmForm) -> HttpResponse:
+    """The review of a confirmation refused for busy customers, checked again now."""
+    submission = confirm.submission()
+    try:
+        preview = job_submit_preview(user=request.user, **submission)
+    except ValidationError as exc:
+        return _form_again(request, token_missing=CLEARED_NOTICE, refusal=exc)
+    except NotGranted as exc:
+        return _form_again(request, token_missing=CLEARED_NOTICE, refusal=ValidationError(str(exc)))
+    carried = {
+        **{name: confirm.cleaned_data[name] for name in confirm.fields},
+        "cluster": preview.cluster.pk,
+    }
+    return _review_page(request, carried, preview, token=submission["token"])
+
+
 def _form_again(
     request: HttpRequest, *, token_missing: str, refusal: ValidationError | None = None
 ) -> HttpResponse:
@@ -132,46 +180,13 @@ def _form_again(
         carried[STORED[1]] = "on"
     form = SetActionForm(carried, user=request.user, token_missing=token_missing)
     form.is_valid()
-    busy: list[str] = []
     if refusal is not None:
         add_service_errors(form, refusal)
-        if isinstance(refusal, CustomerConflict):
-            busy = _busy_customers(form)
-    return _form_page(
-        request,
-        form,
-        conflicts=getattr(refusal, "job_ids", []),
-        busy=busy,
-        from_csv=request.POST.get("from_csv") == "True",
-    )
-
-
-def _busy_customers(form: SetActionForm) -> list[str]:
-    """Which of the form's customers have a job in progress on its cluster now (the service
-    checked them before it refused them)."""
-    cluster = form.cleaned_data["cluster"]
-    cids = parse_cids(form.data["cids"])
-    busy: set[str] = set()
-    for part in batched(cids, CHUNK):
-        found = InFlightCustomer.objects.filter(cluster=cluster, cid__in=part)
-        busy.update(found.values_list("cid", flat=True))
-    return [cid for cid in cids if cid in busy]
+    return _form_page(request, form, from_csv=request.POST.get("from_csv") == "True")
 
 
 def _form_page(
-    request: HttpRequest,
-    form: SetActionForm,
-    *,
-    conflicts: Sequence = (),
-    busy: list[str] | None = None,
-    from_csv: bool = False,
+    request: HttpRequest, form: SetActionForm, *, from_csv: bool = False
 ) -> HttpResponse:
-    busy = busy or []
-    context = {
-        "form": form,
-        "conflicts": conflicts,
-        "busy": busy[:SHOWN_CIDS],
-        "busy_more": max(len(busy) - SHOWN_CIDS, 0),
-        "from_csv": from_csv,
-    }
+    context = {"form": form, "from_csv": from_csv}
     return render(request, "jobs/set_action.html", context)

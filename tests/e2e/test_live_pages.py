@@ -152,6 +152,10 @@ def test_retry_failed_parts_appears_when_the_batch_ends_and_makes_one_new_batch(
     InFlightCustomer.objects.filter(job=second).delete()
     page.fill("#batch-retry-form [name=retry_token]", TOKEN)
     page.click("#batch-retry-button")
+    expect(page.get_by_role("heading", level=1)).to_have_text(
+        "Retry 1 customer of Trans-Begin on eu1"
+    )
+    page.click("#confirm-retry")
 
     expect(page).to_have_url(re.compile(r"/jobs/[0-9a-f-]{36}/$"))
     retry = Job.objects.get(retry_of=first)

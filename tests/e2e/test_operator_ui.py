@@ -97,6 +97,8 @@ def test_retrying_a_failed_job_with_a_good_token_succeeds(page, operator, cluste
     expect(page).to_have_url(re.compile(f"/jobs/{failed_id}/$"))
     page.fill("#id_retry_token", TOKEN)
     page.click("#retry-button")
+    expect(page.locator("#retry-review-heading")).to_contain_text("Retry 1 customer of")
+    page.click("#confirm-retry")
     expect(page).not_to_have_url(re.compile(failed_id))
     expect(page).to_have_url(JOB_URL)
     expect_status(job_badge(page), "SUCCESS")

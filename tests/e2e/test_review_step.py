@@ -24,12 +24,13 @@ def test_review_back_and_confirm(page, operator, cluster):
     expect(page.get_by_role("heading", level=1)).to_have_text("Review the Set Action")
     facts = page.locator("dl.facts")
     expect(facts.locator("dt")).to_have_text(
-        ["Action", "Cluster", "Customers", "Customer IDs", "Sent with", "Jobs"]
+        ["Action", "Cluster", "Address", "Customers", "Customer IDs", "Sent with", "Jobs"]
     )
     expect(facts.locator("dd")).to_have_text(
         [
             "T-Enable",
             "eu1",
+            cluster.base_url,
             "13",
             "C1, C2, C3, D0, D1, D2, D3, D4, D5, D6 and 3 more",
             "the cluster API token you gave",
