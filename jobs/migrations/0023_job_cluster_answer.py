@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("jobs", "0021_job_review"),
+        ("jobs", "0022_cluster_environment"),
     ]
 
     operations = [
