@@ -11,16 +11,16 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from django import forms
 from django.contrib import admin, messages
 from django.contrib.admin import actions as admin_actions
 from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db import transaction
 from django.db.models import Count, Exists, IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.db.models.deletion import ProtectedError
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
-from django.urls import reverse
+from django.urls import path, reverse
 from django.utils.decorators import method_decorator
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
@@ -29,66 +29,14 @@ from django.views.decorators.debug import sensitive_post_parameters
 
 from audit.services import client_ip
 from lib.admin import CheckedModelAdmin, LargeTableAdmin, history_refusal, json_block
-from lib.forms import ModelChoicesField
 from lib.uuids import uuid_prefix_bounds
-from notifications.endpoints import UNREADABLE, endpoint_delete, endpoint_save
-from notifications.models import EventName, Notice, NoticeAttempt, WebhookEndpoint
+from notifications.endpoint_form import WebhookEndpointForm, test_message
+from notifications.endpoint_test import endpoint_send_test
+from notifications.endpoints import endpoint_delete, endpoint_save
+from notifications.models import Notice, NoticeAttempt, WebhookEndpoint
 from notifications.resend import ENDED, notices_resend
 
 State = Notice.State
-SIGNING_HELP = (
-    "Signs every notice (HMAC-SHA256); give the receiver the same secret. At least 16 "
-    "characters: use 32 or more random ones, for example the output of "
-    "<code>python3 -c 'import secrets; print(secrets.token_urlsafe(32))'</code> or "
-    "<code>openssl rand -hex 32</code>. It is never shown again, here or anywhere."
-)
-KEEP_HELP = "Leave blank to keep the current secret. A new one: " + SIGNING_HELP
-
-
-class WebhookEndpointForm(forms.ModelForm):
-    # Declared here, not taken from the model: a password box never filled back in.
-    secret = forms.CharField(
-        label="Secret",
-        required=False,
-        widget=forms.PasswordInput(render_value=False, attrs={"autocomplete": "new-password"}),
-    )
-    events = forms.MultipleChoiceField(
-        label="Events",
-        choices=EventName.choices,
-        widget=forms.CheckboxSelectMultiple,
-        error_messages={"required": "Choose at least one event."},
-    )
-
-    class Meta:
-        model = WebhookEndpoint
-        fields = ("name", "url", "secret", "events", "clusters", "is_active")
-        widgets = {"clusters": forms.CheckboxSelectMultiple}
-        field_classes = {"clusters": ModelChoicesField}
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        # Not even the form's initial data holds the secret; and so an empty box counts as
-        # unchanged in the admin's history.
-        self.initial.pop("secret", None)
-        secret = self.fields["secret"]
-        if self.instance.pk is None:
-            secret.required = True
-            secret.help_text = SIGNING_HELP
-        elif self.instance.secret is None:
-            secret.required = True
-            secret.error_messages["required"] = UNREADABLE
-            secret.help_text = SIGNING_HELP
-        else:
-            secret.help_text = KEEP_HELP
-
-    def clean_secret(self) -> str | None:
-        # Blank on a change keeps the secret the endpoint has.
-        return self.cleaned_data["secret"] or self.instance.secret
-
-    def clean_events(self) -> list[str]:
-        # In the order of EventName, so that the same choice is always the same list.
-        chosen = set(self.cleaned_data["events"])
-        return [name for name in EventName.values if name in chosen]
 
 
 def notices_url(**filters: Any) -> str:
@@ -115,25 +63,27 @@ class WebhookEndpointAdmin(CheckedModelAdmin):
         "events_shown",
         "clusters_shown",
         "is_active",
+        "format",
         "secret_state",
         "failed_notices",
         "pending_notices",
     )
-    list_filter = ("is_active",)
+    list_filter = ("is_active", "format")
     search_fields = ("name", "url")
-    readonly_fields = ("secret_state", "created_at", "updated_at")
+    readonly_fields = ("secret_state", "routing_key_state", "created_at", "updated_at")
+    change_form_template = "admin/notifications/webhookendpoint/change_form.html"
     actions = ("delete_selected",)
 
     def get_fieldsets(self, request: HttpRequest, obj: WebhookEndpoint | None = None) -> list:
         # Shown read-only (to whoever may only view), the secret field would show its value.
         if obj is None:
-            signing = ("secret",)
+            signing = ("secret", "routing_key")
         elif self.has_change_permission(request, obj):
-            signing = ("secret", "secret_state")
+            signing = ("secret", "secret_state", "routing_key", "routing_key_state")
         else:
-            signing = ("secret_state",)
+            signing = ("secret_state", "routing_key_state")
         fieldsets = [
-            (None, {"fields": ("name", "url", "is_active")}),
+            (None, {"fields": ("name", "url", "format", "is_active")}),
             ("Signing", {"fields": signing}),
             ("Notices", {"fields": ("events", "clusters")}),
         ]
@@ -152,7 +102,7 @@ class WebhookEndpointAdmin(CheckedModelAdmin):
             )
         )
 
-    @method_decorator(sensitive_post_parameters("secret"))
+    @method_decorator(sensitive_post_parameters("secret", "routing_key"))
     def changeform_view(
         self,
         request: HttpRequest,
@@ -182,6 +132,41 @@ class WebhookEndpointAdmin(CheckedModelAdmin):
                 "<strong>{}</strong>", "cannot be read (the encryption key changed): set a new one"
             )
         return "set (never shown)"
+
+    @admin.display(description="PagerDuty routing key")
+    def routing_key_state(self, endpoint: WebhookEndpoint) -> SafeString | str:
+        if endpoint.routing_key is None:
+            return format_html(
+                "<strong>{}</strong>", "cannot be read (the encryption key changed): set a new one"
+            )
+        return "set (never shown)" if endpoint.routing_key else "none"
+
+    def get_urls(self) -> list:
+        test = path(
+            "<path:object_id>/send-test/",
+            self.admin_site.admin_view(self.send_test_view),
+            name="notifications_webhookendpoint_send_test",
+        )
+        return [test, *super().get_urls()]
+
+    def send_test_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """POST: send the endpoint a test message through the outbox at once, and say what it
+        answered in a message on its change page."""
+        endpoint = self.get_object(request, unquote(object_id))
+        if endpoint is None or not self.has_change_permission(request, endpoint):
+            raise PermissionDenied
+        change = HttpResponseRedirect(
+            reverse("admin:notifications_webhookendpoint_change", args=[endpoint.pk])
+        )
+        if request.method != "POST":
+            return change
+        result = endpoint_send_test(
+            endpoint=endpoint, actor=request.user, ip_address=client_ip(request)
+        )
+        self.message_user(
+            request, test_message(result), messages.SUCCESS if result.ok else messages.ERROR
+        )
+        return change
 
     @admin.display(description="failed notices", ordering="failed_count")
     def failed_notices(self, endpoint: WebhookEndpoint) -> SafeString:

@@ -26,6 +26,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django_tasks import task
 
+from notifications.formats import webhook_body_for
 from notifications.mail import mail_send
 from notifications.models import Notice, NoticeAttempt, NotificationPreference
 from notifications.webhooks import Outcome, webhook_post
@@ -44,15 +45,25 @@ MAX_ERROR_LENGTH = 1000
 
 def notice_deliver(*, notice_id: uuid.UUID, now: datetime | None = None) -> bool:
     """Deliver one notice if it is due and nobody holds it; True when this call tried."""
-    now = now or timezone.now()
+    return _deliver(notice_id, now or timezone.now(), once=False) is not None
+
+
+def notice_deliver_once(*, notice_id: uuid.UUID) -> Outcome | str | None:
+    """Deliver one notice now, like `notice_deliver`, but FAILED at once if this attempt
+    fails (an admin's test of an endpoint). Returns the attempt's outcome, the reason it
+    could not be sent, or None when it was not due or another worker held it."""
+    return _deliver(notice_id, timezone.now(), once=True)
+
+
+def _deliver(notice_id: uuid.UUID, now: datetime, *, once: bool) -> Outcome | str | None:
     notice = _take(notice_id, now)
     if notice is None:
-        return False
+        return None
     held = list(notice.held.order_by("created_at")) if notice.event == Notice.DIGEST else []
     started = time.monotonic()
     outcome = _send(notice, held)
-    _record(notice, held, outcome, started=now, duration=time.monotonic() - started)
-    return True
+    _record(notice, held, outcome, started=now, duration=time.monotonic() - started, once=once)
+    return outcome
 
 
 # Declared beside its body: a failed attempt queues the notice's next one, so the task and
@@ -148,6 +159,11 @@ def _unsendable(notice: Notice) -> str:
                 "The endpoint's secret cannot be read (TMS_TOKEN_KEY or SECRET_KEY changed): "
                 "set it again in the admin."
             )
+        if notice.endpoint.routing_key is None:
+            return (
+                "The endpoint's PagerDuty routing key cannot be read (TMS_TOKEN_KEY or "
+                "SECRET_KEY changed): set it again in the admin."
+            )
         return ""
     if not settings.TMS_MAIL_ENABLED:
         return "E-mail is not configured (EMAIL_URL)."
@@ -165,7 +181,7 @@ def _send(notice: Notice, held: list[Notice]) -> Outcome | str:
             url=notice.endpoint.url,
             secret=notice.endpoint.secret,
             event_id=str(notice.event_id),
-            payload=notice.payload,
+            payload=webhook_body_for(notice),
         )
     return mail_send(notice, held)
 
@@ -177,6 +193,7 @@ def _record(
     *,
     started: datetime,
     duration: float,
+    once: bool,
 ) -> None:
     now = started + timedelta(seconds=duration)
     mine = Notice.objects.filter(pk=notice.pk, state=State.PENDING, lease_until=notice.lease_until)
@@ -204,7 +221,7 @@ def _record(
             )
             return
         give_up = notice.created_at + timedelta(seconds=settings.TMS_NOTIFY_RETRY_FOR)
-        if outcome.permanent or now >= give_up:
+        if outcome.permanent or once or now >= give_up:
             mine.update(state=State.FAILED, finished_at=now, lease_until=None, last_error=error)
             Notice.objects.filter(digest=notice, state=State.HELD).update(
                 state=State.FAILED, finished_at=now, last_error=error

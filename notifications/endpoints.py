@@ -21,15 +21,23 @@ from jobs.models import Cluster
 from notifications.models import WebhookEndpoint
 
 Event = AuditEntry.Event
-FIELDS = ("name", "url", "events", "is_active")
+FIELDS = ("name", "url", "format", "events", "is_active")
 UNREADABLE = (
     "The current secret cannot be read: the encryption key (TMS_TOKEN_KEY, or SECRET_KEY it "
     "derives from) changed since it was set. Set a new secret, and give it to the receiver."
+)
+KEY_UNREADABLE = (
+    "The current PagerDuty routing key cannot be read: the encryption key (TMS_TOKEN_KEY, or "
+    "SECRET_KEY it derives from) changed since it was set. Type it again."
 )
 
 
 def _secret_state(secret: str | None) -> str:
     return "unreadable" if secret is None else "set"
+
+
+def _key_state(key: str | None) -> str:
+    return "unreadable" if key is None else ("set" if key else "none")
 
 
 def _cluster_names(endpoint: WebhookEndpoint) -> list[str]:
@@ -51,11 +59,13 @@ def endpoint_save(
     Raises ValidationError (by field) and writes nothing when the endpoint breaks a rule, or
     when its secret could no longer be read and no new one was given. A new endpoint is
     `webhook.created` with its values; a change `webhook.changed` with the values before and
-    after of what changed. The secret appears only as a marker (`"secret": "changed"`, and
-    "set" or "unreadable" before). Saving with nothing changed writes no entry.
+    after of what changed. The secret and the routing key appear only as markers (`"secret":
+    "changed"`, and "set" or "unreadable" before). Saving with nothing changed writes no entry.
     """
     if endpoint.secret is None:
         raise ValidationError({"secret": UNREADABLE}, code="webhook_secret_unreadable")
+    if endpoint.routing_key is None:
+        raise ValidationError({"routing_key": KEY_UNREADABLE}, code="webhook_key_unreadable")
     endpoint.full_clean()
     with transaction.atomic():
         before = None
@@ -63,7 +73,7 @@ def endpoint_save(
             before = (
                 WebhookEndpoint.objects.select_for_update()
                 .filter(pk=endpoint.pk)
-                .values(*FIELDS, "secret")
+                .values(*FIELDS, "secret", "routing_key")
                 .first()
             )
         if before is not None:
@@ -74,11 +84,13 @@ def endpoint_save(
         after = {name: getattr(endpoint, name) for name in FIELDS}
         after["clusters"] = _cluster_names(endpoint)
         if before is None:
-            event, details = Event.WEBHOOK_CREATED, {"after": {**after, "secret": "set"}}
+            created = {**after, "secret": "set", "routing_key": _key_state(endpoint.routing_key)}
+            event, details = Event.WEBHOOK_CREATED, {"after": created}
         else:
             changed = [name for name in (*FIELDS, "clusters") if before[name] != after[name]]
             secret_changed = before["secret"] != endpoint.secret
-            if not changed and not secret_changed:
+            key_changed = before["routing_key"] != endpoint.routing_key
+            if not changed and not secret_changed and not key_changed:
                 return endpoint
             details = {
                 "before": {name: before[name] for name in changed},
@@ -87,6 +99,9 @@ def endpoint_save(
             if secret_changed:
                 details["before"]["secret"] = _secret_state(before["secret"])
                 details["after"]["secret"] = "changed"  # noqa: S105 (a marker, not a secret)
+            if key_changed:
+                details["before"]["routing_key"] = _key_state(before["routing_key"])
+                details["after"]["routing_key"] = "changed" if endpoint.routing_key else "none"
             event = Event.WEBHOOK_CHANGED
         audit_record(
             event=event,
@@ -101,6 +116,7 @@ def _values(endpoint: WebhookEndpoint) -> dict[str, Any]:
     values = {name: getattr(endpoint, name) for name in FIELDS}
     values["clusters"] = _cluster_names(endpoint)
     values["secret"] = _secret_state(endpoint.secret)
+    values["routing_key"] = _key_state(endpoint.routing_key)
     return values
 
 

@@ -12,6 +12,18 @@ from notifications.models import NotificationPreference
 from notifications.preferences import ApprovalsOffered
 
 
+class EmailChangeForm(forms.Form):
+    """The new address; notifications.email_change checks it."""
+
+    email = forms.CharField(
+        label="New e-mail address",
+        max_length=1000,
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        help_text="A link is sent to it; e-mails go there once you follow the link.",
+        error_messages={"required": "Type the new address."},
+    )
+
+
 class ClusterChoices(ModelChoicesField):
     def label_from_instance(self, obj: Cluster) -> str:
         return obj.name if obj.is_active else f"{obj.name} (inactive)"
@@ -72,6 +84,7 @@ class NotificationPreferenceForm(forms.Form):
             "approval_decisions": preference.approval_decisions,
         }
         super().__init__(*args, initial=initial, **kwargs)
+        self.preference = preference
         # Approvals' choices that do not concern the user are left out, and so kept as saved.
         if not approvals.requests:
             del self.fields["approval_requests"]

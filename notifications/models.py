@@ -10,6 +10,7 @@ from __future__ import annotations
 import uuid
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MinLengthValidator
 from django.db import models
 from django.db.models import Q
@@ -51,6 +52,11 @@ class NotificationPreference(models.Model):
     approval_decisions = models.BooleanField(
         "decisions on my requests", default=True, db_default=True
     )
+    # An address the user asked to be e-mailed at, used once they confirm it
+    # (notifications.email_change); until then their account's address is used.
+    pending_email = models.EmailField(blank=True, default="", db_default="")
+    # Random, changed at each request and cleared on confirmation: a link works once.
+    pending_email_nonce = models.CharField(max_length=32, blank=True, default="", db_default="")
     updated_at = models.DateTimeField(auto_now=True)
 
     def __str__(self) -> str:
@@ -58,7 +64,14 @@ class NotificationPreference(models.Model):
 
 
 class WebhookEndpoint(models.Model):
-    """Where notices are posted, signed with the endpoint's secret (notifications.webhooks)."""
+    """Where notices are posted, signed with the endpoint's secret (notifications.webhooks),
+    in the body its format says (notifications.formats)."""
+
+    class Format(models.TextChoices):
+        GENERIC = "generic", "Generic (signed JSON)"
+        SLACK = "slack", "Slack (incoming webhook)"
+        TEAMS = "teams", "Microsoft Teams (Adaptive Card)"
+        PAGERDUTY = "pagerduty", "PagerDuty (Events API v2)"
 
     name = models.CharField(max_length=100, blank=True)
     url = models.CharField("URL", max_length=2000, validators=[validate_webhook_url])
@@ -66,6 +79,12 @@ class WebhookEndpoint(models.Model):
         validators=[MinLengthValidator(16)],
         help_text="Signs every notice (HMAC-SHA256); the receiver checks the signature with it.",
     )
+    # Defaults in the database too, for the release before them while the migration runs.
+    format = models.CharField(
+        max_length=16, choices=Format.choices, default=Format.GENERIC, db_default=Format.GENERIC
+    )
+    # PagerDuty's integration key: sent in each event's body, so kept like the secret.
+    routing_key = EncryptedSecretField(blank=True, default="", db_default="")
     events = models.JSONField(default=default_events, validators=[validate_event_names])
     clusters = models.ManyToManyField(
         Cluster, blank=True, related_name="+", help_text="Empty: every cluster."
@@ -80,6 +99,18 @@ class WebhookEndpoint(models.Model):
 
     def __str__(self) -> str:
         return self.name or self.url
+
+    def clean(self) -> None:
+        if self.format == self.Format.PAGERDUTY and self.routing_key == "":
+            raise ValidationError(
+                {"routing_key": "A PagerDuty endpoint needs its integration (routing) key."},
+                code="webhook_routing_key",
+            )
+        if self.format != self.Format.PAGERDUTY and self.routing_key:
+            raise ValidationError(
+                {"routing_key": "Only a PagerDuty endpoint has a routing key: leave it blank."},
+                code="webhook_routing_key",
+            )
 
 
 class Notice(models.Model):
@@ -100,13 +131,20 @@ class Notice(models.Model):
         DROPPED = "DROPPED", "Dropped"
 
     DIGEST = "digest"
+    # A message an admin sends to try an endpoint (notifications.endpoint_test).
+    TEST = "test"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     # The event's id, the same for each of its recipients and each attempt: what a receiver
     # drops repeats by.
     event_id = models.UUIDField()
     event = models.CharField(
-        max_length=32, choices=[*EventName.choices, (DIGEST, "Digest of notices")]
+        max_length=32,
+        choices=[
+            *EventName.choices,
+            (DIGEST, "Digest of notices"),
+            (TEST, "Test message"),
+        ],
     )
     job = models.ForeignKey(
         Job, on_delete=models.PROTECT, null=True, blank=True, related_name="+", db_index=False

@@ -29,8 +29,10 @@ from notifications.validators import validate_webhook_url
 
 WEBHOOK_TIMEOUT_SECONDS = 10.0
 CONNECT_TIMEOUT_SECONDS = 5.0
-# Only this much of an answer's body is read (it is not used) before the answer counts.
+# Only this much of an answer's body is read before the answer counts; its beginning is kept
+# for the admin's test of an endpoint.
 READ_LIMIT_BYTES = 64 * 1024
+ANSWER_KEPT_CHARS = 200
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,8 @@ class Outcome:
     http_status: int | None = None
     error: str = ""
     permanent: bool = False
+    # The beginning of the answer's body, as text.
+    answer: str = ""
 
 
 def webhook_body(payload: dict) -> bytes:
@@ -83,8 +87,7 @@ def webhook_post(*, url: str, secret: str, event_id: str, payload: dict) -> Outc
                 )
                 with response:
                     status = response.status_code
-                    for _chunk in response.iter_content(READ_LIMIT_BYTES):
-                        break
+                    first = next(response.iter_content(READ_LIMIT_BYTES), b"")
         except AddressRefused as exc:
             return Outcome(
                 False,
@@ -99,13 +102,14 @@ def webhook_post(*, url: str, secret: str, event_id: str, payload: dict) -> Outc
             if guard.fired:
                 return Outcome(False, error=_late())
             return Outcome(False, error=f"Connection failed: {_reason(exc)}")
+    answer = first.decode("utf-8", "replace")[:ANSWER_KEPT_CHARS]
     if time.monotonic() >= deadline or guard.fired:
-        return Outcome(False, status, _late())
+        return Outcome(False, status, _late(), answer=answer)
     if 200 <= status < 300:
-        return Outcome(True, status)
+        return Outcome(True, status, answer=answer)
     if 300 <= status < 400:
-        return Outcome(False, status, f"HTTP {status}: redirects are not followed")
-    return Outcome(False, status, f"HTTP {status}")
+        return Outcome(False, status, f"HTTP {status}: redirects are not followed", answer=answer)
+    return Outcome(False, status, f"HTTP {status}", answer=answer)
 
 
 def _reason(exc: BaseException) -> str:

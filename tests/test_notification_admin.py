@@ -72,6 +72,7 @@ def form(**changes) -> dict:
     data = {
         "name": "ops-hook",
         "url": "https://hooks.example.net/tms?team=ops",
+        "format": "generic",
         "secret": SECRET,
         "events": ["job.failed", "job.unknown"],
         "clusters": [],
@@ -146,10 +147,12 @@ def test_adding_is_audited_without_the_secret_which_is_stored_encrypted(
         "after": {
             "name": "ops-hook",
             "url": "https://hooks.example.net/tms?team=ops",
+            "format": "generic",
             "events": ["job.failed", "job.unknown"],
             "is_active": True,
             "clusters": ["eu1"],
             "secret": "set",
+            "routing_key": "none",
         },
     }
     assert SECRET not in database_text()
@@ -406,10 +409,12 @@ def test_an_endpoint_without_notices_is_deleted_and_audited(admin_client, admin_
     assert entry.details["before"] == {
         "name": "ops-hook",
         "url": "https://hooks.example.net/tms",
+        "format": "generic",
         "events": ["job.failed", "job.unknown", "job.expired", "batch.ended"],
         "is_active": True,
         "clusters": [],
         "secret": "set",
+        "routing_key": "none",
     }
 
 

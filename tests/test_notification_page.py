@@ -314,20 +314,21 @@ def test_the_page_says_when_this_server_sends_no_email(as_operator, settings):
 def test_the_page_shows_the_accounts_address_or_says_there_is_none(as_operator, operator):
     html = words(as_operator.get(PAGE))
     assert 'id="no-address"' in html
-    assert "no e-mail can be sent to you until an administrator adds one" in html
+    assert "no e-mail can be sent to you until you add one below and confirm it" in html
     assert 'id="mail-address"' not in html
 
     operator.email = "op1@example.test"
     operator.save()
     html = words(as_operator.get(PAGE))
     assert "E-mails go to <strong>op1@example.test</strong>" in html
-    assert "ask an administrator to change it" in html
+    assert "You can change it below." in html
     assert 'id="no-address"' not in html
-    # The address is the account's: there is nothing to type it in.
-    assert 'type="email"' not in html and 'name="email"' not in html
+    # A new address is typed in a form of its own, confirmed by a link
+    # (tests/test_notification_email_change.py).
+    assert f'action="{reverse("notification_email_change")}"' in html
 
 
-def test_an_email_address_posted_anyway_changes_nothing(as_operator, operator):
+def test_an_email_address_posted_with_the_preferences_changes_nothing(as_operator, operator):
     as_operator.post(PAGE, {**DEFAULTS, "email": "attacker@example.test"})
     operator.refresh_from_db()
     assert operator.email == ""
