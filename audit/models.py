@@ -117,8 +117,10 @@ class AuditEntry(models.Model):
         # and have job_id's own index; a customer's are its jobs' entries.
         indexes = [
             models.Index(fields=["-created_at", "-id"], name="audit_created_id_idx"),
-            models.Index(fields=["event", "-created_at"], name="audit_event_created_idx"),
-            models.Index(fields=["actor_username", "-created_at"], name="audit_actor_created_idx"),
+            models.Index(fields=["event", "-created_at", "-id"], name="audit_event_created_id_idx"),
+            models.Index(
+                fields=["actor_username", "-created_at", "-id"], name="audit_actor_created_id_idx"
+            ),
         ]
         verbose_name = "audit entry"
         verbose_name_plural = "audit log"

@@ -20,7 +20,7 @@ from jobs.models import JobCustomer
 
 class AuditFilterForm(forms.Form):
     """Every filter is an equality or a range on an indexed column, in the page's
-    newest-first order (migrations 0004 and 0015 of audit)."""
+    newest-first order (migration 0015 of audit)."""
 
     event = forms.ChoiceField(
         choices=[("", "Any event"), *AuditEntry.Event.choices], required=False
