@@ -3,18 +3,14 @@ CSV, for its page."""
 
 from __future__ import annotations
 
-import csv
 from collections.abc import Iterable
 from itertools import chain
-from typing import Any
 
 from django.http import StreamingHttpResponse
 from django.utils import timezone
 
 from jobs.models import Job, JobCustomer
-
-# A cell starting with one of these could be run as a formula by a spreadsheet.
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+from lib.csvstream import csv_cell, csv_response
 
 CSV_HEADER = [
     "job id",
@@ -32,12 +28,6 @@ CSV_HEADER = [
     "finished",
     "legacy id",
 ]
-
-
-def csv_cell(value: Any) -> str:
-    """`value` as CSV text that a spreadsheet shows as text, never runs as a formula."""
-    text = "" if value is None else str(value)
-    return "'" + text if text.startswith(FORMULA_STARTS) else text
 
 
 def csv_row(job: Job) -> list[str]:
@@ -62,26 +52,10 @@ def csv_row(job: Job) -> list[str]:
     ]
 
 
-class _Echo:
-    """A file-like object whose write returns its argument, to stream what csv.writer writes."""
-
-    def write(self, value: str) -> str:
-        return value
-
-
-def _csv_response(rows: Iterable[list[str]], filename: str) -> StreamingHttpResponse:
-    writer = csv.writer(_Echo())
-    response = StreamingHttpResponse(
-        map(writer.writerow, rows), content_type="text/csv; charset=utf-8"
-    )
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
 def jobs_csv_response(jobs: Iterable[Job]) -> StreamingHttpResponse:
     """A streamed CSV download of `jobs` (select_related user and cluster; iterate lazily)."""
     rows = chain([CSV_HEADER], map(csv_row, jobs))
-    return _csv_response(rows, f"tmsdash-jobs-{timezone.now():%Y%m%d-%H%M%S}.csv")
+    return csv_response(rows, f"tmsdash-jobs-{timezone.now():%Y%m%d-%H%M%S}.csv")
 
 
 def customers_csv_response(job: Job, customers: Iterable[JobCustomer]) -> StreamingHttpResponse:
@@ -90,4 +64,4 @@ def customers_csv_response(job: Job, customers: Iterable[JobCustomer]) -> Stream
         [["customer id", "outcome", "message"]],
         ([csv_cell(c.cid), csv_cell(c.outcome), csv_cell(c.message)] for c in customers),
     )
-    return _csv_response(rows, f"tmsdash-job-{job.pk}-customers.csv")
+    return csv_response(rows, f"tmsdash-job-{job.pk}-customers.csv")

@@ -16,8 +16,8 @@ from model_bakery import baker
 
 from jobs import admin as jobs_admin
 from jobs.badges import status_badge
-from jobs.csvexport import csv_cell
 from jobs.models import Cluster, FailedJob, Job, JobCustomer
+from lib.csvstream import csv_cell
 from lib.pagination import CappedCountPaginator
 from tests.admin_helpers import ago, at, make_auditor, make_job, make_superuser
 

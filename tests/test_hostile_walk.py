@@ -72,6 +72,8 @@ PARAMETERS = [
     "job",
     "after",
     "before",
+    "older",
+    "newer",
     "http_status",
     "o",
     "p",
