@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0014_job_and_sign_in_events"),
+        ("audit", "0015_audit_page_indexes"),
     ]
 
     operations = [
