@@ -155,6 +155,17 @@ class JobAdmin(LargeTableAdmin):
         ),
         ("Customers", {"fields": ("customer_count", "customer_list")}),
         (
+            "The cluster's answer, as received",
+            {
+                "fields": (
+                    "cluster_answer_status",
+                    "cluster_answer_content_type",
+                    "cluster_answer_body",
+                    "cluster_answer_truncated",
+                )
+            },
+        ),
+        (
             "Times",
             {
                 "fields": (
