@@ -206,6 +206,40 @@ function copyText(button) {
   }
 }
 
+// --- Where the focus starts ---------------------------------------------------------------
+
+// Arriving from another page of the site (a link, Review, Confirm, any form), the focus starts at
+// the page's heading, so that a screen reader says where it landed and Tab goes on from there.
+// A field with an error takes it instead (the first one; its error is its description), and it
+// stays where the browser put it when a field asks for it (autofocus) or the address names a
+// fragment. On a first visit (a typed or bookmarked address, a new tab) it stays at the start of
+// the page, where the first Tab reaches "Skip to content".
+function focusStart() {
+  const heading = document.querySelector("main h1");
+  if (heading) {
+    heading.tabIndex = -1;
+  }
+  const invalid = document.querySelector("main [aria-invalid=true]");
+  if (invalid) {
+    invalid.focus();
+    return;
+  }
+  if (location.hash || document.querySelector("[autofocus]") || !heading) {
+    return;
+  }
+  let fromHere = false;
+  try {
+    fromHere = new URL(document.referrer).origin === location.origin;
+  } catch {
+    fromHere = false;
+  }
+  if (fromHere) {
+    heading.focus({ preventScroll: true });
+  }
+}
+
+document.addEventListener("DOMContentLoaded", focusStart);
+
 document.addEventListener("DOMContentLoaded", () => {
   showTimes(document);
   setInterval(tick, 1000);

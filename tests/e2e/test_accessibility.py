@@ -236,3 +236,34 @@ def test_approval_pages_in_each_state(page, open_page, operator, approver, clust
     page.locator("#jobs-table tbody a").first.click()
     expect(page.locator("#job-status .badge")).to_have_attribute("data-status", "DENIED")
     assert_accessible(page)
+
+
+@pytest.mark.parametrize("width", [1280, 390])
+def test_main_pages_in_the_dark_theme(page, operator, cluster, width):
+    """The system's dark setting (prefers-color-scheme) turns the pages dark, and axe-core finds
+    no violation there: a representative page of each kind, at a desktop's and a phone's width."""
+    page.emulate_media(color_scheme="dark")
+    page.set_viewport_size({"width": width, "height": 800})
+    failed = make_job(operator, cluster, Job.Status.FAILED, http_status=401, error_message="no")
+    failed.customers.filter(cid="C1").update(outcome="FAILED", message="refused")
+    unknown = make_job(operator, cluster, Job.Status.UNKNOWN, error_message="stopped mid-call")
+    for status in (Job.Status.SUCCESS, Job.Status.CANCELLED, Job.Status.IN_PROGRESS):
+        make_job(operator, cluster, status)
+
+    page.goto("/accounts/login/")
+    # The page's own background, not the light theme's #f5f7fa.
+    assert page.evaluate("getComputedStyle(document.documentElement).backgroundColor") == (
+        "rgb(17, 22, 29)"
+    )
+    assert_accessible(page)
+    sign_in(page, operator)
+    fill_set_action(page, cluster=cluster, token=TOKEN, cids="C1 not/a/cid")
+    page.click("#submit-set-action")
+    expect(page.locator("[data-field=cids] .field-error")).to_be_visible()
+    assert_accessible(page)
+    for url in (f"/jobs/{failed.pk}/", f"/jobs/{unknown.pk}/", "/jobs/", "/schedules/"):
+        page.goto(url)
+        assert_accessible(page)
+    page.goto("/overview/")
+    expect(page.locator("svg.chart").first).to_be_visible()
+    assert_accessible(page)
