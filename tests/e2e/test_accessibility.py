@@ -244,8 +244,14 @@ def test_main_pages_in_the_dark_theme(page, operator, cluster, width):
     no violation there: a representative page of each kind, at a desktop's and a phone's width."""
     page.emulate_media(color_scheme="dark")
     page.set_viewport_size({"width": width, "height": 800})
+    Cluster.objects.filter(pk=cluster.pk).update(environment="production")
     failed = make_job(operator, cluster, Job.Status.FAILED, http_status=401, error_message="no")
     failed.customers.filter(cid="C1").update(outcome="FAILED", message="refused")
+    Job.objects.filter(pk=failed.pk).update(
+        cluster_answer_status=401,
+        cluster_answer_content_type="text/html",
+        cluster_answer_body="<h1>Unauthorized</h1>",
+    )
     unknown = make_job(operator, cluster, Job.Status.UNKNOWN, error_message="stopped mid-call")
     for status in (Job.Status.SUCCESS, Job.Status.CANCELLED, Job.Status.IN_PROGRESS):
         make_job(operator, cluster, status)
@@ -266,4 +272,10 @@ def test_main_pages_in_the_dark_theme(page, operator, cluster, width):
         assert_accessible(page)
     page.goto("/overview/")
     expect(page.locator("svg.chart").first).to_be_visible()
+    assert_accessible(page)
+    page.goto("/accounts/notifications/")
+    assert_accessible(page)
+    operator.groups.add(Group.objects.get(name="Auditors"))
+    page.goto("/audit/")
+    expect(page.locator("h1")).to_have_text("Audit log")
     assert_accessible(page)
