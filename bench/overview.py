@@ -318,7 +318,12 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jobs", type=positive, default=1_000_000, help="jobs to write")
     parser.add_argument("--runs", type=positive, default=200, help="timed requests of each")
-    parser.add_argument("--only", default="", help="measure only requests whose name has this")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        help="measure only requests whose name has this (again: or this)",
+    )
     args = parser.parse_args(argv)
     setup_django()
     # One log line per request would bury the figures.
@@ -350,7 +355,7 @@ def main(argv: list[str] | None = None) -> None:
     # As the web server does once a worker has loaded the dashboard (tmsdash/gunicorn.py).
     gc.freeze()
     for name, who, url, headers in requests_measured():
-        if args.only.lower() not in name.lower():
+        if args.only and not any(only.lower() in name.lower() for only in args.only):
             continue
         client = clients[who]
         live = url.endswith("v=")
