@@ -72,9 +72,11 @@ class OverviewFilterForm(forms.Form):
     )
 
 
-def _jobs_url(**filters) -> str:
+def _jobs_url(list_url: str, **filters) -> str:
+    """The jobs list at `list_url` (reversed once a page: a chart has a link per segment)
+    filtered by the `filters` given."""
     given = {key: value for key, value in filters.items() if value not in (None, "")}
-    return reverse("job_list") + "?" + urlencode(given)
+    return list_url + "?" + urlencode(given)
 
 
 def _iso(moment) -> str:
@@ -87,9 +89,12 @@ def _charts(stats: Overview, cluster: Cluster | None, action: int | None) -> lis
     bins = [StackedBin(b.start, b.end, dict(b.counts)) for b in stats.bins]
     time_format = TIME_FORMATS[stats.period]
     same = {"cluster": cluster.pk if cluster else None, "action": action}
+    list_url = reverse("job_list")
 
     def drill_down(b: StackedBin, key: str) -> str:
-        return _jobs_url(status=key, ended_from=_iso(b.start), ended_to=_iso(b.end), **same)
+        return _jobs_url(
+            list_url, status=key, ended_from=_iso(b.start), ended_to=_iso(b.end), **same
+        )
 
     headers, rows = stacked_bars_table(bins, series=series)
     charts = [
@@ -115,6 +120,7 @@ def _charts(stats: Overview, cluster: Cluster | None, action: int | None) -> lis
             f.rate or 0,
             _rate_text(f),
             _jobs_url(
+                list_url,
                 status="FAILED",
                 cluster=f.cluster_id,
                 action=action,
@@ -210,7 +216,7 @@ def overview(request: HttpRequest) -> HttpResponse:
         "charts": _charts(stats, cluster, action),
         "version": version,
         "query": query.urlencode(),
-        "unknown_url": _jobs_url(status="UNKNOWN"),
+        "unknown_url": _jobs_url(reverse("job_list"), status="UNKNOWN"),
     }
     template = "ops/_overview_live.html" if live else "ops/overview.html"
     return render(request, template, context)

@@ -3,14 +3,29 @@ its user's own for any other; bad parameters are 400 problems naming them, writi
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 
 import pytest
+from django.utils import timezone
+from model_bakery import baker
 
 from api.tokens import token_create
-from jobs.services import OUTCOMES, job_cancel, job_submit
+from api.views.stats import StatsSerializer, stats_data
+from jobs.models import Cluster
+from jobs.services import (
+    OUTCOMES,
+    PERIODS,
+    EndedJob,
+    count_jobs_added,
+    job_cancel,
+    job_submit,
+    overview_stats,
+)
 from tests.admin_helpers import make_auditor
 from tests.helpers import TOKEN, make_user, row_counts
+
+MS = dt.timedelta(milliseconds=1)
 
 
 def bearer(user) -> dict[str, str]:
@@ -123,3 +138,25 @@ def test_the_schema_describes_it(client, db):
     }
     counts = schema["components"]["schemas"]["OutcomeCounts"]["properties"]
     assert list(counts) == OUTCOMES
+
+
+@pytest.mark.parametrize("zone", ["UTC", "Europe/Paris"])
+def test_the_answer_is_what_its_serializer_would_write(operator, cluster, zone):
+    """The view writes the numbers directly; the schema's serializer stays their description."""
+    other = baker.make(Cluster, name="us1", base_url="http://127.0.0.1:9")
+    now = timezone.now()
+    count_jobs_added(
+        [
+            EndedJob("SUCCESS", operator.pk, cluster.pk, 1, now, now - 180 * MS, now),
+            EndedJob("FAILED", operator.pk, cluster.pk, 2, now, now - 2_000 * MS, now),
+            EndedJob("CANCELLED", operator.pk, other.pk, 1, now, None, now),
+        ]
+    )
+    for period in PERIODS:
+        overview = overview_stats(period=period)
+        assert overview.failures and overview.call_times
+        with timezone.override(zone):
+            expected = StatsSerializer({"scope": "own", **overview.__dict__}).data
+            written = stats_data(overview, scope="own")
+        assert written == expected
+        assert json.dumps(written) == json.dumps(expected)

@@ -5,6 +5,9 @@ token its user's own."""
 
 from __future__ import annotations
 
+from datetime import datetime
+
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -13,7 +16,7 @@ from rest_framework.views import APIView
 
 from api.schema import ACTION, operation
 from api.serializers import ClusterActionFilters
-from jobs.services import OUTCOMES, PERIODS, overview_stats
+from jobs.services import OUTCOMES, PERIODS, Overview, overview_stats
 
 
 class StatsFilterSerializer(ClusterActionFilters, serializers.Serializer):
@@ -122,5 +125,64 @@ class Stats(APIView):
             action=filters.validated_data.get("action"),
             user_id=None if everyone else request.user.pk,
         )
-        data = {"scope": "all" if everyone else "own", **overview.__dict__}
-        return Response(StatsSerializer(data).data)
+        return Response(stats_data(overview, scope="all" if everyone else "own"))
+
+
+def stats_data(overview: Overview, *, scope: str) -> dict:
+    """What StatsSerializer makes of `overview`, written directly: the serializer's fields
+    cost a call each for 700 values at 30 days, a third of the answer's time. Times are ISO
+    8601 in the current zone, "Z" for UTC, as DRF writes them."""
+    zone = timezone.get_current_timezone()
+
+    def iso(moment: datetime) -> str:
+        text = moment.astimezone(zone).isoformat()
+        return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+    def real(value: float | None) -> float | None:
+        return None if value is None else float(value)
+
+    return {
+        "scope": scope,
+        "period": overview.period,
+        "bin_seconds": overview.bin_seconds,
+        "start": iso(overview.start),
+        "end": iso(overview.end),
+        "bins": [
+            {
+                "start": iso(b.start),
+                "end": iso(b.end),
+                "counts": {outcome: int(b.counts[outcome]) for outcome in OUTCOMES},
+                "total": b.total,
+            }
+            for b in overview.bins
+        ],
+        "failures": [
+            {
+                "cluster": f.cluster_name,
+                "sent": f.sent,
+                "failed": f.failed,
+                "sent_last_hour": f.sent_last_hour,
+                "failed_last_hour": f.failed_last_hour,
+                "rate": real(f.rate),
+                "rate_last_hour": real(f.rate_last_hour),
+            }
+            for f in overview.failures
+        ],
+        "call_times": [
+            {
+                "cluster": times.cluster_name,
+                "points": [
+                    {
+                        "start": iso(p.start),
+                        "end": iso(p.end),
+                        "calls": p.calls,
+                        "p50_ms": real(p.p50_ms),
+                        "p95_ms": real(p.p95_ms),
+                    }
+                    for p in times.points
+                ],
+            }
+            for times in overview.call_times
+        ],
+        "version": overview.version,
+    }

@@ -12,11 +12,14 @@ within about 19% of the true percentile (jobs.models.stats).
 from __future__ import annotations
 
 import hashlib
-import math
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from itertools import groupby
+from operator import itemgetter
 
+from django.db import connection
 from django.db.models import Case, Q, QuerySet, Sum, Value, When
 from django.utils import timezone
 
@@ -144,16 +147,13 @@ def overview_stats(
             JobOutcomeHour.objects.all(), recent & ~Q(cluster_id=NO_CLUSTER), "cluster_id"
         )
     }
-    histograms: dict[int, list[dict[int, int]]] = defaultdict(lambda: [{} for _ in starts])
-    calls = in_period & ~Q(cluster_id=NO_CLUSTER)
-    call_rows = _summed(
-        JobCallTimeHour.objects.annotate(bin=bin_of), calls, "cluster_id", "bin", "bucket"
-    )
-    for row in call_rows:
-        if row["n"] > 0:
-            histograms[row["cluster_id"]][row["bin"]][row["bucket"]] = row["n"]
+    # Per cluster, each bin's calls and the buckets of their p50 and p95.
+    percentiles: dict[int, list[tuple[int, int, int] | None]] = defaultdict(lambda: [None] * count)
+    calls = in_period & ~Q(cluster_id=NO_CLUSTER) & Q(count__gt=0)
+    for cluster, number, calls_in_bin, p50, p95 in _percentile_buckets(calls, bin_of):
+        percentiles[cluster][number] = (calls_in_bin, p50, p95)
     present = [row for row in by_cluster if row["n"] > 0]
-    names = _cluster_names({row["cluster_id"] for row in present} | set(histograms))
+    names = _cluster_names({row["cluster_id"] for row in present} | set(percentiles))
 
     failures = sorted(
         (
@@ -168,11 +168,10 @@ def overview_stats(
                 cluster_id=cluster,
                 cluster_name=names[cluster],
                 points=[
-                    _point(s, e, histogram)
-                    for s, e, histogram in zip(starts, ends, per_bin, strict=True)
+                    _point(s, e, found) for s, e, found in zip(starts, ends, per_bin, strict=True)
                 ],
             )
-            for cluster, per_bin in histograms.items()
+            for cluster, per_bin in percentiles.items()
         ),
         key=lambda times: (times.cluster_name, times.cluster_id),
     )
@@ -204,11 +203,9 @@ def _bin_of(starts: list[datetime], first: int, stop: int) -> Value | Case:
 
 
 def _summed(rows: QuerySet, where: Q, *keys: str) -> list[dict]:
-    """The `rows` matching `where`, added up by `keys`: `n` all outcomes (or calls), `sent`
-    and `failed` the outcomes of those names."""
+    """The outcome `rows` matching `where`, added up by `keys`: `n` all outcomes, `sent` and
+    `failed` the outcomes of those names."""
     rows = rows.filter(where).values(*keys).order_by()
-    if rows.model is JobCallTimeHour:
-        return list(rows.annotate(n=Sum("count")))
     return list(
         rows.annotate(
             n=Sum("count"),
@@ -255,25 +252,53 @@ def _worst_first(failures: ClusterFailures) -> tuple:
     )
 
 
-def _percentile(histogram: dict[int, int], calls: int, fraction: float) -> float:
-    """The nearest-rank percentile's bucket middle."""
-    rank = math.ceil(fraction * calls)
+def _percentile_buckets(where: Q, bin_of: Value | Case) -> Iterator[tuple[int, int, int, int, int]]:
+    """(cluster, bin, calls, p50's bucket, p95's bucket) of each cluster's bins with a call
+    among the call-time rows matching `where`, the nearest-rank percentiles of each bin's
+    histogram.
+
+    `where` holds one operator's (or everyone's) and one action's (or all's) rows of one span,
+    so each cluster, bin and bucket has one row (the unique constraint): the rows are read as
+    they are, in the read index's order (a bin's buckets in a row), as tuples, with nothing to
+    add up in the database: grouping them there and a dict a row made most of the 30 days'
+    reading time (9,000 rows)."""
+    query = (
+        JobCallTimeHour.objects.filter(where)
+        .annotate(bin=bin_of)
+        .order_by("hour", "cluster_id", "action", "bucket")
+        .values_list("cluster_id", "bin", "bucket", "count")
+        .query
+    )
+    # The ORM's SQL run as it is: its rows are integers on both engines, which the ORM would
+    # pass one at a time through a converter each.
+    with connection.cursor() as cursor:
+        cursor.execute(*query.sql_with_params())
+        rows = cursor.fetchall()
+    for (cluster, number), found in groupby(rows, key=itemgetter(0, 1)):
+        histogram = [(bucket, n) for _, _, bucket, n in found]
+        calls = sum(n for _, n in histogram)
+        p50, p95 = _rank(histogram, 0.5 * calls), _rank(histogram, 0.95 * calls)
+        yield cluster, number, calls, p50, p95
+
+
+def _rank(histogram: list[tuple[int, int]], rank: float) -> int:
+    """The bucket of the nearest-rank call: the first whose running sum reaches ceil(rank)."""
     seen = 0
-    for bucket in sorted(histogram):
-        seen += histogram[bucket]
+    for bucket, n in histogram:
+        seen += n
         if seen >= rank:
-            return bucket_middle_ms(bucket)
+            return bucket
     raise AssertionError("a rank beyond the calls counted")
 
 
-def _point(start: datetime, end: datetime, histogram: dict[int, int]) -> CallTimePoint:
-    calls = sum(histogram.values())
-    if not calls:
+def _point(start: datetime, end: datetime, found: tuple[int, int, int] | None) -> CallTimePoint:
+    if found is None:
         return CallTimePoint(start=start, end=end, calls=0, p50_ms=None, p95_ms=None)
+    calls, p50, p95 = found
     return CallTimePoint(
         start=start,
         end=end,
         calls=calls,
-        p50_ms=_percentile(histogram, calls, 0.5),
-        p95_ms=_percentile(histogram, calls, 0.95),
+        p50_ms=bucket_middle_ms(p50),
+        p95_ms=bucket_middle_ms(p95),
     )

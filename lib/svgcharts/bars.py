@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from datetime import UTC
 
-from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 from lib.svgcharts.parts import (
@@ -22,8 +21,8 @@ from lib.svgcharts.parts import (
     StackedBin,
     draw_defs,
     draw_legend,
+    esc,
     fmt_count,
-    join,
     nice_max,
     num,
     pattern_rect,
@@ -60,44 +59,35 @@ def stacked_bars(
     bars = []
     for i, b in enumerate(bins):
         x, bottom, bar_width = LEFT + slot * i + slot * 0.1, top + PLOT_HEIGHT, slot * 0.8
+        when = None
         for s in series:
             count = b.values.get(s.key, 0)
             if count <= 0:
                 continue
             height = PLOT_HEIGHT * count / scale
             bottom -= height
-            text = f"{s.label}: {plural(count, unit)}, {label(b)}"
+            when = label(b) if when is None else when
+            text = esc(f"{s.label}: {plural(count, unit)}, {when}")
             # Outlined in the background's colour (charts.css): each segment touches the
             # background, not another colour.
-            segment = format_html(
-                '<rect x="{}" y="{}" width="{}" height="{}" class="chart-seg {}"/>{}',
-                num(x),
-                num(bottom),
-                num(bar_width),
-                num(height),
-                s.css_class,
-                pattern_rect(chart_id, s, x, bottom, bar_width, height),
+            segment = (
+                f'<rect x="{num(x)}" y="{num(bottom)}" width="{num(bar_width)}" '
+                f'height="{num(height)}" class="chart-seg {esc(s.css_class)}"/>'
+                f"{pattern_rect(chart_id, s, x, bottom, bar_width, height)}"
             )
             link = href(b, s.key)
             if link is None:
-                bars.append(format_html("<g><title>{}</title>{}</g>", text, segment))
+                bars.append(f"<g><title>{text}</title>{segment}</g>")
             else:
                 bars.append(
-                    format_html(
-                        '<a href="{}" aria-label="{}" class="chart-link"><title>{}</title>{}</a>',
-                        link,
-                        text,
-                        text,
-                        segment,
-                    )
+                    f'<a href="{esc(link)}" aria-label="{text}" class="chart-link">'
+                    f"<title>{text}</title>{segment}</a>"
                 )
-    body = format_html(
-        '{}{}{}{}<g class="chart-bars">{}</g>',
-        draw_defs(chart_id, series),
-        legend,
-        y_axis(top, scale, width, lambda v: fmt_count(round(v) if v == int(v) else v)),
-        x_ticks([b.start for b in bins], top, slot, time_format),
-        join(bars),
+    body = (
+        f"{draw_defs(chart_id, series)}{legend}"
+        f"{y_axis(top, scale, width, lambda v: fmt_count(round(v) if v == int(v) else v))}"
+        f"{x_ticks([b.start for b in bins], top, slot, time_format)}"
+        f'<g class="chart-bars">{"".join(bars)}</g>'
     )
     height = top + PLOT_HEIGHT + 2 * FONT + 16
     summary = stacked_bars_summary(bins, series=series, label=label, unit=unit)
@@ -155,34 +145,25 @@ def horizontal_bars(
     for i, row in enumerate(rows):
         y = TOP + i * ROW_HEIGHT
         length = width * min(max(row.value, 0), scale) / scale
-        drawn = format_html(
-            '<text x="0" y="{}" class="chart-text">{}</text>'
-            '<rect x="0" y="{}" width="{}" height="16" class="chart-track"/>'
-            '<rect x="0" y="{}" width="{}" height="16" class="chart-seg chart-bar"/>'
-            '<text x="{}" y="{}" class="chart-text chart-value">{}</text>',
-            num(y + FONT),
-            row.label,
-            num(y + 18),
-            num(width),
-            num(y + 18),
-            num(length),
-            num(width + 6),
-            num(y + 31),
-            row.text,
+        drawn = (
+            f'<text x="0" y="{num(y + FONT)}" class="chart-text">{esc(row.label)}</text>'
+            f'<rect x="0" y="{num(y + 18)}" width="{num(width)}" height="16" class="chart-track"/>'
+            f'<rect x="0" y="{num(y + 18)}" width="{num(length)}" height="16" '
+            'class="chart-seg chart-bar"/>'
+            f'<text x="{num(width + 6)}" y="{num(y + 31)}" class="chart-text chart-value">'
+            f"{esc(row.text)}</text>"
         )
         # Named by its visible texts, the label then the value (WCAG 2.5.3).
         if row.href is None:
-            parts.append(format_html("<g>{}</g>", drawn))
+            parts.append(f"<g>{drawn}</g>")
         else:
-            parts.append(format_html('<a href="{}" class="chart-link">{}</a>', row.href, drawn))
+            parts.append(f'<a href="{esc(row.href)}" class="chart-link">{drawn}</a>')
     if not rows:
-        parts.append(
-            format_html('<text x="0" y="{}" class="chart-text">Nothing to show.</text>', TOP + FONT)
-        )
+        parts.append(f'<text x="0" y="{TOP + FONT}" class="chart-text">Nothing to show.</text>')
     height = TOP + max(len(rows), 1) * ROW_HEIGHT + 4
     summary = horizontal_bars_summary(rows)
     role = "group" if any(r.href for r in rows) else "img"
-    return wrap_svg(chart_id, title, summary, height, join(parts), role=role)
+    return wrap_svg(chart_id, title, summary, height, "".join(parts), role=role)
 
 
 def horizontal_bars_summary(rows: Sequence[Bar]) -> str:

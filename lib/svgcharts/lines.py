@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString
 
 from lib.svgcharts.parts import (
@@ -19,7 +18,7 @@ from lib.svgcharts.parts import (
     dash_attr,
     draw_legend,
     draw_marker,
-    join,
+    esc,
     nice_max,
     num,
     slug,
@@ -50,9 +49,12 @@ def line_chart(
     slot = width / max(len(points), 1)
     values = [p.values.get(s.key) for p in points for s in series]
     scale = nice_max(max((v for v in values if v is not None), default=0))
+    # Each point's time, said in every marker's title: worked out once a point.
+    when = [label(p) for p in points]
     drawn = []
     for s in series:
         runs, run, markers = [], [], []
+        dash, css_class = dash_attr(s), esc(s.css_class)
         for i, p in enumerate(points):
             value = p.values.get(s.key)
             if value is None:
@@ -60,26 +62,16 @@ def line_chart(
                 continue
             x, y = LEFT + slot * (i + 0.5), top + PLOT_HEIGHT * (1 - value / scale)
             run.append(f"{num(x)},{num(y)}")
-            markers.append(
-                format_html(
-                    "<g><title>{}</title>{}</g>",
-                    f"{s.label}: {format_value(value)}, {label(p)}",
-                    draw_marker(s, x, y),
-                )
-            )
+            text = esc(f"{s.label}: {format_value(value)}, {when[i]}")
+            markers.append(f"<g><title>{text}</title>{draw_marker(s, x, y)}</g>")
         runs = [*runs, run] if run else runs
-        lines = format_html_join(
-            "",
-            '<polyline points="{}" class="chart-line {}"{}/>',
-            ((" ".join(r), s.css_class, dash_attr(s)) for r in runs),
+        lines = "".join(
+            f'<polyline points="{" ".join(r)}" class="chart-line {css_class}"{dash}/>' for r in runs
         )
-        drawn.append(format_html("<g>{}{}</g>", lines, join(markers)))
-    body = format_html(
-        "{}{}{}{}",
-        legend,
-        y_axis(top, scale, width, format_value),
-        x_ticks([p.start for p in points], top, slot, time_format),
-        join(drawn),
+        drawn.append(f"<g>{lines}{''.join(markers)}</g>")
+    body = (
+        f"{legend}{y_axis(top, scale, width, format_value)}"
+        f"{x_ticks([p.start for p in points], top, slot, time_format)}{''.join(drawn)}"
     )
     height = top + PLOT_HEIGHT + 2 * FONT + 16
     summary = line_chart_summary(points, series=series, format_value=format_value, label=label)
