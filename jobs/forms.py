@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, time
+from datetime import datetime
 
 from django import forms
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db.models import Exists, OuterRef
-from django.utils import timezone
 
 from jobs.csvinput import MAX_CSV_BYTES, csv_read_cids
 from jobs.models import MAX_REVIEW_NOTE, Cluster, Job
 from jobs.services import run_choices, stored_credential_offered, stored_credential_usable
 from jobs.tokens import SEAL_TTL_SECONDS, InvalidToken, token_unseal
+from lib.forms import created_on_days, day_range_error
 
 CLEARED_NOTICE = "The API token was cleared; type it again."
 SEAL_REFUSED = (
@@ -354,12 +354,9 @@ class JobFilterForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
-        start, end = data.get("created_from"), data.get("created_to")
-        if start and end and start > end:
-            self.add_error(
-                "created_to",
-                f"“To” ({end:%Y-%m-%d}) is before “From” ({start:%Y-%m-%d}): no job could match.",
-            )
+        problem = day_range_error(data.get("created_from"), data.get("created_to"), "job")
+        if problem:
+            self.add_error("created_to", problem)
         start, end = data.get("ended_from"), data.get("ended_to")
         if start and end and end <= start:
             self.add_error(
@@ -388,13 +385,7 @@ class JobFilterForm(forms.Form):
             jobs = jobs.filter(cluster=data["cluster"])
         if data.get("operator"):
             jobs = jobs.filter(user=data["operator"])
-        zone = timezone.get_current_timezone()
-        if data.get("created_from"):
-            jobs = jobs.filter(
-                created_at__gte=datetime.combine(data["created_from"], time.min, zone)
-            )
-        if data.get("created_to"):
-            jobs = jobs.filter(created_at__lte=datetime.combine(data["created_to"], time.max, zone))
+        jobs = created_on_days(jobs, data.get("created_from"), data.get("created_to"))
         if data.get("ended_from"):
             jobs = jobs.filter(finished_at__gte=data["ended_from"])
         if data.get("ended_to"):

@@ -7,15 +7,14 @@ Here in ops, not in audit: the customer filter reads which jobs had the customer
 from __future__ import annotations
 
 import json
-from datetime import datetime, time
 from typing import Any
 
 from django import forms
 from django.db.models import QuerySet
-from django.utils import timezone
 
 from audit.models import AuditEntry
 from jobs.models import JobCustomer
+from lib.forms import created_on_days, day_range_error
 
 
 class AuditFilterForm(forms.Form):
@@ -44,12 +43,9 @@ class AuditFilterForm(forms.Form):
 
     def clean(self) -> dict:
         data = super().clean()
-        start, end = data.get("created_from"), data.get("created_to")
-        if start and end and start > end:
-            self.add_error(
-                "created_to",
-                f"“To” ({end:%Y-%m-%d}) is before “From” ({start:%Y-%m-%d}): no entry could match.",
-            )
+        problem = day_range_error(data.get("created_from"), data.get("created_to"), "entry")
+        if problem:
+            self.add_error("created_to", problem)
         return data
 
     def filter(self, entries: QuerySet[AuditEntry]) -> QuerySet[AuditEntry]:
@@ -65,14 +61,7 @@ class AuditFilterForm(forms.Form):
         if data.get("customer"):
             jobs = JobCustomer.objects.filter(cid=data["customer"]).values("job_id")
             entries = entries.filter(job_id__in=jobs)
-        zone = timezone.get_current_timezone()
-        if data.get("created_from"):
-            start = datetime.combine(data["created_from"], time.min, zone)
-            entries = entries.filter(created_at__gte=start)
-        if data.get("created_to"):
-            end = datetime.combine(data["created_to"], time.max, zone)
-            entries = entries.filter(created_at__lte=end)
-        return entries
+        return created_on_days(entries, data.get("created_from"), data.get("created_to"))
 
 
 def _text(value: Any) -> str:
