@@ -2,7 +2,8 @@
 notifications.endpoints, and the outbox of notices read-only, each with its attempts.
 
 An endpoint's secret is write-only: typed into a password box that is never filled back in, and
-shown nowhere, only whether one is set and can be read.
+shown nowhere, only whether one is set and can be read. Its URL, the credential of a Slack or
+Teams webhook, is write-only too: shown as its destination (scheme and host) only.
 """
 
 from __future__ import annotations
@@ -59,7 +60,7 @@ class WebhookEndpointAdmin(CheckedModelAdmin):
     form = WebhookEndpointForm
     list_display = (
         "endpoint",
-        "url",
+        "destination",
         "events_shown",
         "clusters_shown",
         "is_active",
@@ -69,21 +70,29 @@ class WebhookEndpointAdmin(CheckedModelAdmin):
         "pending_notices",
     )
     list_filter = ("is_active", "format")
-    search_fields = ("name", "url")
-    readonly_fields = ("secret_state", "routing_key_state", "created_at", "updated_at")
+    # Only by name: the URL is stored encrypted.
+    search_fields = ("name",)
+    readonly_fields = (
+        "destination",
+        "secret_state",
+        "routing_key_state",
+        "created_at",
+        "updated_at",
+    )
     change_form_template = "admin/notifications/webhookendpoint/change_form.html"
     actions = ("delete_selected",)
 
     def get_fieldsets(self, request: HttpRequest, obj: WebhookEndpoint | None = None) -> list:
         # Shown read-only (to whoever may only view), the secret field would show its value.
         if obj is None:
-            signing = ("secret", "routing_key")
+            where, signing = ("url",), ("secret", "routing_key")
         elif self.has_change_permission(request, obj):
+            where = ("destination", "url")
             signing = ("secret", "secret_state", "routing_key", "routing_key_state")
         else:
-            signing = ("secret_state", "routing_key_state")
+            where, signing = ("destination",), ("secret_state", "routing_key_state")
         fieldsets = [
-            (None, {"fields": ("name", "url", "format", "is_active")}),
+            (None, {"fields": ("name", *where, "format", "is_active")}),
             ("Signing", {"fields": signing}),
             ("Notices", {"fields": ("events", "clusters")}),
         ]
@@ -102,7 +111,7 @@ class WebhookEndpointAdmin(CheckedModelAdmin):
             )
         )
 
-    @method_decorator(sensitive_post_parameters("secret", "routing_key"))
+    @method_decorator(sensitive_post_parameters("url", "secret", "routing_key"))
     def changeform_view(
         self,
         request: HttpRequest,
@@ -110,12 +119,16 @@ class WebhookEndpointAdmin(CheckedModelAdmin):
         form_url: str = "",
         extra_context: dict | None = None,
     ) -> HttpResponse:
-        # Error reports leave the typed secret out.
+        # Error reports leave the typed URL and secrets out.
         return super().changeform_view(request, object_id, form_url, extra_context)
 
     @admin.display(description="endpoint", ordering="name")
     def endpoint(self, endpoint: WebhookEndpoint) -> str:
         return str(endpoint)
+
+    @admin.display(description="posts to")
+    def destination(self, endpoint: WebhookEndpoint) -> str:
+        return endpoint.url_shown
 
     @admin.display(description="events")
     def events_shown(self, endpoint: WebhookEndpoint) -> str:

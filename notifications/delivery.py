@@ -154,15 +154,23 @@ def _unsendable(notice: Notice) -> str:
     if notice.channel == Channel.WEBHOOK:
         if not notice.endpoint.is_active:
             return "The webhook endpoint was deactivated."
-        if notice.endpoint.secret is None:
-            return (
-                "The endpoint's secret cannot be read (TMS_TOKEN_KEY or SECRET_KEY changed): "
-                "set it again in the admin."
+        endpoint = notice.endpoint
+        unreadable = [
+            name
+            for name, value in (
+                ("URL", endpoint.url),
+                ("secret", endpoint.secret),
+                ("PagerDuty routing key", endpoint.routing_key),
             )
-        if notice.endpoint.routing_key is None:
+            if value is None
+        ]
+        if unreadable:
+            names = " and ".join(
+                [", ".join(unreadable[:-1]), unreadable[-1]] if unreadable[1:] else unreadable
+            )
             return (
-                "The endpoint's PagerDuty routing key cannot be read (TMS_TOKEN_KEY or "
-                "SECRET_KEY changed): set it again in the admin."
+                f"The endpoint's {names} cannot be read (TMS_TOKEN_KEY or SECRET_KEY changed): "
+                f"set {'them' if unreadable[1:] else 'it'} again in the admin."
             )
         return ""
     if not settings.TMS_MAIL_ENABLED:

@@ -12,7 +12,7 @@ from django import forms
 
 from lib.forms import ModelChoicesField
 from notifications.endpoint_test import TestAnswer
-from notifications.endpoints import KEY_UNREADABLE, UNREADABLE
+from notifications.endpoints import KEY_UNREADABLE, UNREADABLE, URL_UNREADABLE
 from notifications.models import EventName, WebhookEndpoint
 
 SIGNING_HELP = (
@@ -27,10 +27,33 @@ ROUTING_HELP = (
     "encrypted, never shown again."
 )
 ROUTING_KEEP_HELP = "Leave blank to keep the current key. " + ROUTING_HELP
+URL_HELP = (
+    "Where notices are posted. A Slack or Teams incoming webhook's URL is its credential: it "
+    "is stored encrypted and never shown again, only its host."
+)
+
+
+class WriteOnlyURLInput(forms.URLInput):
+    """A URL box never filled in, neither with the stored URL nor with what was typed."""
+
+    def get_context(self, name: str, value: Any, attrs: dict | None) -> dict:
+        return super().get_context(name, None, attrs)
+
+
+class KeptURLField(forms.CharField):
+    """Blank keeps the stored URL: changed only when another one is typed."""
+
+    def has_changed(self, initial: Any, data: Any) -> bool:
+        return bool(data and data.strip()) and data.strip() != (initial or "")
 
 
 class WebhookEndpointForm(forms.ModelForm):
-    # Declared here, not taken from the model: a password box never filled back in.
+    # Declared here, not taken from the model: boxes never filled back in.
+    url = KeptURLField(
+        label="URL",
+        required=False,
+        widget=WriteOnlyURLInput(attrs={"autocomplete": "off", "spellcheck": "false"}),
+    )
     secret = forms.CharField(
         label="Secret",
         required=False,
@@ -69,6 +92,16 @@ class WebhookEndpointForm(forms.ModelForm):
         # unchanged in the admin's history.
         self.initial.pop("secret", None)
         self.initial.pop("routing_key", None)
+        url = self.fields["url"]
+        if self.instance.pk is None or self.instance.url is None:
+            url.required = True
+            url.help_text = URL_HELP
+            if self.instance.pk is not None:
+                url.error_messages["required"] = URL_UNREADABLE
+        else:
+            url.help_text = (
+                f"Leave blank to keep the current URL (to {self.instance.url_shown}). " + URL_HELP
+            )
         has_key = self.instance.pk is not None and self.instance.routing_key != ""
         self.fields["routing_key"].help_text = ROUTING_KEEP_HELP if has_key else ROUTING_HELP
         secret = self.fields["secret"]
@@ -81,6 +114,10 @@ class WebhookEndpointForm(forms.ModelForm):
             secret.help_text = SIGNING_HELP
         else:
             secret.help_text = KEEP_HELP
+
+    def clean_url(self) -> str | None:
+        # Blank on a change keeps the URL the endpoint has.
+        return self.cleaned_data["url"].strip() or self.instance.url
 
     def clean_secret(self) -> str | None:
         # Blank on a change keeps the secret the endpoint has.

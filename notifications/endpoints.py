@@ -1,5 +1,5 @@
 """Every write to a webhook endpoint goes through this module, audited with who did it and what
-changed, the secret never among it.
+changed, the secret never among it and the URL only as its destination.
 
 The rules an endpoint must meet (where the dashboard may post, known events, a secret of 16
 characters or more) are the model's, run here before anything is written, whichever interface
@@ -18,13 +18,19 @@ from django.views.decorators.debug import sensitive_variables
 from audit.models import AuditEntry
 from audit.services import audit_record
 from jobs.models import Cluster
+from lib.destinations import url_destination
 from notifications.models import WebhookEndpoint
 
 Event = AuditEntry.Event
-FIELDS = ("name", "url", "format", "events", "is_active")
+# Recorded by value; the URL, a credential for Slack and Teams, only by its destination.
+FIELDS = ("name", "format", "events", "is_active")
 UNREADABLE = (
     "The current secret cannot be read: the encryption key (TMS_TOKEN_KEY, or SECRET_KEY it "
     "derives from) changed since it was set. Set a new secret, and give it to the receiver."
+)
+URL_UNREADABLE = (
+    "The current URL cannot be read: the encryption key (TMS_TOKEN_KEY, or SECRET_KEY it "
+    "derives from) changed since it was set. Type it again."
 )
 KEY_UNREADABLE = (
     "The current PagerDuty routing key cannot be read: the encryption key (TMS_TOKEN_KEY, or "
@@ -66,6 +72,8 @@ def endpoint_save(
         raise ValidationError({"secret": UNREADABLE}, code="webhook_secret_unreadable")
     if endpoint.routing_key is None:
         raise ValidationError({"routing_key": KEY_UNREADABLE}, code="webhook_key_unreadable")
+    if endpoint.url is None:
+        raise ValidationError({"url": URL_UNREADABLE}, code="webhook_url_unreadable")
     endpoint.full_clean()
     with transaction.atomic():
         before = None
@@ -73,7 +81,7 @@ def endpoint_save(
             before = (
                 WebhookEndpoint.objects.select_for_update()
                 .filter(pk=endpoint.pk)
-                .values(*FIELDS, "secret", "routing_key")
+                .values(*FIELDS, "url", "secret", "routing_key")
                 .first()
             )
         if before is not None:
@@ -84,18 +92,27 @@ def endpoint_save(
         after = {name: getattr(endpoint, name) for name in FIELDS}
         after["clusters"] = _cluster_names(endpoint)
         if before is None:
-            created = {**after, "secret": "set", "routing_key": _key_state(endpoint.routing_key)}
+            created = {
+                **after,
+                "url": endpoint.url_shown,
+                "secret": "set",
+                "routing_key": _key_state(endpoint.routing_key),
+            }
             event, details = Event.WEBHOOK_CREATED, {"after": created}
         else:
             changed = [name for name in (*FIELDS, "clusters") if before[name] != after[name]]
             secret_changed = before["secret"] != endpoint.secret
             key_changed = before["routing_key"] != endpoint.routing_key
-            if not changed and not secret_changed and not key_changed:
+            url_changed = before["url"] != endpoint.url
+            if not changed and not secret_changed and not key_changed and not url_changed:
                 return endpoint
             details = {
                 "before": {name: before[name] for name in changed},
                 "after": {name: after[name] for name in changed},
             }
+            if url_changed:
+                details["before"]["url"] = url_destination(before["url"])
+                details["after"]["url"] = "changed, to " + endpoint.url_shown
             if secret_changed:
                 details["before"]["secret"] = _secret_state(before["secret"])
                 details["after"]["secret"] = "changed"  # noqa: S105 (a marker, not a secret)
@@ -114,6 +131,7 @@ def endpoint_save(
 
 def _values(endpoint: WebhookEndpoint) -> dict[str, Any]:
     values = {name: getattr(endpoint, name) for name in FIELDS}
+    values["url"] = endpoint.url_shown
     values["clusters"] = _cluster_names(endpoint)
     values["secret"] = _secret_state(endpoint.secret)
     values["routing_key"] = _key_state(endpoint.routing_key)

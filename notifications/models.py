@@ -11,12 +11,13 @@ import uuid
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MinLengthValidator
+from django.core.validators import MaxLengthValidator, MinLengthValidator
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
 
 from jobs.models import Cluster, Job
+from lib.destinations import url_destination
 from notifications.event_names import FAILURES, EventName
 from notifications.fields import EncryptedSecretField
 from notifications.validators import validate_event_names, validate_webhook_url
@@ -74,7 +75,9 @@ class WebhookEndpoint(models.Model):
         PAGERDUTY = "pagerduty", "PagerDuty (Events API v2)"
 
     name = models.CharField(max_length=100, blank=True)
-    url = models.CharField("URL", max_length=2000, validators=[validate_webhook_url])
+    # A Slack or Teams incoming webhook's URL is its credential: kept like the secret, and
+    # shown only as its destination (url_shown).
+    url = EncryptedSecretField("URL", validators=[MaxLengthValidator(2000), validate_webhook_url])
     secret = EncryptedSecretField(
         validators=[MinLengthValidator(16)],
         help_text="Signs every notice (HMAC-SHA256); the receiver checks the signature with it.",
@@ -98,7 +101,13 @@ class WebhookEndpoint(models.Model):
         verbose_name = "webhook endpoint"
 
     def __str__(self) -> str:
-        return self.name or self.url
+        return self.name or self.url_shown
+
+    @property
+    def url_shown(self) -> str:
+        """Where the endpoint posts, without what its URL may hold as a credential: the
+        scheme and host (`https://hooks.slack.com/…`)."""
+        return url_destination(self.url)
 
     def clean(self) -> None:
         if self.format == self.Format.PAGERDUTY and self.routing_key == "":

@@ -4,7 +4,7 @@ TMS_TOKEN_KEY holds the new key first and the old ones after it (jobs.tokens): e
 the first encrypts. `token_key_rotate` rewrites each secret that another key encrypted with
 the first, so that the old keys can then be dropped; docs/credentials.md has the procedure.
 The secrets: clusters' stored credentials, the tokens of jobs not yet ended, and webhook
-endpoints' signing secrets.
+endpoints' URLs, signing secrets and PagerDuty routing keys.
 """
 
 from __future__ import annotations
@@ -25,6 +25,8 @@ SECRETS = (
     ("cluster credentials", ClusterCredential, "ciphertext"),
     ("job tokens", JobToken, "ciphertext"),
     ("webhook secrets", WebhookEndpoint, "secret"),
+    ("webhook URLs", WebhookEndpoint, "url"),
+    ("webhook routing keys", WebhookEndpoint, "routing_key"),
 )
 BATCH = 500
 

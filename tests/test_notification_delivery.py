@@ -431,7 +431,7 @@ def test_an_endpoint_whose_secret_can_no_longer_be_read_is_not_posted_to(
     assert receiver.received() == []
     notice = Notice.objects.get()
     assert notice.state == State.DROPPED
-    assert notice.last_error.startswith("The endpoint's secret cannot be read")
+    assert notice.last_error.startswith("The endpoint's URL and secret cannot be read")
 
 
 def test_a_recipient_the_mail_server_refuses_fails_at_once_without_retries(cluster, mail):

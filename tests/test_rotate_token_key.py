@@ -26,6 +26,8 @@ OLD = Fernet.generate_key().decode()
 NEW = Fernet.generate_key().decode()
 STORED = "svc-Stored-credential-4b7e-never-in-clear"
 HOOK_SECRET = "whsec-" + "h" * 26
+HOOK_URL = "https://hooks.example.net/services/T0/B0/url-is-a-credential"
+ROUTING_KEY = "pd-routing-" + "r" * 21
 
 
 def stored_text(model, column: str) -> list[str]:
@@ -43,7 +45,11 @@ def secrets(settings, operator, cluster):
     credential_set(cluster=cluster, token=STORED)
     [job] = job_submit(user=operator, action=3, cluster=cluster, cids="C1", token=TOKEN)
     WebhookEndpoint.objects.create(
-        name="hook", url="https://hooks.example.net/t", secret=HOOK_SECRET
+        name="hook",
+        url=HOOK_URL,
+        format=WebhookEndpoint.Format.PAGERDUTY,
+        secret=HOOK_SECRET,
+        routing_key=ROUTING_KEY,
     )
     return job
 
@@ -53,6 +59,8 @@ def everything_stored() -> list[str]:
         *stored_text(ClusterCredential, "ciphertext"),
         *stored_text(JobToken, "ciphertext"),
         *stored_text(WebhookEndpoint, "secret"),
+        *stored_text(WebhookEndpoint, "url"),
+        *stored_text(WebhookEndpoint, "routing_key"),
     ]
 
 
@@ -71,11 +79,13 @@ def test_rotation_then_the_old_key_dropped_reads_everything_back(
     assert "cluster credentials: 1 would be re-encrypted, 0 already current, 0 unreadable" in output
     assert "job tokens: 1 would be re-encrypted" in output
     assert "webhook secrets: 1 would be re-encrypted" in output
-    assert output.splitlines()[-1] == "Dry run: 3 secret(s) would be re-encrypted."
+    assert "webhook URLs: 1 would be re-encrypted" in output
+    assert "webhook routing keys: 1 would be re-encrypted" in output
+    assert output.splitlines()[-1] == "Dry run: 5 secret(s) would be re-encrypted."
     assert everything_stored() == before
 
     output = rotate()
-    assert output.splitlines()[-1] == "3 secret(s) re-encrypted."
+    assert output.splitlines()[-1] == "5 secret(s) re-encrypted."
     assert "cluster credentials: 1 re-encrypted, 0 already current, 0 unreadable" in output
     after = everything_stored()
     assert all(new != old for new, old in zip(after, before, strict=True))
@@ -91,7 +101,8 @@ def test_rotation_then_the_old_key_dropped_reads_everything_back(
 
     settings.TMS_TOKEN_KEY = NEW
     assert token_decrypt(ClusterCredential.objects.get().ciphertext) == STORED
-    assert WebhookEndpoint.objects.get().secret == HOOK_SECRET
+    hook = WebhookEndpoint.objects.get()
+    assert (hook.url, hook.secret, hook.routing_key) == (HOOK_URL, HOOK_SECRET, ROUTING_KEY)
     job_run(job_id=secrets.pk)
     secrets.refresh_from_db()
     assert secrets.status == Job.Status.SUCCESS
