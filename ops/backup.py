@@ -28,6 +28,7 @@ from django.db import connections
 # Pages copied per step, and the pause between steps: small steps keep each one short.
 PAGES_PER_STEP = 256
 STEP_PAUSE_SECONDS = 0.005
+EXISTS = "{to} exists; give --force to replace it. Nothing was written."
 
 
 class BackupError(Exception):
@@ -78,7 +79,7 @@ def sqlite_backup(
     if not to.parent.is_dir():
         raise BackupError(f"The directory {to.parent} does not exist; nothing was written.")
     if to.exists() and not force:
-        raise BackupError(f"{to} exists; give --force to replace it. Nothing was written.")
+        raise BackupError(EXISTS.format(to=to))
     if to.exists() and to.resolve() == source.resolve():
         raise BackupError("The backup cannot replace the database it copies.")
     started = time.monotonic()
@@ -89,8 +90,14 @@ def sqlite_backup(
         _copy(source, partial, busy_timeout=busy_timeout, pages=pages, pause=pause)
         _check(partial)
         _flush(partial)
-        os.replace(partial, to)
+        if force:
+            os.replace(partial, to)
+        else:
+            # A link, unlike a rename, refuses a file put there since the check above.
+            os.link(partial, to)
         _flush(to.parent)
+    except FileExistsError:
+        raise BackupError(EXISTS.format(to=to)) from None
     except (sqlite3.Error, OSError) as error:
         raise BackupError(f"The backup to {to} failed ({error}); nothing was written.") from error
     finally:

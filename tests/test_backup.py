@@ -159,6 +159,18 @@ def test_an_existing_file_is_refused_without_force(database, tmp_path):
     assert integrity(target) == ["ok"]
 
 
+def test_a_file_put_at_the_target_while_the_backup_runs_is_kept(database, tmp_path):
+    target = tmp_path / "db.sqlite3"
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        copying = pool.submit(sqlite_backup, source=database, to=target, pages=1)
+        wait_until(lambda: list(tmp_path.glob(".db.sqlite3.*.partial")))
+        target.write_bytes(b"another backup")
+        with pytest.raises(BackupError, match="exists; give --force to replace it"):
+            copying.result(timeout=60)
+    assert target.read_bytes() == b"another backup"
+    assert sorted(os.listdir(tmp_path)) == ["db.sqlite3", "live"]
+
+
 def test_a_missing_directory_is_a_clear_error_and_writes_nothing(database, tmp_path):
     done = manage(database, "backup", "--to", str(tmp_path / "missing" / "db.sqlite3"))
 
