@@ -20,13 +20,12 @@ job costs the machine, and the machine's cores divided by it bound the jobs a se
 from __future__ import annotations
 
 import os
-import resource
 import subprocess
 import sys
 import threading
 import time
-from pathlib import Path
 
+from procstat import database_cpu, own_cpu, resident_mb, tree_cpu
 from scratch import ROOT, scratch_django
 
 scratch_django("drain", TMS_DEVTOOLS="true")
@@ -45,70 +44,7 @@ ANSWER_SECONDS = 0.2
 TOKEN = "bench-token"  # noqa: S105 (a scratch database)
 
 
-def _processes() -> list[tuple[int, int, str, float]]:
-    """(pid, parent pid, command line, CPU seconds) of every process still readable."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        cpu = (int(stat[11]) + int(stat[12])) / os.sysconf("SC_CLK_TCK")
-        found.append((int(entry.name), int(stat[1]), command, cpu))
-    return found
-
-
-def tree(pid: int) -> list[int]:
-    """`pid` and its descendants."""
-    processes = _processes()
-    pids = [pid]
-    children = {pid}
-    grew = True
-    while grew:
-        grew = False
-        for process_pid, parent, _, _ in processes:
-            if parent in children and process_pid not in children:
-                children.add(process_pid)
-                pids.append(process_pid)
-                grew = True
-    return pids
-
-
-def tree_cpu(pid: int) -> float:
-    pids = set(tree(pid))
-    return sum(cpu for process_pid, _, _, cpu in _processes() if process_pid in pids)
-
-
-def database_cpu() -> float:
-    """CPU seconds of the PostgreSQL server processes serving this database (0 on SQLite,
-    whose work is done inside the processes that use it)."""
-    name = str(connection.settings_dict["NAME"])
-    return sum(
-        cpu
-        for _, _, command, cpu in _processes()
-        if command.startswith("postgres:") and f" {name} " in command
-    )
-
-
-def resident_mb(pid: int) -> float:
-    total = 0.0
-    for member in tree(pid):
-        try:
-            lines = Path(f"/proc/{member}/status").read_text().splitlines()
-        except OSError:
-            continue
-        for line in lines:
-            if line.startswith("VmRSS:"):
-                total += int(line.split()[1]) / 1024
-    return total
-
-
-def own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
+DATABASE = str(connection.settings_dict["NAME"])
 
 
 def drain(user: User, fake: FakeCluster, concurrency: int, processes: int) -> None:
@@ -125,7 +61,7 @@ def drain(user: User, fake: FakeCluster, concurrency: int, processes: int) -> No
         job_submit(user=user, action=1, cluster=cluster, cids=f"D{concurrency}-{n}", token=TOKEN)
     fake.reset_concurrency()
     peak = [0.0]
-    database_before, own_before = database_cpu(), own_cpu()
+    database_before, own_before = database_cpu(DATABASE), own_cpu()
     started = time.monotonic()
     worker = subprocess.Popen(
         [
@@ -156,7 +92,7 @@ def drain(user: User, fake: FakeCluster, concurrency: int, processes: int) -> No
         elapsed = time.monotonic() - started
         # Read before the worker stops: its database connections end with it.
         worker_cpu = tree_cpu(worker.pid)
-        database_used, own_used = database_cpu() - database_before, own_cpu() - own_before
+        database_used, own_used = database_cpu(DATABASE) - database_before, own_cpu() - own_before
     finally:
         done.set()
         worker.terminate()

@@ -207,6 +207,23 @@ def test_a_run_claims_calls_and_records_in_few_queries(operator, cluster, fake_c
     assert len(statements) <= 19, "\n".join(statements)
 
 
+def test_customers_sharing_an_outcome_are_recorded_in_one_plain_update(
+    operator, cluster, fake_cluster
+):
+    [job] = job_submit(user=operator, action=1, cluster=cluster, cids="U1 U2 U3", token=TOKEN)
+    with CaptureQueriesContext(connection) as queries:
+        assert job_run(job_id=job.pk)
+    writes = [q["sql"] for q in queries.captured_queries if '"jobs_jobcustomer" SET' in q["sql"]]
+    # One statement for the three, without bulk_update's CASE per row (its CPU, per job).
+    assert len(writes) == 1
+    assert "CASE" not in writes[0]
+    assert set(job.customers.values_list("cid", "outcome", "message")) == {
+        ("U1", "SUCCESS", "ok"),
+        ("U2", "SUCCESS", "ok"),
+        ("U3", "SUCCESS", "ok"),
+    }
+
+
 def test_a_job_end_wakes_idle_workers_only_when_a_waiting_job_can_start(
     operator, cluster, fake_cluster, monkeypatch
 ):

@@ -153,18 +153,28 @@ def _keep_late_answer(job_id: uuid.UUID, started, answer: upstream.ClusterAnswer
 def _record_outcomes(
     outcomes: Sequence[upstream.CustomerResult], customers: Sequence[tuple[int, str]]
 ) -> None:
-    """Record each customer's outcome on the job's `customers`, its (pk, cid) rows."""
+    """Record each customer's outcome on the job's `customers`, its (pk, cid) rows: when they
+    all share one outcome and message (every customer of a job the cluster applied does), a
+    plain UPDATE, which costs the worker a fraction of the CPU of bulk_update's CASE per row;
+    otherwise bulk_update."""
     by_cid = {result.cid: result for result in outcomes}
     # Results for customers the job does not hold are ignored.
+    values: dict[tuple[str, str], list[int]] = {}
+    for pk, cid in customers:
+        if cid in by_cid:
+            result = by_cid[cid]
+            outcome = JobCustomer.Outcome.SUCCESS if result.success else JobCustomer.Outcome.FAILED
+            values.setdefault((outcome, result.message[:MAX_ERROR_LENGTH]), []).append(pk)
+    if len(values) == 1:
+        [((outcome, message), pks)] = values.items()
+        for start in range(0, len(pks), CHUNK):
+            JobCustomer.objects.filter(pk__in=pks[start : start + CHUNK]).update(
+                outcome=outcome, message=message
+            )
+        return
     rows = [
-        JobCustomer(
-            pk=pk,
-            outcome=(
-                JobCustomer.Outcome.SUCCESS if by_cid[cid].success else JobCustomer.Outcome.FAILED
-            ),
-            message=by_cid[cid].message[:MAX_ERROR_LENGTH],
-        )
-        for pk, cid in customers
-        if cid in by_cid
+        JobCustomer(pk=pk, outcome=outcome, message=message)
+        for (outcome, message), pks in values.items()
+        for pk in pks
     ]
     JobCustomer.objects.bulk_update(rows, ["outcome", "message"], batch_size=CHUNK)
