@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from django.db import connection
+from django.db.models import Min
 
 from audit.chain import GENESIS, canonical, entry_hash
+from audit.models import AuditEntry
 
 logger = logging.getLogger(__name__)
 
@@ -92,6 +94,8 @@ def verify_chain(*, since_seq: int | None = None) -> Verdict:
     from that entry's stored link). Logs the head it reached."""
     from_start = since_seq is None or since_seq <= 1
     verdict = verify_rows(stored_rows(since_seq or 1), from_start=from_start)
+    if verdict.ok and from_start:
+        verdict = _outside(verdict)
     if verdict.ok:
         logger.info(
             "audit chain verified: %s entries to head seq %s hash %s",
@@ -101,6 +105,15 @@ def verify_chain(*, since_seq: int | None = None) -> Verdict:
         )
     else:
         logger.error("audit chain broken at %s", verdict.broken)
+    return verdict
+
+
+def _outside(verdict: Verdict) -> Verdict:
+    """The walk reads places 1 and on: an entry whose place was set below 1 is outside it."""
+    outside = AuditEntry.objects.filter(seq__lt=1).order_by("seq").values_list("pk", "seq")
+    for pk, seq in outside[:1]:
+        problem = "its place is before the chain's first (moved out of the chain)"
+        return Verdict(verdict.checked, verdict.first_seq, 0, GENESIS, Break(seq, pk, problem))
     return verdict
 
 
@@ -119,6 +132,4 @@ def stored_rows(since_seq: int = 1) -> Iterator[tuple]:
 
 def seq_since(at: datetime) -> int | None:
     """The first place in the chain of an entry written at or after `at`; None if none was."""
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT MIN(seq) FROM audit_auditentry WHERE created_at >= %s", [at])
-        return cursor.fetchone()[0]
+    return AuditEntry.objects.filter(created_at__gte=at).aggregate(first=Min("seq"))["first"]
