@@ -25,6 +25,8 @@ from json.encoder import encode_basestring
 from django.db import connection
 
 GENESIS = "0" * 64
+_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+_DECODE = json.JSONDecoder().decode
 # Any constant: the one key every writer of the chain locks on PostgreSQL.
 ADVISORY_KEY = 0x7A0D17C4A1
 
@@ -35,20 +37,27 @@ def canonical_details(details: dict | str | None) -> str:
     if isinstance(details, str):
         if details == "{}":
             return details
-        details = json.loads(details)
-    return json.dumps(details or {}, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        details = _DECODE(details)
+    return _ENCODE(details or {})
 
 
 def canonical_time(at: datetime | str) -> str:
     """The moment in UTC to the microsecond, e.g. 2026-12-07T04:30:00.000000Z. Accepts the
-    datetime, or the text SQLite stores (UTC, "2026-12-07 04:30:00.000000")."""
+    datetime, or the text SQLite stores (UTC, "2026-12-07 04:30:00[.000000]") or a query
+    gives already in this form."""
     if isinstance(at, str):
         if len(at) == 26 and at[10] == " ":
             return f"{at[:10]}T{at[11:]}Z"
+        if len(at) == 19 and at[10] == " ":
+            return f"{at[:10]}T{at[11:]}.000000Z"
+        if len(at) == 27 and at[26] == "Z":
+            return at
         at = datetime.fromisoformat(at)
     if at.tzinfo is None:
         at = at.replace(tzinfo=UTC)
-    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    elif at.utcoffset():
+        at = at.astimezone(UTC)
+    return at.isoformat(timespec="microseconds")[:26] + "Z"
 
 
 def canonical(
@@ -63,7 +72,10 @@ def canonical(
     """The content an entry's hash covers, one unambiguous text: strings quoted and escaped
     as in JSON, the details last. The database id and the actor's foreign key are not in it
     (the id is given by the database after the hash is made; the username keeps the actor)."""
-    job = uuid.UUID(str(job_id)).hex if job_id else ""
+    if isinstance(job_id, str):
+        job = job_id.replace("-", "").lower()
+    else:
+        job = job_id.hex if job_id else ""
     return "|".join(
         [
             str(seq),

@@ -25,10 +25,16 @@ from audit.models import AuditEntry
 logger = logging.getLogger(__name__)
 
 CHUNK = 50_000
+# The columns as the walk reads them, the moment as text (the hash covers it as text): SQLite
+# stores it so, PostgreSQL writes it in UTC, so that no row is parsed into a datetime.
 SELECT_FROM = (
-    "SELECT id, seq, created_at, actor_username, event, job_id, ip_address, details, "
+    "SELECT id, seq, {moment}, actor_username, event, job_id, ip_address, details, "
     "prev_hash, hash FROM audit_auditentry WHERE seq > %s ORDER BY seq LIMIT %s"
 )
+MOMENT = {
+    "sqlite": "created_at || ''",
+    "postgresql": "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+}
 
 
 @dataclass(frozen=True)
@@ -120,9 +126,10 @@ def _outside(verdict: Verdict) -> Verdict:
 def stored_rows(since_seq: int = 1) -> Iterator[tuple]:
     """The entries from seq `since_seq` on, in chain order, read CHUNK at a time."""
     after = since_seq - 1
+    select = SELECT_FROM.format(moment=MOMENT[connection.vendor])
     with connection.cursor() as cursor:
         while True:
-            cursor.execute(SELECT_FROM, [after, CHUNK])
+            cursor.execute(select, [after, CHUNK])
             rows = cursor.fetchall()
             yield from rows
             if len(rows) < CHUNK:
