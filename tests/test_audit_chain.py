@@ -213,3 +213,21 @@ def test_the_migration_chains_existing_entries_as_the_writers_would(entries):
     again = list(AuditEntry.objects.order_by("seq").values_list("pk", "seq", "hash"))
     assert again == [(e.pk, e.seq, e.hash) for e in entries]
     assert "6 entries verified" in verify()
+
+
+def test_a_published_head_that_was_rewritten_or_removed_is_found(entries):
+    head = f"4:{entries[3].hash}"
+    assert "Head: seq 6" in verify("--head", head)
+    # The whole chain made again from seq 4 on verifies alone; the published head does not.
+    tamper("UPDATE audit_auditentry SET hash = %s WHERE id = %s", ["a" * 64, entries[3].pk])
+    assert f"Entry seq 4 has hash {'a' * 64}, not the published" in broken(
+        "--since", "5", "--head", head
+    )
+    tamper("DELETE FROM audit_auditentry WHERE seq >= 4")
+    assert "The published head seq 4 is not in the chain" in broken("--head", head)
+
+
+@pytest.mark.parametrize("value", ["4", "x:" + "a" * 64, "0:" + "a" * 64, "4:" + "A" * 64])
+def test_head_refuses_what_is_not_seq_and_hash(db, value):
+    with pytest.raises(CommandError, match="is not a head"):
+        verify("--head", value)
