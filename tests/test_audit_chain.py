@@ -171,6 +171,8 @@ def test_an_export_verifies_on_its_own_and_carries_the_stored_hashes(entries, tm
     assert lines[1]["ip_address"] == "2001:db8::1"
     assert lines[0]["details"]["name"] == "Zoë"
     assert f"Head: seq 6 hash {entries[-1].hash}" in verify("--file", str(path))
+    assert "is not in the chain" in broken("--file", str(path), "--head", f"7:{'a' * 64}")
+    assert "not the published" in broken("--file", str(path), "--head", f"6:{'a' * 64}")
     lines[4]["actor_username"] = "mallory"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines), encoding="utf-8")
     assert f"entry id {entries[4].pk} (seq 5): its content" in broken("--file", str(path))
