@@ -21,7 +21,8 @@ class AuditEntry(models.Model):
     """One thing that happened, who did it, and to which job. Written by audit.services only.
 
     Append-only in the ORM (save of an existing entry, update and delete raise) and in the
-    database (a trigger refuses UPDATE; see migration 0002).
+    database (triggers refuse UPDATE and DELETE; see migrations 0002, 0006 and 0017), and
+    tamper-evident: each entry is a link of a hash chain (audit.chain, audit.verify).
     """
 
     class Event(models.TextChoices):
@@ -110,6 +111,11 @@ class AuditEntry(models.Model):
     job_id = models.UUIDField(null=True, blank=True, db_index=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
     details = models.JSONField(default=dict, blank=True)
+    # The hash chain (audit.chain): the entry's place, the hash of the entry before it, and
+    # its own hash over that and its content. Set by audit.services only.
+    seq = models.BigIntegerField(unique=True, editable=False)
+    prev_hash = models.CharField(max_length=64, editable=False)
+    hash = models.CharField(max_length=64, editable=False)
 
     objects = AuditEntryQuerySet.as_manager()
 
@@ -138,3 +144,19 @@ class AuditEntry(models.Model):
 
     def delete(self, *args, **kwargs):
         raise AppendOnlyError("Audit entries are append-only: an entry cannot be deleted.")
+
+
+class ChainCheck(models.Model):
+    """The one row of the hourly check of the chain (ops.audit_watch): when the next check is
+    due, what the last one found, and the break last reported, so that several hosts check
+    once an hour between them and a break is reported once."""
+
+    due_at = models.DateTimeField(null=True, blank=True)
+    checked_at = models.DateTimeField(null=True, blank=True)
+    head_seq = models.BigIntegerField(default=0)
+    head_hash = models.CharField(max_length=64, blank=True)
+    # "<seq>:<what is wrong>" of the break last reported, empty once the chain verifies again.
+    reported = models.CharField(max_length=300, blank=True)
+
+    def __str__(self) -> str:
+        return f"chain checked at {self.checked_at}, head {self.head_seq}"

@@ -1,4 +1,5 @@
-"""The one way to write the audit trail: one entry at a time, or many imported at once."""
+"""The one way to write the audit trail: one entry at a time, or many imported at once, each
+chained to the one before it (audit.chain)."""
 
 from __future__ import annotations
 
@@ -8,9 +9,13 @@ from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.db import transaction
 from django.http import HttpRequest
 
+from audit.chain import canonical, chain_head_locked, entry_hash
 from audit.models import AuditEntry
+
+BATCH = 500
 
 
 def audit_record(
@@ -30,7 +35,7 @@ def audit_record(
     """
     if actor is not None and not actor.is_authenticated:
         actor = None
-    return AuditEntry.objects.create(
+    entry = AuditEntry(
         event=event,
         actor=actor,
         actor_username=actor_username or (actor.get_username() if actor else ""),
@@ -38,16 +43,47 @@ def audit_record(
         ip_address=ip_address,
         details=details or {},
     )
+    with transaction.atomic():
+        _chain([entry], *chain_head_locked())
+        entry.save(force_insert=True)
+    return entry
 
 
 def audit_bulk_append(entries: list[AuditEntry]) -> None:
-    """Append many entries built elsewhere, in one statement per batch of 500.
+    """Append many entries built elsewhere, chained in the order given, in one statement per
+    batch of BATCH.
 
     For imports of history (a legacy audit file can hold millions of rows, and one INSERT per
     row would be far too slow). It only adds new entries, which the append-only guard allows;
     call it inside the transaction of the change it records.
     """
-    AuditEntry.objects.bulk_create(entries, batch_size=500)
+    if not entries:
+        return
+    with transaction.atomic():
+        _chain(entries, *chain_head_locked())
+        AuditEntry.objects.bulk_create(entries, batch_size=BATCH)
+
+
+def _chain(entries: list[AuditEntry], seq: int, prev_hash: str) -> None:
+    """Give each entry its place after (seq, prev_hash) and its hash, as the database will
+    hold its content (the IP address as the field stores it)."""
+    ip_field = AuditEntry._meta.get_field("ip_address")
+    for entry in entries:
+        seq += 1
+        entry.seq = seq
+        entry.prev_hash = prev_hash
+        entry.hash = prev_hash = entry_hash(
+            prev_hash,
+            canonical(
+                seq=seq,
+                created_at=entry.created_at,
+                actor_username=entry.actor_username,
+                event=entry.event,
+                job_id=entry.job_id,
+                ip_address=ip_field.get_prep_value(entry.ip_address),
+                details=entry.details,
+            ),
+        )
 
 
 def signin_username(request: HttpRequest, credentials: dict | None = None) -> str | None:

@@ -110,6 +110,43 @@ class Table:
                 )
 
 
+class Chain:
+    """Links rows of audit entries (created_at, actor_id, actor_username, event, job_id,
+    ip_address, details as JSON) into the audit trail's hash chain (audit.chain) from its head,
+    as audit.services would: each row gets its seq, prev_hash and hash."""
+
+    COLUMNS = [
+        "created_at",
+        "actor_id",
+        "actor_username",
+        "event",
+        "job_id",
+        "ip_address",
+        "details",
+        "seq",
+        "prev_hash",
+        "hash",
+    ]
+
+    def __init__(self) -> None:
+        from django.db import connection
+
+        from audit.chain import chain_head
+
+        with connection.cursor() as cursor:
+            self.seq, self.hash = chain_head(cursor)
+
+    def link(self, row: tuple) -> tuple:
+        from audit.chain import canonical, entry_hash
+
+        created_at, _actor, username, event, job_id, ip_address, details = row
+        self.seq += 1
+        prev_hash = self.hash
+        content = canonical(self.seq, created_at, username, event, job_id, ip_address, details)
+        self.hash = entry_hash(prev_hash, content)
+        return (*row, self.seq, prev_hash, self.hash)
+
+
 def converters() -> tuple[Callable[[uuid.UUID | None], Any], Callable[[dt.datetime], Any]]:
     """How a UUID and an aware datetime are stored by the current engine."""
     from django.db import connection
@@ -163,10 +200,8 @@ def generate(*, jobs: int, progress: Callable[[str], None]) -> dict[str, int]:
         ],
     )
     customer_table = Table(JobCustomer, ["job_id", "cid", "outcome"])
-    audit_table = Table(
-        AuditEntry,
-        ["created_at", "actor_id", "actor_username", "event", "job_id", "ip_address", "details"],
-    )
+    audit_table = Table(AuditEntry, Chain.COLUMNS)
+    chain = Chain()
     outcome_event = {
         Job.Status.SUCCESS: AuditEntry.Event.JOB_SUCCEEDED,
         Job.Status.FAILED: AuditEntry.Event.JOB_FAILED,
@@ -227,14 +262,16 @@ def generate(*, jobs: int, progress: Callable[[str], None]) -> dict[str, int]:
             outcome = "SUCCESS" if status == Job.Status.SUCCESS else None
             customer_rows.extend((to_uuid(job_id), cid, outcome) for cid in sorted(cids))
             audit_rows.append(
-                (
-                    to_time(finished),
-                    user.pk,
-                    user.username,
-                    outcome_event[status],
-                    to_uuid(job_id),
-                    "10.0.0.1",
-                    json.dumps({"cluster": cluster.name, "http_status": http}),
+                chain.link(
+                    (
+                        to_time(finished),
+                        user.pk,
+                        user.username,
+                        outcome_event[status],
+                        to_uuid(job_id),
+                        "10.0.0.1",
+                        json.dumps({"cluster": cluster.name, "http_status": http}),
+                    )
                 )
             )
         job_table.write(job_rows)

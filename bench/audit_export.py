@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Any
 
 # The script's folder is on the path: the tables are written bench/admin_data.py's way.
-from admin_data import Table, converters, positive, setup_django
+from admin_data import Chain, Table, converters, positive, setup_django
 
 SEED = 20_261_207
 ACTORS = 40
@@ -130,10 +130,8 @@ def fill(*, first: int, last: int, total: int, progress: Callable[[str], None]) 
     # A few busy actors and a long tail.
     actor_weights = [1 / rank for rank in range(1, len(actors) + 1)]
     names, weights = zip(*EVENTS, strict=True)
-    table = Table(
-        AuditEntry,
-        ["created_at", "actor_id", "actor_username", "event", "job_id", "ip_address", "details"],
-    )
+    table = Table(AuditEntry, Chain.COLUMNS)
+    chain = Chain()
     start = dt.datetime.now(dt.UTC) - SPAN
     step = SPAN / total
     for chunk_start in range(first, last, CHUNK):
@@ -143,14 +141,16 @@ def fill(*, first: int, last: int, total: int, progress: Callable[[str], None]) 
             actor = rng.choices(actors, actor_weights)[0]
             job = uuid.UUID(int=rng.getrandbits(128), version=4) if event in JOB_EVENTS else None
             rows.append(
-                (
-                    to_time(start + step * n),
-                    actor.pk,
-                    actor.username,
-                    event,
-                    to_uuid(job),
-                    f"10.{rng.randrange(4)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
-                    json.dumps(details(rng, event, rng.choice(CLUSTERS))),
+                chain.link(
+                    (
+                        to_time(start + step * n),
+                        actor.pk,
+                        actor.username,
+                        event,
+                        to_uuid(job),
+                        f"10.{rng.randrange(4)}.{rng.randrange(256)}.{rng.randrange(1, 255)}",
+                        json.dumps(details(rng, event, rng.choice(CLUSTERS))),
+                    )
                 )
             )
         table.write(rows)

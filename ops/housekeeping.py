@@ -7,9 +7,9 @@ rows a killed worker left RUNNING (django-tasks-db never does: they would stay R
 unprunable forever), queues their jobs again when the cluster was never called and ends those
 whose call it cut off as UNKNOWN, with how long the call had run, queues again the notices whose
 delivery a dead worker cut off or whose task was lost, prunes finished task rows and past API
-rate windows, removes API tokens ended more than TMS_API_TOKENS_KEEP_DAYS ago (audited), and
-forgets workers long gone. Every step is safe to run from several
-hosts at once: each row changes by compare-and-set.
+rate windows, removes API tokens ended more than TMS_API_TOKENS_KEEP_DAYS ago (audited),
+checks the audit trail's hash chain hourly (ops.audit_watch), and forgets workers long gone.
+Every step is safe to run from several hosts at once: each row changes by compare-and-set.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ from jobs.services import (
     run_job,
 )
 from notifications.delivery import deliver_notice, notices_recover
+from ops.audit_watch import audit_chain_watch
 from ops.heartbeats import alive_since
 from ops.models import WorkerHeartbeat
 
@@ -127,6 +128,7 @@ def housekeeping_pass(*, now: datetime | None = None) -> HousekeepingReport:
     )
     rate_prune(now)
     report.tokens_removed = tokens_remove_ended(now=now)
+    audit_chain_watch(now=now)
     return report
 
 

@@ -6,15 +6,17 @@ ended, call durations, reaped jobs, failed sign-ins, approval requests made and 
 counter rows updated in the transaction of the event (ops.receivers), so a scrape reads a few
 rows however many jobs there are; the counts start when the dashboard's metrics were installed
 (those of approvals, when they were). Gauges (the queue, calls in flight, live workers,
-pending approval requests) are read from the tables that hold them.
+pending approval requests, the audit chain's head) are read from the tables that hold them.
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
 
+from django.db import connection
 from django.db.models import Count, Q
 
+from audit.chain import chain_head
 from jobs.models import ApprovalRequest, Cluster, InFlightCall, Job
 from notifications.models import Notice
 from ops.counters import (
@@ -36,6 +38,8 @@ HISTOGRAM = "tmsdash_call_duration_seconds"
 
 
 def metrics_text() -> str:
+    with connection.cursor() as cursor:
+        head = chain_head(cursor)
     families = [
         ("tmsdash_jobs_total", "counter", "Jobs ended, by status, cluster and action.", _jobs()),
         (
@@ -105,6 +109,18 @@ def metrics_text() -> str:
             "Notices waiting for delivery (PENDING), held for a digest (HELD) and given up "
             "(FAILED), by channel.",
             _notices(),
+        ),
+        (
+            "tmsdash_audit_chain_head_seq",
+            "gauge",
+            "The place of the last entry of the audit trail's hash chain (verify_audit).",
+            [("", {}, head[0])],
+        ),
+        (
+            "tmsdash_audit_chain_head_info",
+            "gauge",
+            "The head of the audit trail's hash chain, its seq and hash as labels, to publish.",
+            [("", {"seq": str(head[0]), "hash": head[1]}, 1)],
         ),
         (
             "tmsdash_workers_alive",

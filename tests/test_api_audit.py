@@ -11,6 +11,7 @@ import pytest
 
 from api.tokens import token_create
 from audit.models import AuditEntry
+from audit.services import audit_bulk_append
 from tests.admin_helpers import make_auditor
 
 T0 = dt.datetime(2026, 3, 1, 12, tzinfo=dt.UTC)
@@ -39,12 +40,16 @@ def job_id(operator):
         ("legacy.t-enable", None, "olduser", None),
     ]
     for minute, (event, actor, username, job_id) in enumerate(rows):
-        AuditEntry.objects.create(
-            event=event,
-            actor=actor,
-            actor_username=username,
-            job_id=job_id,
-            created_at=T0 + dt.timedelta(minutes=minute),
+        audit_bulk_append(
+            [
+                AuditEntry(
+                    event=event,
+                    actor=actor,
+                    actor_username=username,
+                    job_id=job_id,
+                    created_at=T0 + dt.timedelta(minutes=minute),
+                )
+            ]
         )
     return job
 

@@ -76,6 +76,9 @@ RAW_CHANGES = {
     "ip_address": "10.0.0.1",
     "details": '{"forged": true}',
     "actor_id": None,
+    "seq": 999,
+    "prev_hash": "f" * 64,
+    "hash": "e" * 64,
 }
 
 

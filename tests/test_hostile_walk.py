@@ -21,6 +21,7 @@ from model_bakery import baker
 from api.models import ApiRateWindow
 from api.tokens import token_create, token_revoke
 from audit.models import AuditEntry
+from audit.services import audit_bulk_append
 from jobs.models import Job, JobCustomer
 from notifications.models import Notice
 from tests.admin_helpers import make_superuser
@@ -221,7 +222,8 @@ def world(db, settings, cluster):
     notice = Notice.objects.create(
         event_id=uuid.uuid4(), event="job.failed", channel="email", user=operator, job=job
     )
-    entry = AuditEntry.objects.create(event="job.submitted", actor=operator, job_id=job.pk)
+    entry = AuditEntry(event="job.submitted", actor=operator, job_id=job.pk)
+    audit_bulk_append([entry])
     objects = {
         "token": "1",
         "job": str(job.pk),

@@ -14,6 +14,7 @@ from model_bakery import baker
 
 from api.tokens import token_create
 from audit.models import AuditEntry
+from audit.services import audit_bulk_append
 from jobs.models import Job
 from lib import argtypes, boundedjson
 from lib.numbers import LARGEST, NotANumber, OutOfBounds, decimal_number, whole_number
@@ -231,7 +232,7 @@ def test_an_http_status_filter_in_other_digits_is_no_500(admin_client):
 def test_an_impossible_date_drill_down_shows_the_list_with_a_message(
     admin_client, operator, url, query, message
 ):
-    AuditEntry.objects.create(event="job.submitted", actor=operator)
+    audit_bulk_append([AuditEntry(event="job.submitted", actor=operator)])
     baker.make(Job, user=operator, action=1)
     response = admin_client.get(f"{url}?{query}")
     assert response.status_code == 200
