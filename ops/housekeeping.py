@@ -39,6 +39,7 @@ from jobs.services import (
 from notifications.delivery import deliver_notice, notices_recover
 from ops.heartbeats import alive_since
 from ops.models import WorkerHeartbeat
+from ops.retention import retention_pass
 
 logger = logging.getLogger(__name__)
 
@@ -127,6 +128,7 @@ def housekeeping_pass(*, now: datetime | None = None) -> HousekeepingReport:
     )
     rate_prune(now)
     report.tokens_removed = tokens_remove_ended(now=now)
+    retention_pass(now=now)
     return report
 
 
