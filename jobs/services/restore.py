@@ -136,7 +136,9 @@ def _restore_batch(
                 else:
                     report.unlinked.append((job.pk, target))
             kept.append(job)
+        links = {uuid.UUID(record["id"]): record["links"] for record in records}
         _insert(kept, [row for job in kept for row in rows[job.pk][1:]], report)
+        _relink({job.pk: links[job.pk] for job in kept})
     return later
 
 
@@ -183,9 +185,11 @@ def _foreign_keys(row: models.Model) -> list[models.ForeignKey]:
 
 
 def _insert(jobs: list[Job], children: list[models.Model], report: RestoreReport) -> None:
+    updated = {job.pk: job.updated_at for job in jobs}
     Job.objects.bulk_create(jobs)
     # bulk_create stamps `updated_at` (auto_now) with now: put back the archived one.
     for job in jobs:
+        job.updated_at = updated[job.pk]
         Job.objects.filter(pk=job.pk).update(updated_at=job.updated_at)
     by_model: dict[type[models.Model], list[models.Model]] = {}
     for row in children:
@@ -196,6 +200,17 @@ def _insert(jobs: list[Job], children: list[models.Model], report: RestoreReport
     report.rows["jobs.job"] += len(jobs)
     count_jobs_added(ended_job(job) for job in jobs)
     report.restored += [job.pk for job in jobs]
+
+
+def _relink(links: dict[uuid.UUID, dict[str, list]]) -> None:
+    """Point the rows that lost their link when the job went (a schedule's occurrence) at
+    it again, those that still exist and point nowhere."""
+    for pk, named in links.items():
+        for key, ids in named.items():
+            label, attname = key.rsplit(".", 1)
+            model_of(label)._default_manager.filter(pk__in=ids, **{attname: None}).update(
+                **{attname: pk}
+            )
 
 
 def _link_later(links: list[tuple[uuid.UUID, uuid.UUID]], report: RestoreReport) -> None:

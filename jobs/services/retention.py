@@ -103,7 +103,10 @@ def _relations() -> tuple[list[models.ForeignKey], list[models.ForeignKey]]:
     """The foreign keys to Job whose rows go with a job (children), and those that only lose
     their link (links), besides `retry_of` and the holds."""
     children, links = [], []
-    for rel in Job._meta.related_objects:
+    # include_hidden: relations named "+" (notices) count too.
+    for rel in Job._meta.get_fields(include_hidden=True):
+        if not (rel.auto_created and not rel.concrete and (rel.one_to_many or rel.one_to_one)):
+            continue
         if rel.related_model is Job or rel.related_model in HOLDS:
             continue
         (links if rel.on_delete is models.SET_NULL else children).append(rel.field)
