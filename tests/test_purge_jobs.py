@@ -136,7 +136,9 @@ def test_a_dry_run_writes_and_deletes_nothing_and_says_what_would_go(operator, t
     assert "would purge 2 job(s) with 3 customer row(s)" in out
 
 
-def test_an_archive_that_fails_its_read_back_deletes_nothing(operator, tmp_path):
+def test_an_archive_that_fails_its_read_back_deletes_nothing(operator, tmp_path, monkeypatch):
+    # One job per transaction: a check made only while deleting would come too late.
+    monkeypatch.setattr("jobs.services.retention.BATCH", 1)
     for _ in range(3):
         make_job(operator, "SUCCESS")
     archive = tmp_path / "a.jsonl.gz"
@@ -144,9 +146,10 @@ def test_an_archive_that_fails_its_read_back_deletes_nothing(operator, tmp_path)
 
     def corrupt(stage: str, count: int) -> None:
         if stage == "written":
-            # One customer's outcome changed inside the file: its job fails its SHA-256.
-            text = gzip.decompress(archive.read_bytes()).replace(b'"FAILED"', b'"SUCCESS"', 1)
-            archive.write_bytes(gzip.compress(text))
+            # The last job's customer changed inside the file: it fails its SHA-256.
+            *jobs, footer = gzip.decompress(archive.read_bytes()).splitlines(keepends=True)
+            jobs[-1] = jobs[-1].replace(b'"FAILED"', b'"SUCCESS"', 1)
+            archive.write_bytes(gzip.compress(b"".join([*jobs, footer])))
 
     with pytest.raises(ArchiveError, match="fails its SHA-256"):
         jobs_purge(cutoff=timezone.now() - dt.timedelta(days=30), archive=archive, progress=corrupt)
@@ -154,7 +157,8 @@ def test_an_archive_that_fails_its_read_back_deletes_nothing(operator, tmp_path)
     assert row_counts() == before
 
 
-def test_an_archive_cut_short_deletes_nothing(operator, tmp_path):
+def test_an_archive_cut_short_deletes_nothing(operator, tmp_path, monkeypatch):
+    monkeypatch.setattr("jobs.services.retention.BATCH", 1)
     for _ in range(3):
         make_job(operator, "SUCCESS")
     archive = tmp_path / "a.jsonl.gz"
@@ -207,6 +211,24 @@ def test_a_job_changed_after_it_was_archived_stays(operator, tmp_path):
     assert (report.archived, report.purged) == (2, 1)
     assert report.kept["changed after it was archived"] == 1
     assert other.pk not in remaining()
+
+
+def test_a_job_retried_after_it_was_archived_stays(operator, tmp_path):
+    old = make_job(operator, "FAILED")
+
+    def retry_it(stage: str, count: int) -> None:
+        if stage == "checked":
+            make_job(operator, "IN_PROGRESS", retry_of=old)
+
+    report = jobs_purge(
+        cutoff=timezone.now() - dt.timedelta(days=30),
+        archive=tmp_path / "a.jsonl.gz",
+        progress=retry_it,
+    )
+
+    assert old.pk in remaining()
+    assert (report.archived, report.purged) == (1, 0)
+    assert report.kept == {"retried by a job that stays": 1}
 
 
 @pytest.mark.parametrize(

@@ -170,7 +170,9 @@ def rewrite(archive: Path, change) -> None:
     archive.write_bytes(gzip.compress("".join(json.dumps(x) + "\n" for x in lines).encode()))
 
 
-def test_an_archive_whose_job_fails_its_sha256_restores_nothing(history, tmp_path):
+def test_an_archive_whose_job_fails_its_sha256_restores_nothing(history, tmp_path, monkeypatch):
+    # One job per transaction: only a check of the whole archive first restores nothing.
+    monkeypatch.setattr("jobs.services.restore.BATCH", 1)
     archive = tmp_path / "a.jsonl.gz"
     purge(archive)
     before = row_counts()
@@ -186,7 +188,8 @@ def test_an_archive_whose_job_fails_its_sha256_restores_nothing(history, tmp_pat
     assert row_counts() == before
 
 
-def test_an_archive_missing_a_job_restores_nothing(history, tmp_path):
+def test_an_archive_missing_a_job_restores_nothing(history, tmp_path, monkeypatch):
+    monkeypatch.setattr("jobs.services.restore.BATCH", 1)
     archive = tmp_path / "a.jsonl.gz"
     purge(archive)
     before = row_counts()
