@@ -213,6 +213,21 @@ def test_a_job_changed_after_it_was_archived_stays(operator, tmp_path):
     assert other.pk not in remaining()
 
 
+def test_a_retry_older_than_its_job_counts_only_once_decided(operator, tmp_path):
+    # Imported history can hold a retry created before the job it retries: the walk, newest
+    # first, meets the job before its retry, and keeps the job until the retry is decided.
+    job = make_job(operator, "FAILED")
+    retry = make_job(operator, "FAILED", ended=OLD - dt.timedelta(hours=1), retry_of=job)
+    make_job(operator, "IN_PROGRESS", retry_of=retry)
+
+    report = jobs_purge(
+        cutoff=timezone.now() - dt.timedelta(days=30), archive=tmp_path / "a.jsonl.gz"
+    )
+
+    assert {job.pk, retry.pk} <= remaining()
+    assert (report.archived, report.kept) == (0, {"retried by a job that stays": 2})
+
+
 def test_a_job_retried_after_it_was_archived_stays(operator, tmp_path):
     old = make_job(operator, "FAILED")
 
