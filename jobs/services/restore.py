@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from django.db import models, transaction
+from django.db.models import Case, Value, When
 
 from audit.models import AuditEntry
 from audit.services import audit_record
@@ -188,9 +189,12 @@ def _insert(jobs: list[Job], children: list[models.Model], report: RestoreReport
     updated = {job.pk: job.updated_at for job in jobs}
     Job.objects.bulk_create(jobs)
     # bulk_create stamps `updated_at` (auto_now) with now: put back the archived one.
+    if jobs:
+        Job.objects.filter(pk__in=list(updated)).update(
+            updated_at=Case(*(When(pk=pk, then=Value(at)) for pk, at in updated.items()))
+        )
     for job in jobs:
         job.updated_at = updated[job.pk]
-        Job.objects.filter(pk=job.pk).update(updated_at=job.updated_at)
     by_model: dict[type[models.Model], list[models.Model]] = {}
     for row in children:
         by_model.setdefault(type(row), []).append(row)
