@@ -7,8 +7,9 @@ rows a killed worker left RUNNING (django-tasks-db never does: they would stay R
 unprunable forever), queues their jobs again when the cluster was never called and ends those
 whose call it cut off as UNKNOWN, with how long the call had run, queues again the notices whose
 delivery a dead worker cut off or whose task was lost, prunes finished task rows and past API
-rate windows, removes API tokens ended more than TMS_API_TOKENS_KEEP_DAYS ago (audited), and
-forgets workers long gone. Every step is safe to run from several
+rate windows, removes API tokens ended more than TMS_API_TOKENS_KEEP_DAYS ago (audited),
+forgets workers long gone, and once a day purges the jobs past TMS_RETENTION_DAYS into
+TMS_ARCHIVE_DIR (ops.retention). Every step is safe to run from several
 hosts at once: each row changes by compare-and-set.
 """
 
