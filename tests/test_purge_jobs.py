@@ -8,6 +8,7 @@ import gzip
 import hashlib
 import io
 import json
+import secrets
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,7 @@ from audit.models import AuditEntry
 from jobs.models import Job, JobCustomer, JobOutcomeHour, JobReview, JobToken
 from jobs.services import ArchiveError, count_jobs_added, ended_job, jobs_purge
 from tests.helpers import row_counts
+from tests.test_full_disk import small_disk
 
 OLD = timezone.now() - dt.timedelta(days=40)
 RECENT = timezone.now() - dt.timedelta(days=2)
@@ -191,6 +193,21 @@ def test_an_unwritable_or_existing_archive_stops_the_purge(operator, tmp_path):
 
     assert row_counts() == before
     assert existing.read_bytes() == b"earlier archive"
+
+
+def test_a_disk_that_fills_up_while_archiving_deletes_nothing(operator, tmp_path):
+    for _ in range(200):
+        # Random text: gzip cannot shrink it below the disk's size.
+        make_job(operator, "FAILED", error_message=secrets.token_hex(1000))
+    before = row_counts()
+
+    with small_disk(tmp_path / "disk", "64k") as disk:
+        with pytest.raises(CommandError, match=r"cannot be written.*No space left"):
+            purge(tmp_path, "--archive", str(disk / "a.jsonl.gz"))
+        # The half-written archive is removed.
+        assert list(disk.iterdir()) == []
+
+    assert row_counts() == before
 
 
 def test_a_job_changed_after_it_was_archived_stays(operator, tmp_path):

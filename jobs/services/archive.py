@@ -14,6 +14,7 @@ with their microseconds and offset, ids as text, JSON columns as they are.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import decimal
 import gzip
@@ -143,9 +144,11 @@ class ArchiveWriter:
         self._raw.close()
 
     def discard(self) -> None:
-        """Close and remove a half-written archive."""
-        self._file.close()
-        self._raw.close()
+        """Close and remove a half-written archive (on a full disk, closing fails too)."""
+        with contextlib.suppress(OSError):
+            self._file.close()
+        with contextlib.suppress(OSError):
+            self._raw.close()
         self.path.unlink(missing_ok=True)
 
 
