@@ -94,6 +94,8 @@ class AuditEntry(models.Model):
         SCHEDULE_QUEUED = "schedule.queued", "Scheduled run queued behind the previous one"
         SCHEDULE_FAILED = "schedule.failed", "Scheduled run failed"
         SCHEDULE_APPROVED = "schedule.approved", "Schedule version approved"
+        JOBS_PURGED = "jobs.purged", "Ended jobs archived and purged"
+        JOBS_RESTORED = "jobs.restored", "Jobs restored"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # SET_NULL is the one update the database allows: the username below keeps the record.

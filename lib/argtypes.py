@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import math
+import uuid
 import zoneinfo
 from collections.abc import Callable
 
@@ -23,6 +24,14 @@ def positive_int(raw: str) -> int:
         return whole_number(raw, minimum=1)
     except NotANumber as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def job_id(raw: str) -> uuid.UUID:
+    """A job's id (a UUID)."""
+    try:
+        return uuid.UUID(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a job id") from None
 
 
 def port(raw: str) -> int:

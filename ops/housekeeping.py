@@ -8,8 +8,10 @@ unprunable forever), queues their jobs again when the cluster was never called a
 whose call it cut off as UNKNOWN, with how long the call had run, queues again the notices whose
 delivery a dead worker cut off or whose task was lost, prunes finished task rows and past API
 rate windows, removes API tokens ended more than TMS_API_TOKENS_KEEP_DAYS ago (audited),
-checks the audit trail's hash chain hourly (ops.audit_watch), and forgets workers long gone.
-Every step is safe to run from several hosts at once: each row changes by compare-and-set.
+forgets workers long gone, once a day purges the jobs past TMS_RETENTION_DAYS into
+TMS_ARCHIVE_DIR (ops.retention), and checks the audit trail's hash chain hourly
+(ops.audit_watch). Every step is safe to run from several hosts at once: each row changes by
+compare-and-set.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ from notifications.delivery import deliver_notice, notices_recover
 from ops.audit_watch import audit_chain_watch
 from ops.heartbeats import alive_since
 from ops.models import WorkerHeartbeat
+from ops.retention import retention_pass
 
 logger = logging.getLogger(__name__)
 
@@ -128,6 +131,7 @@ def housekeeping_pass(*, now: datetime | None = None) -> HousekeepingReport:
     )
     rate_prune(now)
     report.tokens_removed = tokens_remove_ended(now=now)
+    retention_pass(now=now)
     audit_chain_watch(now=now)
     return report
 

@@ -47,3 +47,14 @@ class WriteProbe(models.Model):
 
     def __str__(self) -> str:
         return f"written at {self.written_at}"
+
+
+class DailyRun(models.Model):
+    """The last day (in TIME_ZONE) a once-a-day housekeeping step ran, by name: the host whose
+    compare-and-set moves it to today runs the step (ops.retention)."""
+
+    name = models.CharField(max_length=50, primary_key=True)
+    last_day = models.DateField()
+
+    def __str__(self) -> str:
+        return f"{self.name} last ran on {self.last_day}"

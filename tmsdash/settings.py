@@ -330,6 +330,11 @@ TMS_API_TOKEN_NEVER_EXPIRES = env("TMS_API_TOKEN_NEVER_EXPIRES", _bool, False)
 # to see why a script stopped, this many days; then housekeeping removes them (audited).
 TMS_API_TOKENS_PER_USER = env("TMS_API_TOKENS_PER_USER", _positive_int, 20)
 TMS_API_TOKENS_KEEP_DAYS = env("TMS_API_TOKENS_KEEP_DAYS", _positive_int, 30)
+# Retention (jobs.services.retention, ops.retention): housekeeping archives and purges, once a
+# day, the jobs ended more than TMS_RETENTION_DAYS days ago, into a file in TMS_ARCHIVE_DIR;
+# only when both are set (default: every job is kept forever).
+TMS_RETENTION_DAYS = env("TMS_RETENTION_DAYS", _positive_int, None)
+TMS_ARCHIVE_DIR = env("TMS_ARCHIVE_DIR", Path, None)
 # Per-token API rate limits, per minute, held by the database across processes and hosts.
 TMS_API_SUBMITS_PER_MINUTE = env("TMS_API_SUBMITS_PER_MINUTE", _positive_int, 60)
 TMS_API_READS_PER_MINUTE = env("TMS_API_READS_PER_MINUTE", _positive_int, 600)

@@ -36,6 +36,8 @@ imports a module that imports it:
 - `digests`: what an approval covers, which a worker checks before it sends a job.
 - `counting`: keeping the per-hour counts of ended jobs, in the transaction that ends,
   removes or imports them.
+- `archive`, `retention`, `restore`: purging ended jobs into a checked archive file, and
+  bringing them back from it (or from a `job.deduplicated` audit entry).
 - `stats`: reading those counts: the Overview's jobs per hour, failure rates, call times.
 - `limits`: the sizes the others share.
 
@@ -60,6 +62,7 @@ from jobs.services.approving import (
     approvals_expire,
     approvals_remind,
 )
+from jobs.services.archive import ArchiveError
 from jobs.services.busy import BusyCustomer, CustomerConflict, busy_customers
 from jobs.services.cancelling import CancelReport, job_cancel
 from jobs.services.counting import (
@@ -113,6 +116,13 @@ from jobs.services.reaping import (
     job_reap_stale,
     job_requeue,
 )
+from jobs.services.restore import (
+    RestoreError,
+    RestoreReport,
+    job_restore_deduplicated,
+    jobs_restore,
+)
+from jobs.services.retention import PurgeReport, jobs_purge
 from jobs.services.retry import (
     RetryPreview,
     batch_retry,
@@ -169,6 +179,7 @@ __all__ = [
     "WAKE_LOOKAHEAD",
     "ApprovalClosed",
     "ApprovalNeeded",
+    "ArchiveError",
     "BusyCustomer",
     "CallTimePoint",
     "CancelReport",
@@ -185,7 +196,10 @@ __all__ = [
     "OutcomeBin",
     "Overview",
     "Preapproval",
+    "PurgeReport",
     "ReapReport",
+    "RestoreError",
+    "RestoreReport",
     "RetryPreview",
     "RunChoices",
     "SubmitPreview",
@@ -215,11 +229,14 @@ __all__ = [
     "job_mark_looked_at",
     "job_reap_stale",
     "job_requeue",
+    "job_restore_deduplicated",
     "job_retry",
     "job_retry_preview",
     "job_run",
     "job_submit",
     "job_submit_preview",
+    "jobs_purge",
+    "jobs_restore",
     "may_mark_looked_at",
     "overview_stats",
     "parse_action",

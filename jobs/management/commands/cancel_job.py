@@ -1,18 +1,11 @@
 from __future__ import annotations
 
-import argparse
 import uuid
 
 from django.core.management.base import BaseCommand, CommandError
 
 from jobs.services import job_cancel
-
-
-def job_id(raw: str) -> uuid.UUID:
-    try:
-        return uuid.UUID(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{raw!r} is not a job id") from None
+from lib.argtypes import job_id
 
 
 class Command(BaseCommand):

@@ -1,0 +1,46 @@
+"""The daily purge of old jobs (jobs.services.retention), when TMS_RETENTION_DAYS and
+TMS_ARCHIVE_DIR are both set: once a day across every host, the first housekeeping pass of the
+day (in TIME_ZONE) whose compare-and-set on the DailyRun row moves it to today runs it, into
+TMS_ARCHIVE_DIR/jobs-YYYYMMDDTHHMMSSZ.jsonl.gz (the time of the run, UTC)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+
+from django.conf import settings
+from django.utils import timezone
+
+from jobs.services import ArchiveError, PurgeReport, jobs_purge
+from ops.models import DailyRun
+
+logger = logging.getLogger(__name__)
+
+RUN_NAME = "retention"
+
+
+def retention_claim(*, now: dt.datetime) -> bool:
+    """Take today's run: True for exactly one caller a day, whichever host asks."""
+    today = timezone.localdate(now)
+    DailyRun.objects.get_or_create(
+        name=RUN_NAME, defaults={"last_day": today - dt.timedelta(days=1)}
+    )
+    return bool(DailyRun.objects.filter(name=RUN_NAME, last_day__lt=today).update(last_day=today))
+
+
+def retention_pass(*, now: dt.datetime) -> PurgeReport | None:
+    """Purge the jobs ended more than TMS_RETENTION_DAYS ago, if both settings are set and
+    this is the day's first pass to claim the run; the report, or None if it did not run."""
+    days, folder = settings.TMS_RETENTION_DAYS, settings.TMS_ARCHIVE_DIR
+    if not days or folder is None or not retention_claim(now=now):
+        return None
+    archive = folder / f"jobs-{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}.jsonl.gz"
+    try:
+        report = jobs_purge(
+            cutoff=now - dt.timedelta(days=days), archive=archive, actor_username="housekeeping"
+        )
+    except ArchiveError:
+        logger.exception("retention: the purge stopped before deleting anything")
+        return None
+    logger.info("retention: %s", report)
+    return report
