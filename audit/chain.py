@@ -12,6 +12,10 @@ transaction (on PostgreSQL a transaction-level advisory lock; on SQLite the writ
 every transaction takes when it begins, IMMEDIATE mode, tmsdash/settings.py) and only then
 reads the head, so that two writers never give the same place to two entries (a fork) and an
 entry rolled back leaves no hole (nothing after it was placed while its lock was held).
+Held to the commit, the lock is best taken last: a transaction that waited for a row lock while
+holding it could deadlock with one holding that row and waiting for the chain, so a change
+writes its audit entry after its other writes (jobs.services.ending does; PostgreSQL would
+abort one of the two, and a worker ride it out a second later).
 """
 
 from __future__ import annotations

@@ -196,15 +196,18 @@ def test_a_run_claims_calls_and_records_in_few_queries(operator, cluster, fake_c
     # Savepoints (this test's transaction makes one of each of the run's) and the metrics'
     # first count of a label (a row created once) aside: the claim with its call slot, one
     # read of the job with its cluster and token, one of its customers, then the end with its
-    # per-hour counts (an upsert for its outcome, one for its call time), audit entry, counters
-    # and notices: 19 statements on either engine, where reading each thing on its own took 24
-    # (SQLite) and 25 (PostgreSQL).
+    # per-hour counts (an upsert for its outcome, one for its call time), counters, notices
+    # and audit entry (with the read of the audit chain's head, after PostgreSQL's lock of the
+    # chain in a statement of its own): 20 statements on SQLite and 21 on PostgreSQL, where
+    # reading each thing on its own took 25 and 27.
     statements = [
         query["sql"]
         for query in queries.captured_queries
         if not query["sql"].startswith(("SAVEPOINT", "RELEASE", 'INSERT INTO "ops_counter"'))
     ]
-    assert len(statements) <= 19, "\n".join(statements)
+    assert len(statements) <= (21 if connection.vendor == "postgresql" else 20), "\n".join(
+        statements
+    )
 
 
 def test_customers_sharing_an_outcome_are_recorded_in_one_plain_update(

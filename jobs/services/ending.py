@@ -100,13 +100,6 @@ def _end(
                 )
             ]
         )
-        audit_record(
-            event=event,
-            actor=actor,
-            job_id=job_id,
-            ip_address=ip_address,
-            details=details,
-        )
         woke = bool(released) and _wake_next_waiting(job.cluster_id, now)
         job_ended.send(
             sender=Job,
@@ -115,6 +108,16 @@ def _end(
             finished_at=now,
             reason=details.get("reason"),
             woke_waiting=woke,
+        )
+        # Last: the audit entry takes the chain's lock to the commit (audit.chain), so every
+        # row lock comes before it; a job's end waking a job another transaction has locked
+        # (cancelling it) then waits for that one to commit, never in a deadlock with it.
+        audit_record(
+            event=event,
+            actor=actor,
+            job_id=job_id,
+            ip_address=ip_address,
+            details=details,
         )
     logger.info(
         "job %s ended %s: %s",
