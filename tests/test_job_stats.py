@@ -25,10 +25,17 @@ from django.utils import timezone
 from model_bakery import baker
 
 from audit.models import AuditEntry
-from jobs.models import ApprovalRequest, ApprovalRule, Cluster, Job, JobCallTimeHour, JobOutcomeHour
+from jobs.models import (
+    ENDED_STATUSES,
+    ApprovalRequest,
+    ApprovalRule,
+    Cluster,
+    Job,
+    JobCallTimeHour,
+    JobOutcomeHour,
+)
 from jobs.models.stats import bucket_middle_ms, call_time_bucket, count_hour
 from jobs.services import (
-    COUNTED,
     OUTCOMES,
     PERIODS,
     EndedJob,
@@ -60,7 +67,7 @@ def expected_from_jobs() -> tuple[Counter, Counter]:
     operator's, in each span: the hour, the 6 hours from 00:00, 06:00..., the UTC day."""
     outcomes: Counter = Counter()
     call_times: Counter = Counter()
-    for job in Job.objects.filter(status__in=COUNTED):
+    for job in Job.objects.filter(status__in=ENDED_STATUSES):
         hour = hour_of(job)
         starts = {1: hour, 6: hour.replace(hour=hour.hour // 6 * 6), 24: hour.replace(hour=0)}
         for user, action, (span, start) in itertools.product(

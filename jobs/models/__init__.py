@@ -9,11 +9,20 @@ from jobs.models.credentials import ClusterCredential
 from jobs.models.freezes import ChangeFreeze, MaintenanceWindow
 from jobs.models.grants import RunGrant
 from jobs.models.in_progress import InFlightCall, InFlightCustomer, JobToken
-from jobs.models.jobs import FailedJob, Job, JobAction, JobCustomer, JobQuerySet, JobStatus
+from jobs.models.jobs import (
+    ENDED_STATUSES,
+    FailedJob,
+    Job,
+    JobAction,
+    JobCustomer,
+    JobQuerySet,
+    JobStatus,
+)
 from jobs.models.reviews import MAX_REVIEW_NOTE, JobReview
 from jobs.models.stats import JobCallTimeHour, JobOutcomeHour
 
 __all__ = [
+    "ENDED_STATUSES",
     "MAX_REVIEW_NOTE",
     "ApprovalDecision",
     "ApprovalRequest",

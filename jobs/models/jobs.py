@@ -56,6 +56,17 @@ class JobStatus(models.TextChoices):
     EXPIRED = "EXPIRED", "Expired"
 
 
+# The statuses a job ends in: it changes no more.
+ENDED_STATUSES = (
+    JobStatus.SUCCESS,
+    JobStatus.FAILED,
+    JobStatus.UNKNOWN,
+    JobStatus.CANCELLED,
+    JobStatus.DENIED,
+    JobStatus.EXPIRED,
+)
+
+
 class JobWaitingFor(models.TextChoices):
     CLUSTER = "cluster", "a free call to its cluster"
     FREEZE = "freeze", "a change freeze to end"

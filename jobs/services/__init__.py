@@ -66,7 +66,6 @@ from jobs.services.archive import ArchiveError
 from jobs.services.busy import BusyCustomer, CustomerConflict, busy_customers
 from jobs.services.cancelling import CancelReport, job_cancel
 from jobs.services.counting import (
-    COUNTED,
     EndedJob,
     count_jobs_added,
     count_jobs_removed,
@@ -161,7 +160,6 @@ from jobs.services.submit import (
 
 __all__ = [
     "CHUNK",
-    "COUNTED",
     "CREDENTIAL_UNREADABLE_MESSAGE",
     "ERRORS_NAMED",
     "INTERRUPTED",

@@ -3,7 +3,7 @@
 Every change adds to the counts with an upsert, `INSERT ... ON CONFLICT ... DO UPDATE SET count
 = count + excluded.count` (the same SQL on SQLite and PostgreSQL): the database adds under the
 row's lock, so two jobs ending at once in the same hour both count. A job counts once it has
-one of `COUNTED` statuses, in the hour `count_hour` says and in the 6 hours and the day that
+one of `ENDED_STATUSES` statuses, in the hour `count_hour` says and in the 6 hours and the day that
 hold it, in everyone's rows and its operator's, under its action and all actions (0); its call
 time counts when it was started. Ending a job (`_end`) counts it in the same transaction;
 removing jobs (dedupe_jobs) and importing them (import_legacy) change the counts in theirs.
@@ -19,7 +19,7 @@ from typing import NamedTuple
 
 from django.db import connection
 
-from jobs.models import JobCallTimeHour, JobOutcomeHour, JobStatus
+from jobs.models import ENDED_STATUSES, JobCallTimeHour, JobOutcomeHour
 from jobs.models.stats import (
     ALL_ACTIONS,
     EVERYONE,
@@ -33,14 +33,6 @@ from jobs.models.stats import (
 # A job's rows in each table: everyone's and its operator's, its action's and every action's,
 # in each span.
 ROWS_PER_JOB = 2 * 2 * len(SPANS)
-COUNTED = (
-    JobStatus.SUCCESS,
-    JobStatus.FAILED,
-    JobStatus.UNKNOWN,
-    JobStatus.CANCELLED,
-    JobStatus.DENIED,
-    JobStatus.EXPIRED,
-)
 
 
 class EndedJob(NamedTuple):
@@ -86,7 +78,7 @@ def _deltas(jobs: Iterable[EndedJob], sign: int) -> tuple[Counter, Counter]:
     outcomes: Counter = Counter()
     call_times: Counter = Counter()
     for job in jobs:
-        if job.status not in COUNTED:
+        if job.status not in ENDED_STATUSES:
             continue
         hour = count_hour(job.finished_at, job.created_at)
         cluster = job.cluster_id or NO_CLUSTER

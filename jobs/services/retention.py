@@ -33,7 +33,7 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from audit.services import audit_record
-from jobs.models import InFlightCall, InFlightCustomer, Job, JobStatus, JobToken
+from jobs.models import ENDED_STATUSES, InFlightCall, InFlightCustomer, Job, JobToken
 from jobs.services.archive import (
     ArchiveError,
     ArchiveWriter,
@@ -47,14 +47,6 @@ from jobs.services.archive import (
 from jobs.services.counting import count_jobs_removed, ended_job
 
 BATCH = 500
-ENDED = (
-    JobStatus.SUCCESS,
-    JobStatus.FAILED,
-    JobStatus.UNKNOWN,
-    JobStatus.CANCELLED,
-    JobStatus.DENIED,
-    JobStatus.EXPIRED,
-)
 # Rows only a job in progress has: a job that still has one is never purged.
 HOLDS = (JobToken, InFlightCustomer, InFlightCall)
 KEPT_HOLDS = "still holds a token or call slot"
@@ -94,7 +86,7 @@ class PurgeReport:
 
 
 def ended_before(cutoff: dt.datetime) -> Q:
-    return Q(status__in=ENDED) & (
+    return Q(status__in=ENDED_STATUSES) & (
         Q(finished_at__lt=cutoff) | Q(finished_at__isnull=True, created_at__lt=cutoff)
     )
 
