@@ -20,6 +20,7 @@ class EventName(models.TextChoices):
     APPROVAL_DECIDED = "approval.decided", "A request was decided, expired or withdrawn"
     SCHEDULE_FAILED = "schedule.failed", "A scheduled run failed"
     SIGNIN_BREAK_GLASS = "signin.break_glass", "A break-glass user signed in with a password"
+    AUDIT_CHAIN_BROKEN = "audit.chain_broken", "The audit trail's hash chain is broken"
 
 
 # The events of jobs' failures: what a new webhook endpoint is sent unless chosen otherwise.

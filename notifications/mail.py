@@ -47,6 +47,8 @@ def notice_subject(payload: dict) -> str:
         )
     if payload["event"] == EventName.SIGNIN_BREAK_GLASS:
         return f"[tmsdash] Break-glass sign-in: {payload['username']} signed in with a password"
+    if payload["event"] == EventName.AUDIT_CHAIN_BROKEN:
+        return f"[tmsdash] The audit trail's hash chain is broken at seq {payload['seq']}"
     if "batch_id" in payload:
         what = f"Batch {payload['batch_id']}"
         headline = payload["error"] or "every part succeeded"
@@ -85,6 +87,8 @@ def _message(notice: Notice, held: list[Notice]) -> EmailMultiAlternatives:
             name = "schedule"
         if notice.event == EventName.SIGNIN_BREAK_GLASS:
             name = "break_glass"
+        if notice.event == EventName.AUDIT_CHAIN_BROKEN:
+            name = "audit_chain"
     context["preferences_url"] = settings.TMS_PUBLIC_URL + reverse("notification_preferences")
     message = EmailMultiAlternatives(
         subject=subject,

@@ -2,24 +2,22 @@
 
 Once an hour between all hosts (the due time is taken by compare-and-set on the one ChainCheck
 row), it walks the last day's entries, from the first written in that day and its stored link.
-An intact chain records the head it reached (seq and hash, logged too). A broken one is told to
-the admins (active superusers with an address, by e-mail when it is configured) and logged as
-critical, once per break: the break told is kept, and a check that finds the same one again is
-silent; a delivery that failed is tried again at the next check.
+An intact chain records the head it reached (seq and hash, logged too). A broken one is logged
+as critical and told, through the outbox, to the admins (active superusers with an address, by
+e-mail when it is configured) and to the webhook endpoints that asked for `audit.chain_broken`,
+once per break: the break told is kept, and a check that finds the same one again is silent.
 """
 
 from __future__ import annotations
 
 import logging
-import smtplib
 from datetime import datetime, timedelta
 
-from django.conf import settings
-from django.contrib.auth import get_user_model
-from django.core.mail import send_mail
+from django.db import transaction
 
 from audit.models import ChainCheck
-from audit.verify import Break, Verdict, seq_since, verify_chain
+from audit.verify import Verdict, seq_since, verify_chain
+from notifications.audit_events import notices_record_chain_break
 
 logger = logging.getLogger(__name__)
 
@@ -47,34 +45,16 @@ def audit_chain_watch(*, now: datetime) -> Verdict | None:
         return verdict
     reported = f"{verdict.broken.seq}:{verdict.broken.problem}"[:300]
     ChainCheck.objects.filter(pk=1).update(checked_at=now)
-    if state.reported != reported and _tell_admins(verdict.broken):
-        ChainCheck.objects.filter(pk=1).update(reported=reported)
+    if state.reported != reported:
+        logger.critical("the audit trail's hash chain is broken at %s", verdict.broken)
+        # Its notices (e-mail to the admins, and the webhook endpoints that asked for
+        # audit.chain_broken) and the mark that it was told, at once; the outbox delivers them.
+        with transaction.atomic():
+            notices_record_chain_break(
+                seq=verdict.broken.seq,
+                entry_id=verdict.broken.entry_id,
+                problem=verdict.broken.problem,
+                at=now,
+            )
+            ChainCheck.objects.filter(pk=1).update(reported=reported)
     return verdict
-
-
-def _tell_admins(broken: Break) -> bool:
-    """Log the break as critical and e-mail it to the admins; False if the e-mail failed."""
-    logger.critical("the audit trail's hash chain is broken at %s", broken)
-    if not settings.TMS_MAIL_ENABLED:
-        return True
-    users = get_user_model().objects.filter(is_active=True, is_superuser=True).exclude(email="")
-    admins = sorted(users.values_list("email", flat=True))
-    if not admins:
-        return True
-    body = (
-        f"The hourly check of the audit trail found its hash chain broken at {broken}.\n\n"
-        "An entry was changed, removed or moved outside the dashboard. Run "
-        "`manage.py verify_audit` to see it, and follow the runbook (docs/runbook.md, "
-        '"The audit chain is broken").\n'
-    )
-    try:
-        send_mail(
-            "[tmsdash] The audit trail's hash chain is broken",
-            body,
-            settings.DEFAULT_FROM_EMAIL,
-            admins,
-        )
-    except (smtplib.SMTPException, OSError):
-        logger.exception("the e-mail of the audit chain's break could not be sent")
-        return False
-    return True

@@ -4,16 +4,21 @@ the admins of a break once; /metrics publishes the chain's head."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import pytest
 from django.utils import timezone
 
 from audit.models import AuditEntry, ChainCheck
 from audit.services import audit_record
+from notifications.delivery import notice_deliver
+from notifications.endpoints import endpoint_save
+from notifications.models import Notice, WebhookEndpoint
 from ops.audit_watch import audit_chain_watch
 from ops.housekeeping import housekeeping_pass
 from ops.metrics import metrics_text
 from tests.helpers import make_user, run_concurrently
+from tests.servers import LoopbackServer, answer
 from tests.test_audit_chain import tamper
 
 HOUR = dt.timedelta(hours=1)
@@ -33,6 +38,11 @@ def admin(db):
     make_user("op", email="op@example.com")
 
 
+def deliver_all() -> None:
+    for notice_id in Notice.objects.values_list("pk", flat=True):
+        notice_deliver(notice_id=notice_id)
+
+
 def test_a_break_is_told_to_the_admins_once_and_checks_run_hourly(chain, admin, mail, caplog):
     now = timezone.now()
     verdict = audit_chain_watch(now=now)
@@ -40,38 +50,49 @@ def test_a_break_is_told_to_the_admins_once_and_checks_run_hourly(chain, admin, 
     state = ChainCheck.objects.get()
     assert (state.head_seq, state.head_hash) == (4, chain[-1].hash)
     assert audit_chain_watch(now=now + HOUR / 2) is None
+    assert not Notice.objects.exists()
 
     tamper("UPDATE audit_auditentry SET event = 'auth.logout' WHERE id = %s", [chain[1].pk])
     verdict = audit_chain_watch(now=now + HOUR)
     assert verdict.broken.entry_id == chain[1].pk
+    assert "hash chain is broken" in caplog.text
+    deliver_all()
     [message] = mail.messages
     assert message["To"] == "root@example.com"
-    assert "hash chain is broken" in message["Subject"]
-    assert f"entry id {chain[1].pk} (seq 2)" in message.get_content()
-    assert "hash chain is broken" in caplog.text
+    assert message["Subject"] == "[tmsdash] The audit trail's hash chain is broken at seq 2"
+    assert f"seq 2 (entry id {chain[1].pk})" in message.get_body(("plain",)).get_content()
 
     assert not audit_chain_watch(now=now + 2 * HOUR).ok
     assert audit_chain_watch(now=now + 2 * HOUR) is None
-    assert len(mail.messages) == 1
+    assert Notice.objects.count() == 1
 
 
-def test_a_break_whose_mail_failed_is_told_at_the_next_check(chain, admin, mail):
+def test_a_break_goes_to_the_webhooks_that_asked_for_it(chain, settings):
+    settings.TMS_ALLOWED_WEBHOOK_HOSTS = []
     tamper("DELETE FROM audit_auditentry WHERE id = %s", [chain[2].pk])
-    mail.refuse("root@example.com")
-    now = timezone.now()
-    assert not audit_chain_watch(now=now).ok
-    assert ChainCheck.objects.get().reported == ""
-    mail.clear()
-    assert not audit_chain_watch(now=now + HOUR).ok
-    assert len(mail.messages) == 1
-    assert ChainCheck.objects.get().reported.startswith("4:")
+    with LoopbackServer(answer(204, "")) as server:
+        for name, events in (("security", ["audit.chain_broken"]), ("jobs", ["job.failed"])):
+            endpoint_save(
+                endpoint=WebhookEndpoint(
+                    name=name, url=f"{server.url}/{name}", secret="s" * 32, events=events
+                )
+            )
+        assert not audit_chain_watch(now=timezone.now()).ok
+        deliver_all()
+        [received] = server.received
+
+    assert received.path == "/security"
+    body = json.loads(received.body)
+    # The entry after the one removed is where the chain breaks.
+    assert (body["event"], body["seq"], body["entry_id"]) == ("audit.chain_broken", 4, chain[3].pk)
+    assert body["url"].endswith("/audit/")
 
 
 def test_the_check_walks_only_the_last_day(chain, admin, mail):
     """A break older than a day is not in the hourly window (verify_audit walks it all)."""
     tamper("UPDATE audit_auditentry SET event = 'x' WHERE id = %s", [chain[0].pk])
     assert audit_chain_watch(now=chain[1].created_at + dt.timedelta(days=1)).ok
-    assert not mail.messages
+    assert not Notice.objects.exists()
 
 
 def test_housekeeping_runs_the_check(chain):

@@ -22,6 +22,7 @@ SEVERITY = {
     EventName.BATCH_ENDED: "error",
     EventName.SCHEDULE_FAILED: "error",
     EventName.SIGNIN_BREAK_GLASS: "warning",
+    EventName.AUDIT_CHAIN_BROKEN: "critical",
 }
 
 

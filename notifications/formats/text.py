@@ -17,6 +17,8 @@ FACTS = (
     ("error", "Error"),
     ("username", "User"),
     ("ip_address", "From"),
+    ("seq", "Chain place"),
+    ("problem", "What is wrong"),
 )
 LINK_TITLES = {
     "job_id": "Open the job",
@@ -46,7 +48,7 @@ def link(payload: dict) -> tuple[str, str]:
     """(title, URL) of the page to open on TMS_PUBLIC_URL."""
     if payload["event"] == Notice.TEST:
         return "Open the endpoint", payload["url"]
-    if payload["event"] == "signin.break_glass":
+    if payload["event"] in ("signin.break_glass", "audit.chain_broken"):
         return "Open the audit trail", payload["url"]
     # An approval's payload names its job or batch too; its page is the request's.
     for key in ("approval_id", "schedule_id", "batch_id", "job_id"):
