@@ -1,7 +1,8 @@
 """The daily purge of old jobs (jobs.services.retention), when TMS_RETENTION_DAYS and
 TMS_ARCHIVE_DIR are both set: once a day across every host, the first housekeeping pass of the
 day (in TIME_ZONE) whose compare-and-set on the DailyRun row moves it to today runs it, into
-TMS_ARCHIVE_DIR/jobs-YYYYMMDDTHHMMSSZ.jsonl.gz (the time of the run, UTC)."""
+TMS_ARCHIVE_DIR/jobs-YYYYMMDDTHHMMSSZ.jsonl.gz (the time of the run, UTC). A pass purges at
+most PASS_LIMIT jobs; a larger backlog is taken by the next passes, an archive each."""
 
 from __future__ import annotations
 
@@ -16,15 +17,19 @@ from ops.models import DailyRun
 
 logger = logging.getLogger(__name__)
 
+ONE_DAY = dt.timedelta(days=1)
+
 RUN_NAME = "retention"
+# Jobs archived and deleted by one housekeeping pass (about 40 s on SQLite, docs/performance.md):
+# housekeeping's other work (reaping, approvals' deadlines) waits for the pass. A backlog
+# larger than this (the first run after TMS_RETENTION_DAYS is set) goes over the next passes.
+PASS_LIMIT = 20_000
 
 
 def retention_claim(*, now: dt.datetime) -> bool:
     """Take today's run: True for exactly one caller a day, whichever host asks."""
     today = timezone.localdate(now)
-    DailyRun.objects.get_or_create(
-        name=RUN_NAME, defaults={"last_day": today - dt.timedelta(days=1)}
-    )
+    DailyRun.objects.get_or_create(name=RUN_NAME, defaults={"last_day": today - ONE_DAY})
     return bool(DailyRun.objects.filter(name=RUN_NAME, last_day__lt=today).update(last_day=today))
 
 
@@ -37,10 +42,16 @@ def retention_pass(*, now: dt.datetime) -> PurgeReport | None:
     archive = folder / f"jobs-{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}.jsonl.gz"
     try:
         report = jobs_purge(
-            cutoff=now - dt.timedelta(days=days), archive=archive, actor_username="housekeeping"
+            cutoff=now - dt.timedelta(days=days),
+            archive=archive,
+            actor_username="housekeeping",
+            limit=PASS_LIMIT,
         )
     except ArchiveError:
         logger.exception("retention: the purge stopped before deleting anything")
         return None
     logger.info("retention: %s", report)
+    if report.more:
+        # Today's run is not done: the next pass, on whichever host, claims it again.
+        DailyRun.objects.filter(name=RUN_NAME).update(last_day=timezone.localdate(now) - ONE_DAY)
     return report

@@ -12,6 +12,8 @@ from django.utils import timezone
 
 from audit.models import AuditEntry
 from jobs.models import Job
+from jobs.services import retention as jobs_retention
+from ops import retention as ops_retention
 from ops.retention import retention_pass
 from tests.helpers import run_concurrently
 from tests.test_purge_jobs import make_job
@@ -73,3 +75,21 @@ def test_passes_at_once_purge_once_a_day(operator, retention):
     assert Job.objects.count() == 1
     assert retention_pass(now=now + dt.timedelta(days=1)).purged == 1
     assert len(list(retention.iterdir())) == 2
+
+
+def test_a_backlog_over_a_pass_limit_goes_over_the_next_passes(operator, retention, monkeypatch):
+    """The first run after retention is set may find years of jobs: each housekeeping pass
+    purges at most PASS_LIMIT of them (its other work waits for it), the next takes the rest."""
+    monkeypatch.setattr(jobs_retention, "BATCH", 2)
+    monkeypatch.setattr(ops_retention, "PASS_LIMIT", 2)
+    for _ in range(5):
+        make_job(operator, "SUCCESS")
+    now = timezone.localtime().replace(hour=12, minute=0)
+
+    purged = [retention_pass(now=now + dt.timedelta(minutes=n)) for n in range(4)]
+
+    assert [(r.purged, r.more) for r in purged[:3]] == [(2, True), (2, True), (1, False)]
+    assert purged[3] is None
+    assert not Job.objects.exists()
+    assert len(list(retention.iterdir())) == 3
+    assert AuditEntry.objects.filter(event="jobs.purged").count() == 3

@@ -70,6 +70,8 @@ class PurgeReport:
     deleted: Counter = field(default_factory=Counter)
     # Jobs ended before the cutoff that stay, by reason.
     kept: Counter = field(default_factory=Counter)
+    # Stopped at its limit: older jobs may be left for the next run.
+    more: bool = False
 
     def __str__(self) -> str:
         kept = ", ".join(f"{count} {why}" for why, count in sorted(self.kept.items()))
@@ -183,6 +185,7 @@ def jobs_purge(
     dry_run: bool = False,
     actor_username: str = "",
     progress: Progress | None = None,
+    limit: int | None = None,
 ) -> PurgeReport:
     """Archive, check and delete the jobs ended before `cutoff` (see the module docstring).
 
@@ -190,7 +193,8 @@ def jobs_purge(
     says what would go. `progress(stage, count)` is called as the work goes: "archived" (jobs
     written so far), "written" (the archive is complete and closed, before its check),
     "checked" and "purged" (jobs deleted so far). A failed write or check raises ArchiveError
-    and deletes nothing."""
+    and deletes nothing. With a `limit`, the archive stops at the batch that reaches it (the
+    newest of the old jobs first) and the report says `more`: a next run takes the older."""
     report = PurgeReport(cutoff=cutoff, dry_run=dry_run, archive=archive)
     tell = progress or (lambda stage, count: None)
     kept: dict[uuid.UUID, str] = {}
@@ -206,6 +210,9 @@ def jobs_purge(
     writer = _open(archive, cutoff)
     try:
         for batch in _candidates(cutoff):
+            if limit is not None and writer.summary.jobs >= limit:
+                report.more = True
+                break
             for record in job_records(_going(batch, cutoff, kept)):
                 writer.add(record)
             tell("archived", writer.summary.jobs)
