@@ -182,6 +182,7 @@ def _create(
             )
         )
     with transaction.atomic():
+        _lock_retried({retry_of.pk for _chunk, retry_of in parts if retry_of is not None})
         request = None
         if rule:
             digests = [
@@ -413,6 +414,22 @@ def job_submit(
         override=override,
         preapproval=preapproval,
     )
+
+
+def _lock_retried(job_ids: set[uuid.UUID]) -> None:
+    """Lock the jobs retried to the commit, refusing those gone: a purge
+    (jobs.services.retention) deletes a job only when nothing retries it, so either it waits
+    for these retries and keeps the job, or it deleted the job first and the retry is refused
+    here, in words, rather than by the database's foreign key."""
+    if not job_ids:
+        return
+    kept = set(Job.objects.select_for_update().filter(pk__in=job_ids).values_list("pk", flat=True))
+    if kept != job_ids:
+        raise ValidationError(
+            "The job retried is no longer kept: it was purged. An admin can bring it back "
+            "with restore_jobs.",
+            code="retry_purged",
+        )
 
 
 def _record(
