@@ -29,10 +29,20 @@ from json.encoder import encode_basestring
 from django.db import connection
 
 GENESIS = "0" * 64
-_ENCODE = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode
+CANONICAL_JSON = {"sort_keys": True, "separators": (",", ":"), "ensure_ascii": False}
+_ENCODE = json.JSONEncoder(**CANONICAL_JSON).encode
 _DECODE = json.JSONDecoder().decode
 # Any constant: the one key every writer of the chain locks on PostgreSQL.
 ADVISORY_KEY = 0x7A0D17C4A1
+
+
+class CanonicalJSONEncoder(json.JSONEncoder):
+    """The details field's encoder: the canonical JSON of canonical_details, so that SQLite
+    stores the very text an entry's hash covers and the walk can hash it as stored
+    (audit.verify). PostgreSQL's jsonb keeps the meaning only, whatever the text sent."""
+
+    def __init__(self, **options):
+        super().__init__(**{**options, **CANONICAL_JSON})
 
 
 def canonical_details(details: dict | str | None) -> str:
@@ -76,6 +86,21 @@ def canonical(
     """The content an entry's hash covers, one unambiguous text: strings quoted and escaped
     as in JSON, the details last. The database id and the actor's foreign key are not in it
     (the id is given by the database after the hash is made; the username keeps the actor)."""
+    return content(
+        seq, created_at, actor_username, event, job_id, ip_address, canonical_details(details)
+    )
+
+
+def content(
+    seq: int,
+    created_at: datetime | str,
+    actor_username: str,
+    event: str,
+    job_id: uuid.UUID | str | None,
+    ip_address: str | None,
+    details_text: str,
+) -> str:
+    """canonical() with the details given as their canonical JSON text already."""
     if isinstance(job_id, str):
         job = job_id.replace("-", "").lower()
     else:
@@ -88,7 +113,7 @@ def canonical(
             encode_basestring(event),
             job,
             str(ip_address) if ip_address else "",
-            canonical_details(details),
+            details_text,
         ]
     )
 

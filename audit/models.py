@@ -4,6 +4,8 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from audit.chain import CanonicalJSONEncoder
+
 
 class AppendOnlyError(Exception):
     """Raised on any attempt to change or remove an audit entry."""
@@ -112,7 +114,8 @@ class AuditEntry(models.Model):
     # By value, not a foreign key: an entry outlives its job unchanged.
     job_id = models.UUIDField(null=True, blank=True, db_index=True)
     ip_address = models.GenericIPAddressField(null=True, blank=True)
-    details = models.JSONField(default=dict, blank=True)
+    # Stored on SQLite as the canonical text the hash covers, which the walk hashes as it is.
+    details = models.JSONField(default=dict, blank=True, encoder=CanonicalJSONEncoder)
     # The hash chain (audit.chain): the entry's place, the hash of the entry before it, and
     # its own hash over that and its content. Set by audit.services only.
     seq = models.BigIntegerField(unique=True, editable=False)

@@ -7,6 +7,13 @@ entry's (a missing place is a removed entry), its hash is that of its stored lin
 (else its content, or its place, was changed), and its link is the previous entry's hash (else
 the entry before it was changed and its hash made again, or entries were swapped). The same
 walk checks an export (audit.export): rows are rows.
+
+The content is first hashed with the details as stored: SQLite stores them as the canonical
+text the hash covers (audit.chain.CanonicalJSONEncoder). A match proves the entry intact (the
+stored text is then the text hashed when it was written, whose canonical form is itself); only
+otherwise are the details parsed and written canonically, as before, which PostgreSQL's jsonb
+text and entries stored before the encoder always need. A long chain can be walked in parts at
+once (audit.verify_parts), each part checked here and their seams there.
 """
 
 from __future__ import annotations
@@ -19,7 +26,7 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import Min
 
-from audit.chain import GENESIS, canonical, entry_hash
+from audit.chain import GENESIS, canonical, content, entry_hash
 from audit.models import AuditEntry
 
 logger = logging.getLogger(__name__)
@@ -29,12 +36,36 @@ CHUNK = 50_000
 # stores it so, PostgreSQL writes it in UTC, so that no row is parsed into a datetime.
 SELECT_FROM = (
     "SELECT id, seq, {moment}, actor_username, event, job_id, ip_address, details, "
-    "prev_hash, hash FROM audit_auditentry WHERE seq > %s ORDER BY seq LIMIT %s"
+    "prev_hash, hash FROM audit_auditentry WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s"
 )
 MOMENT = {
     "sqlite": "created_at || ''",
     "postgresql": "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
 }
+# Above any place: the walk's upper bound when it has none.
+LAST_SEQ = 2**63 - 1
+CONTENT_CHANGED = "its content does not match its hash (changed, or moved in the chain)"
+
+
+def chain_start() -> tuple[int, str]:
+    """The expected start of the chain: its first entry's place and link."""
+    return 1, GENESIS
+
+
+def place_problem(expected_seq: int, seq: int) -> str:
+    if seq > expected_seq:
+        return (
+            f"entries {expected_seq} to {seq - 1} of the chain are missing before it "
+            "(removed, or renumbered)"
+        )
+    return f"its place repeats or goes back (expected seq {expected_seq})"
+
+
+def link_problem(seq: int) -> str:
+    return (
+        f"its link does not match the hash of entry seq {seq - 1} (that entry was "
+        "changed and its hash made again, or entries were swapped or replaced)"
+    )
 
 
 @dataclass(frozen=True)
@@ -62,44 +93,62 @@ class Verdict:
 
 def verify_rows(rows: Iterable[tuple], *, from_start: bool = True) -> Verdict:
     """Check rows (the columns of SELECT_FROM, in seq order). From the start, the first must
-    be seq 1 linked to GENESIS; otherwise the first row's stored link and place are taken
-    as given."""
-    expected_seq, expected_prev = (1, GENESIS) if from_start else (None, None)
+    be the chain's first (chain_start); otherwise the first row's stored link and place are
+    taken as given."""
+    return walk(rows, chain_start() if from_start else None)
+
+
+def walk(rows: Iterable[tuple], start: tuple[int, str] | None) -> Verdict:
+    """verify_rows, the first row expected at `start` (its place and link), or taken as
+    given when None."""
+    expected_seq, expected_prev = start or (None, None)
     checked, first_seq, head_seq, head_hash = 0, 0, 0, GENESIS
-    for pk, seq, created_at, username, event, job_id, ip, details, prev_hash, hash_ in rows:
+    for row in rows:
+        seq, prev_hash, hash_ = row[1], row[8], row[9]
         if expected_seq is None:
             expected_seq, expected_prev = seq, prev_hash
         first_seq = first_seq or seq
         problem = None
         if seq != expected_seq:
-            problem = (
-                f"entries {expected_seq} to {seq - 1} of the chain are missing before it "
-                "(removed, or renumbered)"
-                if seq > expected_seq
-                else f"its place repeats or goes back (expected seq {expected_seq})"
-            )
-        elif hash_ != entry_hash(
-            prev_hash, canonical(seq, created_at, username, event, job_id, ip, details)
-        ):
-            problem = "its content does not match its hash (changed, or moved in the chain)"
+            problem = place_problem(expected_seq, seq)
+        elif not content_matches(row):
+            problem = CONTENT_CHANGED
         elif prev_hash != expected_prev:
-            problem = (
-                f"its link does not match the hash of entry seq {seq - 1} (that entry was "
-                "changed and its hash made again, or entries were swapped or replaced)"
-            )
+            problem = link_problem(seq)
         if problem:
-            return Verdict(checked, first_seq, head_seq, head_hash, Break(seq, pk, problem))
+            return Verdict(checked, first_seq, head_seq, head_hash, Break(seq, row[0], problem))
         checked += 1
         expected_seq, expected_prev = seq + 1, hash_
         head_seq, head_hash = seq, hash_
     return Verdict(checked, first_seq, head_seq, head_hash)
 
 
+def content_matches(row: tuple) -> bool:
+    """Whether the row's hash is that of its link and content: first with the details as
+    stored when they may be canonical text already (no `": `, which canonical JSON has only
+    inside a string), then parsed and written canonically."""
+    _, seq, created_at, username, event, job_id, ip, details, prev_hash, hash_ = row
+    if (
+        isinstance(details, str)
+        and '": ' not in details
+        and hash_
+        == entry_hash(prev_hash, content(seq, created_at, username, event, job_id, ip, details))
+    ):
+        return True
+    return hash_ == entry_hash(
+        prev_hash, canonical(seq, created_at, username, event, job_id, ip, details)
+    )
+
+
 def verify_chain(*, since_seq: int | None = None) -> Verdict:
     """Walk the chain in the database, from its first entry or from `since_seq` (starting
     from that entry's stored link). Logs the head it reached."""
     from_start = since_seq is None or since_seq <= 1
-    verdict = verify_rows(stored_rows(since_seq or 1), from_start=from_start)
+    return finish(verify_rows(stored_rows(since_seq or 1), from_start=from_start), from_start)
+
+
+def finish(verdict: Verdict, from_start: bool) -> Verdict:
+    """A walk's verdict once the entries outside the chain were looked for; logged."""
     if verdict.ok and from_start:
         verdict = _outside(verdict)
     if verdict.ok:
@@ -123,13 +172,14 @@ def _outside(verdict: Verdict) -> Verdict:
     return verdict
 
 
-def stored_rows(since_seq: int = 1) -> Iterator[tuple]:
-    """The entries from seq `since_seq` on, in chain order, read CHUNK at a time."""
+def stored_rows(since_seq: int = 1, until_seq: int = LAST_SEQ) -> Iterator[tuple]:
+    """The entries from seq `since_seq` to `until_seq`, in chain order, read CHUNK at a
+    time."""
     after = since_seq - 1
     select = SELECT_FROM.format(moment=MOMENT[connection.vendor])
     with connection.cursor() as cursor:
         while True:
-            cursor.execute(select, [after, CHUNK])
+            cursor.execute(select, [after, until_seq, CHUNK])
             rows = cursor.fetchall()
             yield from rows
             if len(rows) < CHUNK:

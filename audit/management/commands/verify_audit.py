@@ -7,7 +7,8 @@ from django.core.management.base import BaseCommand, CommandError
 
 from audit.export import exported_rows
 from audit.models import AuditEntry
-from audit.verify import seq_since, verify_chain, verify_rows
+from audit.verify import seq_since, verify_rows
+from audit.verify_parts import default_workers, verify_chain_at_once
 from lib.argtypes import moment
 
 
@@ -22,6 +23,12 @@ def since(raw: str) -> int | dt.datetime:
             f"{raw!r} is neither a seq (a whole number) nor a date: use 12345, YYYY-MM-DD "
             "or YYYY-MM-DDTHH:MM[:SS]"
         ) from None
+
+
+def workers(raw: str) -> int:
+    if not raw.strip().isdigit() or int(raw) < 1:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a number of processes (1 or more)")
+    return int(raw)
 
 
 def head(raw: str) -> tuple[int, str]:
@@ -43,15 +50,23 @@ class Command(BaseCommand):
         "success prints the chain's head (seq and hash), which can be published elsewhere. "
         "--since starts from an entry (a seq, or the first entry written at or after a time), "
         "taking its stored link as given. --file checks an export_audit file instead. --head "
-        "SEQ:HASH checks that a head published earlier is still in the chain, unchanged."
+        "SEQ:HASH checks that a head published earlier is still in the chain, unchanged. "
+        "--workers walks the chain in that many parts at once, one process each (default: "
+        "the number of cores); the first break reported is the same."
     )
 
     def add_arguments(self, parser):
         parser.add_argument("--since", type=since, help="a seq, or a time (ISO 8601)")
         parser.add_argument("--file", type=Path, help="an export_audit JSON Lines file")
         parser.add_argument("--head", type=head, help="a head published earlier, SEQ:HASH")
+        parser.add_argument(
+            "--workers",
+            type=workers,
+            default=default_workers(),
+            help="processes walking the chain at once (default: the number of cores)",
+        )
 
-    def handle(self, *, since, file, head, **options):
+    def handle(self, *, since, file, head, workers, **options):
         start = since
         if since is not None and not isinstance(since, int):
             start = seq_since(since)
@@ -68,7 +83,7 @@ class Command(BaseCommand):
                 rows = [row for row in rows if row[1] >= start]
             verdict = verify_rows(rows, from_start=bool(rows) and rows[0][1] == 1)
         else:
-            verdict = verify_chain(since_seq=start)
+            verdict = verify_chain_at_once(since_seq=start, workers=workers)
         if not verdict.ok:
             raise CommandError(
                 f"Audit chain broken at {verdict.broken}. "
