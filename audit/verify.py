@@ -33,14 +33,18 @@ logger = logging.getLogger(__name__)
 
 CHUNK = 50_000
 # The columns as the walk reads them, the moment as text (the hash covers it as text): SQLite
-# stores it so, PostgreSQL writes it in UTC, so that no row is parsed into a datetime.
+# stores it so, PostgreSQL writes it in UTC, so that no row is parsed into a datetime. The job
+# id as text too (PostgreSQL's is the UUID's lowercase text, the hash covers its hex digits).
 SELECT_FROM = (
-    "SELECT id, seq, {moment}, actor_username, event, job_id, ip_address, details, "
+    "SELECT id, seq, {moment}, actor_username, event, {job}, ip_address, details, "
     "prev_hash, hash FROM audit_auditentry WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s"
 )
-MOMENT = {
-    "sqlite": "created_at || ''",
-    "postgresql": "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+COLUMNS = {
+    "sqlite": {"moment": "created_at || ''", "job": "job_id"},
+    "postgresql": {
+        "moment": "to_char(created_at AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')",
+        "job": "job_id::text",
+    },
 }
 # Above any place: the walk's upper bound when it has none.
 LAST_SEQ = 2**63 - 1
@@ -176,7 +180,7 @@ def stored_rows(since_seq: int = 1, until_seq: int = LAST_SEQ) -> Iterator[tuple
     """The entries from seq `since_seq` to `until_seq`, in chain order, read CHUNK at a
     time."""
     after = since_seq - 1
-    select = SELECT_FROM.format(moment=MOMENT[connection.vendor])
+    select = SELECT_FROM.format(**COLUMNS[connection.vendor])
     with connection.cursor() as cursor:
         while True:
             cursor.execute(select, [after, until_seq, CHUNK])

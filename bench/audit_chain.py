@@ -11,10 +11,13 @@ Run from the project root against a database of its own (never the development o
 The database is migrated; an empty one is filled with `--entries` (default 1,000,000) entries
 through audit.services.audit_bulk_append, `--batch` (default 10,000) per transaction as the
 importer does, with a fixed random seed: job events with job ids and IP addresses, and details
-of about 150 bytes. It prints the append rate, then walks the whole chain (audit.verify,
-as `manage.py verify_audit` does) and prints its time, its rate, the CPU time of the process
-(the database server's is apart) and the time that rate gives for 10,000,000 entries. A
-database that already has entries is only walked.
+of about 150 bytes. It prints the append rate, then walks the whole chain four ways in one run:
+reading the rows only; as the walk was before the stored-text path (every entry's details
+parsed and written canonically); verify_chain in one process; and as `manage.py verify_audit
+--workers N` does (N = `--workers`, default the number of cores), each with its wall time, the
+CPU time of the process and its children (the database server's is apart), the time its rate
+gives for 10,000,000 entries, and the ratios to the walk as before. A database that already
+has entries is only walked.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import argparse
 import datetime as dt
 import os
 import random
+import resource
 import sys
 import time
 import uuid
@@ -86,31 +90,107 @@ def fill(entries: int, batch: int) -> None:
     print(f"\nappend: {entries:,} entries in {seconds:.1f} s ({entries / seconds:,.0f}/s)")
 
 
+def reference_walk() -> int:
+    """The walk as it was before the stored-text path: every entry's details parsed and
+    written canonically, in one process. Returns the entries checked (all, or it exits)."""
+    from audit.chain import GENESIS, canonical, entry_hash
+    from audit.verify import stored_rows
+
+    expected_seq, expected_prev = 1, GENESIS
+    for _, seq, at, username, event, job_id, ip, details, prev_hash, hash_ in stored_rows():
+        content = canonical(seq, at, username, event, job_id, ip, details)
+        if (
+            seq != expected_seq
+            or prev_hash != expected_prev
+            or hash_ != entry_hash(prev_hash, content)
+        ):
+            sys.exit(f"the chain is broken at seq {seq}")
+        expected_seq, expected_prev = seq + 1, hash_
+    return expected_seq - 1
+
+
+def profile(sample: int) -> None:
+    """CPU time per entry of each step of the check, on the chain's first `sample` entries
+    (read once, then each step run over all of them)."""
+    from itertools import islice
+
+    from audit.chain import canonical_details, canonical_time, content, entry_hash
+    from audit.verify import content_matches, stored_rows
+
+    began = time.process_time()
+    rows = list(islice(stored_rows(), sample))
+    steps = {"reading the rows (this process's part)": time.process_time() - began}
+    for label, step in [
+        ("the moment as canonical text", lambda r: canonical_time(r[2])),
+        ("the details parsed and written canonically", lambda r: canonical_details(r[7])),
+        ("the content joined, details as stored", lambda r: content(*r[1:8])),
+        ("SHA-256 of link and details text", lambda r: entry_hash(r[8], r[7])),
+        ("the whole check of an entry (content_matches)", content_matches),
+    ]:
+        began = time.process_time()
+        for row in rows:
+            step(row)
+        steps[label] = time.process_time() - began
+    print(f"profile, CPU per entry over {len(rows):,} entries:")
+    for label, seconds in steps.items():
+        print(f"  {label}: {seconds / len(rows) * 1e6:.2f} us")
+
+
+def timed(label: str, walk) -> float:
+    """Run a walk; print its wall time and CPU time (this process's and its children's)."""
+    began, cpu = time.perf_counter(), cpu_seconds()
+    checked = walk()
+    seconds, cpu = time.perf_counter() - began, cpu_seconds() - cpu
+    rate = checked / seconds
+    print(
+        f"  {label}: {checked:,} entries in {seconds:.1f} s wall ({rate:,.0f}/s), "
+        f"{cpu:.1f} s CPU; 10,000,000 entries at that rate: {10_000_000 / rate:.0f} s"
+    )
+    return seconds
+
+
+def cpu_seconds() -> float:
+    me, children = os.times(), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return me.user + me.system + children.ru_utime + children.ru_stime
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--entries", type=positive, default=1_000_000)
     parser.add_argument("--batch", type=positive, default=10_000)
+    parser.add_argument("--workers", type=positive, default=os.cpu_count() or 1)
+    parser.add_argument("--profile", type=positive, default=200_000, metavar="SAMPLE")
     args = parser.parse_args()
     setup_django()
     from django.core.management import call_command
     from django.db import connection
 
     from audit.models import AuditEntry
-    from audit.verify import verify_chain
+    from audit.verify import stored_rows, verify_chain
+    from audit.verify_parts import verify_chain_at_once
+
+    def checked(verdict) -> int:
+        if not verdict.ok:
+            sys.exit(f"the chain is broken: {verdict.broken}")
+        return verdict.checked
 
     call_command("migrate", verbosity=0)
     if not AuditEntry.objects.exists():
         fill(args.entries, args.batch)
-    began, cpu = time.perf_counter(), time.process_time()
-    verdict = verify_chain()
-    seconds, cpu = time.perf_counter() - began, time.process_time() - cpu
-    if not verdict.ok:
-        sys.exit(f"the chain is broken: {verdict.broken}")
-    rate = verdict.checked / seconds
+    print(f"on {connection.vendor}, load average {os.getloadavg()[0]:.1f}")
+    profile(args.profile)
+    print("walks:")
+    timed("reading the rows only", lambda: sum(1 for _ in stored_rows()))
+    reference = timed("as before (details parsed and written for every entry)", reference_walk)
+    one = timed("verify_chain, one process", lambda: checked(verify_chain()))
+    parts = timed(
+        f"verify_audit --workers {args.workers}",
+        lambda: checked(verify_chain_at_once(workers=args.workers)),
+    )
     print(
-        f"verify on {connection.vendor}: {verdict.checked:,} entries in {seconds:.1f} s "
-        f"({rate:,.0f}/s; {cpu:.1f} s of this process's CPU); 10,000,000 entries at that "
-        f"rate: {10_000_000 / rate:.0f} s"
+        f"  as before / one process: {reference / one:.2f}; "
+        f"as before / {args.workers} processes: {reference / parts:.2f}; "
+        f"load average now {os.getloadavg()[0]:.1f}"
     )
 
 
