@@ -1,8 +1,8 @@
 """Walking the audit trail's hash chain (audit.chain) and finding the first entry that was
 changed, removed or moved.
 
-The walk reads the entries in chain order, CHUNK at a time by keyset on `seq` (one short query
-each, whatever the table's size), and checks each entry: its place follows the previous
+The walk reads the entries in chain order, a window of CHUNK places of `seq` at a time (one
+short query each, whatever the table's size), and checks each entry: its place follows the previous
 entry's (a missing place is a removed entry), its hash is that of its stored link and content
 (else its content, or its place, was changed), and its link is the previous entry's hash (else
 the entry before it was changed and its hash made again, or entries were swapped). The same
@@ -37,8 +37,9 @@ CHUNK = 50_000
 # id as text too (PostgreSQL's is the UUID's lowercase text, the hash covers its hex digits).
 SELECT_FROM = (
     "SELECT id, seq, {moment}, actor_username, event, {job}, ip_address, details, "
-    "prev_hash, hash FROM audit_auditentry WHERE seq > %s AND seq <= %s ORDER BY seq LIMIT %s"
+    "prev_hash, hash FROM audit_auditentry WHERE seq > %s AND seq <= %s ORDER BY seq"
 )
+NEXT_PLACE = "SELECT MIN(seq) FROM audit_auditentry WHERE seq > %s AND seq <= %s"
 COLUMNS = {
     "sqlite": {"moment": "created_at || ''", "job": "job_id"},
     "postgresql": {
@@ -177,18 +178,26 @@ def _outside(verdict: Verdict) -> Verdict:
 
 
 def stored_rows(since_seq: int = 1, until_seq: int = LAST_SEQ) -> Iterator[tuple]:
-    """The entries from seq `since_seq` to `until_seq`, in chain order, read CHUNK at a
-    time."""
+    """The entries from seq `since_seq` to `until_seq`, in chain order, read a window of
+    CHUNK places at a time (a window has as many rows at most; an empty one jumps to the
+    next place there is). A narrow range keeps PostgreSQL on the seq index whatever its
+    statistics: an open range with a LIMIT made it sort the rest of the table for each chunk
+    when the table had not been analyzed since it grew."""
     after = since_seq - 1
     select = SELECT_FROM.format(**COLUMNS[connection.vendor])
     with connection.cursor() as cursor:
-        while True:
-            cursor.execute(select, [after, until_seq, CHUNK])
+        while after < until_seq:
+            window = min(until_seq, after + CHUNK)
+            cursor.execute(select, [after, window])
             rows = cursor.fetchall()
             yield from rows
-            if len(rows) < CHUNK:
-                return
-            after = rows[-1][1]
+            after = window
+            if not rows:
+                cursor.execute(NEXT_PLACE, [after, until_seq])
+                (place,) = cursor.fetchone()
+                if place is None:
+                    return
+                after = place - 1
 
 
 def seq_since(at: datetime) -> int | None:

@@ -134,6 +134,18 @@ def test_a_rehashed_entry_at_the_last_place_of_a_part_is_found_at_the_next_parts
     assert verdict.checked == 4
 
 
+def test_a_walk_read_in_small_windows_steps_over_a_removed_run_to_the_next_place(
+    entries, monkeypatch
+):
+    monkeypatch.setattr("audit.verify.CHUNK", 2)
+    assert verify_chain().checked == COUNT
+    for entry in entries[3:8]:
+        remove(entry)
+    expected = f"entry id {entries[8].pk} (seq 9): entries 4 to 8 of the chain are missing"
+    assert str(verify_chain().broken).startswith(expected)
+    assert str(verify_in_parts(parts=2).broken).startswith(expected)
+
+
 def test_an_intact_chain_walked_in_parts_has_the_single_walks_head(entries):
     assert dataclasses.astuple(verify_in_parts(parts=4)) == dataclasses.astuple(verify_chain())
     assert verify_in_parts(parts=4).head_hash == entries[-1].hash
