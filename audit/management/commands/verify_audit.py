@@ -5,7 +5,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.export import exported_rows
+from audit.anchor import purged_through
+from audit.export import export_open, exported_rows
 from audit.models import AuditEntry
 from audit.verify import seq_since, verify_chain, verify_rows
 from lib.argtypes import moment
@@ -43,7 +44,9 @@ class Command(BaseCommand):
         "success prints the chain's head (seq and hash), which can be published elsewhere. "
         "--since starts from an entry (a seq, or the first entry written at or after a time), "
         "taking its stored link as given. --file checks an export_audit file instead. --head "
-        "SEQ:HASH checks that a head published earlier is still in the chain, unchanged."
+        "SEQ:HASH checks that a head published earlier is still in the chain, unchanged. "
+        "After a purge (purge_audit) the chain starts at the anchor it recorded: the first "
+        "kept entry must link to the last purged one; --file also reads a purge's gzip archive."
     )
 
     def add_arguments(self, parser):
@@ -53,6 +56,14 @@ class Command(BaseCommand):
 
     def handle(self, *, since, file, head, **options):
         start = since
+        anchor = purged_through() if file is None else None
+        if anchor is not None and isinstance(since, int) and 1 < since <= anchor.last_seq:
+            raise CommandError(
+                f"Entries up to seq {anchor.last_seq} were purged into the archive "
+                f"{anchor.archive} (SHA-256 {anchor.archive_sha256}): check them with "
+                f"--file on that archive, and the database's chain from --since "
+                f"{anchor.last_seq + 1} (or without --since, from the purge's anchor)."
+            )
         if since is not None and not isinstance(since, int):
             start = seq_since(since)
             if start is None:
@@ -60,9 +71,9 @@ class Command(BaseCommand):
                 return
         if file is not None:
             try:
-                with file.open(encoding="utf-8") as lines:
+                with export_open(file) as lines:
                     rows = list(exported_rows(lines))
-            except (OSError, ValueError) as exc:
+            except (OSError, EOFError, ValueError) as exc:
                 raise CommandError(f"{file}: {exc}") from None
             if start is not None:
                 rows = [row for row in rows if row[1] >= start]
@@ -86,7 +97,7 @@ class Command(BaseCommand):
 
     def _check_head(self, seq: int, digest: str, *, file: Path | None) -> None:
         if file is not None:
-            with file.open(encoding="utf-8") as lines:
+            with export_open(file) as lines:
                 found = [row[9] for row in exported_rows(lines) if row[1] == seq]
         else:
             found = list(AuditEntry.objects.filter(seq=seq).values_list("hash", flat=True))
