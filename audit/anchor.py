@@ -22,3 +22,8 @@ def chain_start() -> tuple[int, str]:
 def purged_through() -> ChainAnchor | None:
     """The newest purge's anchor: every entry up to its `last_seq` is in archives only."""
     return ChainAnchor.objects.order_by("-last_seq").first()
+
+
+def anchor_holding(seq: int) -> ChainAnchor | None:
+    """The purge whose archive holds entry `seq`; None if it was not purged."""
+    return ChainAnchor.objects.filter(first_seq__lte=seq, last_seq__gte=seq).first()

@@ -294,10 +294,24 @@ def test_verify_since_a_purged_seq_says_where_the_entries_went(chain, tmp_path):
     purge("--archive", str(archive))
 
     message = broken("--since", "5")
-    assert f"Entries up to seq {old_head} were purged into the archive {archive}" in message
-    assert f"--since {old_head + 1}" in message
+    assert (
+        f"Entry seq 5 (--since) was purged, with seq 1 to {old_head}, into the archive " in message
+    )
+    assert f"{archive}" in message and f"--since {old_head + 1}." in message
     assert f"seq {old_head + 1} to" in verify("--since", "1")
     assert f"seq {old_head + 1} to" in verify("--since", str(old_head + 1))
+
+
+def test_a_published_head_that_was_purged_names_its_archive(chain, tmp_path):
+    old_head, _ = chain
+    published = AuditEntry.objects.get(seq=old_head - 10).hash
+    archive = tmp_path / "a.jsonl.gz"
+    purge("--archive", str(archive))
+
+    message = broken("--head", f"{old_head - 10}:{published}")
+    assert f"Entry seq {old_head - 10} (--head) was purged" in message
+    assert f"into the archive {archive}" in message
+    assert "verified" in verify("--file", str(archive), "--head", f"{old_head - 10}:{published}")
 
 
 def test_the_hourly_check_verifies_after_a_purge(chain, tmp_path):

@@ -12,9 +12,11 @@ from django.core.management import call_command
 from django.utils import timezone
 
 from audit.models import AuditEntry, ChainCheck
+from audit.verify import verify_chain
 from ops import audit_retention
 from ops.audit_retention import audit_retention_pass
 from tests.fresh_settings import start
+from tests.helpers import run_concurrently
 from tests.test_purge_audit import write_old, write_recent
 
 
@@ -56,7 +58,8 @@ def test_without_both_settings_nothing_is_purged(db, retention, settings, unset)
 def test_once_a_day_and_a_backlog_over_the_next_passes(db, retention, monkeypatch):
     monkeypatch.setattr(audit_retention, "PASS_LIMIT", 30)
     write_old(70)
-    now = timezone.now()
+    # Noon: seconds later is the same day, wherever the test runs.
+    now = timezone.localtime().replace(hour=12, minute=0)
 
     reports = [audit_retention_pass(now=now + dt.timedelta(seconds=n)) for n in range(4)]
 
@@ -64,6 +67,23 @@ def test_once_a_day_and_a_backlog_over_the_next_passes(db, retention, monkeypatc
     assert [r.purged if r else None for r in reports] == [30, 30, 10, None]
     assert len(list(retention.iterdir())) == 3
     assert AuditEntry.objects.filter(event="audit.purged").count() == 3
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_passes_at_once_purge_once_a_day(retention):
+    write_old(30)
+    now = timezone.localtime().replace(hour=12, minute=0)
+
+    reports, errors = run_concurrently(lambda n: audit_retention_pass(now=now))
+
+    assert errors == []
+    assert [report.purged for report in reports if report is not None] == [30]
+    assert len(list(retention.iterdir())) == 1
+    assert AuditEntry.objects.filter(event="audit.purged").count() == 1
+    assert verify_chain().ok
+    # Later the same day: nothing; the next day: a run of its own (nothing old is left).
+    assert audit_retention_pass(now=now + dt.timedelta(minutes=1)) is None
+    assert audit_retention_pass(now=now + dt.timedelta(days=1)).purged == 0
 
 
 @pytest.mark.parametrize("value", ["0", "6", "-1", "a week"])

@@ -5,7 +5,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.anchor import purged_through
+from audit.anchor import anchor_holding, purged_through
 from audit.export import export_open, exported_rows
 from audit.models import AuditEntry
 from audit.verify import seq_since, verify_chain, verify_rows
@@ -56,14 +56,8 @@ class Command(BaseCommand):
 
     def handle(self, *, since, file, head, **options):
         start = since
-        anchor = purged_through() if file is None else None
-        if anchor is not None and isinstance(since, int) and 1 < since <= anchor.last_seq:
-            raise CommandError(
-                f"Entries up to seq {anchor.last_seq} were purged into the archive "
-                f"{anchor.archive} (SHA-256 {anchor.archive_sha256}): check them with "
-                f"--file on that archive, and the database's chain from --since "
-                f"{anchor.last_seq + 1} (or without --since, from the purge's anchor)."
-            )
+        if file is None and isinstance(since, int) and since > 1:
+            self._refuse_purged(since, "--since")
         if since is not None and not isinstance(since, int):
             start = seq_since(since)
             if start is None:
@@ -101,6 +95,8 @@ class Command(BaseCommand):
                 found = [row[9] for row in exported_rows(lines) if row[1] == seq]
         else:
             found = list(AuditEntry.objects.filter(seq=seq).values_list("hash", flat=True))
+            if not found:
+                self._refuse_purged(seq, "--head")
         if not found:
             raise CommandError(
                 f"The published head seq {seq} is not in the chain: entries were removed from "
@@ -111,3 +107,18 @@ class Command(BaseCommand):
                 f"Entry seq {seq} has hash {found[0]}, not the published {digest}: the history "
                 "up to it was rewritten."
             )
+
+    def _refuse_purged(self, seq: int, option: str) -> None:
+        """Entry `seq` was purged (purge_audit): say which archive holds it, instead of a
+        missing entry or a walk from the wrong place."""
+        anchor = anchor_holding(seq)
+        if anchor is None:
+            return
+        first_kept = purged_through().last_seq + 1
+        raise CommandError(
+            f"Entry seq {seq} ({option}) was purged, with seq {anchor.first_seq} to "
+            f"{anchor.last_seq}, into the archive {anchor.archive} (SHA-256 "
+            f"{anchor.archive_sha256}): check it with --file on that archive. The database's "
+            f"chain starts at seq {first_kept}, linked to the last purged entry (the anchor): "
+            f"verify it without --since, or from --since {first_kept}."
+        )
