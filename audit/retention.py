@@ -193,7 +193,8 @@ def _write(archive: Path, first: int, last: int, tell: Progress) -> tuple[int, s
         if isinstance(exc, OSError):
             raise AuditArchiveError(f"{archive}: cannot be written ({exc})") from None
         raise
-    tell("archived", count)
+    if count % BATCH:
+        tell("archived", count)
     return count, digesting.sha256.hexdigest()
 
 

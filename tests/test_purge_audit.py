@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 import gzip
 import io
+import secrets
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from audit.verify import verify_chain
 from ops.audit_watch import audit_chain_watch
 from tests.helpers import row_counts
 from tests.test_audit_chain import CHAIN, tamper
+from tests.test_full_disk import small_disk
 
 OLD = timezone.now() - dt.timedelta(days=40)
 CUTOFF_DAYS = "30"
@@ -101,6 +103,8 @@ def test_old_entries_go_into_an_archive_that_verifies_alone(chain, tmp_path, mon
     assert anchor.archive_sha256 == entry.details["archive_sha256"]
     assert f"archive SHA-256: {anchor.archive_sha256}" in out
     assert "purged: 70 audit entries" in out and f"purged: {old_head} audit entries" in out
+    for stage in ("archived", "written", "checked"):
+        assert out.count(f"{stage}: {old_head} audit entries") == 1
     assert PurgePermit.objects.count() == 0
 
 
@@ -248,6 +252,29 @@ def test_an_unwritable_or_existing_archive_stops_the_purge(chain, tmp_path):
 
     assert row_counts() == before
     assert existing.read_bytes() == b"earlier archive"
+
+
+def test_a_disk_that_fills_up_while_archiving_deletes_nothing(db, tmp_path):
+    audit_bulk_append(
+        [
+            AuditEntry(
+                event=AuditEntry.Event.AUTH_LOGIN,
+                created_at=OLD,
+                # Random text: gzip cannot shrink it below the disk's size.
+                details={"noise": secrets.token_hex(1000)},
+            )
+            for _ in range(200)
+        ]
+    )
+    before = row_counts()
+
+    with small_disk(tmp_path / "disk", "64k") as disk:
+        with pytest.raises(CommandError, match=r"cannot be written.*No space left"):
+            purge("--archive", str(disk / "a.jsonl.gz"))
+        # The half-written archive is removed.
+        assert list(disk.iterdir()) == []
+
+    assert row_counts() == before
 
 
 def test_a_delete_outside_the_purge_is_still_refused(chain, tmp_path):
