@@ -19,6 +19,7 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import Min
 
+from audit.anchor import chain_start
 from audit.chain import GENESIS, canonical, entry_hash
 from audit.models import AuditEntry
 
@@ -60,11 +61,13 @@ class Verdict:
         return self.broken is None
 
 
-def verify_rows(rows: Iterable[tuple], *, from_start: bool = True) -> Verdict:
+def verify_rows(
+    rows: Iterable[tuple], *, from_start: bool = True, start: tuple[int, str] = (1, GENESIS)
+) -> Verdict:
     """Check rows (the columns of SELECT_FROM, in seq order). From the start, the first must
-    be seq 1 linked to GENESIS; otherwise the first row's stored link and place are taken
-    as given."""
-    expected_seq, expected_prev = (1, GENESIS) if from_start else (None, None)
+    be at `start` (seq 1 linked to GENESIS, or after a purge's anchor); otherwise the first
+    row's stored link and place are taken as given."""
+    expected_seq, expected_prev = start if from_start else (None, None)
     checked, first_seq, head_seq, head_hash = 0, 0, 0, GENESIS
     for pk, seq, created_at, username, event, job_id, ip, details, prev_hash, hash_ in rows:
         if expected_seq is None:
@@ -99,7 +102,8 @@ def verify_chain(*, since_seq: int | None = None) -> Verdict:
     """Walk the chain in the database, from its first entry or from `since_seq` (starting
     from that entry's stored link). Logs the head it reached."""
     from_start = since_seq is None or since_seq <= 1
-    verdict = verify_rows(stored_rows(since_seq or 1), from_start=from_start)
+    start = chain_start() if from_start else (1, GENESIS)
+    verdict = verify_rows(stored_rows(since_seq or 1), from_start=from_start, start=start)
     if verdict.ok and from_start:
         verdict = _outside(verdict)
     if verdict.ok:
