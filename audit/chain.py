@@ -132,6 +132,13 @@ def chain_head_locked() -> tuple[int, str]:
 
 
 def chain_head(cursor) -> tuple[int, str]:
+    """The last entry's place and hash; with no entry left, the last purged entry's (the
+    newest ChainAnchor, audit.retention), else (0, GENESIS)."""
     cursor.execute("SELECT seq, hash FROM audit_auditentry ORDER BY seq DESC LIMIT 1")
     row = cursor.fetchone()
+    if row is None:
+        cursor.execute(
+            "SELECT last_seq, last_hash FROM audit_chainanchor ORDER BY last_seq DESC LIMIT 1"
+        )
+        row = cursor.fetchone()
     return (row[0], row[1]) if row else (0, GENESIS)

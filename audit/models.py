@@ -23,8 +23,9 @@ class AuditEntry(models.Model):
     """One thing that happened, who did it, and to which job. Written by audit.services only.
 
     Append-only in the ORM (save of an existing entry, update and delete raise) and in the
-    database (triggers refuse UPDATE and DELETE; see migrations 0002, 0006 and 0017), and
-    tamper-evident: each entry is a link of a hash chain (audit.chain, audit.verify).
+    database (triggers refuse UPDATE and DELETE; see migrations 0002, 0006, 0017 and 0019:
+    only audit.retention's purge deletes, under its permit), and tamper-evident: each entry is
+    a link of a hash chain (audit.chain, audit.verify).
     """
 
     class Event(models.TextChoices):
@@ -98,6 +99,7 @@ class AuditEntry(models.Model):
         SCHEDULE_APPROVED = "schedule.approved", "Schedule version approved"
         JOBS_PURGED = "jobs.purged", "Ended jobs archived and purged"
         JOBS_RESTORED = "jobs.restored", "Jobs restored"
+        AUDIT_PURGED = "audit.purged", "Old audit entries archived and purged"
 
     created_at = models.DateTimeField(default=timezone.now, db_index=True)
     # SET_NULL is the one update the database allows: the username below keeps the record.
@@ -165,3 +167,31 @@ class ChainCheck(models.Model):
 
     def __str__(self) -> str:
         return f"chain checked at {self.checked_at}, head {self.head_seq}"
+
+
+class ChainAnchor(models.Model):
+    """Where the chain starts after a purge (audit.retention): the last purged entry's place
+    and hash, and the archive that holds it and those before it. The newest anchor (highest
+    `last_seq`) is the chain's start (audit.anchor): its first kept entry must be seq
+    `last_seq + 1` linked to `last_hash`. One row per purge, moved on in the transaction of
+    each batch it deletes, so that a purge stopped half-way leaves a chain that verifies."""
+
+    purged_at = models.DateTimeField(default=timezone.now)
+    first_seq = models.BigIntegerField()
+    last_seq = models.BigIntegerField(unique=True)
+    last_hash = models.CharField(max_length=64)
+    archive = models.CharField(max_length=500)
+    archive_sha256 = models.CharField(max_length=64)
+
+    def __str__(self) -> str:
+        return f"purged seq {self.first_seq} to {self.last_seq} into {self.archive}"
+
+
+class PurgePermit(models.Model):
+    """The DELETE guard's one exception (migration 0019): a row here lets the transaction
+    that sees it delete audit entries. audit.retention inserts it inside each batch's
+    transaction and removes it before the commit, so no other transaction ever sees one (on
+    PostgreSQL an uncommitted row is its own transaction's; SQLite has one writer)."""
+
+    def __str__(self) -> str:
+        return f"purge permit {self.pk}"

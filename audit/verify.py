@@ -26,6 +26,7 @@ from datetime import datetime
 from django.db import connection
 from django.db.models import Min
 
+from audit.anchor import chain_start
 from audit.chain import GENESIS, canonical, content, entry_hash
 from audit.models import AuditEntry
 
@@ -50,11 +51,6 @@ COLUMNS = {
 # Above any place: the walk's upper bound when it has none.
 LAST_SEQ = 2**63 - 1
 CONTENT_CHANGED = "its content does not match its hash (changed, or moved in the chain)"
-
-
-def chain_start() -> tuple[int, str]:
-    """The expected start of the chain: its first entry's place and link."""
-    return 1, GENESIS
 
 
 def place_problem(expected_seq: int, seq: int) -> str:
@@ -96,11 +92,13 @@ class Verdict:
         return self.broken is None
 
 
-def verify_rows(rows: Iterable[tuple], *, from_start: bool = True) -> Verdict:
+def verify_rows(
+    rows: Iterable[tuple], *, from_start: bool = True, start: tuple[int, str] = (1, GENESIS)
+) -> Verdict:
     """Check rows (the columns of SELECT_FROM, in seq order). From the start, the first must
-    be the chain's first (chain_start); otherwise the first row's stored link and place are
-    taken as given."""
-    return walk(rows, chain_start() if from_start else None)
+    be at `start` (seq 1 linked to GENESIS, or after a purge's anchor: audit.anchor's
+    chain_start); otherwise the first row's stored link and place are taken as given."""
+    return walk(rows, start if from_start else None)
 
 
 def walk(rows: Iterable[tuple], start: tuple[int, str] | None) -> Verdict:
@@ -149,7 +147,9 @@ def verify_chain(*, since_seq: int | None = None) -> Verdict:
     """Walk the chain in the database, from its first entry or from `since_seq` (starting
     from that entry's stored link). Logs the head it reached."""
     from_start = since_seq is None or since_seq <= 1
-    return finish(verify_rows(stored_rows(since_seq or 1), from_start=from_start), from_start)
+    start = chain_start() if from_start else (1, GENESIS)
+    verdict = verify_rows(stored_rows(since_seq or 1), from_start=from_start, start=start)
+    return finish(verdict, from_start)
 
 
 def finish(verdict: Verdict, from_start: bool) -> Verdict:

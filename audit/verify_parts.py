@@ -17,13 +17,13 @@ from itertools import chain
 
 from django.db import connection, connections
 
+from audit.anchor import chain_start
 from audit.verify import (
     CONTENT_CHANGED,
     GENESIS,
     LAST_SEQ,
     Break,
     Verdict,
-    chain_start,
     finish,
     link_problem,
     place_problem,
@@ -102,10 +102,13 @@ def verify_in_parts(*, since_seq: int | None = None, parts: int, run: Callable =
     """verify_chain's walk cut into `parts`, each walked by `run` (map: one after another,
     in this process)."""
     from_start = since_seq is None or since_seq <= 1
-    low = since_seq or 1
     with connection.cursor() as cursor:
-        cursor.execute("SELECT MAX(seq) FROM audit_auditentry")
-        high = cursor.fetchone()[0] or 0
+        cursor.execute(
+            "SELECT MIN(seq), MAX(seq) FROM audit_auditentry WHERE seq >= %s", [since_seq or 1]
+        )
+        low, high = cursor.fetchone()
+    if low is None:
+        low = high = since_seq or 1
     walked = run(walk_part, cut(low, high, parts))
     return finish(join(walked, chain_start() if from_start else None), from_start)
 

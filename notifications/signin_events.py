@@ -11,13 +11,13 @@ import uuid
 from datetime import datetime
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.contrib.auth.models import AbstractBaseUser
 from django.urls import reverse
 
 from audit.models import AuditEntry
+from notifications.admin_notices import notices_to_admins
 from notifications.event_names import EventName
-from notifications.events import endpoints_subscribed, event_id_for, notices_write
+from notifications.events import event_id_for
 from notifications.models import Notice
 
 
@@ -38,16 +38,4 @@ def notices_record_break_glass(
         "url": f"{settings.TMS_PUBLIC_URL}{trail}?event__exact={AuditEntry.Event.AUTH_BREAK_GLASS}",
         "occurred_at": at.isoformat(),
     }
-    admins = []
-    if settings.TMS_MAIL_ENABLED:
-        users = get_user_model().objects.filter(is_active=True, is_superuser=True)
-        admins = sorted(users.exclude(email="").values_list("pk", flat=True))
-    return notices_write(
-        event=event,
-        event_id=event_id,
-        job_id=None,
-        batch_id=None,
-        payload=payload,
-        endpoints=endpoints_subscribed(cluster_id=None, wants=lambda events: event in events),
-        user_ids=admins,
-    )
+    return notices_to_admins(event=event, event_id=event_id, payload=payload)

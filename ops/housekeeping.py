@@ -9,7 +9,8 @@ whose call it cut off as UNKNOWN, with how long the call had run, queues again t
 delivery a dead worker cut off or whose task was lost, prunes finished task rows and past API
 rate windows, removes API tokens ended more than TMS_API_TOKENS_KEEP_DAYS ago (audited),
 forgets workers long gone, once a day purges the jobs past TMS_RETENTION_DAYS into
-TMS_ARCHIVE_DIR (ops.retention), and checks the audit trail's hash chain hourly
+TMS_ARCHIVE_DIR (ops.retention) and the audit entries past TMS_AUDIT_RETENTION_DAYS
+(ops.audit_retention), and checks the audit trail's hash chain hourly
 (ops.audit_watch). Every step is safe to run from several hosts at once: each row changes by
 compare-and-set.
 """
@@ -39,6 +40,7 @@ from jobs.services import (
     run_job,
 )
 from notifications.delivery import deliver_notice, notices_recover
+from ops.audit_retention import audit_retention_pass
 from ops.audit_watch import audit_chain_watch
 from ops.heartbeats import alive_since
 from ops.models import WorkerHeartbeat
@@ -132,6 +134,9 @@ def housekeeping_pass(*, now: datetime | None = None) -> HousekeepingReport:
     rate_prune(now)
     report.tokens_removed = tokens_remove_ended(now=now)
     retention_pass(now=now)
+    # The audit purge after the jobs' (its jobs.purged entry goes with the day's purge or the
+    # next's), and before the chain check, which then walks from the anchor it leaves.
+    audit_retention_pass(now=now)
     audit_chain_watch(now=now)
     return report
 

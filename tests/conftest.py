@@ -75,12 +75,12 @@ def run_queued_tasks(db):
     return run
 
 
-_AUDIT_GUARD = importlib.import_module("audit.migrations.0006_append_only_delete")
+_AUDIT_GUARD = importlib.import_module("audit.migrations.0019_audit_purge")
 
 
 @pytest.fixture(autouse=True, scope="session")
 def flush_past_the_audit_guard():
-    """The audit trail refuses DELETE and TRUNCATE in the database (migration audit/0006).
+    """The audit trail refuses DELETE and TRUNCATE in the database (migrations audit/0006, 0019).
     Tests that commit empty the database after themselves with a flush: only here, and only
     around that flush, are the triggers dropped and created again. Production has no such
     path."""

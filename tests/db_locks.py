@@ -43,3 +43,10 @@ def probe_row_locked(url: str) -> Iterator[None]:
     else:
         with postgres_lock(url, "ops_writeprobe"):
             yield
+
+
+def someone_waits_for_a_lock() -> bool:
+    """Whether a PostgreSQL session of the tests' server waits for a lock another holds."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
+        return cursor.fetchone()[0] > 0

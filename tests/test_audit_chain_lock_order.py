@@ -19,6 +19,7 @@ from devtools.fake_cluster import FakeCluster
 from jobs.models import InFlightCall, Job
 from jobs.services import job_run, job_submit
 from lib.outage import outage_ended
+from tests.db_locks import someone_waits_for_a_lock
 from tests.helpers import TOKEN, wait_until
 
 pytestmark = [
@@ -29,12 +30,6 @@ pytestmark = [
 ]
 
 ANSWER_SECONDS = 1.0
-
-
-def someone_waits_for_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-        return cursor.fetchone()[0] > 0
 
 
 def test_a_job_end_waking_a_job_another_transaction_holds_waits_for_it_without_deadlock(

@@ -15,8 +15,8 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection, transaction
 
-from audit.chain import canonical, canonical_details, entry_hash
-from audit.models import AuditEntry
+from audit.chain import GENESIS, canonical, canonical_details, entry_hash
+from audit.models import AuditEntry, ChainAnchor
 from audit.services import audit_bulk_append
 from audit.verify import verify_chain
 from audit.verify_parts import verify_in_parts
@@ -149,6 +149,23 @@ def test_a_walk_read_in_small_windows_steps_over_a_removed_run_to_the_next_place
 def test_an_intact_chain_walked_in_parts_has_the_single_walks_head(entries):
     assert dataclasses.astuple(verify_in_parts(parts=4)) == dataclasses.astuple(verify_chain())
     assert verify_in_parts(parts=4).head_hash == entries[-1].hash
+
+
+@pytest.mark.parametrize("forged", [False, True])
+def test_after_a_purge_the_parts_start_at_its_anchor_as_the_single_walk_does(entries, forged):
+    for entry in entries[:4]:
+        remove(entry)
+    ChainAnchor.objects.create(
+        first_seq=1,
+        last_seq=4,
+        last_hash=GENESIS if forged else entries[3].hash,
+        archive="audit-1-4.jsonl.gz",
+        archive_sha256="0" * 64,
+    )
+    single = verify_chain()
+    assert single.ok is not forged and single.checked == (0 if forged else COUNT - 4)
+    for parts in (2, 3, COUNT):
+        assert as_words(verify_in_parts(parts=parts)) == as_words(single)
 
 
 def test_an_empty_chain_walked_in_parts_is_intact(db):

@@ -12,6 +12,7 @@ from django.db import connection, connections, transaction
 
 from jobs.models import Job
 from jobs.services import job_retry
+from tests.db_locks import someone_waits_for_a_lock
 from tests.helpers import TOKEN, wait_until
 from tests.test_purge_jobs import make_job
 
@@ -21,12 +22,6 @@ pytestmark = [
         connection.vendor != "postgresql", reason="SQLite transactions never overlap"
     ),
 ]
-
-
-def someone_waits_for_a_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT count(*) FROM pg_locks WHERE NOT granted")
-        return cursor.fetchone()[0] > 0
 
 
 def test_a_retry_of_a_job_a_purge_deletes_meanwhile_is_refused_in_words(operator, cluster):

@@ -78,6 +78,22 @@ def _at_most(limit: int, named: str) -> Callable[[str], int]:
     return parse
 
 
+# The shortest audit retention housekeeping takes (TMS_AUDIT_RETENTION_DAYS): a week, so that
+# a break the hourly chain check finds (it walks the last day) is still in the database, not
+# only in an archive, for whoever looks at it after a weekend.
+AUDIT_RETENTION_MIN_DAYS = 7
+
+
+def _audit_retention_days(raw: str) -> int:
+    value = int(raw)
+    if value < AUDIT_RETENTION_MIN_DAYS:
+        raise ValueError(
+            f"expected a whole number of days, at least {AUDIT_RETENTION_MIN_DAYS} (a week: "
+            "the audit trail is kept at least that long)"
+        )
+    return value
+
+
 def _count(raw: str) -> int:
     value = int(raw)
     if value < 0:

@@ -12,6 +12,7 @@ LOG_FORMAT chooses, so gunicorn's access log stays off.
 import gc
 
 import tmsdash.settings as tms
+from lib.malloc import malloc_tune
 
 wsgi_app = "tmsdash.wsgi:application"
 bind = [tms.TMS_WEB_BIND]
@@ -31,5 +32,8 @@ control_socket_disable = True
 def post_worker_init(worker) -> None:
     """Once a worker has loaded the dashboard, what it loaded (modules, settings, URLs) is left
     out of the garbage collector's full passes, which otherwise walk it all again at every
-    one: about one request in twenty paid 75-85 ms for that (docs/performance.md)."""
+    one: about one request in twenty paid 75-85 ms for that (docs/performance.md). Its
+    allocator is set, before its threads start, to give back what a large request took
+    (lib.malloc)."""
     gc.freeze()
+    malloc_tune()

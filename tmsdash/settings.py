@@ -20,6 +20,7 @@ from django.core.exceptions import ImproperlyConfigured
 from tmsdash.env_parsers import (
     _ENGINES,
     _at_most,
+    _audit_retention_days,
     _bool,
     _choice,
     _count,
@@ -335,6 +336,10 @@ TMS_API_TOKENS_KEEP_DAYS = env("TMS_API_TOKENS_KEEP_DAYS", _positive_int, 30)
 # only when both are set (default: every job is kept forever).
 TMS_RETENTION_DAYS = env("TMS_RETENTION_DAYS", _positive_int, None)
 TMS_ARCHIVE_DIR = env("TMS_ARCHIVE_DIR", Path, None)
+# The audit trail's own retention (audit.retention, ops.audit_retention): with TMS_ARCHIVE_DIR,
+# housekeeping archives and purges, once a day, the audit entries written more than this many
+# days ago (at least 7); unset (the default), the audit trail is kept forever.
+TMS_AUDIT_RETENTION_DAYS = env("TMS_AUDIT_RETENTION_DAYS", _audit_retention_days, None)
 # Per-token API rate limits, per minute, held by the database across processes and hosts.
 TMS_API_SUBMITS_PER_MINUTE = env("TMS_API_SUBMITS_PER_MINUTE", _positive_int, 60)
 TMS_API_READS_PER_MINUTE = env("TMS_API_READS_PER_MINUTE", _positive_int, 600)

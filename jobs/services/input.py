@@ -48,18 +48,20 @@ def parse_cids(cids: str | Sequence[str], positions: Sequence[str] | None = None
     (for example "line 4" of a CSV file); by default "item N".
     """
     if isinstance(cids, str):
-        items = [c for c in re.split(r"[,\s]+", cids) if c]
+        items = re.findall(r"[^,\s]+", cids)
         positions = None
     else:
         items = [c.strip() for c in cids]
-    labels = positions or [f"item {n}" for n in range(1, len(items) + 1)]
+    if positions is not None and len(positions) != len(items):
+        raise ValueError("one position is needed for each customer ID")
     pattern = re.compile(settings.TMS_CID_PATTERN)
     seen: dict[str, None] = {}
     bad = []
-    for value, label in zip(items, labels, strict=True):
+    for index, value in enumerate(items):
         if not value:
             continue
         if not pattern.fullmatch(value):
+            label = positions[index] if positions else f"item {index + 1}"
             bad.append(f"{value[:70]!r} ({label})")
         seen.setdefault(value, None)
     if bad:

@@ -5,7 +5,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from audit.export import exported_rows
+from audit.anchor import anchor_holding, purged_through
+from audit.export import export_open, exported_rows
 from audit.models import AuditEntry
 from audit.verify import seq_since, verify_rows
 from audit.verify_parts import default_workers, verify_chain_at_once
@@ -51,6 +52,8 @@ class Command(BaseCommand):
         "--since starts from an entry (a seq, or the first entry written at or after a time), "
         "taking its stored link as given. --file checks an export_audit file instead. --head "
         "SEQ:HASH checks that a head published earlier is still in the chain, unchanged. "
+        "After a purge (purge_audit) the chain starts at the anchor it recorded: the first "
+        "kept entry must link to the last purged one; --file also reads a purge's gzip archive. "
         "--workers walks the chain in that many parts at once, one process each (default: "
         "the number of cores); the first break reported is the same."
     )
@@ -68,6 +71,8 @@ class Command(BaseCommand):
 
     def handle(self, *, since, file, head, workers, **options):
         start = since
+        if file is None and isinstance(since, int) and since > 1:
+            self._refuse_purged(since, "--since")
         if since is not None and not isinstance(since, int):
             start = seq_since(since)
             if start is None:
@@ -75,9 +80,9 @@ class Command(BaseCommand):
                 return
         if file is not None:
             try:
-                with file.open(encoding="utf-8") as lines:
+                with export_open(file) as lines:
                     rows = list(exported_rows(lines))
-            except (OSError, ValueError) as exc:
+            except (OSError, EOFError, ValueError) as exc:
                 raise CommandError(f"{file}: {exc}") from None
             if start is not None:
                 rows = [row for row in rows if row[1] >= start]
@@ -101,10 +106,12 @@ class Command(BaseCommand):
 
     def _check_head(self, seq: int, digest: str, *, file: Path | None) -> None:
         if file is not None:
-            with file.open(encoding="utf-8") as lines:
+            with export_open(file) as lines:
                 found = [row[9] for row in exported_rows(lines) if row[1] == seq]
         else:
             found = list(AuditEntry.objects.filter(seq=seq).values_list("hash", flat=True))
+            if not found:
+                self._refuse_purged(seq, "--head")
         if not found:
             raise CommandError(
                 f"The published head seq {seq} is not in the chain: entries were removed from "
@@ -115,3 +122,18 @@ class Command(BaseCommand):
                 f"Entry seq {seq} has hash {found[0]}, not the published {digest}: the history "
                 "up to it was rewritten."
             )
+
+    def _refuse_purged(self, seq: int, option: str) -> None:
+        """Entry `seq` was purged (purge_audit): say which archive holds it, instead of a
+        missing entry or a walk from the wrong place."""
+        anchor = anchor_holding(seq)
+        if anchor is None:
+            return
+        first_kept = purged_through().last_seq + 1
+        raise CommandError(
+            f"Entry seq {seq} ({option}) was purged, with seq {anchor.first_seq} to "
+            f"{anchor.last_seq}, into the archive {anchor.archive} (SHA-256 "
+            f"{anchor.archive_sha256}): check it with --file on that archive. The database's "
+            f"chain starts at seq {first_kept}, linked to the last purged entry (the anchor): "
+            f"verify it without --since, or from --since {first_kept}."
+        )

@@ -10,7 +10,7 @@ import audit.chain
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("audit", "0018_retention_events"),
+        ("audit", "0019_audit_purge"),
     ]
 
     operations = [
