@@ -23,6 +23,7 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
+import orjson
 from django.db import connection
 from django.db.models import Min
 
@@ -127,17 +128,31 @@ def walk(rows: Iterable[tuple], start: tuple[int, str] | None) -> Verdict:
 
 
 def content_matches(row: tuple) -> bool:
-    """Whether the row's hash is that of its link and content: first with the details as
-    stored when they may be canonical text already (no `": `, which canonical JSON has only
-    inside a string), then parsed and written canonically."""
+    """Whether the row's hash is that of its link and content. Tried in turn, cheapest first:
+    the details as stored, when they may be canonical text already (no `": `, which canonical
+    JSON has only inside a string); the details parsed and written again by orjson, keys
+    sorted (PostgreSQL's jsonb text); then by the json module, the canonical form itself.
+
+    Only the last can say no. A match of either shortcut proves the entry intact all the
+    same: the text hashed is then, but for a SHA-256 collision, the text hashed when the entry
+    was written, which is the canonical form of the details then; and a text that reads back
+    as JSON stands for one value only, so the details now are the details then. Where orjson
+    writes a value otherwise than the json module (a float's exponent, an integer beyond 64
+    bits), its text just does not match and the entry takes the long way."""
     _, seq, created_at, username, event, job_id, ip, details, prev_hash, hash_ = row
-    if (
-        isinstance(details, str)
-        and '": ' not in details
-        and hash_
-        == entry_hash(prev_hash, content(seq, created_at, username, event, job_id, ip, details))
-    ):
-        return True
+    if isinstance(details, str):
+        if '": ' not in details and hash_ == entry_hash(
+            prev_hash, content(seq, created_at, username, event, job_id, ip, details)
+        ):
+            return True
+        try:
+            rewritten = orjson.dumps(orjson.loads(details), option=orjson.OPT_SORT_KEYS)
+        except (TypeError, ValueError):
+            rewritten = None
+        if rewritten is not None and hash_ == entry_hash(
+            prev_hash, content(seq, created_at, username, event, job_id, ip, rewritten.decode())
+        ):
+            return True
     return hash_ == entry_hash(
         prev_hash, canonical(seq, created_at, username, event, job_id, ip, details)
     )

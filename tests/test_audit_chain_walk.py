@@ -9,6 +9,7 @@ import dataclasses
 import datetime as dt
 import importlib
 import io
+import json
 
 import pytest
 from django.core.management import call_command
@@ -18,12 +19,13 @@ from django.db import connection, transaction
 from audit.chain import GENESIS, canonical, canonical_details, entry_hash
 from audit.models import AuditEntry, ChainAnchor
 from audit.services import audit_bulk_append
-from audit.verify import verify_chain
+from audit.verify import content_matches, verify_chain
 from audit.verify_parts import verify_in_parts
 
 CHAIN = importlib.import_module("audit.migrations.0017_hash_chain")
 START = dt.datetime(2099, 3, 1, 12, 0, tzinfo=dt.UTC)
 COUNT = 12
+MOMENT = "2026-12-07T08:55:00.123456Z"
 
 
 def append(count: int = COUNT) -> list[AuditEntry]:
@@ -217,3 +219,34 @@ def test_verify_audit_in_processes_finds_a_break_in_its_second_part():
 def test_workers_refuses_what_is_not_a_number_of_processes(db, value):
     with pytest.raises(CommandError, match="not a number of processes"):
         call_command("verify_audit", "--workers", value)
+
+
+@pytest.mark.parametrize(
+    "details",
+    [
+        {"float": 1e16, "small": 1.5e-7, "big": 2**70, "negative": -0.0},
+        {"text": 'Zoë \u2028 "q" \\ \x1f', "nested": {"b": [1, None, True], "a": {}}},
+        {"empty": "", "list": [], "zero": 0, "unicode key é": "x"},
+    ],
+)
+def test_every_shortcut_of_the_content_check_agrees_with_the_canonical_form(details):
+    # Values the json module and orjson write differently (an exponent, an integer beyond
+    # 64 bits, escapes) and the text PostgreSQL's jsonb gives (spaces, its key order).
+    written = entry_hash(GENESIS, canonical(7, MOMENT, "ann", "job.failed", None, None, details))
+    row = (1, 7, MOMENT, "ann", "job.failed", None, None, None, GENESIS, written)
+
+    def stored(text: str) -> tuple:
+        return (*row[:7], text, *row[8:])
+
+    assert content_matches(stored(canonical_details(details)))
+    assert content_matches(stored(json.dumps(details)))
+    assert content_matches(stored(json.dumps(dict(reversed(details.items())), indent=1)))
+    changed = {**details, "added": 1}
+    assert not content_matches(stored(canonical_details(changed)))
+    assert not content_matches(stored(json.dumps(changed)))
+
+
+def test_a_number_written_otherwise_is_a_change_whatever_shortcut_reads_it():
+    written = entry_hash(GENESIS, canonical(7, MOMENT, "", "job.failed", None, None, {"n": 1.0}))
+    row = (1, 7, MOMENT, "", "job.failed", None, None, '{"n": 1}', GENESIS, written)
+    assert not content_matches(row)
