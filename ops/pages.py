@@ -34,6 +34,7 @@ from lib.svgcharts import (
     stacked_bars,
     stacked_bars_summary,
     stacked_bars_table,
+    table_html,
 )
 from ops.overview import Now, overview_now
 
@@ -110,8 +111,7 @@ def _charts(stats: Overview, cluster: Cluster | None, action: int | None) -> lis
                 chart_id="jobs-by-outcome",
             ),
             "summary": stacked_bars_summary(bins, series=series),
-            "headers": headers,
-            "rows": rows,
+            "table": table_html(headers, rows),
         }
     ]
     bars = [
@@ -140,8 +140,7 @@ def _charts(stats: Overview, cluster: Cluster | None, action: int | None) -> lis
                     bars, title="Failure rate per cluster", max_value=1, chart_id="failure-rate"
                 ),
                 "summary": horizontal_bars_summary(bars),
-                "headers": headers,
-                "rows": rows,
+                "table": table_html(headers, rows),
             }
         )
     for times in stats.call_times:
@@ -162,8 +161,7 @@ def _charts(stats: Overview, cluster: Cluster | None, action: int | None) -> lis
                     chart_id=f"call-time-{times.cluster_id}",
                 ),
                 "summary": line_chart_summary(points, series=CALL_TIMES),
-                "headers": headers,
-                "rows": rows,
+                "table": table_html(headers, rows),
             }
         )
     return charts
