@@ -1,5 +1,5 @@
 """The Overview's call-time percentiles are the nearest-rank ones of each bin's histogram,
-found by the database from running sums (jobs.services.stats._percentile_buckets)."""
+found from running sums (jobs.services.stats._percentile_buckets)."""
 
 from __future__ import annotations
 
