@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import astuple
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django import forms
@@ -92,10 +93,17 @@ def _charts(stats: Overview, cluster: Cluster | None, action: int | None) -> lis
     same = {"cluster": cluster.pk if cluster else None, "action": action}
     list_url = reverse("job_list")
 
+    # A bar's query after its status, worked out once a bar, not once a segment: the same
+    # URL as _jobs_url(list_url, status=key, ended_from=..., ended_to=..., **same).
+    after_status: dict[datetime, str] = {}
+
     def drill_down(b: StackedBin, key: str) -> str:
-        return _jobs_url(
-            list_url, status=key, ended_from=_iso(b.start), ended_to=_iso(b.end), **same
-        )
+        rest = after_status.get(b.start)
+        if rest is None:
+            rest = after_status[b.start] = _jobs_url(
+                "", ended_from=_iso(b.start), ended_to=_iso(b.end), **same
+            )[1:]
+        return f"{list_url}?{urlencode({'status': key})}&{rest}"
 
     headers, rows = stacked_bars_table(bins, series=series)
     charts = [
