@@ -3,10 +3,11 @@ per cluster, read from the per-hour counts (jobs.models.stats) alone, never from
 
 Bins are aligned to UTC (1 h bins on the hour, 6 h bins at 00:00, 06:00, 12:00 and 18:00, 1 day
 bins at midnight UTC); the last one ends at the next whole hour after now and holds the current
-hour so far. Each period reads the counts of its bins' span (jobs.models.stats.SPANS), added
-up over actions, operators or clusters in the database, so a read costs about the same at a
-million jobs as at a hundred. Call times are estimates: a bucket's geometric middle,
-within about 19% of the true percentile (jobs.models.stats).
+hour so far. Each period reads the counts of its bins' span (jobs.models.stats.SPANS) of one
+operator (or everyone) and one action (or all), a row per bin, cluster and outcome or bucket,
+added up here in one pass, so a read costs about the same at a million jobs as at a hundred.
+Call times are estimates: a bucket's geometric middle, within about 19% of the true percentile
+(jobs.models.stats).
 """
 
 from __future__ import annotations
