@@ -35,12 +35,17 @@ def overview_now(*, user_id: int | None = None, now: datetime | None = None) -> 
     """Now, for everyone's jobs, or one operator's (`user_id`); the workers are everyone's."""
     now = now or timezone.now()
     jobs = Job.objects.all() if user_id is None else Job.objects.filter(user_id=user_id)
-    in_flight = jobs.in_progress().aggregate(
-        queued=Count("pk", filter=Q(started_at__isnull=True, waiting_for="")),
-        running=Count("pk", filter=Q(started_at__isnull=False, waiting_for="")),
-        cluster=Count("pk", filter=Q(waiting_for=WaitingFor.CLUSTER)),
-        window=Count("pk", filter=Q(waiting_for__in=[WaitingFor.FREEZE, WaitingFor.WINDOW])),
-        oldest=Min("created_at", filter=Q(started_at__isnull=True)),
+    # The jobs in flight and those waiting for an approval, in one read of the status index.
+    running = Q(status=Status.IN_PROGRESS)
+    in_flight = jobs.filter(status__in=[Status.IN_PROGRESS, Status.PENDING_APPROVAL]).aggregate(
+        queued=Count("pk", filter=running & Q(started_at__isnull=True, waiting_for="")),
+        running=Count("pk", filter=running & Q(started_at__isnull=False, waiting_for="")),
+        cluster=Count("pk", filter=running & Q(waiting_for=WaitingFor.CLUSTER)),
+        window=Count(
+            "pk", filter=running & Q(waiting_for__in=[WaitingFor.FREEZE, WaitingFor.WINDOW])
+        ),
+        approval=Count("pk", filter=Q(status=Status.PENDING_APPROVAL)),
+        oldest=Min("created_at", filter=running & Q(started_at__isnull=True)),
     )
     oldest = in_flight["oldest"]
     return Now(
@@ -48,7 +53,7 @@ def overview_now(*, user_id: int | None = None, now: datetime | None = None) -> 
         queued=in_flight["queued"],
         running=in_flight["running"],
         waiting_for_cluster=in_flight["cluster"],
-        waiting_for_approval=jobs.filter(status=Status.PENDING_APPROVAL).count(),
+        waiting_for_approval=in_flight["approval"],
         waiting_for_window=in_flight["window"],
         workers_alive=alive(Role.WORKER, now),
         oldest_queued_since=oldest,

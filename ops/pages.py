@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import astuple
+from datetime import datetime
 from urllib.parse import urlencode
 
 from django import forms
@@ -34,6 +35,7 @@ from lib.svgcharts import (
     stacked_bars,
     stacked_bars_summary,
     stacked_bars_table,
+    table_html,
 )
 from ops.overview import Now, overview_now
 
@@ -91,10 +93,17 @@ def _charts(stats: Overview, cluster: Cluster | None, action: int | None) -> lis
     same = {"cluster": cluster.pk if cluster else None, "action": action}
     list_url = reverse("job_list")
 
+    # A bar's query after its status, worked out once a bar, not once a segment: the same
+    # URL as _jobs_url(list_url, status=key, ended_from=..., ended_to=..., **same).
+    after_status: dict[datetime, str] = {}
+
     def drill_down(b: StackedBin, key: str) -> str:
-        return _jobs_url(
-            list_url, status=key, ended_from=_iso(b.start), ended_to=_iso(b.end), **same
-        )
+        rest = after_status.get(b.start)
+        if rest is None:
+            rest = after_status[b.start] = _jobs_url(
+                "", ended_from=_iso(b.start), ended_to=_iso(b.end), **same
+            )[1:]
+        return f"{list_url}?{urlencode({'status': key})}&{rest}"
 
     headers, rows = stacked_bars_table(bins, series=series)
     charts = [
@@ -110,8 +119,7 @@ def _charts(stats: Overview, cluster: Cluster | None, action: int | None) -> lis
                 chart_id="jobs-by-outcome",
             ),
             "summary": stacked_bars_summary(bins, series=series),
-            "headers": headers,
-            "rows": rows,
+            "table": table_html(headers, rows),
         }
     ]
     bars = [
@@ -140,8 +148,7 @@ def _charts(stats: Overview, cluster: Cluster | None, action: int | None) -> lis
                     bars, title="Failure rate per cluster", max_value=1, chart_id="failure-rate"
                 ),
                 "summary": horizontal_bars_summary(bars),
-                "headers": headers,
-                "rows": rows,
+                "table": table_html(headers, rows),
             }
         )
     for times in stats.call_times:
@@ -162,8 +169,7 @@ def _charts(stats: Overview, cluster: Cluster | None, action: int | None) -> lis
                     chart_id=f"call-time-{times.cluster_id}",
                 ),
                 "summary": line_chart_summary(points, series=CALL_TIMES),
-                "headers": headers,
-                "rows": rows,
+                "table": table_html(headers, rows),
             }
         )
     return charts

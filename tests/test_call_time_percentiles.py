@@ -1,5 +1,5 @@
 """The Overview's call-time percentiles are the nearest-rank ones of each bin's histogram,
-found by the database from running sums (jobs.services.stats._percentile_buckets)."""
+found from running sums (jobs.services.stats._percentile_buckets)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from model_bakery import baker
 
 from jobs.models import Cluster
 from jobs.models.stats import bucket_middle_ms, call_time_bucket
-from jobs.services import EndedJob, count_jobs_added, overview_stats
+from jobs.services import EndedJob, count_jobs_added, count_jobs_removed, overview_stats
 
 NOW = dt.datetime(2026, 3, 10, 14, 20, tzinfo=dt.UTC)
 MS = dt.timedelta(milliseconds=1)
@@ -72,3 +72,27 @@ def test_each_bin_has_the_nearest_rank_percentiles_of_its_calls(operator, cluste
             assert point.p95_ms == nearest_rank(inside, 0.95)
         else:
             assert point.p50_ms is point.p95_ms is None
+
+
+def test_calls_of_jobs_without_a_cluster_have_no_line_of_their_own(operator, cluster):
+    calls(operator, cluster, [100])
+    at = NOW - dt.timedelta(hours=0.1)
+    count_jobs_added([EndedJob("SUCCESS", operator.pk, None, 1, at, at - 5000 * MS, at)])
+    [times] = overview_stats(now=NOW).call_times
+    assert times.cluster_name == "a"
+    assert [(p.calls, p.p50_ms) for p in times.points if p.calls] == [(1, middle(100))]
+
+
+def test_calls_removed_since_leave_no_point_and_no_line(operator, cluster):
+    calls(operator, cluster, [100])
+    other = baker.make(Cluster, name="b", base_url="http://127.0.0.1:9")
+    at = NOW - dt.timedelta(hours=3)
+    removed = [
+        EndedJob("SUCCESS", operator.pk, each.pk, 1, at, at - 900 * MS, at)
+        for each in (cluster, other)
+    ]
+    count_jobs_added(removed)
+    count_jobs_removed(removed)
+    [times] = overview_stats(now=NOW).call_times
+    assert times.cluster_name == "a"
+    assert [(p.calls, p.p50_ms) for p in times.points if p.p50_ms] == [(1, middle(100))]

@@ -9,6 +9,7 @@ from datetime import UTC, datetime, timedelta
 
 import defusedxml.ElementTree
 import pytest
+from django.template import Context, Template
 
 from lib.svgcharts import (
     Bar,
@@ -24,6 +25,7 @@ from lib.svgcharts import (
     stacked_bars,
     stacked_bars_summary,
     stacked_bars_table,
+    table_html,
     tick_step,
 )
 
@@ -322,3 +324,20 @@ def test_line_chart_summary_and_table():
     assert [row[1:] for row in rows] == [["120 ms", "900.5 ms"], ["80 ms", "—"]]
     assert line_chart_summary([], series=CALLS) == "No values: nothing to show."
     parse(line_chart([], series=CALLS, title="t"))
+
+
+def test_a_table_of_numbers_is_what_a_template_loop_over_its_cells_writes():
+    bins = [hour(0, SUCCESS=3, FAILED=1_234, UNKNOWN=0)]
+    hostile = ["<b>\"x\" & 'y'</b>", "—"]
+    loop = Template(
+        '<thead><tr>{% for header in headers %}<th scope="col">{{ header }}</th>{% endfor %}'
+        "</tr></thead><tbody>{% for row in rows %}<tr>{% for cell in row %}<td>{{ cell }}</td>"
+        "{% endfor %}</tr>{% endfor %}</tbody>"
+    )
+
+    for headers, rows in [
+        stacked_bars_table(bins, series=OUTCOMES),
+        ([*hostile, "a"], [hostile, [1, 2.5]]),
+    ]:
+        context = Context({"headers": headers, "rows": rows})
+        assert table_html(headers, rows) == loop.render(context)

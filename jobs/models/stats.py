@@ -70,21 +70,23 @@ class JobOutcomeHour(models.Model):
     count = models.IntegerField(default=0)
 
     class Meta:
-        # Reads take one operator's (or everyone's) rows of one span over a range of hours:
-        # the unique index finds them, and the read index, the same columns and the count,
-        # answers them without reading the table (3 times fewer pages at 30 days).
+        # Reads take one operator's (or everyone's) rows of one span and one action (or all,
+        # 0) over a range of hours: the read index, those columns first, then the hour, the
+        # cluster, the outcome and the count, finds them in one range and answers them
+        # without reading the table. The action before the hour: after it, a range of hours
+        # also held the 5 actions' rows, read and passed over (6 times the rows at 30 days).
         indexes = [
             models.Index(
                 fields=[
                     "user_id",
                     "span_hours",
+                    "action",
                     "hour",
                     "cluster_id",
-                    "action",
                     "outcome",
                     "count",
                 ],
-                name="joboutcomehour_read_idx",
+                name="joboutcomehour_by_action_idx",
             ),
         ]
         constraints = [
@@ -111,10 +113,11 @@ class JobCallTimeHour(models.Model):
     count = models.IntegerField(default=0)
 
     class Meta:
+        # As JobOutcomeHour's: a bin's buckets in a row, in the order the percentiles need.
         indexes = [
             models.Index(
-                fields=["user_id", "span_hours", "hour", "cluster_id", "action", "bucket", "count"],
-                name="jobcalltimehour_read_idx",
+                fields=["user_id", "span_hours", "action", "hour", "cluster_id", "bucket", "count"],
+                name="jobcalltimehour_by_action_idx",
             ),
         ]
         constraints = [

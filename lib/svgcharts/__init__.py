@@ -37,6 +37,7 @@ from lib.svgcharts.parts import (
     Series,
     StackedBin,
     span_text,
+    table_html,
     tick_step,
     time_span,
 )
@@ -57,6 +58,7 @@ __all__ = [
     "stacked_bars",
     "stacked_bars_summary",
     "stacked_bars_table",
+    "table_html",
     "tick_step",
     "time_span",
 ]
