@@ -33,6 +33,7 @@ from jobs.services.limits import MAX_ERROR_LENGTH
 from jobs.services.slots import _take_call_slot
 from jobs.tokens import InvalidToken, token_decrypt
 from lib.outage import ride_out
+from lib.prepared import PreparedRead
 
 logger = logging.getLogger(__name__)
 
@@ -96,7 +97,7 @@ def _claim(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
                 extra={"job_id": str(job_id)},
             )
             return Claim.NOT_RUNNABLE, None
-        job = _started_job(job_id).annotate(**hold_annotations(started)).get()
+        job = _CLAIMED.first(job_id, started)
         if job.cluster_id is None:
             return Claim.STARTED, job
         if hold := job_hold(job, started):
@@ -200,6 +201,11 @@ def _started_job(job_id: uuid.UUID):
         )
         .filter(pk=job_id)
     )
+
+
+# The claim's read of the job, built once per thread: its subqueries cost the ORM more to
+# build than the database to run.
+_CLAIMED = PreparedRead(lambda job_id, at: _started_job(job_id).annotate(**hold_annotations(at)))
 
 
 def _claim_riding_out(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
