@@ -7,14 +7,15 @@ Run on PostgreSQL (a scratch database whose name contains "bench"; it is migrate
     createdb -h 127.0.0.1 -U postgres tms_bench_drain
     DATABASE_URL=postgres://postgres@127.0.0.1:5432/tms_bench_drain .venv/bin/python bench/drain.py
 
-For each concurrency C and each number of worker processes P in BENCH_PROCESSES (a comma
-list, default 1): the jobs are queued first (the cluster's max_concurrent_calls is C), then a
-real `manage.py run_worker --concurrency C --processes P` starts, and the time is from its start to
-the last job's end, against the floor of JOBS x 0.2 s / C. The worker's resident memory (its
-processes together) is read from /proc while it is busiest, and the CPU time per job spent by
-the worker's processes, by the database's server processes (PostgreSQL) and by this process
-(the fake cluster's answers and the polling) is read from /proc at the end: their sum is what a
-job costs the machine, and the machine's cores divided by it bound the jobs a second.
+For each concurrency C in BENCH_CONCURRENCY (a comma list, default 4,32) and each number of worker
+processes P in BENCH_PROCESSES (a comma list, default 1): the jobs are queued first (the cluster's
+max_concurrent_calls is C), then a real `manage.py run_worker --concurrency C --processes P`
+starts, and the time is from its start to the last job's end, against the floor of JOBS x 0.2 s /
+C. The worker's resident memory (its processes together) is read from /proc while it is busiest,
+and the CPU time per job spent by the worker's processes, by the database's server processes
+(PostgreSQL) and by this process (the fake cluster's answers and the polling) is read from /proc at
+the end: their sum is what a job costs the machine, and the machine's cores divided by it bound the
+jobs a second.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from jobs.services import job_submit  # noqa: E402
 
 JOBS = int(os.environ.get("BENCH_JOBS", "1000"))
 PROCESSES = [int(n) for n in os.environ.get("BENCH_PROCESSES", "1").split(",")]
+CONCURRENCIES = [int(n) for n in os.environ.get("BENCH_CONCURRENCY", "4,32").split(",")]
 ANSWER_SECONDS = 0.2
 TOKEN = "bench-token"  # noqa: S105 (a scratch database)
 
@@ -119,7 +121,7 @@ def main() -> None:
     user.groups.add(Group.objects.get(name="Operators"))
     print(f"engine: {connection.vendor}")
     with FakeCluster(answer_seconds=ANSWER_SECONDS) as fake:
-        for concurrency in (4, 32):
+        for concurrency in CONCURRENCIES:
             for processes in PROCESSES:
                 drain(user, fake, concurrency, min(processes, concurrency))
 

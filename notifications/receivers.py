@@ -3,6 +3,7 @@ or a break-glass user signs in, in the transaction that records it."""
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.dispatch import receiver
 
 from accounts.signals import break_glass_signin
@@ -10,6 +11,7 @@ from jobs.signals import approval_decided, approval_reminder_due, approval_reque
 from notifications.approval_events import notices_record_approval
 from notifications.event_names import EventName
 from notifications.events import notices_record_job_end
+from notifications.listening import endpoints_maybe_active
 from notifications.schedule_events import notices_record_schedule_failure
 from notifications.signin_events import notices_record_break_glass
 from schedules.signals import occurrence_failed
@@ -17,6 +19,10 @@ from schedules.signals import occurrence_failed
 
 @receiver(job_ended, dispatch_uid="notifications_job_ended")
 def record_notices(sender, job, status, finished_at, reason, **kwargs) -> None:
+    # Nobody to hear of a job alone when no endpoint is active and no e-mail is sent: nothing
+    # is read (notifications.listening). A batch's part queues the look at its batch anyway.
+    if job.batch_id is None and not settings.TMS_MAIL_ENABLED and not endpoints_maybe_active():
+        return
     notices_record_job_end(job_id=job.pk, status=status, reason=reason)
 
 

@@ -27,6 +27,7 @@ from ops.counters import (
     RETRIED,
     SIGNIN_FAILURES,
     counter_increment,
+    counters_increment,
 )
 from ops.wakeups import queue_changed
 
@@ -59,17 +60,17 @@ def count_job_end(sender, job, status, finished_at, reason, woke_waiting=True, *
     if woke_waiting:
         queue_changed()
     cluster = job.cluster.name if job.cluster_id else ""
-    counter_increment(
-        JOBS_ENDED, {"status": status, "cluster": cluster, "action": job.action_label}
-    )
+    # One statement for all of a job's counts.
+    counts = [(JOBS_ENDED, {"status": status, "cluster": cluster, "action": job.action_label}, 1)]
     if reason in REAP_REASONS:
-        counter_increment(REAPED, {"reason": reason})
+        counts.append((REAPED, {"reason": reason}, 1))
     if status in ENDED_BY_A_CALL and job.started_at:
         seconds = (finished_at - job.started_at).total_seconds()
         labels = {"cluster": cluster, "outcome": ENDED_BY_A_CALL[status]}
         bound = next((f"{b:g}" for b in BUCKETS if seconds <= b), "+Inf")
-        counter_increment(CALLS_IN_BUCKET, {**labels, "le": bound})
-        counter_increment(CALL_SECONDS, labels, seconds)
+        counts.append((CALLS_IN_BUCKET, {**labels, "le": bound}, 1))
+        counts.append((CALL_SECONDS, labels, seconds))
+    counters_increment(counts)
 
 
 @receiver(approval_requested, dispatch_uid="ops_count_approval_requested")

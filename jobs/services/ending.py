@@ -5,11 +5,12 @@ and token, in one transaction. Running, reaping, cancelling and approving all en
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Sequence
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import Q
 from django.utils import timezone
 
@@ -72,9 +73,7 @@ def _end(
             return False
         if outcomes:
             _record_outcomes(outcomes, customers)
-        JobToken.objects.filter(job_id=job_id).delete()
-        InFlightCustomer.objects.filter(job_id=job_id).delete()
-        released, _ = InFlightCall.objects.filter(job_id=job_id).delete()
+        released = _release(job_id)
         if job is None:
             job = (
                 Job.objects.select_related("cluster")
@@ -84,6 +83,7 @@ def _end(
                     "action",
                     "legacy_action_name",
                     "started_at",
+                    "batch_id",
                 )
                 .get(pk=job_id)
             )
@@ -127,6 +127,29 @@ def _end(
         extra={"job_id": str(job_id)},
     )
     return True
+
+
+def _release(job_id: uuid.UUID) -> int:
+    """Delete the job's token and give back its customers and its call slot; returns how many
+    call slots it gave back (0 or 1). Plain DELETEs through a cursor: nothing cascades from
+    these rows and no signal listens for their deletion, and the ORM's delete costs the worker
+    ten times their CPU."""
+    key = Job._meta.pk.get_db_prep_value(job_id, connection)
+    with connection.cursor() as cursor:
+        for sql in _release_sql(connection.vendor):
+            cursor.execute(sql, [key])
+        return cursor.rowcount
+
+
+@functools.cache
+def _release_sql(vendor: str) -> tuple[str, ...]:
+    """The deletes of `_release`, the call slot's last; built once per engine (`vendor` keys
+    the cache: the quoting is the connection's)."""
+    quote = connection.ops.quote_name
+    return tuple(
+        f"DELETE FROM {quote(model._meta.db_table)} WHERE {quote('job_id')} = %s"  # noqa: S608
+        for model in (JobToken, InFlightCustomer, InFlightCall)
+    )
 
 
 def _answer_fields(answer: upstream.ClusterAnswer | None) -> dict:

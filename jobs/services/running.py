@@ -10,11 +10,12 @@ that imports it back. Submitting and reaping queue jobs through `_enqueue` too.
 from __future__ import annotations
 
 import enum
+import functools
 import logging
 import uuid
 from datetime import datetime, timedelta
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.db.models import OuterRef, Q, Subquery
 from django.utils import timezone
 from django.views.decorators.debug import sensitive_variables
@@ -32,6 +33,7 @@ from jobs.services.limits import MAX_ERROR_LENGTH
 from jobs.services.slots import _take_call_slot
 from jobs.tokens import InvalidToken, token_decrypt
 from lib.outage import ride_out
+from lib.prepared import PreparedRead
 
 logger = logging.getLogger(__name__)
 
@@ -87,9 +89,7 @@ def _claim(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
     with transaction.atomic():
         # On PostgreSQL this locks the job's row until the transaction ends, so one delivery
         # of a task at a time gets past it.
-        claimed = Job.objects.filter(
-            pk=job_id, status=Status.IN_PROGRESS, started_at__isnull=True
-        ).update(started_at=started, waiting_since=None, updated_at=started)
+        claimed = _start(job_id, started)
         if not claimed:
             logger.warning(
                 "job %s not run: it was already started or has ended",
@@ -97,7 +97,7 @@ def _claim(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
                 extra={"job_id": str(job_id)},
             )
             return Claim.NOT_RUNNABLE, None
-        job = _started_job(job_id).annotate(**hold_annotations(started)).get()
+        job = _CLAIMED.first(job_id, started)
         if job.cluster_id is None:
             return Claim.STARTED, job
         if hold := job_hold(job, started):
@@ -123,6 +123,29 @@ def _claim(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
         )
     logger.info("job %s waiting for its cluster", job_id, extra={"job_id": str(job_id)})
     return Claim.WAITING, None
+
+
+def _start(job_id: uuid.UUID, started: datetime) -> int:
+    """The claim's compare-and-set: IN_PROGRESS and not started gets `started_at`; returns the
+    rows it changed (0 or 1). A plain UPDATE through a cursor, its SQL built once per engine:
+    the ORM's costs the worker ten times its CPU."""
+    at = Job._meta.get_field("started_at").get_db_prep_save(started, connection)
+    key = Job._meta.pk.get_db_prep_value(job_id, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(_start_sql(connection.vendor), [at, at, key, Status.IN_PROGRESS])
+        return cursor.rowcount
+
+
+@functools.cache
+def _start_sql(vendor: str) -> str:
+    """`_start`'s UPDATE (`vendor` keys the cache: the quoting is the connection's)."""
+    quote = connection.ops.quote_name
+    started = quote("started_at")
+    return (
+        f"UPDATE {quote(Job._meta.db_table)} SET {started} = %s, "  # noqa: S608
+        f"{quote('waiting_since')} = NULL, {quote('updated_at')} = %s "
+        f"WHERE {quote('id')} = %s AND {quote('status')} = %s AND {started} IS NULL"
+    )
 
 
 def _hold(job: Job, now: datetime, waiting_for: str, until: datetime | None) -> None:
@@ -178,6 +201,11 @@ def _started_job(job_id: uuid.UUID):
         )
         .filter(pk=job_id)
     )
+
+
+# The claim's read of the job, built once per thread: its subqueries cost the ORM more to
+# build than the database to run.
+_CLAIMED = PreparedRead(lambda job_id, at: _started_job(job_id).annotate(**hold_annotations(at)))
 
 
 def _claim_riding_out(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
