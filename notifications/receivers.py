@@ -11,7 +11,7 @@ from jobs.signals import approval_decided, approval_reminder_due, approval_reque
 from notifications.approval_events import notices_record_approval
 from notifications.event_names import EventName
 from notifications.events import notices_record_job_end
-from notifications.listening import endpoints_maybe_active
+from notifications.listening import endpoints_active
 from notifications.schedule_events import notices_record_schedule_failure
 from notifications.signin_events import notices_record_break_glass
 from schedules.signals import occurrence_failed
@@ -21,7 +21,7 @@ from schedules.signals import occurrence_failed
 def record_notices(sender, job, status, finished_at, reason, **kwargs) -> None:
     # Nobody to hear of a job alone when no endpoint is active and no e-mail is sent: nothing
     # is read (notifications.listening). A batch's part queues the look at its batch anyway.
-    if job.batch_id is None and not settings.TMS_MAIL_ENABLED and not endpoints_maybe_active():
+    if job.batch_id is None and not settings.TMS_MAIL_ENABLED and not endpoints_active():
         return
     notices_record_job_end(job_id=job.pk, status=status, reason=reason)
 

@@ -1,21 +1,19 @@
-"""A job's end reads nothing for its notices while no webhook endpoint is active, and still
-hears of an endpoint activated elsewhere: at once in its own process, within LISTENING_TTL
-from another."""
+"""A job's end reads nothing more for its notices while no webhook endpoint is active, and
+hears at once of an endpoint activated anywhere: in another process, the next job to end
+gives it its notice."""
 
 from __future__ import annotations
 
 import os
 import subprocess
 import sys
-import time
 
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from jobs.services import job_run, job_submit
-from notifications import listening
-from notifications.listening import LISTENING_TTL, endpoints_maybe_active
+from notifications.listening import endpoints_active
 from notifications.models import Notice, WebhookEndpoint
 from tests.helpers import ROOT, TOKEN, database_url
 
@@ -26,19 +24,12 @@ CREATE = (
 )
 
 
-@pytest.fixture(autouse=True)
-def forget():
-    listening._none_active_until = None
-    yield
-    listening._none_active_until = None
-
-
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_an_endpoint_created_in_another_process_is_heard_of_within_the_ttl(
+def test_an_endpoint_created_in_another_process_hears_of_the_next_job_to_end(
     operator, cluster, fake_cluster
 ):
-    found_none = time.monotonic()
-    assert not endpoints_maybe_active(now=found_none)
+    [before] = job_submit(user=operator, action=1, cluster=cluster, cids="E1", token=TOKEN)
+    assert job_run(job_id=before.pk)
     env = {
         **os.environ,
         "DATABASE_URL": database_url(),
@@ -47,32 +38,25 @@ def test_an_endpoint_created_in_another_process_is_heard_of_within_the_ttl(
     subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", CREATE], cwd=ROOT, env=env, check=True
     )
-    # This process trusts what it found for LISTENING_TTL, without a query...
-    with CaptureQueriesContext(connection) as queries:
-        assert not endpoints_maybe_active(now=found_none + LISTENING_TTL - 0.1)
-    assert len(queries) == 0
-    # ...then looks again, and a job failing from then on gives the endpoint its notice.
-    assert endpoints_maybe_active(now=found_none + LISTENING_TTL)
     [job] = job_submit(user=operator, action=1, cluster=cluster, cids="E500", token=TOKEN)
     assert job_run(job_id=job.pk)
     endpoint = WebhookEndpoint.objects.get(name="elsewhere")
     assert Notice.objects.filter(job_id=job.pk, endpoint=endpoint).count() == 1
 
 
-def test_an_endpoint_saved_in_this_process_is_heard_of_at_once(db):
-    assert not endpoints_maybe_active()
+def test_whether_an_endpoint_is_active_is_asked_each_time(db):
+    assert not endpoints_active()
     endpoint = WebhookEndpoint.objects.create(url="http://127.0.0.1:9/hook", secret="s" * 32)
-    assert endpoints_maybe_active()
-    endpoint.is_active = False
-    endpoint.save()
-    assert not endpoints_maybe_active()
+    assert endpoints_active()
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(is_active=False)
+    assert not endpoints_active()
 
 
-def test_a_job_ending_with_no_endpoint_active_reads_nothing_for_notices(
+def test_a_job_ending_with_no_endpoint_active_reads_nothing_more_for_notices(
     operator, cluster, fake_cluster
 ):
-    assert not endpoints_maybe_active()
     [job] = job_submit(user=operator, action=1, cluster=cluster, cids="L2", token=TOKEN)
     with CaptureQueriesContext(connection) as queries:
         assert job_run(job_id=job.pk)
-    assert not [q for q in queries.captured_queries if "notifications_" in q["sql"]]
+    read = [q["sql"] for q in queries.captured_queries if "notifications_" in q["sql"]]
+    assert len(read) == 1 and "is_active" in read[0], read
