@@ -18,7 +18,9 @@ parsed and written canonically; the rows read as now); verify_chain in one proce
 with its wall time, the CPU time of the process and its children (the database server's is
 apart), the time its rate gives for 10,000,000 entries, and the ratios to the check as before.
 First it profiles the check: the CPU time per entry of each of its steps over the first
-`--profile` entries (default 200,000). A database that already has entries is only walked.
+`--profile` entries (default 200,000). A database that already has entries is only walked,
+after `--grow-to N` appended entries in raw SQL (the same kind, chained the same way, in
+minutes rather than hours) until it holds N.
 """
 
 from __future__ import annotations
@@ -91,6 +93,53 @@ def fill(entries: int, batch: int) -> None:
     print(f"\nappend: {entries:,} entries in {seconds:.1f} s ({entries / seconds:,.0f}/s)")
 
 
+def grow(total: int, batch: int = 50_000) -> None:
+    """Append entries in raw SQL until the chain holds `total`: the same kind of rows and the
+    same chain as `fill`'s (audit.chain's hash of each), written without the ORM, so that a
+    chain of 10,000,000 takes minutes to make rather than hours. Only the walk is measured
+    on such a chain, never the append."""
+    from django.db import connection, transaction
+
+    from audit.chain import canonical, canonical_details, chain_head, entry_hash
+
+    rng = random.Random(SEED + 1)  # noqa: S311  (repeatable data, not secrets)
+    start = dt.datetime(2025, 1, 1, tzinfo=dt.UTC)
+    postgres = connection.vendor == "postgresql"
+    columns = "created_at, actor_username, event, job_id, ip_address, details, seq, prev_hash, hash"
+    insert = f"INSERT INTO audit_auditentry ({columns}) VALUES ({', '.join(['%s'] * 9)})"  # noqa: S608
+    began = time.perf_counter()
+    with connection.cursor() as cursor:
+        seq, prev = chain_head(cursor)
+    first = seq
+    while seq < total:
+        rows = []
+        for _ in range(min(batch, total - seq)):
+            seq += 1
+            event = rng.choice(EVENTS)
+            at = start + dt.timedelta(seconds=seq * 3)
+            username = f"operator{rng.randrange(40)}"
+            job = uuid.UUID(int=rng.getrandbits(128)) if event != "auth.login" else None
+            ip = f"10.{rng.randrange(256)}.{rng.randrange(256)}.{rng.randrange(256)}"
+            details = canonical_details(
+                {
+                    "cluster": rng.choice(["eu1", "eu2", "us1"]),
+                    "action": rng.randrange(1, 40),
+                    "cids": rng.randrange(1, 5000),
+                    "reason": "x" * rng.randrange(20, 80),
+                }
+            )
+            hash_ = entry_hash(prev, canonical(seq, at, username, event, job, ip, details))
+            stored_at = at.isoformat(sep=" ") if postgres else f"{at:%Y-%m-%d %H:%M:%S.%f}"
+            stored_job = (str(job) if postgres else job.hex) if job else None
+            rows.append((stored_at, username, event, stored_job, ip, details, seq, prev, hash_))
+            prev = hash_
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.executemany(insert, rows)
+        print(f"\r  grown to {seq:,}", end="", file=sys.stderr, flush=True)
+    seconds = time.perf_counter() - began
+    print(f"\ngrow: {seq - first:,} entries in {seconds:.1f} s (raw SQL; not the append's speed)")
+
+
 def reference_walk() -> int:
     """The walk as it was before the stored-text path: every entry's details parsed and
     written canonically, in one process. Returns the entries checked (all, or it exits)."""
@@ -161,6 +210,7 @@ def main() -> None:
     parser.add_argument("--batch", type=positive, default=10_000)
     parser.add_argument("--workers", type=positive, default=os.cpu_count() or 1)
     parser.add_argument("--profile", type=positive, default=200_000, metavar="SAMPLE")
+    parser.add_argument("--grow-to", type=positive, metavar="ENTRIES")
     args = parser.parse_args()
     setup_django()
     from django.core.management import call_command
@@ -178,6 +228,8 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     if not AuditEntry.objects.exists():
         fill(args.entries, args.batch)
+    if args.grow_to:
+        grow(args.grow_to)
     print(f"on {connection.vendor}, load average {os.getloadavg()[0]:.1f}")
     profile(args.profile)
     print("walks:")
