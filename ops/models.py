@@ -51,7 +51,7 @@ class WriteProbe(models.Model):
 
 class DailyRun(models.Model):
     """The last day (in TIME_ZONE) a once-a-day housekeeping step ran, by name: the host whose
-    compare-and-set moves it to today runs the step (ops.retention)."""
+    compare-and-set moves it to today runs the step (ops.daily)."""
 
     name = models.CharField(max_length=50, primary_key=True)
     last_day = models.DateField()

@@ -1,6 +1,6 @@
 """The daily purge of old jobs (jobs.services.retention), when TMS_RETENTION_DAYS and
 TMS_ARCHIVE_DIR are both set: once a day across every host, the first housekeeping pass of the
-day (in TIME_ZONE) whose compare-and-set on the DailyRun row moves it to today runs it, into
+day (in TIME_ZONE) to claim the run (ops.daily) runs it, into
 TMS_ARCHIVE_DIR/jobs-YYYYMMDDTHHMMSSZ.jsonl.gz (the time of the run, UTC). A pass purges at
 most PASS_LIMIT jobs; a larger backlog is taken by the next passes, an archive each."""
 
@@ -10,14 +10,11 @@ import datetime as dt
 import logging
 
 from django.conf import settings
-from django.utils import timezone
 
 from jobs.services import ArchiveError, PurgeReport, jobs_purge
-from ops.models import DailyRun
+from ops.daily import daily_claim, daily_release
 
 logger = logging.getLogger(__name__)
-
-ONE_DAY = dt.timedelta(days=1)
 
 RUN_NAME = "retention"
 # Jobs archived and deleted by one housekeeping pass (about 40 s on SQLite, docs/performance.md):
@@ -26,18 +23,11 @@ RUN_NAME = "retention"
 PASS_LIMIT = 20_000
 
 
-def retention_claim(*, now: dt.datetime) -> bool:
-    """Take today's run: True for exactly one caller a day, whichever host asks."""
-    today = timezone.localdate(now)
-    DailyRun.objects.get_or_create(name=RUN_NAME, defaults={"last_day": today - ONE_DAY})
-    return bool(DailyRun.objects.filter(name=RUN_NAME, last_day__lt=today).update(last_day=today))
-
-
 def retention_pass(*, now: dt.datetime) -> PurgeReport | None:
     """Purge the jobs ended more than TMS_RETENTION_DAYS ago, if both settings are set and
     this is the day's first pass to claim the run; the report, or None if it did not run."""
     days, folder = settings.TMS_RETENTION_DAYS, settings.TMS_ARCHIVE_DIR
-    if not days or folder is None or not retention_claim(now=now):
+    if not days or folder is None or not daily_claim(RUN_NAME, now=now):
         return None
     archive = folder / f"jobs-{now.astimezone(dt.UTC):%Y%m%dT%H%M%SZ}.jsonl.gz"
     try:
@@ -53,5 +43,5 @@ def retention_pass(*, now: dt.datetime) -> PurgeReport | None:
     logger.info("retention: %s", report)
     if report.more:
         # Today's run is not done: the next pass, on whichever host, claims it again.
-        DailyRun.objects.filter(name=RUN_NAME).update(last_day=timezone.localdate(now) - ONE_DAY)
+        daily_release(RUN_NAME, now=now)
     return report
