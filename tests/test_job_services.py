@@ -83,6 +83,11 @@ def test_cid_positions_name_csv_lines():
         parse_cids(["C1", "x y"], ["line 2", "line 3"])
 
 
+def test_positions_that_do_not_stand_for_every_cid_are_a_programming_error():
+    with pytest.raises(ValueError, match="one position is needed for each customer ID"):
+        parse_cids(["C1", "C2"], ["line 2"])
+
+
 def test_cid_pattern_and_maximum_come_from_settings(settings):
     settings.TMS_CID_PATTERN = r"^\d+$"
     settings.TMS_MAX_CIDS = 2
