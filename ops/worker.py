@@ -40,13 +40,12 @@ from django.db import connections
 from django.utils import timezone
 from django_tasks_db.compat import (
     DEFAULT_TASK_BACKEND_ALIAS,
-    DEFAULT_TASK_QUEUE_NAME,
     TaskResultStatus,
 )
 from django_tasks_db.management.commands.db_worker import Worker as DatabaseWorker
 from django_tasks_db.models import DBTaskResult
 
-from jobs.lanes import lanes_configure
+from jobs.lanes import lane_queue, lanes_configure, lanes_full
 from lib.outage import PASSING, ride_out
 from ops.heartbeats import Heartbeat, Role
 from ops.wakeups import QueueWatch
@@ -65,7 +64,9 @@ class _Loop(DatabaseWorker):
 
     def __init__(self, *, worker_id: str, watch: QueueWatch, idle_wait: float, once: bool):
         super().__init__(
-            queue_names=[DEFAULT_TASK_QUEUE_NAME],
+            # Every queue (a cluster's jobs are queued on its own), less those of the clusters
+            # whose share of this process's threads is taken (`_pass_over_full_clusters`).
+            queue_names=["*"],
             interval=LOCKED_RETRY_SECONDS,
             batch=True,
             backend_name=DEFAULT_TASK_BACKEND_ALIAS,
@@ -92,10 +93,18 @@ class _Loop(DatabaseWorker):
             super().run_task(db_task_result)
         finally:
             self.in_hand = None
+            self._pass_over_full_clusters()
+
+    def _pass_over_full_clusters(self) -> None:
+        """Look next only at the queues of clusters this process has a lane free for
+        (jobs.lanes): a job it could not run stays queued, for a thread whose call to its
+        cluster ends (which looks again at once) or another process."""
+        self.excluded_queue_names = [lane_queue(cluster_id) for cluster_id in lanes_full()]
 
     def run(self) -> None:
         while self.running:
             seen = self.watch.generation()
+            self._pass_over_full_clusters()
             try:
                 ride_out(super().run, doing="taking tasks", giving_up=lambda: not self.running)
             except PASSING:

@@ -7,10 +7,18 @@ import signal
 import threading
 
 import pytest
+from django_tasks_db.models import DBTaskResult
 from model_bakery import baker
 
 from devtools.fake_cluster import FakeCluster
-from jobs.lanes import lane_release, lane_take, lanes_configure, lanes_in_calls
+from jobs.lanes import (
+    lane_queue,
+    lane_release,
+    lane_take,
+    lanes_configure,
+    lanes_full,
+    lanes_in_calls,
+)
 from jobs.models import InFlightCall, Job
 from jobs.services import job_submit
 from tests.helpers import TOKEN, wait_until, worker
@@ -63,6 +71,7 @@ def test_a_claim_beyond_the_share_is_refused_until_a_lane_is_given_back(no_share
         # This thread is the fourth: the share for cluster 1 is taken, another cluster's free.
         assert lane_take(1) is False
         assert lanes_in_calls() == {1: 3}
+        assert lanes_full() == [1]
         assert lane_take(2) is True
         assert lanes_in_calls() == {1: 3, 2: 1}
         # A thread holds one lane: asking for another cluster gives the first back.
@@ -73,6 +82,7 @@ def test_a_claim_beyond_the_share_is_refused_until_a_lane_is_given_back(no_share
         for thread in threads:
             thread.join()
     assert lanes_in_calls() == {}
+    assert lanes_full() == []
     assert lane_take(1) is True
     lane_release()
     assert lanes_in_calls() == {}
@@ -219,3 +229,48 @@ def test_a_job_held_back_by_one_processs_share_is_taken_by_another_process(opera
                 )
         assert {hanging_fake.count(str(job.pk)) for job in hung} == {1}
     assert {job.status for job in Job.objects.all()} == {"FAILED"}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_thread_kept_free_passes_over_the_jobs_of_a_cluster_whose_share_is_taken(
+    operator, cluster, fake_cluster
+):
+    """The thread kept free leaves the queued jobs of a cluster holding its process's share
+    where they are, rather than claiming each and putting it back to wait."""
+    with FakeCluster(answer_seconds=HANG_SECONDS) as hanging_fake:
+        hanging = baker.make(
+            "jobs.Cluster",
+            name="hanging",
+            base_url=hanging_fake.url,
+            timeout_seconds=120,
+            max_concurrent_calls=8,
+        )
+        process = worker("--concurrency", "4")
+        try:
+            for n in range(3):
+                job_submit(user=operator, action=1, cluster=hanging, cids=f"H{n}", token=TOKEN)
+            wait_until(lambda: hanging_fake.concurrency()["in_flight"] == 3)
+            # Queued while the share is taken, before the healthy cluster's job.
+            passed_over = [
+                job_submit(user=operator, action=1, cluster=hanging, cids=f"P{n}", token=TOKEN)[0]
+                for n in range(HANGING_JOBS)
+            ]
+            [healthy] = job_submit(user=operator, action=1, cluster=cluster, cids="G1", token=TOKEN)
+            wait_until(lambda: Job.objects.filter(pk=healthy.pk, status="SUCCESS").exists())
+            queued = Job.objects.filter(pk__in=[job.pk for job in passed_over])
+            assert not queued.filter(waiting_since__isnull=False).exists()
+            assert not queued.filter(started_at__isnull=False).exists()
+            tasks = DBTaskResult.objects.filter(queue_name=lane_queue(hanging.pk))
+            assert tasks.count() == 3 + HANGING_JOBS
+            assert tasks.filter(status="READY").count() == HANGING_JOBS
+        finally:
+            # The hanging cluster goes away: its calls are cut off and the queued jobs' calls
+            # find nobody; every job ends FAILED, called once at most.
+            hanging_fake.stop()
+            run_worker_until(
+                process,
+                lambda: not Job.objects.filter(status="IN_PROGRESS").exists(),
+                timeout=90,
+            )
+        assert max(hanging_fake.counts().values()) == 1
+    assert fake_cluster.count(str(healthy.pk)) == 1
