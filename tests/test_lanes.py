@@ -3,6 +3,7 @@ for a healthy cluster runs while the hanging calls are still out."""
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import threading
 
@@ -10,6 +11,7 @@ import pytest
 from django_tasks_db.models import DBTaskResult
 from model_bakery import baker
 
+from audit.models import AuditEntry
 from devtools.fake_cluster import FakeCluster
 from jobs.lanes import (
     lane_queue,
@@ -107,9 +109,19 @@ def test_without_a_share_every_thread_may_call_one_cluster(no_share):
 
 
 def most_at_once(jobs: list[Job]) -> int:
-    """The most of these jobs' calls out at the same time, by their recorded start and end."""
+    """The most of these jobs' calls out at the same time: each from its claim (`started_at`)
+    for as long as its audit entry says the call took. Not to its recorded end: a thread gives
+    its lane back when the call returns, before the end is recorded, and another thread may
+    claim the next job meanwhile, its call starting after the first one's returned."""
+    took = {
+        entry.job_id: dt.timedelta(milliseconds=entry.details["duration_ms"])
+        for entry in AuditEntry.objects.filter(
+            job_id__in=[job.pk for job in jobs], event__in=["job.succeeded", "job.failed"]
+        )
+    }
     events = sorted(
-        [(job.started_at, 1) for job in jobs] + [(job.finished_at, -1) for job in jobs],
+        [(job.started_at, 1) for job in jobs]
+        + [(job.started_at + took[job.pk], -1) for job in jobs],
         key=lambda event: (event[0], event[1]),
     )
     out = most = 0
