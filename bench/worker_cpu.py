@@ -18,7 +18,8 @@ job's end, divided by JOBS, is its CPU per job. The PostgreSQL server's processe
 database are reported beside it (0 on SQLite, whose work the worker does itself).
 
 With BENCH_PYSPY set to a file name, the worker runs under py-spy (`py-spy record`, its
-path in BENCH_PYSPY_BIN, default `py-spy`), which writes the worker's profile there while the
+path in BENCH_PYSPY_BIN, default `py-spy`; its samples a second in BENCH_PYSPY_RATE, default
+100), which writes the worker's profile there while the
 jobs run, in py-spy's "raw" format (one line per stack, with its count of samples); the CPU
 figures of such a run include py-spy's pauses and are not the ones to quote.
 """
@@ -64,7 +65,8 @@ def start_worker() -> subprocess.Popen:
     profile = os.environ.get("BENCH_PYSPY")
     if profile:
         spy = os.environ.get("BENCH_PYSPY_BIN", "py-spy")
-        command = [spy, "record", "--gil", "--format", "raw", "--subprocesses", "-o", profile, "--"]
+        command = [spy, "record", "--gil", "--format", "raw", "--subprocesses", "-o", profile]
+        command += ["--rate", os.environ.get("BENCH_PYSPY_RATE", "100"), "--"]
         command += [sys.executable, "manage.py", "run_worker"]
         command += ["--concurrency", str(settings.TMS_WORKER_CONCURRENCY)]
     return subprocess.Popen(

@@ -51,7 +51,7 @@ def queue(user: User, cluster: Cluster, prefix: str) -> None:
 
 def drain() -> None:
     Worker(
-        queue_names=["default"],
+        queue_names=["*"],
         interval=0,
         batch=True,
         backend_name=DEFAULT_TASK_BACKEND_ALIAS,

@@ -21,6 +21,12 @@ cluster, as before; so does a process that set none (job_run called in tests or 
 
 The counts live in this process only. A thread is in one call at a time, so it holds at most
 one lane, kept per thread: `job_run` gives it back on every way out without passing it around.
+
+A job's task is queued on its cluster's queue (`lane_queue`), and a worker thread looks only at
+the queues of clusters whose share this process has not taken (`lanes_full`): the thread kept
+free passes over the jobs it could not run instead of claiming each and putting it back, which
+cost as much as running a job. A lane taken between the look and the claim is still refused
+by `lane_take`, and the job put back as above.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ import threading
 from collections import Counter
 from collections.abc import Callable
 from typing import ParamSpec, TypeVar
+
+from django_tasks_db.compat import DEFAULT_TASK_QUEUE_NAME
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -76,6 +84,20 @@ def lane_release() -> None:
         held = getattr(_held, "cluster_id", None)
         if held is not None:
             _give_back(held)
+
+
+def lanes_full() -> list[int]:
+    """The clusters whose share this process has taken: a claim of their jobs would be
+    refused now."""
+    with _lock:
+        if _share is None:
+            return []
+        return [cluster_id for cluster_id, calls in _in_calls.items() if calls >= _share]
+
+
+def lane_queue(cluster_id: int | None) -> str:
+    """The task queue of a job for this cluster (the default queue for a job without one)."""
+    return DEFAULT_TASK_QUEUE_NAME if cluster_id is None else f"cluster-{cluster_id}"
 
 
 def lanes_in_calls() -> dict[int, int]:

@@ -27,21 +27,24 @@ MARK_TIME = datetime(1970, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
 class PreparedRead:
     """`build(key, at)` returns the queryset for a model's pk `key` at the moment `at`;
-    `first(key, at)` runs it and returns its first instance, or None. Each thread prepares it
-    on its own connection (a worker's threads each keep theirs)."""
+    `first(key, at)` runs it and returns its first instance, or None. A read of no one row
+    (`keyed=False`) uses only `at`, and its `first` is given None for `key`. Each thread
+    prepares it on its own connection (a worker's threads each keep theirs)."""
 
-    def __init__(self, build: Callable[[uuid.UUID, datetime], QuerySet]) -> None:
+    def __init__(
+        self, build: Callable[[uuid.UUID, datetime], QuerySet], *, keyed: bool = True
+    ) -> None:
         self._build = build
+        self._marks = {"key", "at"} if keyed else {"at"}
         self._local = threading.local()
 
-    def first(self, key: uuid.UUID, at: datetime) -> Model | None:
+    def first(self, key: uuid.UUID | None, at: datetime) -> Model | None:
         plan = getattr(self._local, "plan", None)
         if plan is None:
             plan = self._local.plan = self._prepare()
-        real = {
-            "key": plan["pk"].get_db_prep_value(key, connection),
-            "at": connection.ops.adapt_datetimefield_value(at),
-        }
+        real = {"at": connection.ops.adapt_datetimefield_value(at)}
+        if key is not None:
+            real["key"] = plan["pk"].get_db_prep_value(key, connection)
         params = [real.get(kind, value) for kind, value in plan["params"]]
         with connection.cursor() as cursor:
             cursor.execute(plan["sql"], params)
@@ -72,7 +75,7 @@ class PreparedRead:
             for value in compiled
         ]
         kinds = {kind for kind, _ in params}
-        if not {"key", "at"} <= kinds:
+        if not self._marks <= kinds:
             raise ValueError(f"a marker is not among the compiled parameters: {compiled!r}")
         klass_info = compiler.klass_info
         fields = klass_info["select_fields"]

@@ -34,20 +34,24 @@ import signal
 import subprocess
 import sys
 import threading
+import time
+from datetime import datetime
 from types import FrameType
 
-from django.db import connections
+from django.db import OperationalError, close_old_connections, connections
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 from django_tasks_db.compat import (
     DEFAULT_TASK_BACKEND_ALIAS,
-    DEFAULT_TASK_QUEUE_NAME,
     TaskResultStatus,
 )
 from django_tasks_db.management.commands.db_worker import Worker as DatabaseWorker
-from django_tasks_db.models import DBTaskResult
+from django_tasks_db.models import DBTaskResult, get_date_max
+from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
-from jobs.lanes import lanes_configure
+from jobs.lanes import lane_queue, lanes_configure, lanes_full
 from lib.outage import PASSING, ride_out
+from lib.prepared import PreparedRead
 from ops.heartbeats import Heartbeat, Role
 from ops.wakeups import QueueWatch
 
@@ -59,13 +63,15 @@ FORCED = "ops.worker.ForcedStop"
 
 
 class _Loop(DatabaseWorker):
-    """One thread's loop: django-tasks-db's, run in its batch mode, returns once the queue is
-    empty (it sleeps its own interval only while another claim holds the queue); then it waits
-    on the process's queue watch."""
+    """One thread's loop: django-tasks-db's in its batch mode (`_take_tasks`), which returns
+    once the queue is empty (it sleeps its own interval only while another claim holds the
+    queue); then it waits on the process's queue watch."""
 
     def __init__(self, *, worker_id: str, watch: QueueWatch, idle_wait: float, once: bool):
         super().__init__(
-            queue_names=[DEFAULT_TASK_QUEUE_NAME],
+            # Every queue (a cluster's jobs are queued on its own), less those of the clusters
+            # whose share of this process's threads is taken (`_pass_over_full_clusters`).
+            queue_names=["*"],
             interval=LOCKED_RETRY_SECONDS,
             batch=True,
             backend_name=DEFAULT_TASK_BACKEND_ALIAS,
@@ -92,12 +98,42 @@ class _Loop(DatabaseWorker):
             super().run_task(db_task_result)
         finally:
             self.in_hand = None
+            self._pass_over_full_clusters()
+
+    def _pass_over_full_clusters(self) -> None:
+        """Look next only at the queues of clusters this process has a lane free for
+        (jobs.lanes): a job it could not run stays queued, for a thread whose call to its
+        cluster ends (which looks again at once) or another process."""
+        self.excluded_queue_names = [lane_queue(cluster_id) for cluster_id in lanes_full()]
+
+    def _take_tasks(self) -> None:
+        """django-tasks-db's loop in its batch mode (its Worker.run), run until the queue is
+        empty, with its look for the next task a prepared read (`_next_task`)."""
+        while self.running:
+            # Check for dropped connections after waking up, as django-tasks-db does.
+            close_old_connections()
+            try:
+                with exclusive_transaction():
+                    task = _next_task(self.excluded_queue_names)
+                    if task is not None:
+                        task.claim(self.worker_id)
+            except OperationalError as exc:
+                # Another worker's claim holds the queue (SQLite): look again shortly.
+                if not is_locked_database_exception(exc):
+                    raise
+                time.sleep(self.interval)
+                continue
+            if task is None:
+                return
+            self.run_task(task)
+            close_old_connections()
 
     def run(self) -> None:
         while self.running:
             seen = self.watch.generation()
+            self._pass_over_full_clusters()
             try:
-                ride_out(super().run, doing="taking tasks", giving_up=lambda: not self.running)
+                ride_out(self._take_tasks, doing="taking tasks", giving_up=lambda: not self.running)
             except PASSING:
                 # Told to stop during an outage: nothing was taken.
                 return
@@ -105,6 +141,35 @@ class _Loop(DatabaseWorker):
                 return
             if self.running:
                 self.watch.wait(self.idle_wait, seen)
+
+
+# The look for the next task, one prepared read per set of queues passed over.
+_NEXT_TASK: dict[tuple[str, ...], PreparedRead] = {}
+
+
+def _next_task(excluded: list[str]) -> DBTaskResult | None:
+    """The next task due on the queues not `excluded`, locked (SKIP LOCKED on PostgreSQL),
+    as django-tasks-db's loop reads it (`DBTaskResult.objects.ready()...get_locked()`), but
+    built by the ORM once per thread and set of queues and run again with the time (its
+    building cost the worker more than a job's claim). In a transaction."""
+    key = tuple(excluded)
+    read = _NEXT_TASK.get(key)
+    if read is None:
+        read = _NEXT_TASK.setdefault(
+            key, PreparedRead(lambda _key, at: _ready_tasks(at, key), keyed=False)
+        )
+    return read.first(None, timezone.now())
+
+
+def _ready_tasks(at: datetime, excluded: tuple[str, ...]) -> QuerySet:
+    tasks = DBTaskResult.objects.filter(
+        Q(run_after=get_date_max()) | Q(run_after__lte=at),
+        status=TaskResultStatus.READY,
+        backend_name=DEFAULT_TASK_BACKEND_ALIAS,
+    )
+    if excluded:
+        tasks = tasks.exclude(queue_name__in=excluded)
+    return tasks.select_for_update(skip_locked=True)[:1]
 
 
 class Worker:

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 import pytest
 from django.conf import settings
 from django.db import connection, connections
+from django.db.models import Q
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from model_bakery import baker
@@ -18,6 +19,7 @@ from model_bakery import baker
 from audit.models import AuditEntry
 from jobs.models import Cluster, InFlightCall, InFlightCustomer, Job, JobToken
 from jobs.services import INTERRUPTED, job_reap_stale, job_run, job_submit
+from jobs.services.ending import _end
 from notifications.listening import endpoints_active
 from ops import receivers
 from tests.conftest import CLUSTER_TIMEOUT
@@ -229,6 +231,22 @@ def test_customers_sharing_an_outcome_are_recorded_in_one_plain_update(
         ("U2", "SUCCESS", "ok"),
         ("U3", "SUCCESS", "ok"),
     }
+
+
+def test_a_run_ends_only_the_start_it_claimed(operator, cluster):
+    """The end's compare-and-set (plain SQL through a cursor) matches the start its claim
+    wrote: the end of a call made for an earlier start of the job changes nothing."""
+    [job] = job_submit(user=operator, action=1, cluster=cluster, cids="S1", token=TOKEN)
+    started = timezone.now()
+    Job.objects.filter(pk=job.pk).update(started_at=started)
+    end = {"status": "SUCCESS", "event": "job.succeeded", "details": {}, "http_status": 200}
+    assert not _end(job.pk, condition=Q(started_at=started - MILLISECOND), **end)
+    job.refresh_from_db()
+    assert (job.status, job.http_status, job.finished_at) == ("IN_PROGRESS", None, None)
+    assert _end(job.pk, condition=Q(started_at=started), **end)
+    job.refresh_from_db()
+    assert (job.status, job.http_status) == ("SUCCESS", 200)
+    assert job.finished_at >= started
 
 
 def test_a_job_end_wakes_idle_workers_only_when_a_waiting_job_can_start(

@@ -3,14 +3,24 @@ for a healthy cluster runs while the hanging calls are still out."""
 
 from __future__ import annotations
 
+import datetime as dt
 import signal
 import threading
 
 import pytest
+from django_tasks_db.models import DBTaskResult
 from model_bakery import baker
 
+from audit.models import AuditEntry
 from devtools.fake_cluster import FakeCluster
-from jobs.lanes import lane_release, lane_take, lanes_configure, lanes_in_calls
+from jobs.lanes import (
+    lane_queue,
+    lane_release,
+    lane_take,
+    lanes_configure,
+    lanes_full,
+    lanes_in_calls,
+)
 from jobs.models import InFlightCall, Job
 from jobs.services import job_submit
 from tests.helpers import TOKEN, wait_until, worker
@@ -63,6 +73,7 @@ def test_a_claim_beyond_the_share_is_refused_until_a_lane_is_given_back(no_share
         # This thread is the fourth: the share for cluster 1 is taken, another cluster's free.
         assert lane_take(1) is False
         assert lanes_in_calls() == {1: 3}
+        assert lanes_full() == [1]
         assert lane_take(2) is True
         assert lanes_in_calls() == {1: 3, 2: 1}
         # A thread holds one lane: asking for another cluster gives the first back.
@@ -73,6 +84,7 @@ def test_a_claim_beyond_the_share_is_refused_until_a_lane_is_given_back(no_share
         for thread in threads:
             thread.join()
     assert lanes_in_calls() == {}
+    assert lanes_full() == []
     assert lane_take(1) is True
     lane_release()
     assert lanes_in_calls() == {}
@@ -97,9 +109,19 @@ def test_without_a_share_every_thread_may_call_one_cluster(no_share):
 
 
 def most_at_once(jobs: list[Job]) -> int:
-    """The most of these jobs' calls out at the same time, by their recorded start and end."""
+    """The most of these jobs' calls out at the same time: each from its claim (`started_at`)
+    for as long as its audit entry says the call took. Not to its recorded end: a thread gives
+    its lane back when the call returns, before the end is recorded, and another thread may
+    claim the next job meanwhile, its call starting after the first one's returned."""
+    took = {
+        entry.job_id: dt.timedelta(milliseconds=entry.details["duration_ms"])
+        for entry in AuditEntry.objects.filter(
+            job_id__in=[job.pk for job in jobs], event__in=["job.succeeded", "job.failed"]
+        )
+    }
     events = sorted(
-        [(job.started_at, 1) for job in jobs] + [(job.finished_at, -1) for job in jobs],
+        [(job.started_at, 1) for job in jobs]
+        + [(job.started_at + took[job.pk], -1) for job in jobs],
         key=lambda event: (event[0], event[1]),
     )
     out = most = 0
@@ -219,3 +241,48 @@ def test_a_job_held_back_by_one_processs_share_is_taken_by_another_process(opera
                 )
         assert {hanging_fake.count(str(job.pk)) for job in hung} == {1}
     assert {job.status for job in Job.objects.all()} == {"FAILED"}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_thread_kept_free_passes_over_the_jobs_of_a_cluster_whose_share_is_taken(
+    operator, cluster, fake_cluster
+):
+    """The thread kept free leaves the queued jobs of a cluster holding its process's share
+    where they are, rather than claiming each and putting it back to wait."""
+    with FakeCluster(answer_seconds=HANG_SECONDS) as hanging_fake:
+        hanging = baker.make(
+            "jobs.Cluster",
+            name="hanging",
+            base_url=hanging_fake.url,
+            timeout_seconds=120,
+            max_concurrent_calls=8,
+        )
+        process = worker("--concurrency", "4")
+        try:
+            for n in range(3):
+                job_submit(user=operator, action=1, cluster=hanging, cids=f"H{n}", token=TOKEN)
+            wait_until(lambda: hanging_fake.concurrency()["in_flight"] == 3)
+            # Queued while the share is taken, before the healthy cluster's job.
+            passed_over = [
+                job_submit(user=operator, action=1, cluster=hanging, cids=f"P{n}", token=TOKEN)[0]
+                for n in range(HANGING_JOBS)
+            ]
+            [healthy] = job_submit(user=operator, action=1, cluster=cluster, cids="G1", token=TOKEN)
+            wait_until(lambda: Job.objects.filter(pk=healthy.pk, status="SUCCESS").exists())
+            queued = Job.objects.filter(pk__in=[job.pk for job in passed_over])
+            assert not queued.filter(waiting_since__isnull=False).exists()
+            assert not queued.filter(started_at__isnull=False).exists()
+            tasks = DBTaskResult.objects.filter(queue_name=lane_queue(hanging.pk))
+            assert tasks.count() == 3 + HANGING_JOBS
+            assert tasks.filter(status="READY").count() == HANGING_JOBS
+        finally:
+            # The hanging cluster goes away: its calls are cut off and the queued jobs' calls
+            # find nobody; every job ends FAILED, called once at most.
+            hanging_fake.stop()
+            run_worker_until(
+                process,
+                lambda: not Job.objects.filter(status="IN_PROGRESS").exists(),
+                timeout=90,
+            )
+        assert max(hanging_fake.counts().values()) == 1
+    assert fake_cluster.count(str(healthy.pk)) == 1

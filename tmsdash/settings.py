@@ -296,7 +296,8 @@ STORAGES = {
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
 
-TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# Any queue name: a job's task is queued on its cluster's queue (jobs.lanes.lane_queue).
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
 
 # The dashboard's own settings.
 # Hosts that a Cluster's base URL may name (empty: any host).

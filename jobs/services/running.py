@@ -24,8 +24,15 @@ from django_tasks import task
 from audit.models import AuditEntry
 from audit.services import audit_record
 from jobs import upstream
-from jobs.lanes import lane_release, lane_take, releasing_lane
-from jobs.models import ApprovalDecision, ApprovalRequest, ClusterCredential, Job, JobToken
+from jobs.lanes import lane_queue, lane_release, lane_take, releasing_lane
+from jobs.models import (
+    ApprovalDecision,
+    ApprovalRequest,
+    ClusterCredential,
+    Job,
+    JobCustomer,
+    JobToken,
+)
 from jobs.services.digests import part_digest, request_digest
 from jobs.services.ending import _end, _keep_late_answer
 from jobs.services.freezes import hold_annotations, job_hold
@@ -64,9 +71,17 @@ NOT_AS_APPROVED_MESSAGE = (
 )
 
 
-def _enqueue(job_ids: list[uuid.UUID], *, run_after: datetime | None = None) -> list[str]:
-    """Queue each job's task; returns the tasks' ids."""
-    queued = run_job.using(run_after=run_after) if run_after else run_job
+def _enqueue(
+    job_ids: list[uuid.UUID],
+    *,
+    cluster_id: int | None = None,
+    run_after: datetime | None = None,
+) -> list[str]:
+    """Queue each job's task; returns the tasks' ids. Jobs of one cluster, given as
+    `cluster_id`, are queued on its queue (jobs.lanes.lane_queue), which a worker whose share
+    of calls to it is taken passes over; others on the default queue, which every worker
+    thread looks at."""
+    queued = run_job.using(queue_name=lane_queue(cluster_id), run_after=run_after)
     return [queued.enqueue(str(job_id)).id for job_id in job_ids]
 
 
@@ -114,7 +129,7 @@ def _claim(job_id: uuid.UUID, started: datetime) -> tuple[Claim, Job | None]:
         # Every slot is taken, or this process's share of them: undo the claim, which nobody
         # has seen, and wait, to be woken when a call to the cluster ends (or to look again
         # after WAIT_RECHECK anyway).
-        [task_id] = _enqueue([job_id], run_after=started + WAIT_RECHECK)
+        [task_id] = _enqueue([job_id], cluster_id=job.cluster_id, run_after=started + WAIT_RECHECK)
         Job.objects.filter(pk=job_id).update(
             started_at=None,
             waiting_since=started,
@@ -154,7 +169,9 @@ def _hold(job: Job, now: datetime, waiting_for: str, until: datetime | None) -> 
     (a freeze removed or a window changed meanwhile is noticed then). It is not woken by calls
     to its cluster ending: no task id on the job. Audited when the hold begins."""
     recheck = now + HOLD_RECHECK
-    _enqueue([job.pk], run_after=min(until, recheck) if until else recheck)
+    _enqueue(
+        [job.pk], cluster_id=job.cluster_id, run_after=min(until, recheck) if until else recheck
+    )
     Job.objects.filter(pk=job.pk).update(
         started_at=None,
         # A worker looked at it now: the reaper's queue expiry counts from here.
@@ -260,7 +277,7 @@ def job_run(*, job_id: uuid.UUID) -> bool:
         )
         return True
 
-    customers = list(job.customers.order_by("pk").values_list("pk", "cid"))
+    customers = _customers(job_id)
     cids = [cid for _, cid in customers]
     if job.approval_id and not _as_approved(job, cids):
         lane_release()
@@ -362,6 +379,27 @@ def job_run(*, job_id: uuid.UUID) -> bool:
             extra={"job_id": str(job_id)},
         )
     return True
+
+
+def _customers(job_id: uuid.UUID) -> list[tuple[int, str]]:
+    """The job's customers, (pk, cid) in the order they were recorded: a plain SELECT through
+    a cursor, its SQL built once per engine (the ORM's building costs more than its run)."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _customers_sql(connection.vendor), [Job._meta.pk.get_db_prep_value(job_id, connection)]
+        )
+        return [(pk, cid) for pk, cid in cursor.fetchall()]
+
+
+@functools.cache
+def _customers_sql(vendor: str) -> str:
+    """`_customers`' SELECT (`vendor` keys the cache: the quoting is the connection's)."""
+    quote = connection.ops.quote_name
+    pk = quote("id")
+    return (
+        f"SELECT {pk}, {quote('cid')} FROM {quote(JobCustomer._meta.db_table)} "  # noqa: S608
+        f"WHERE {quote('job_id')} = %s ORDER BY {pk}"
+    )
 
 
 # Error reports hide every local of this call: the token is one.

@@ -241,7 +241,7 @@ def _create(
             # The queue is a table of the same database: the tasks are committed with their
             # jobs or not at all, so no process can die between the two and leave a job no
             # worker will ever run.
-            _enqueue([job.pk for job in jobs])
+            _enqueue([job.pk for job in jobs], cluster_id=cluster.pk)
     for job in jobs:
         logger.info(
             "job %s submitted: %s on %s, %d customer(s)%s",
