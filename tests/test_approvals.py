@@ -16,6 +16,7 @@ from django_tasks_db.models import DBTaskResult
 
 from audit.models import AuditEntry
 from jobs.badges import shown_status, status_badge
+from jobs.lanes import lane_queue
 from jobs.management.commands.set_action import Command as SetActionCommand
 from jobs.models import (
     ApprovalDecision,
@@ -173,7 +174,10 @@ def test_approval_queues_the_jobs_and_the_worker_calls_the_cluster_once(
     )
     assert (request.status, request.decided_at is not None) == ("APPROVED", True)
     assert statuses([job]) == ["IN_PROGRESS"]
-    assert DBTaskResult.objects.count() == 1
+    # On its cluster's queue, which a worker whose share of the cluster is taken passes over.
+    assert list(DBTaskResult.objects.values_list("queue_name", flat=True)) == [
+        lane_queue(cluster.pk)
+    ]
     [decision] = ApprovalDecision.objects.all()
     assert (decision.decider, decision.verdict, decision.digest) == (
         approver,

@@ -24,6 +24,7 @@ from django_tasks_db.compat import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from audit.models import AuditEntry
+from jobs.lanes import lane_queue
 from jobs.models import Job
 from jobs.services import job_submit
 from lib.outage import outage_ended, ride_out
@@ -240,7 +241,9 @@ def test_a_job_whose_task_failed_before_claiming_it_is_queued_again(
     task.set_failed(RuntimeError("database is locked"))
     report = housekeeping_pass()
     assert report.requeued == [job.pk]
-    assert DBTaskResult.objects.ready().count() == 1
+    assert list(DBTaskResult.objects.ready().values_list("queue_name", flat=True)) == [
+        lane_queue(cluster.pk)
+    ]
     # Queued once: the next pass finds its task.
     assert housekeeping_pass().requeued == []
     run_queued_tasks()

@@ -27,7 +27,7 @@ from audit.services import audit_record
 from jobs.models import ApprovalDecision, ApprovalRequest, ApprovalRule, Cluster, Job
 from jobs.services.digests import request_digest
 from jobs.services.ending import _end
-from jobs.services.running import _enqueue
+from jobs.services.running import _enqueue_on_clusters
 from jobs.signals import approval_decided, approval_reminder_due, approval_requested
 
 logger = logging.getLogger(__name__)
@@ -220,7 +220,8 @@ def approval_approve(
         _take(request.pk, now)
         _decide(request, user, Verdict.APPROVE, comment, now)
         approvals = request.decisions.filter(verdict=Verdict.APPROVE).count()
-        jobs = list(request.jobs.order_by("batch_seq", "pk").values_list("pk", flat=True))
+        queued = list(request.jobs.order_by("batch_seq", "pk").values_list("pk", "cluster_id"))
+        jobs = [job_id for job_id, _cluster_id in queued]
         approved = approvals >= request.approvers_required
         if approved:
             ApprovalRequest.objects.filter(pk=request.pk).update(
@@ -244,7 +245,7 @@ def approval_approve(
                 details=details,
             )
         if approved:
-            _enqueue(jobs)
+            _enqueue_on_clusters(queued)
             _announce_end(
                 request, ApprovalRequest.Status.APPROVED, now, actor=user, comment=comment
             )

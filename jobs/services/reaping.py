@@ -18,7 +18,7 @@ from django.utils import timezone
 from audit.models import AuditEntry
 from jobs.models import Job
 from jobs.services.ending import _end
-from jobs.services.running import _enqueue
+from jobs.services.running import _enqueue_on_clusters
 
 logger = logging.getLogger(__name__)
 
@@ -98,12 +98,13 @@ def job_requeue(*, job_ids: Sequence[uuid.UUID]) -> list[uuid.UUID]:
     task row was lost with a killed worker before the job was claimed. Never calls a cluster,
     and a job delivered twice still runs once (the claim). Returns the jobs queued again."""
     with transaction.atomic():
-        requeued = list(
+        queued = list(
             Job.objects.in_progress()
             .filter(pk__in=job_ids, started_at__isnull=True)
-            .values_list("pk", flat=True)
+            .values_list("pk", "cluster_id")
         )
-        _enqueue(requeued)
+        _enqueue_on_clusters(queued)
+    requeued = [job_id for job_id, _cluster_id in queued]
     for job_id in requeued:
         logger.warning(
             "job %s queued again: its task was lost before it started the job",

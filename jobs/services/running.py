@@ -1,10 +1,11 @@
 """Running a job, the task's body: claim it with one of its cluster's call slots (or put it
 back to wait its turn), call the cluster once outside any transaction, record the outcome.
 
-The task (`run_job`) and the one way to queue it (`_enqueue`) live here, beside the body they
-run: a claim that must wait puts the job back in the queue, so the task, its body and its
-queueing are one knot that no split into modules can untie without a module importing one
-that imports it back. Submitting and reaping queue jobs through `_enqueue` too.
+The task (`run_job`) and the one way to queue it (`_enqueue`, on the job's cluster's queue)
+live here, beside the body they run: a claim that must wait puts the job back in the queue, so
+the task, its body and its queueing are one knot that no split into modules can untie without
+a module importing one that imports it back. Submitting queues jobs through `_enqueue` too,
+approving and reaping (jobs of any clusters) through `_enqueue_on_clusters`.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import enum
 import functools
 import logging
 import uuid
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 
 from django.db import connection, transaction
@@ -83,6 +85,13 @@ def _enqueue(
     thread looks at."""
     queued = run_job.using(queue_name=lane_queue(cluster_id), run_after=run_after)
     return [queued.enqueue(str(job_id)).id for job_id in job_ids]
+
+
+def _enqueue_on_clusters(jobs: Iterable[tuple[uuid.UUID, int]]) -> None:
+    """Queue the task of each (job id, cluster id) on its cluster's queue, as `_enqueue` does
+    for jobs of one cluster."""
+    for job_id, cluster_id in jobs:
+        _enqueue([job_id], cluster_id=cluster_id)
 
 
 class Claim(enum.Enum):
