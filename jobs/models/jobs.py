@@ -284,6 +284,8 @@ class Job(models.Model):
                 condition=Q(idempotency_key__isnull=False),
                 name="job_unique_idempotency_key_per_user",
             ),
+            # What the in-flight guard's foreign key references (see InFlightCustomer).
+            models.UniqueConstraint(fields=["cluster", "id"], name="job_unique_cluster_id"),
             models.CheckConstraint(
                 condition=Q(status__in=JobStatus.values), name="job_status_valid"
             ),
