@@ -54,11 +54,15 @@ def lanes_configure(*, concurrency: int | None) -> int | None:
     thread, which has nothing to keep free. Returns the share."""
     global _share
     with _lock:
-        if concurrency is None or concurrency < 2:
-            _share = None
-        else:
-            _share = concurrency - max(1, concurrency // 4)
+        _share = lanes_share(concurrency)
         return _share
+
+
+def lanes_share(concurrency: int | None) -> int | None:
+    """The share of a process of `concurrency` threads (lanes_configure), without giving it."""
+    if concurrency is None or concurrency < 2:
+        return None
+    return concurrency - max(1, concurrency // 4)
 
 
 def lane_take(cluster_id: int) -> bool:
