@@ -1,5 +1,5 @@
 """The production web server's threads keep their database connections from one request to the
-next (tmsdash.gunicorn.keep_connections), where Django's default opened one per request."""
+next (tmsdash.wsgi.keep_connections), where Django's default opened one per request."""
 
 from __future__ import annotations
 

@@ -11,8 +11,6 @@ LOG_FORMAT chooses, so gunicorn's access log stays off.
 
 import gc
 
-from django.db import connections
-
 import tmsdash.settings as tms
 from lib.malloc import malloc_tune
 
@@ -36,20 +34,6 @@ def post_worker_init(worker) -> None:
     out of the garbage collector's full passes, which otherwise walk it all again at every
     one: about one request in twenty paid 75-85 ms for that (docs/performance.md). Its
     allocator is set, before its threads start, to give back what a large request took
-    (lib.malloc). Its threads keep their database connections (keep_connections)."""
+    (lib.malloc)."""
     gc.freeze()
     malloc_tune()
-    keep_connections()
-
-
-def keep_connections() -> None:
-    """Each of a web process's threads keeps its database connection from one request to the
-    next, where Django's default (CONN_MAX_AGE 0) opened one per request: on PostgreSQL a new
-    server process, which cost more CPU than an authenticated API request's own work
-    (docs/performance.md). The threads are few (TMS_WEB_THREADS) and live as long as the
-    process. A connection is checked before its first use in each request
-    (CONN_HEALTH_CHECKS), so one the database dropped is replaced, not failed on; Django still
-    closes one left in a transaction or broken at the request's end."""
-    for alias in connections:
-        connections.settings[alias]["CONN_MAX_AGE"] = None
-        connections.settings[alias]["CONN_HEALTH_CHECKS"] = True
