@@ -128,6 +128,9 @@ class JobSerializer(serializers.ModelSerializer):
 
     @extend_schema_field(serializers.ListField(child=serializers.UUIDField()))
     def get_retries(self, job: Job) -> list[str]:
+        # `just_made` in the context: jobs a submit has just made, which no job retried yet.
+        if self.context.get("just_made"):
+            return []
         retries = sorted(job.retries.all(), key=lambda retry: (retry.created_at, retry.pk))
         return [str(retry.pk) for retry in retries]
 

@@ -194,15 +194,23 @@ def tokens_remove_ended(*, now: datetime | None = None) -> int:
             )
 
 
+def _usable(token: ApiToken, now: datetime) -> bool:
+    """ApiToken.objects.usable(now), for a token in hand."""
+    return token.revoked_at is None and (token.expires_at is None or token.expires_at > now)
+
+
 def token_check(secret: str) -> ApiToken | None:
     """The usable token `secret` is, with its user; None for anything else (unknown,
     malformed, revoked, expired, or its user inactive), after the same work either way."""
     parts = secret.split("_", 2)
     prefix = parts[1] if len(parts) == 3 and parts[0] == "tms" else ""
     now = timezone.now()
-    token = ApiToken.objects.usable(now).select_related("user").filter(prefix=prefix).first()
+    # The prefix is unique: one row or none, read without an order or the usable() filter,
+    # whose building cost more than the read; revoked or expired is checked below.
+    found = list(ApiToken.objects.select_related("user").filter(prefix=prefix)[:1])
+    token = found[0] if found else None
     matches = hmac.compare_digest(token.digest if token else _NO_DIGEST, _digest(secret))
-    if token is None or not matches or not token.user.is_active:
+    if token is None or not matches or not _usable(token, now) or not token.user.is_active:
         return None
     if token.last_used_at is None or now - token.last_used_at >= LAST_USED_EVERY:
         ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)

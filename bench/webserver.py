@@ -8,11 +8,15 @@ from __future__ import annotations
 import html
 import os
 import re
+import statistics
 import subprocess
 import sys
+import threading
 import time
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
@@ -21,7 +25,8 @@ from scratch import ROOT
 
 PASSWORD = "bench-Pass-4-web-submits"  # noqa: S105 (a scratch database)
 CLUSTER_TOKEN = "bench-cluster-token"  # noqa: S105
-PORT = 8765
+# BENCH_PORT: another, for benchmarks that run at the same time on one machine.
+PORT = int(os.environ.get("BENCH_PORT", "8765"))
 # The server's settings: production's (DEBUG off), without the limits a benchmark would
 # otherwise measure instead of the server. For `scratch_django`.
 SERVER_ENV = {
@@ -64,9 +69,12 @@ def operators(names: list[str], max_cids_per_request: int = 500) -> list[tuple[s
 
 
 @contextmanager
-def gunicorn(stderr: IO | None = None) -> Iterator[tuple[str, subprocess.Popen]]:
-    """Collect the static files, start gunicorn (its log to `stderr`), and yield its base URL
-    and process once it answers; stop it gracefully after."""
+def gunicorn(
+    stderr: IO | None = None, env: dict[str, str] | None = None
+) -> Iterator[tuple[str, subprocess.Popen]]:
+    """Collect the static files, start gunicorn (its log to `stderr`, `env` added to this
+    process's environment), and yield its base URL and process once it answers; stop it
+    gracefully after."""
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--no-input", "-v0"], cwd=ROOT, check=True
     )
@@ -74,6 +82,7 @@ def gunicorn(stderr: IO | None = None) -> Iterator[tuple[str, subprocess.Popen]]
         [sys.executable, "-m", "gunicorn", "--config", "python:tmsdash.gunicorn"],
         cwd=ROOT,
         stderr=stderr,
+        env={**os.environ, **(env or {})},
     )
     base = f"http://{os.environ['TMS_WEB_BIND']}"
     try:
@@ -83,6 +92,8 @@ def gunicorn(stderr: IO | None = None) -> Iterator[tuple[str, subprocess.Popen]]
                 break
             except requests.RequestException:
                 time.sleep(0.05)
+        if server.poll() is not None:
+            sys.exit(f"gunicorn stopped at start (is {base} taken? BENCH_PORT chooses another)")
         yield base, server
     finally:
         server.terminate()
@@ -141,3 +152,89 @@ def rss_mb(pid: int) -> float:
     except FileNotFoundError:
         return 0.0
     return int(re.search(r"VmRSS:\s+(\d+) kB", status)[1]) / 1024
+
+
+@dataclass
+class Load:
+    """What `load` measured: requests (or submissions) done, per second, their durations."""
+
+    label: str
+    done: int
+    seconds: float
+    times: list[float]
+    errors: list[str]
+    client_cpu: float
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.seconds
+
+    def line(self) -> str:
+        return (
+            f"{self.label}: {self.rate:.0f}/s ({self.done} in {self.seconds:.1f} s), "
+            f"median {statistics.median(self.times) * 1000:.0f} ms, "
+            f"p95 {percentile(self.times, 95):.0f} ms, errors {len(self.errors)} "
+            f"{sorted(set(self.errors))[:5]}; the clients used {self.client_cpu:.0%} of a core"
+        )
+
+
+def load(label: str, seconds: float, clients: list, ask: Callable) -> Load:
+    """Every client at once, each calling `ask(client, i)` for i = 0, 1, ... until `seconds`
+    have passed (a call in hand finishes); `ask` returns "" or what went wrong. A connection
+    that fails is an error too."""
+    times: list[float] = []
+    errors: list[str] = []
+    start = threading.Barrier(len(clients) + 1)
+    deadline = 0.0
+
+    def run(client) -> None:
+        start.wait()
+        i = 0
+        while time.perf_counter() < deadline:
+            began = time.perf_counter()
+            try:
+                wrong = ask(client, i)
+            except requests.ConnectionError as error:
+                # gunicorn closes a kept-alive connection idle for 2 s: on a saturated
+                # machine a client may send on one just closed. Counted, not fatal.
+                wrong = f"connection: {type(error.args[0]).__name__}"
+            times.append(time.perf_counter() - began)
+            if wrong:
+                errors.append(wrong)
+            i += 1
+
+    threads = [threading.Thread(target=run, args=(client,)) for client in clients]
+    for thread in threads:
+        thread.start()
+    began, cpu = time.perf_counter(), time.process_time()
+    deadline = began + seconds
+    start.wait()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - began
+    return Load(label, len(times), elapsed, times, errors, (time.process_time() - cpu) / elapsed)
+
+
+def percentile(times: list[float], p: int) -> float:
+    """The p-th percentile of `times` (seconds), in milliseconds."""
+    return statistics.quantiles(times, n=100)[p - 1] * 1000 if len(times) > 1 else 0.0
+
+
+def bearer(secret: str) -> requests.Session:
+    """A session that sends the API token `secret`."""
+    session = requests.Session()
+    session.headers["Authorization"] = f"Bearer {secret}"
+    return session
+
+
+def api_nothing(session: requests.Session, base: str) -> str:
+    """The API's authenticated no-op: an unknown job, 404 after the token, the rate window
+    and the permission are checked. "" or what went wrong."""
+    answer = session.get(f"{base}/api/v1/jobs/{uuid.uuid4()}")
+    return "" if answer.status_code == 404 else f"api {answer.status_code}"
+
+
+def page_nothing(session: requests.Session, base: str) -> str:
+    """A signed-in page that finds nothing: an unknown job's page, 404."""
+    answer = session.get(f"{base}/jobs/{uuid.uuid4()}/", allow_redirects=False)
+    return "" if answer.status_code == 404 else f"page {answer.status_code}"

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db.models import Prefetch, prefetch_related_objects
 from django.urls import reverse
 from django.views.decorators.debug import sensitive_variables
 from drf_spectacular.utils import OpenApiResponse, extend_schema_field
@@ -181,11 +180,10 @@ def _submitted(request: Request, submit) -> Response:
         if not errors:
             return problem(400, " ".join(exc.messages))
         return problem(400, "The request is invalid.", errors=errors)
-    if not jobs.replayed:
-        # Jobs just made have no retries: an empty queryset answers without a query.
-        prefetch_related_objects(jobs, Prefetch("retries", queryset=Job.objects.none()))
+    # Jobs just made have no retries: their answer says so without asking (JobSerializer).
     body = SubmittedResponse(
-        {"jobs": jobs, "batch_id": jobs[0].batch_id}, context={"request": request}
+        {"jobs": jobs, "batch_id": jobs[0].batch_id},
+        context={"request": request, "just_made": not jobs.replayed},
     ).data
     if jobs.replayed:
         return Response(body, status=200, headers={"Idempotent-Replayed": "true"})
