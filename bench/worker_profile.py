@@ -36,7 +36,7 @@ from django_tasks_db.management.commands.db_worker import Worker  # noqa: E402
 from devtools.fake_cluster import FakeCluster  # noqa: E402
 from jobs.models import Cluster, Job  # noqa: E402
 from jobs.services import job_submit  # noqa: E402
-from ops.worker import _keep_connections  # noqa: E402
+from lib.connections import keep_connections  # noqa: E402
 
 JOBS = int(os.environ.get("BENCH_JOBS", "200"))
 TOP = int(os.environ.get("BENCH_PROFILE", "0"))
@@ -68,7 +68,7 @@ def main() -> None:
     call_command("migrate", verbosity=0)
     Job.objects.all().delete()
     connections.close_all()
-    _keep_connections()
+    keep_connections()
     user, _ = User.objects.get_or_create(username="bench-operator")
     user.groups.add(Group.objects.get(name="Operators"))
     with FakeCluster() as fake:

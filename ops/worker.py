@@ -50,6 +50,7 @@ from django_tasks_db.models import DBTaskResult, get_date_max
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from jobs.lanes import lane_queue, lanes_configure, lanes_full
+from lib.connections import keep_connections
 from lib.outage import PASSING, ride_out
 from lib.prepared import PreparedRead
 from ops.heartbeats import Heartbeat, Role
@@ -225,7 +226,9 @@ class Worker:
         self.watch.stop()
 
     def run(self) -> None:
-        _keep_connections()
+        # django-tasks-db's loop closes "old" connections around every task, as Django does
+        # around a request.
+        keep_connections()
         heartbeat = Heartbeat(self.worker_id, role=Role.WORKER)
         heartbeat.start()
         self.watch.start()
@@ -255,22 +258,6 @@ class Worker:
             self.stop()
         finally:
             connections.close_all()
-
-
-def _keep_connections() -> None:
-    """Let each thread keep its database connection from one task to the next.
-
-    django-tasks-db's loop closes "old" connections before and after every task, as Django does
-    around a request; with Django's default CONN_MAX_AGE of 0 that made a new connection per
-    task (on PostgreSQL a new server process: about 5 ms of the worker's CPU and more of the
-    server's, a job). A worker's threads are few and live as long as it does, so each keeps
-    one connection, checked before its first use after each task (CONN_HEALTH_CHECKS) so that
-    one the database dropped is replaced rather than failing a task. Connections made from now
-    on, in this process only, follow this.
-    """
-    for alias in connections:
-        connections.settings[alias]["CONN_MAX_AGE"] = None
-        connections.settings[alias]["CONN_HEALTH_CHECKS"] = True
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT)

@@ -1,5 +1,6 @@
 """The production web server's threads keep their database connections from one request to the
-next (tmsdash.wsgi.keep_connections), where Django's default opened one per request."""
+next (lib.connections.keep_connections, called by tmsdash.wsgi), where Django's default opened
+one per request."""
 
 from __future__ import annotations
 

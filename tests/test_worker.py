@@ -23,10 +23,11 @@ from audit.models import AuditEntry
 from jobs.models import InFlightCustomer, Job, JobToken
 from jobs.services import INTERRUPTED, job_reap_stale, job_submit
 from jobs.tasks import run_job
+from lib.connections import keep_connections
 from ops.housekeeping import WORKER_LOST_MESSAGE, housekeeping_pass
 from ops.models import WorkerHeartbeat
 from ops.wakeups import QueueWatch
-from ops.worker import FORCED, Worker, _keep_connections, _Loop
+from ops.worker import FORCED, Worker, _Loop
 from tests.helpers import TOKEN, database_url, wait_until, worker
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -315,7 +316,7 @@ def test_a_worker_thread_keeps_its_database_connection_from_task_to_task(
 
     task_started.connect(record)
     try:
-        _keep_connections()
+        keep_connections()
         _Loop(worker_id="test", watch=QueueWatch(), idle_wait=1, once=True).run()
     finally:
         task_started.disconnect(record)
