@@ -109,7 +109,10 @@ class _Loop(DatabaseWorker):
 
     def _take_tasks(self) -> None:
         """django-tasks-db's loop in its batch mode (its Worker.run), run until the queue is
-        empty, with its look for the next task a prepared read (`_next_task`)."""
+        empty, with its look for the next task a prepared read (`_next_task`). The first task
+        it finds wakes another waiting thread of the process (QueueWatch.wake_one), which
+        looks too: one change woke only this one."""
+        first = True
         while self.running:
             # Check for dropped connections after waking up, as django-tasks-db does.
             close_old_connections()
@@ -126,6 +129,9 @@ class _Loop(DatabaseWorker):
                 continue
             if task is None:
                 return
+            if first:
+                self.watch.wake_one()
+                first = False
             self.run_task(task)
             close_old_connections()
 
