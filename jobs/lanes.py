@@ -9,8 +9,9 @@ waited in the queue until the first of those calls timed out: its cluster's time
 process keeps a reserve of its threads for the other clusters: at most its `share` of them are
 in calls to any one cluster at a time. `jobs.services.running._claim` takes a lane with the
 cluster's call slot; a claim that finds the process's share for that cluster taken puts the job
-back to wait exactly as a full cluster does, and the end of a call to the cluster (which gives a
-lane back first, then wakes the oldest waiting job) brings it forward. Each time its task is due
+back to wait exactly as a full cluster does, and the end of a call to the cluster (which wakes
+the oldest waiting job as it gives the call slot back, then gives the lane back) brings it
+forward. Each time its task is due
 again (`WAIT_RECHECK`), whichever process claims it first runs it if that process has a lane
 free; one whose share is still taken puts it back once more. So another process or host with
 free threads takes it up, but not always at the first recheck.
@@ -46,6 +47,7 @@ _lock = threading.Lock()
 _in_calls: Counter[int] = Counter()
 _held = threading.local()
 _share: int | None = None
+_QUEUE_PREFIX = "cluster-"
 
 
 def lanes_configure(*, concurrency: int | None) -> int | None:
@@ -101,7 +103,14 @@ def lanes_full() -> list[int]:
 
 def lane_queue(cluster_id: int | None) -> str:
     """The task queue of a job for this cluster (the default queue for a job without one)."""
-    return DEFAULT_TASK_QUEUE_NAME if cluster_id is None else f"cluster-{cluster_id}"
+    return DEFAULT_TASK_QUEUE_NAME if cluster_id is None else f"{_QUEUE_PREFIX}{cluster_id}"
+
+
+def lane_of_queue(queue_name: str) -> int | None:
+    """The cluster whose jobs `queue_name` holds (lane_queue), None for any other queue."""
+    if queue_name.startswith(_QUEUE_PREFIX) and queue_name[len(_QUEUE_PREFIX) :].isdigit():
+        return int(queue_name[len(_QUEUE_PREFIX) :])
+    return None
 
 
 def lanes_in_calls() -> dict[int, int]:

@@ -49,7 +49,14 @@ from django_tasks_db.management.commands.db_worker import Worker as DatabaseWork
 from django_tasks_db.models import DBTaskResult, get_date_max
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
-from jobs.lanes import lane_queue, lanes_configure, lanes_full
+from jobs.lanes import (
+    lane_of_queue,
+    lane_queue,
+    lane_release,
+    lane_take,
+    lanes_configure,
+    lanes_full,
+)
 from lib.connections import keep_connections
 from lib.outage import PASSING, ride_out
 from lib.prepared import PreparedRead
@@ -101,6 +108,14 @@ class _Loop(DatabaseWorker):
             self.in_hand = None
             self._pass_over_full_clusters()
 
+    @staticmethod
+    def _take_lane(task: DBTaskResult) -> bool:
+        """Take the lane of the task's cluster (its queue says which) before the task is
+        claimed, which the job's own claim then finds held: a thread never claims a job only
+        to put it back because another thread took the lane meanwhile."""
+        cluster_id = lane_of_queue(task.queue_name)
+        return cluster_id is None or lane_take(cluster_id)
+
     def _pass_over_full_clusters(self) -> None:
         """Look next only at the queues of clusters this process has a lane free for
         (jobs.lanes): a job it could not run stays queued, for a thread whose call to its
@@ -119,11 +134,17 @@ class _Loop(DatabaseWorker):
             try:
                 with exclusive_transaction():
                     task = _next_task(self.excluded_queue_names)
+                    if task is not None and not self._take_lane(task):
+                        # Another thread took the cluster's last lane since this one looked.
+                        self._pass_over_full_clusters()
+                        continue
                     if task is not None:
                         task.claim(self.worker_id)
-            except OperationalError as exc:
+            except BaseException as exc:
+                # The task is not claimed: the lane taken for it is given back.
+                lane_release()
                 # Another worker's claim holds the queue (SQLite): look again shortly.
-                if not is_locked_database_exception(exc):
+                if not isinstance(exc, OperationalError) or not is_locked_database_exception(exc):
                     raise
                 time.sleep(self.interval)
                 continue

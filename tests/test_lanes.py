@@ -23,6 +23,8 @@ from jobs.lanes import (
 )
 from jobs.models import InFlightCall, Job
 from jobs.services import job_submit
+from ops.wakeups import QueueWatch
+from ops.worker import _Loop
 from tests.helpers import TOKEN, wait_until, worker
 
 HANGING_JOBS = 8
@@ -87,6 +89,44 @@ def test_a_claim_beyond_the_share_is_refused_until_a_lane_is_given_back(no_share
     assert lanes_full() == []
     assert lane_take(1) is True
     lane_release()
+    assert lanes_in_calls() == {}
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_thread_whose_look_is_stale_leaves_a_full_clusters_job_queued(
+    operator, cluster, no_share
+):
+    """Three other threads took the cluster's share after this thread last worked out which
+    queues to pass over: it takes the job's lane before claiming its task, finds it taken,
+    and leaves the task queued instead of claiming the job and putting it back."""
+    [job] = job_submit(user=operator, action=1, cluster=cluster, cids="L1", token=TOKEN)
+    loop = _Loop(worker_id="test", watch=QueueWatch(), idle_wait=1, once=True)
+    lanes_configure(concurrency=4)
+    hold = threading.Event()
+
+    def call(done: threading.Event) -> None:
+        lane_take(cluster.pk)
+        done.set()
+        hold.wait()
+        lane_release()
+
+    threads = []
+    for _ in range(3):
+        done = threading.Event()
+        threads.append(threading.Thread(target=call, args=(done,)))
+        threads[-1].start()
+        done.wait()
+    try:
+        assert loop.excluded_queue_names == []
+        loop._take_tasks()
+    finally:
+        hold.set()
+        for thread in threads:
+            thread.join()
+    # Still its one task, ready; the job neither started nor put back to wait.
+    assert list(DBTaskResult.objects.values_list("status", flat=True)) == ["READY"]
+    job.refresh_from_db()
+    assert (job.started_at, job.waiting_since) == (None, None)
     assert lanes_in_calls() == {}
 
 
@@ -208,21 +248,22 @@ def test_a_job_held_back_by_one_processs_share_is_taken_by_another_process(opera
         first = worker("--concurrency", "4")
         second = None
         try:
-            # The first process makes its share of 3 calls and puts the fourth job back, though
-            # the cluster has calls to spare.
+            # The first process makes its share of 3 calls and leaves the fourth job queued,
+            # though the cluster has calls to spare: its threads take a lane before a task.
             wait_until(lambda: hanging_fake.concurrency()["in_flight"] == 3)
             wait_until(
-                lambda: Job.objects.filter(
-                    cluster=hanging, started_at__isnull=True, waiting_since__isnull=False
-                ).exists()
+                lambda: Job.objects.filter(cluster=hanging, started_at__isnull=False).count() == 3
             )
+            assert Job.objects.filter(
+                cluster=hanging, started_at__isnull=True, waiting_since__isnull=True
+            ).exists()
         except BaseException:
             hanging_fake.stop()
             first.send_signal(signal.SIGTERM)
             first.communicate(timeout=90)
             raise
-        # The first process stops taking tasks (its calls stay out), so that the job's next claim
-        # is another process's: one with threads free takes it when it is due again.
+        # The first process stops taking tasks (its calls stay out), so that the job's claim is
+        # another process's: one with threads free takes it from the queue.
         first.send_signal(signal.SIGTERM)
         try:
             second = worker("--concurrency", "1")
