@@ -295,7 +295,6 @@ STORAGES = {
 # In development, edited files are served at once, without collectstatic.
 WHITENOISE_USE_FINDERS = DEBUG
 WHITENOISE_AUTOREFRESH = DEBUG
-
 # Any queue name: a job's task is queued on its cluster's queue (jobs.lanes.lane_queue).
 TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend", "QUEUES": []}}
 
