@@ -163,6 +163,8 @@ def test_the_same_confirm_sent_twice_at_once_gives_one_job(page, live_server, op
     sign_in(page, operator)
     fill_set_action(page, cluster=cluster, token=TOKEN, cids="C1 C2")
     page.click("#submit-set-action")
+    # The review page is in: the click only sends the form.
+    expect(page.locator("form#confirm-set-action-form")).to_be_attached()
     # What a browser does when the confirmation is resubmitted: the same fields, idempotency
     # key and sealed token included, posted again; here twice at once, with no script to stop
     # the second.
