@@ -275,3 +275,6 @@ document.addEventListener("submit", (event) => {
     }, 0);
   });
 });
+
+// Last, once every handler above is in place: the buttons that need them show (tmsdash.css).
+document.documentElement.dataset.scripts = "ready";

@@ -61,6 +61,21 @@ def test_a_token_is_created_copied_shown_once_and_revoked(page, operator):
     assert_accessible(page)
 
 
+def test_the_copy_button_shows_only_once_the_script_can_copy(browser, live_server, operator):
+    """A Copy button without the script would do nothing, and a click before the script runs
+    would be lost: the button shows once the script is in place, as does the zone switch."""
+    context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, operator, next=PAGE)
+        create_token(page, "no script")
+        expect(page.locator("#new-token")).to_be_visible()
+        expect(page.locator("#copy-new-token")).to_be_hidden()
+        expect(page.locator("#zone-switch")).to_be_hidden()
+    finally:
+        context.close()
+
+
 # A browser that refuses the asynchronous clipboard (no focus, a policy): the same as Chromium's
 # own refusal, a rejected promise.
 REFUSING_CLIPBOARD = """
