@@ -8,6 +8,7 @@ import signal
 import threading
 
 import pytest
+from django.db import DatabaseError
 from django_tasks_db.models import DBTaskResult
 from model_bakery import baker
 
@@ -128,6 +129,33 @@ def test_a_thread_whose_look_is_stale_leaves_a_full_clusters_job_queued(
     job.refresh_from_db()
     assert (job.started_at, job.waiting_since) == (None, None)
     assert lanes_in_calls() == {}
+
+
+class _TaskGoneAfterLaneTaken(_Loop):
+    """A loop whose task is removed (another process cancelled or purged it) once the lane
+    is taken and before the claim, in the claim's own transaction."""
+
+    @staticmethod
+    def _take_lane(task: DBTaskResult) -> bool:
+        taken = _Loop._take_lane(task)
+        DBTaskResult.objects.filter(pk=task.pk).delete()
+        return taken
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_claim_that_fails_after_the_lane_is_taken_gives_the_lane_back(
+    operator, cluster, no_share
+):
+    """The claim fails (its task row is gone): the error is raised, the claim's transaction
+    is undone, and the lane taken for the task is given back, not held by a thread that runs
+    nothing."""
+    job_submit(user=operator, action=1, cluster=cluster, cids="L1", token=TOKEN)
+    loop = _TaskGoneAfterLaneTaken(worker_id="test", watch=QueueWatch(), idle_wait=1, once=True)
+    lanes_configure(concurrency=4)
+    with pytest.raises(DatabaseError):
+        loop._take_tasks()
+    assert lanes_in_calls() == {}
+    assert list(DBTaskResult.objects.values_list("status", flat=True)) == ["READY"]
 
 
 def test_without_a_share_every_thread_may_call_one_cluster(no_share):
