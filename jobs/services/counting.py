@@ -11,6 +11,7 @@ removing jobs (dedupe_jobs) and importing them (import_legacy) change the counts
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections import Counter
 from collections.abc import Iterable
@@ -65,7 +66,8 @@ def _add(model, key: str, deltas: Counter) -> None:
     rows = [(*dims, delta) for dims, delta in deltas.items() if delta]
     if not rows:
         return
-    adapt = connection.ops.adapt_datetimefield_value
+    # A chunk of an import holds each span's start on many rows: each is adapted once.
+    adapt = functools.cache(connection.ops.adapt_datetimefield_value)
     params = [(u, s, adapt(h), c, a, k, n) for u, s, h, c, a, k, n in rows]
     with connection.cursor() as cursor:
         if len(params) <= ROWS_PER_JOB:
@@ -77,6 +79,8 @@ def _add(model, key: str, deltas: Counter) -> None:
 def _deltas(jobs: Iterable[EndedJob], sign: int) -> tuple[Counter, Counter]:
     outcomes: Counter = Counter()
     call_times: Counter = Counter()
+    # Many jobs of a chunk of an import end in the same hours: each start is worked out once.
+    start = functools.cache(span_start)
     for job in jobs:
         if job.status not in ENDED_STATUSES:
             continue
@@ -87,7 +91,7 @@ def _deltas(jobs: Iterable[EndedJob], sign: int) -> tuple[Counter, Counter]:
         for user, action, span in itertools.product(
             (EVERYONE, job.user_id), (ALL_ACTIONS, job.action), SPANS
         ):
-            dims = (user, span, span_start(hour, span), cluster, action)
+            dims = (user, span, start(hour, span), cluster, action)
             outcomes[(*dims, job.status)] += sign
             if timed:
                 call_times[(*dims, bucket)] += sign
