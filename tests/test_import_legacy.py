@@ -230,6 +230,30 @@ def test_cids_stripped_deduplicated_and_orphan_rows_counted(db, tmp_path):
     assert "rows skipped because their job does not exist: 2" in output
 
 
+def test_jobs_are_imported_in_the_order_the_legacy_app_created_them(db, tmp_path):
+    # Ids out of their creation order, and customer rows written after all the jobs, last
+    # job first: each job still gets its own, and an import stopped after one chunk has the
+    # first job created, not the lowest id.
+    jobs = [
+        legacy_job(job_id=job_id, created_at=f"2026-01-29 10:0{n}:00", cids=[])
+        for n, job_id in enumerate(["job-c", "job-a", "job-b"])
+    ]
+    late = [(job_id, f"{job_id}-{n}") for job_id in ("job-b", "job-a", "job-c") for n in (1, 2)]
+    write_jobs_db(tmp_path / "jobs.db", jobs, orphans=late)
+
+    legacy_import(jobs_db=tmp_path / "jobs.db", chunk_size=1, max_chunks=1)
+    assert list(Job.objects.values_list("legacy_id", flat=True)) == ["job-c"]
+
+    report = legacy_import(jobs_db=tmp_path / "jobs.db", chunk_size=1)
+    assert report.jobs_imported == 2
+    assert report.orphan_customer_rows == 0
+    for job in Job.objects.all():
+        assert sorted(job.customers.values_list("cid", flat=True)) == [
+            f"{job.legacy_id}-1",
+            f"{job.legacy_id}-2",
+        ]
+
+
 def test_non_uuid_id_gets_stable_uuid_and_stays_searchable(db, tmp_path):
     write_jobs_db(tmp_path / "jobs.db", [legacy_job(job_id="job-42")])
     run_import("--jobs-db", str(tmp_path / "jobs.db"))
