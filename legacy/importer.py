@@ -24,7 +24,7 @@ from pathlib import Path
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.db import transaction
+from django.db import connection, transaction
 
 from audit.models import AuditEntry
 from audit.services import audit_bulk_append, audit_record
@@ -73,6 +73,8 @@ __all__ = [
 # 144 s of database time in chunks of 1,000, 63 s in chunks of 20,000 and 50 s in chunks of
 # 50,000, whose rows stay well under 300 MB of memory.
 DEFAULT_CHUNK_SIZE = 50_000
+# SQLite's page cache while importing, in KB (the default is 2 MB).
+IMPORT_PAGE_CACHE_KB = 256 * 1024
 # Ids per lookup query, well under every database's limit on query parameters.
 _QUERY_BATCH = 500
 
@@ -115,7 +117,7 @@ def legacy_import(
             ),
         )
         chunks = _Budget(max_chunks)
-        with _cycle_collector_paused():
+        with _cycle_collector_paused(), _page_cache_enlarged():
             _import_jobs(jobs_con, ctx, report, chunk_size, chunks, progress)
             if audit_con is not None and report.complete:
                 _import_audit(audit_con, ctx, report, chunk_size, chunks, progress)
@@ -146,6 +148,27 @@ def _cycle_collector_paused() -> Iterator[None]:
     finally:
         if was_enabled:
             gc.enable()
+
+
+@contextlib.contextmanager
+def _page_cache_enlarged() -> Iterator[None]:
+    """On SQLite, this connection's page cache at IMPORT_PAGE_CACHE_KB for the duration.
+
+    SQLite's default cache (2 MB) holds a sliver of the indexes a chunk writes to: a page
+    is read, changed, evicted and written again many times in one transaction (100,000 jobs
+    made 1.9 million writes and 2.1 million reads of pages).
+    """
+    if connection.vendor != "sqlite":
+        yield
+        return
+    with connection.cursor() as cursor:
+        (was,) = cursor.execute("PRAGMA cache_size").fetchone()
+        cursor.execute(f"PRAGMA cache_size = -{IMPORT_PAGE_CACHE_KB}")
+    try:
+        yield
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(f"PRAGMA cache_size = {int(was)}")
 
 
 class _Budget:

@@ -12,12 +12,19 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from django.db import connection
 from model_bakery import baker
 
 from audit.models import AuditEntry
 from jobs.models import Job, JobCustomer
 from jobs.services import parse_action
-from legacy.importer import LEGACY_NAMESPACE, NO_RESULT, _insert_rows, legacy_import
+from legacy.importer import (
+    IMPORT_PAGE_CACHE_KB,
+    LEGACY_NAMESPACE,
+    NO_RESULT,
+    _insert_rows,
+    legacy_import,
+)
 from tests.helpers import database_text
 from tests.legacy_files import (
     CLUSTER_URL,
@@ -252,6 +259,25 @@ def test_jobs_are_imported_in_the_order_the_legacy_app_created_them(db, tmp_path
             f"{job.legacy_id}-1",
             f"{job.legacy_id}-2",
         ]
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite's page cache")
+def test_the_import_enlarges_sqlite_page_cache_while_it_runs(db, tmp_path):
+    write_jobs_db(tmp_path / "jobs.db", [legacy_job(job_id=f"job-{n}") for n in range(2)])
+    seen = []
+
+    def cache_size() -> int:
+        with connection.cursor() as cursor:
+            cursor.execute("PRAGMA cache_size")
+            return cursor.fetchone()[0]
+
+    before = cache_size()
+    legacy_import(
+        jobs_db=tmp_path / "jobs.db", chunk_size=1, progress=lambda *_: seen.append(cache_size())
+    )
+
+    assert seen == [-IMPORT_PAGE_CACHE_KB] * 2
+    assert cache_size() == before != -IMPORT_PAGE_CACHE_KB
 
 
 def test_non_uuid_id_gets_stable_uuid_and_stays_searchable(db, tmp_path):
