@@ -1,10 +1,11 @@
 """Import of the legacy dashboard's `jobs.db` and `audit.db`, any schema generation.
 
 The legacy files are opened read-only and streamed: jobs and their customer rows are read as
-two cursors ordered by job id and merged, then written in chunks, one transaction per chunk, so
-that a job and its customers are committed together and an interrupted run resumes where it
-stopped. Whether a job is already here is decided by its id (kept, or mapped to a fixed uuid5),
-and jobs that `dedupe_jobs` removed are recognised by their `job.deduplicated` audit entries.
+two cursors in the order the legacy app created the jobs and merged, then written in chunks,
+one transaction per chunk, so that a job and its customers are committed together and an
+interrupted run resumes where it stopped. Whether a job is already here is decided by its id
+(kept, or mapped to a fixed uuid5), and jobs that `dedupe_jobs` removed are recognised by
+their `job.deduplicated` audit entries.
 
 This module runs the import; its pieces live beside it: `legacy.reader` opens the files and
 streams their rows, `legacy.convert` turns rows into jobs and audit entries, `legacy.bulk_insert`
