@@ -50,6 +50,7 @@ from jobs.services import (
     job_submit,
     overview_stats,
 )
+from jobs.services.counting import ROWS_PER_STATEMENT
 from tests.helpers import THREADS, TOKEN, make_user, run_concurrently, wait_until
 from tests.legacy_files import legacy_job, write_jobs_db
 
@@ -220,6 +221,23 @@ def test_dedupe_takes_removed_jobs_out_and_an_import_counts_what_it_brings(db, t
     assert Job.objects.count() == 3
     assert everyone() == Counter(SUCCESS=1, FAILED=1, UNKNOWN=1)
     assert counted() == expected_from_jobs()
+
+
+def test_an_import_counts_more_rows_than_one_statement_adds(db, tmp_path):
+    rows = [
+        legacy_job(
+            created_at=f"2026-01-{1 + n // 24:02d} {n % 24:02d}:00:00",
+            user_id=f"op{n % 4}",
+            status=("success", "failed")[n % 2],
+        )
+        for n in range(48)
+    ]
+    jobs_db = write_jobs_db(tmp_path / "jobs.db", rows)
+    call_command("import_legacy", "--jobs-db", str(jobs_db), stdout=io.StringIO())
+
+    outcomes, call_times = counted()
+    assert len(outcomes) > 3 * ROWS_PER_STATEMENT
+    assert (outcomes, call_times) == expected_from_jobs()
 
 
 def test_the_migration_counts_the_jobs_already_here(operator, cluster, fake_cluster, tmp_path):

@@ -30,10 +30,13 @@ from jobs.models.stats import (
     count_hour,
     span_start,
 )
+from lib.chunks import batched
 
-# A job's rows in each table: everyone's and its operator's, its action's and every action's,
-# in each span.
-ROWS_PER_JOB = 2 * 2 * len(SPANS)
+# Rows an upsert statement adds to, 7 parameters each (under every SQLite's limit of 999); a
+# job's end, 12 rows in each table (everyone's and its operator's, its action's and every
+# action's, in each span), is one statement. An import's many rows as one executemany of
+# single rows cost PostgreSQL a statement's execution for each row.
+ROWS_PER_STATEMENT = 100
 
 
 class EndedJob(NamedTuple):
@@ -61,19 +64,18 @@ def _upsert_sql(model, key: str, rows: int) -> str:
 
 def _add(model, key: str, deltas: Counter) -> None:
     """Add each (user_id, span_hours, hour, cluster_id, action, key value) -> delta of
-    `deltas`: one statement for a job's end (its rows in every span, everyone's and its
-    operator's), one executemany for more."""
+    `deltas`, ROWS_PER_STATEMENT rows a statement: a job's end is one."""
     rows = [(*dims, delta) for dims, delta in deltas.items() if delta]
     if not rows:
         return
     # A chunk of an import holds each span's start on many rows: each is adapted once.
     adapt = functools.cache(connection.ops.adapt_datetimefield_value)
-    params = [(u, s, adapt(h), c, a, k, n) for u, s, h, c, a, k, n in rows]
     with connection.cursor() as cursor:
-        if len(params) <= ROWS_PER_JOB:
-            cursor.execute(_upsert_sql(model, key, len(params)), [v for row in params for v in row])
-        else:
-            cursor.executemany(_upsert_sql(model, key, 1), params)
+        for batch in batched(rows, ROWS_PER_STATEMENT):
+            cursor.execute(
+                _upsert_sql(model, key, len(batch)),
+                [v for u, s, h, c, a, k, n in batch for v in (u, s, adapt(h), c, a, k, n)],
+            )
 
 
 def _deltas(jobs: Iterable[EndedJob], sign: int) -> tuple[Counter, Counter]:
