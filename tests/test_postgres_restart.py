@@ -90,9 +90,11 @@ class Clients:
 
 
 def healthz(base: str) -> int:
+    """The health check's status, 0 while the server does not answer (not listening yet, or
+    still starting: under load its first answer can take longer than one try waits)."""
     try:
         return requests.get(f"{base}/healthz", timeout=5).status_code
-    except requests.ConnectionError:
+    except (requests.ConnectionError, requests.Timeout):
         return 0
 
 
