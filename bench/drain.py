@@ -23,6 +23,9 @@ free of any one cluster) makes C calls at once: 5 threads for 4 calls, 43 for 32
 - submits beside it: the worker starts first and waits on the empty queue, then this process
   submits the jobs one after another through the submit service while the worker runs them;
   timed is the submits' own time, and the drain's from the first submit to the last end.
+
+With BENCH_WORKER_CPUS set (bench/pinning.py), the worker runs on those cores and the rest on
+the others.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ import sys
 import threading
 import time
 
+from pinning import others_pinned, worker_command
 from procstat import database_cpu, load, own_cpu, resident_mb, tree_cpu
 from scratch import ROOT, scratch_django
 
@@ -69,15 +73,17 @@ def threads_for(calls: int, processes: int) -> int:
 
 def start_worker(concurrency: int, processes: int) -> subprocess.Popen:
     return subprocess.Popen(
-        [
-            sys.executable,
-            "manage.py",
-            "run_worker",
-            "--concurrency",
-            str(threads_for(concurrency, processes)),
-            "--processes",
-            str(processes),
-        ],
+        worker_command(
+            [
+                sys.executable,
+                "manage.py",
+                "run_worker",
+                "--concurrency",
+                str(threads_for(concurrency, processes)),
+                "--processes",
+                str(processes),
+            ]
+        ),
         cwd=ROOT,
         # As in production: DEBUG off (it keeps every query in memory).
         env={**os.environ, "DEBUG": "false"},
@@ -181,7 +187,8 @@ def main() -> None:
     print(f"engine: {connection.vendor}")
     WorkerHeartbeat.objects.all().delete()
     submitting: dict[tuple[int, int], float] = {}
-    with FakeCluster(answer_seconds=ANSWER_SECONDS) as fake:
+    with others_pinned() as pinning, FakeCluster(answer_seconds=ANSWER_SECONDS) as fake:
+        print(pinning)
         for concurrency in CONCURRENCIES:
             for processes in PROCESSES:
                 processes = min(processes, concurrency)

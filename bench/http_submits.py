@@ -24,6 +24,9 @@ The worker runs what the submits queued before the next phase starts. Then one c
 clicks Confirm --clicks times and follows the redirect to the job page: click to job page.
 Errors are any other answer, and any "database is locked" in the server's or the worker's
 output.
+
+With BENCH_WORKER_CPUS set (bench/pinning.py), the worker runs on those cores, gunicorn and the
+clients on the others.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ import time
 import uuid
 
 import requests
+from pinning import others_pinned, worker_command
 from scratch import ROOT, scratch_django
 from webserver import (
     CLUSTER_TOKEN,
@@ -142,27 +146,15 @@ def timed(label: str, times: list[float]) -> str:
     )
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--clients", type=int, default=16)
-    parser.add_argument("--seconds", type=float, default=20)
-    parser.add_argument("--clicks", type=int, default=60)
-    parser.add_argument(
-        "--without-worker", action="store_true", help="queue the jobs but run none of them"
-    )
-    args = parser.parse_args()
-    accounts = operators([f"bench{n}" for n in range(args.clients)])
-    from django.db import connection
-
-    worker = "without a worker" if args.without_worker else "with a worker"
-    print(
-        f"engine: {connection.vendor}, {args.clients} clients, {args.seconds:g} s a phase, {worker}"
-    )
-    output = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (read after both have stopped)
+def measure(args: argparse.Namespace, accounts: list[tuple[str, str]], output) -> None:
+    """The phases, with the worker and gunicorn writing to `output`."""
     worker = None
     if not args.without_worker:
         worker = subprocess.Popen(
-            [sys.executable, "manage.py", "run_worker"], cwd=ROOT, stdout=output, stderr=output
+            worker_command([sys.executable, "manage.py", "run_worker"]),
+            cwd=ROOT,
+            stdout=output,
+            stderr=output,
         )
     try:
         with gunicorn(stderr=output) as (base, _server):
@@ -211,6 +203,28 @@ def main() -> None:
         if worker:
             worker.terminate()
             worker.wait(timeout=60)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--clients", type=int, default=16)
+    parser.add_argument("--seconds", type=float, default=20)
+    parser.add_argument("--clicks", type=int, default=60)
+    parser.add_argument(
+        "--without-worker", action="store_true", help="queue the jobs but run none of them"
+    )
+    args = parser.parse_args()
+    accounts = operators([f"bench{n}" for n in range(args.clients)])
+    from django.db import connection
+
+    worker = "without a worker" if args.without_worker else "with a worker"
+    print(
+        f"engine: {connection.vendor}, {args.clients} clients, {args.seconds:g} s a phase, {worker}"
+    )
+    output = tempfile.TemporaryFile(mode="w+")  # noqa: SIM115 (read after both have stopped)
+    with others_pinned() as pinning:
+        print(pinning)
+        measure(args, accounts, output)
     output.seek(0)
     log = output.read()
     locked = log.count("database is locked")

@@ -22,6 +22,9 @@ path in BENCH_PYSPY_BIN, default `py-spy`; its samples a second in BENCH_PYSPY_R
 100), which writes the worker's profile there while the
 jobs run, in py-spy's "raw" format (one line per stack, with its count of samples); the CPU
 figures of such a run include py-spy's pauses and are not the ones to quote.
+
+With BENCH_WORKER_CPUS set (bench/pinning.py), the worker runs on those cores and the rest on
+the others.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ import subprocess
 import sys
 import time
 
+from pinning import others_pinned, worker_command
 from procstat import database_cpu, load, tree_cpu
 from scratch import ROOT, scratch_django
 
@@ -70,7 +74,7 @@ def start_worker() -> subprocess.Popen:
         command += [sys.executable, "manage.py", "run_worker"]
         command += ["--concurrency", str(settings.TMS_WORKER_CONCURRENCY)]
     return subprocess.Popen(
-        command,
+        worker_command(command),
         cwd=ROOT,
         # As in production: DEBUG off (it keeps every query in memory).
         env={**os.environ, "DEBUG": "false"},
@@ -102,7 +106,8 @@ def main() -> None:
         f"{settings.TMS_WORKER_PROCESSES} process(es), cluster answering in "
         f"{ANSWER_SECONDS * 1000:.0f} ms"
     )
-    with FakeCluster(answer_seconds=ANSWER_SECONDS) as fake:
+    with others_pinned() as pinning, FakeCluster(answer_seconds=ANSWER_SECONDS) as fake:
+        print(pinning)
         cluster, _ = Cluster.objects.update_or_create(
             name="bench",
             defaults={
