@@ -61,6 +61,7 @@ from lib.connections import keep_connections
 from lib.outage import PASSING, ride_out
 from lib.prepared import PreparedRead
 from ops.heartbeats import Heartbeat, Role
+from ops.task_rows import cursor_saves
 from ops.wakeups import QueueWatch
 
 logger = logging.getLogger(__name__)
@@ -95,9 +96,9 @@ class _Loop(DatabaseWorker):
 
     def run_task(self, db_task_result: DBTaskResult) -> None:
         self.in_hand = db_task_result
-        # The task row's end (django-tasks-db's set_successful or set_failed saves it) is
-        # written whatever the database does meanwhile: left RUNNING by a live worker, no one
-        # would ever end it.
+        # The task row's end (django-tasks-db's set_successful or set_failed saves it, through
+        # a cursor since its claim) is written whatever the database does meanwhile: left
+        # RUNNING by a live worker, no one would ever end it.
         save = db_task_result.save
         db_task_result.save = lambda *args, **kwargs: ride_out(
             lambda: save(*args, **kwargs), doing="recording a task's end"
@@ -139,6 +140,7 @@ class _Loop(DatabaseWorker):
                         self._pass_over_full_clusters()
                         continue
                     if task is not None:
+                        cursor_saves(task)
                         task.claim(self.worker_id)
             except BaseException as exc:
                 # The task is not claimed: the lane taken for it is given back.
