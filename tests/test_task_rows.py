@@ -38,12 +38,19 @@ def as_the_orm_wrote_it(by_orm: DBTaskResult, by_cursor: DBTaskResult) -> None:
     assert ours["finished_at"] == by_cursor.finished_at
 
 
-@pytest.mark.django_db
-def test_a_claim_and_a_success_write_what_the_orm_writes():
+@pytest.fixture
+def claimed(db) -> tuple[DBTaskResult, DBTaskResult]:
+    """Two task rows claimed: the first by django-tasks-db's save, the second through the
+    cursor."""
     by_orm, by_cursor = two_tasks()
     cursor_saves(by_cursor)
     for task in (by_orm, by_cursor):
         task.claim("worker-1")
+    return by_orm, by_cursor
+
+
+def test_a_claim_and_a_success_write_what_the_orm_writes(claimed):
+    by_orm, by_cursor = claimed
     as_the_orm_wrote_it(by_orm, by_cursor)
     assert stored(by_cursor)["worker_ids"] == ["worker-1"]
     for task in (by_orm, by_cursor):
@@ -53,12 +60,9 @@ def test_a_claim_and_a_success_write_what_the_orm_writes():
     assert stored(by_cursor)["return_value"] == {"kept": [1, "two", None]}
 
 
-@pytest.mark.django_db
-def test_a_failure_writes_what_the_orm_writes():
-    by_orm, by_cursor = two_tasks()
-    cursor_saves(by_cursor)
+def test_a_failure_writes_what_the_orm_writes(claimed):
+    by_orm, by_cursor = claimed
     for task in (by_orm, by_cursor):
-        task.claim("worker-1")
         try:
             raise ValueError("the same error")
         except ValueError as exc:
